@@ -1,0 +1,48 @@
+#include "api/api_guard.h"
+#include "core/context.h"
+
+using namespace svdq;
+
+extern "C" {
+
+SVDQ_API svdq_status svdq_context_options_init(svdq_context_options* options) {
+    return guarded(__func__, [&] {
+        svdq_context_options& o = deref(options, "options");
+        o = svdq_context_options{};
+        o.struct_size = sizeof(svdq_context_options);
+        o.backend = SVDQ_BACKEND_CPU;
+        o.cpu_level = SVDQ_CPU_AUTO;
+        o.log_level = SVDQ_LOG_INFO;
+    });
+}
+
+SVDQ_API svdq_status svdq_context_create(const svdq_context_options* options, svdq_context** out_context) {
+    return guarded(__func__, [&] {
+        svdq_context*& out = deref(out_context, "out_context");
+        out = nullptr;
+        svdq_context_options o;
+        svdq_context_options_init(&o);
+        if (options != nullptr) {
+            require_struct_size(*options, sizeof(svdq_context_options), "svdq_context_options");
+            o = *options;
+        }
+        out = new svdq_context(o);
+    });
+}
+
+SVDQ_API svdq_status svdq_context_destroy(svdq_context* context) {
+    return guarded(__func__, [&] { delete context; });
+}
+
+SVDQ_API svdq_status svdq_context_get_info(const svdq_context* context, svdq_context_info* out_info) {
+    return guarded(__func__, [&] {
+        const svdq_context& ctx = deref(context, "context");
+        svdq_context_info& info = deref(out_info, "out_info");
+        require_struct_size(info, sizeof(svdq_context_info), "svdq_context_info");
+        info.backend = ctx.backend();
+        info.num_threads = const_cast<svdq_context&>(ctx).pool().size();
+        info.cpu_level = ctx.cpu_level();
+    });
+}
+
+}  // extern "C"

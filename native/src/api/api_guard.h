@@ -1,0 +1,50 @@
+// Every C entry point runs its body through guarded(): it clears the
+// thread's last error, and turns every exception into a status code plus a
+// message, so nothing C++ ever crosses the boundary.
+#pragma once
+
+#include <new>
+#include <string>
+
+#include "core/error.h"
+#include "core/last_error.h"
+#include "svdquant.h"
+
+namespace svdq {
+
+template <class Body>
+svdq_status guarded(const char* function, Body&& body) noexcept {
+    try {
+        clear_last_error();
+        body();
+        return SVDQ_OK;
+    } catch (const Error& e) {
+        set_last_error(std::string(function) + ": " + e.what());
+        return e.status();
+    } catch (const std::bad_alloc&) {
+        set_last_error(std::string(function) + ": out of memory");
+        return SVDQ_ERROR_OUT_OF_MEMORY;
+    } catch (const std::exception& e) {
+        set_last_error(std::string(function) + ": internal error: " + e.what());
+        return SVDQ_ERROR_INTERNAL;
+    } catch (...) {
+        set_last_error(std::string(function) + ": internal error: unknown exception");
+        return SVDQ_ERROR_INTERNAL;
+    }
+}
+
+template <class T>
+T& deref(T* p, const char* name) {
+    require(p != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, std::string(name) + " is NULL");
+    return *p;
+}
+
+// Versioned structs: the caller's struct_size must cover every field this
+// version of the library reads.
+template <class S>
+void require_struct_size(const S& s, size_t min_size, const char* name) {
+    require(s.struct_size >= min_size, SVDQ_ERROR_INVALID_ARGUMENT,
+            std::string(name) + "->struct_size is " + std::to_string(s.struct_size) + "; set it to sizeof(" + name + ")");
+}
+
+}  // namespace svdq

@@ -1,0 +1,72 @@
+#include "api/api_guard.h"
+#include "core/context.h"
+#include "core/tensor.h"
+#include "nn/linear.h"
+
+using namespace svdq;
+
+namespace {
+
+// Rows of an F32 tensor [..., features], checked against the layer.
+int64_t rows_of(const Tensor& t, int64_t features, const char* what) {
+    require(t.dtype() == SVDQ_DTYPE_F32, SVDQ_ERROR_DTYPE, std::string(what) + " must be F32, not " + dtype_name(t.dtype()));
+    require(t.ndim() >= 1 && t.dim(t.ndim() - 1) == features, SVDQ_ERROR_SHAPE_MISMATCH,
+            std::string(what) + " has shape " + t.shape_string() + " but its last dimension must be " +
+                std::to_string(features));
+    return t.numel() / features;
+}
+
+}  // namespace
+
+extern "C" {
+
+SVDQ_API svdq_status svdq_linear_create(svdq_context* context, const svdq_linear_desc* desc, svdq_linear** out_linear) {
+    return guarded(__func__, [&] {
+        svdq_linear*& out = deref(out_linear, "out_linear");
+        out = nullptr;
+        svdq_context& ctx = deref(context, "context");
+        const svdq_linear_desc& d = deref(desc, "desc");
+        require_struct_size(d, sizeof(svdq_linear_desc), "svdq_linear_desc");
+        out = new svdq_linear(ctx, linear_weights_from_desc(d));
+    });
+}
+
+SVDQ_API svdq_status svdq_linear_destroy(svdq_linear* linear) {
+    return guarded(__func__, [&] { delete linear; });
+}
+
+SVDQ_API svdq_status svdq_linear_get_info(const svdq_linear* linear, svdq_linear_info* out_info) {
+    return guarded(__func__, [&] {
+        const svdq_linear& l = deref(linear, "linear");
+        svdq_linear_info& info = deref(out_info, "out_info");
+        require_struct_size(info, sizeof(svdq_linear_info), "svdq_linear_info");
+        info.kind = l.kind();
+        info.activation = l.activation();
+        info.rank = static_cast<int32_t>(l.rank());
+        info.has_bias = l.has_bias();
+        info.has_smooth = l.has_smooth();
+        info.in_features = l.in_features();
+        info.out_features = l.out_features();
+        info.weight_bytes = l.weight_bytes();
+    });
+}
+
+SVDQ_API svdq_status svdq_linear_forward(svdq_context* context, const svdq_linear* linear, const svdq_tensor* x,
+                                         svdq_tensor* y) {
+    return guarded(__func__, [&] {
+        svdq_context& ctx = deref(context, "context");
+        const svdq_linear& l = deref(linear, "linear");
+        const Tensor& xt = deref(x, "x");
+        const Tensor& yt = deref(y, "y");
+        const int64_t m = rows_of(xt, l.in_features(), "x");
+        require(rows_of(yt, l.out_features(), "y") == m &&
+                    std::equal(xt.shape().begin(), xt.shape().end() - 1, yt.shape().begin(), yt.shape().end() - 1),
+                SVDQ_ERROR_SHAPE_MISMATCH,
+                "y has shape " + yt.shape_string() + " but x " + xt.shape_string() + " needs y [..., " +
+                    std::to_string(l.out_features()) + "] with the same leading dimensions");
+        require(xt.data() != yt.data() || m == 0, SVDQ_ERROR_INVALID_ARGUMENT, "x and y must not share memory");
+        l.forward(ctx, xt.f32(), m, yt.f32_mut());
+    });
+}
+
+}  // extern "C"

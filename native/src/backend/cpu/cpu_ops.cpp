@@ -1,0 +1,47 @@
+#include "backend/cpu/cpu_ops.h"
+
+#include <algorithm>
+
+#include "core/thread_pool.h"
+
+namespace svdq {
+
+namespace {
+
+// Tiles of whole weight panels: each thread owns distinct output columns, so
+// no two threads write the same cache line except at panel edges.
+constexpr int64_t kTileRows = 64;
+constexpr int64_t kTileCols = 64;
+
+template <class Run>
+void for_each_tile(ThreadPool& pool, int64_t m, int64_t n, const Run& run) {
+    const int64_t row_tiles = (m + kTileRows - 1) / kTileRows;
+    const int64_t col_tiles = (n + kTileCols - 1) / kTileCols;
+    pool.parallel_for(row_tiles * col_tiles, [&](int64_t i) {
+        const int64_t r = i % row_tiles, c = i / row_tiles;
+        run(Tile{r * kTileRows, std::min(m, (r + 1) * kTileRows), c * kTileCols, std::min(n, (c + 1) * kTileCols)});
+    });
+}
+
+}  // namespace
+
+void run_quantize_act(const CpuKernels& kernels, ThreadPool& pool, const QuantizeActArgs& args) {
+    const int64_t blocks = std::min<int64_t>(args.m, pool.size() * 4);
+    pool.parallel_for(blocks, [&](int64_t b) {
+        kernels.quantize_act(args, args.m * b / blocks, args.m * (b + 1) / blocks);
+    });
+}
+
+void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Args& args) {
+    for_each_tile(pool, args.m, args.n, [&](const Tile& t) { kernels.gemm_w4a4(args, t); });
+}
+
+void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A16Args& args) {
+    for_each_tile(pool, args.m, args.n, [&](const Tile& t) { kernels.gemm_w4a16(args, t); });
+}
+
+void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmF32Args& args) {
+    for_each_tile(pool, args.m, args.n, [&](const Tile& t) { kernels.gemm_f32(args, t); });
+}
+
+}  // namespace svdq

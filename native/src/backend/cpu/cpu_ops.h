@@ -1,0 +1,16 @@
+// Runs CPU kernels over the thread pool: splits the output into tiles and
+// hands each to the kernel table's version of the op.
+#pragma once
+
+#include "backend/cpu/cpu_kernels.h"
+
+namespace svdq {
+
+class ThreadPool;
+
+void run_quantize_act(const CpuKernels& kernels, ThreadPool& pool, const QuantizeActArgs& args);
+void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Args& args);
+void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A16Args& args);
+void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmF32Args& args);
+
+}  // namespace svdq

@@ -1,0 +1,27 @@
+// Errors inside the engine are exceptions carrying a C API status; the API
+// layer (api/api_guard.h) turns them into status codes at the boundary.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "svdquant.h"
+
+namespace svdq {
+
+class Error : public std::runtime_error {
+public:
+    Error(svdq_status status, const std::string& message) : std::runtime_error(message), status_(status) {}
+    svdq_status status() const noexcept { return status_; }
+
+private:
+    svdq_status status_;
+};
+
+[[noreturn]] inline void fail(svdq_status status, const std::string& message) { throw Error(status, message); }
+
+inline void require(bool condition, svdq_status status, const std::string& message) {
+    if (!condition) fail(status, message);
+}
+
+}  // namespace svdq

@@ -1,0 +1,61 @@
+// Host tensors: a dtype, a shape and bytes that are either owned (64-byte
+// aligned, zeroed) or borrowed from the caller.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "svdquant.h"
+
+namespace svdq {
+
+size_t dtype_size(int32_t dtype);  // throws on an unknown dtype
+const char* dtype_name(int32_t dtype);
+
+struct AlignedFree {
+    void operator()(void* p) const noexcept;
+};
+
+class Tensor {
+public:
+    // Owned, zero-filled.
+    Tensor(int32_t dtype, const int64_t* shape, int32_t ndim);
+    // Borrowed: data must hold exactly the tensor's bytes and outlive it.
+    Tensor(int32_t dtype, const int64_t* shape, int32_t ndim, void* data, uint64_t size_bytes);
+
+    int32_t dtype() const { return dtype_; }
+    int32_t ndim() const { return ndim_; }
+    int64_t dim(int32_t i) const { return shape_[static_cast<size_t>(i)]; }
+    const std::vector<int64_t>& shape() const { return shape_; }
+    int64_t numel() const { return numel_; }
+    uint64_t size_bytes() const { return size_bytes_; }
+    void* data() const { return data_; }
+    const float* f32() const { return static_cast<const float*>(data_); }
+    float* f32_mut() const { return static_cast<float*>(data_); }
+
+    std::string shape_string() const;  // e.g. "[2, 64]"
+
+private:
+    void set_shape(int32_t dtype, const int64_t* shape, int32_t ndim);
+
+    int32_t dtype_ = SVDQ_DTYPE_F32;
+    int32_t ndim_ = 0;
+    std::vector<int64_t> shape_;
+    int64_t numel_ = 0;
+    uint64_t size_bytes_ = 0;
+    void* data_ = nullptr;
+    std::unique_ptr<void, AlignedFree> owned_;
+};
+
+// The tensor's values as float (F32, F16 or BF16 accepted), checked finite.
+// `what` names the tensor in error messages.
+std::vector<float> to_float_checked(const Tensor& t, const char* what);
+
+}  // namespace svdq
+
+// The opaque C handle is the tensor itself.
+struct svdq_tensor : svdq::Tensor {
+    using svdq::Tensor::Tensor;
+};

@@ -1,0 +1,158 @@
+#include "nn/linear.h"
+
+#include <cmath>
+#include <string>
+
+#include "backend/cpu/cpu_ops.h"
+#include "core/context.h"
+#include "core/error.h"
+#include "core/tensor.h"
+
+namespace svdq {
+
+namespace {
+
+const Tensor& as_tensor(const svdq_tensor* t) { return *t; }
+
+void require_shape(const Tensor& t, std::initializer_list<int64_t> expected, const char* what) {
+    bool ok = t.ndim() == static_cast<int32_t>(expected.size());
+    int32_t i = 0;
+    for (int64_t d : expected) ok = ok && t.dim(i++) == d;
+    if (ok) return;
+    std::string want = "[";
+    i = 0;
+    for (int64_t d : expected) want += (i++ ? ", " : "") + std::to_string(d);
+    fail(SVDQ_ERROR_SHAPE_MISMATCH, std::string(what) + " has shape " + t.shape_string() + ", expected " + want + "]");
+}
+
+// out[i, j] = a[i, j] * s[j] - (up * down)[i, j], rows across threads.
+std::vector<float> smoothed_residual(const LinearWeights& w, ThreadPool& pool) {
+    std::vector<float> r(static_cast<size_t>(w.n * w.k));
+    pool.parallel_for(w.n, [&](int64_t i) {
+        float* row = r.data() + i * w.k;
+        for (int64_t j = 0; j < w.k; ++j)
+            row[j] = w.weight[static_cast<size_t>(i * w.k + j)] * (w.smooth.empty() ? 1.0f : w.smooth[static_cast<size_t>(j)]);
+        for (int64_t q = 0; q < w.rank; ++q) {
+            const float u = w.up[static_cast<size_t>(i * w.rank + q)];
+            const float* d = w.down.data() + q * w.k;
+            for (int64_t j = 0; j < w.k; ++j) row[j] -= u * d[j];
+        }
+    });
+    return r;
+}
+
+}  // namespace
+
+LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
+    require(d.kind >= SVDQ_LINEAR_FLOAT && d.kind <= SVDQ_LINEAR_W4A4, SVDQ_ERROR_INVALID_ARGUMENT,
+            "kind " + std::to_string(d.kind) + " is not a svdq_linear_kind value");
+    require(d.activation == SVDQ_ACTIVATION_NONE || d.activation == SVDQ_ACTIVATION_GELU_TANH,
+            SVDQ_ERROR_INVALID_ARGUMENT, "activation " + std::to_string(d.activation) + " is not a svdq_activation value");
+    require(d.weight != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, "weight is NULL");
+    const Tensor& weight = as_tensor(d.weight);
+    require(weight.ndim() == 2 && weight.dim(0) > 0 && weight.dim(1) > 0, SVDQ_ERROR_SHAPE_MISMATCH,
+            "weight must be [N, K] with N, K > 0, got " + weight.shape_string());
+
+    LinearWeights w;
+    w.kind = static_cast<svdq_linear_kind>(d.kind);
+    w.activation = static_cast<svdq_activation>(d.activation);
+    w.n = weight.dim(0);
+    w.k = weight.dim(1);
+    if (w.kind != SVDQ_LINEAR_FLOAT)
+        require(w.k % kInt4Group == 0, SVDQ_ERROR_SHAPE_MISMATCH,
+                "K = " + std::to_string(w.k) + " (weight " + weight.shape_string() +
+                    ") must be a multiple of the INT4 group size 64");
+    w.weight = to_float_checked(weight, "weight");
+    if (d.bias != nullptr) {
+        require_shape(as_tensor(d.bias), {w.n}, "bias");
+        w.bias = to_float_checked(as_tensor(d.bias), "bias");
+    }
+
+    const bool has_branch = d.lowrank_up != nullptr || d.lowrank_down != nullptr;
+    require(w.kind == SVDQ_LINEAR_W4A4 || (d.smooth == nullptr && !has_branch), SVDQ_ERROR_INVALID_ARGUMENT,
+            "smooth and the low-rank branch apply to SVDQ_LINEAR_W4A4 layers only");
+    if (d.smooth != nullptr) {
+        require_shape(as_tensor(d.smooth), {w.k}, "smooth");
+        w.smooth = to_float_checked(as_tensor(d.smooth), "smooth");
+        for (size_t j = 0; j < w.smooth.size(); ++j)
+            require(w.smooth[j] > 0.0f, SVDQ_ERROR_INVALID_ARGUMENT,
+                    "smooth[" + std::to_string(j) + "] = " + std::to_string(w.smooth[j]) + " must be positive");
+    }
+    if (has_branch) {
+        require(d.lowrank_up != nullptr && d.lowrank_down != nullptr, SVDQ_ERROR_INVALID_ARGUMENT,
+                "lowrank_up and lowrank_down must be given together");
+        const Tensor& up = as_tensor(d.lowrank_up);
+        require(up.ndim() == 2 && up.dim(1) > 0, SVDQ_ERROR_SHAPE_MISMATCH,
+                "lowrank_up must be [N, r] with r > 0, got " + up.shape_string());
+        w.rank = up.dim(1);
+        require_shape(up, {w.n, w.rank}, "lowrank_up");
+        require_shape(as_tensor(d.lowrank_down), {w.rank, w.k}, "lowrank_down");
+        w.up = to_float_checked(up, "lowrank_up");
+        w.down = to_float_checked(as_tensor(d.lowrank_down), "lowrank_down");
+    }
+    return w;
+}
+
+Linear::Linear(Context& ctx, LinearWeights w)
+    : kind_(w.kind), activation_(w.activation), n_(w.n), k_(w.k), rank_(w.rank), bias_(std::move(w.bias)) {
+    switch (kind_) {
+        case SVDQ_LINEAR_FLOAT: weight_ = std::move(w.weight); break;
+        case SVDQ_LINEAR_W4A16: qweight_ = quantize_int4(w.weight.data(), n_, k_, ctx.pool()); break;
+        case SVDQ_LINEAR_W4A4: {
+            const std::vector<float> residual = smoothed_residual(w, ctx.pool());
+            qweight_ = quantize_int4(residual.data(), n_, k_, ctx.pool());
+            if (!w.smooth.empty()) {
+                inv_smooth_.resize(w.smooth.size());
+                for (size_t j = 0; j < w.smooth.size(); ++j) inv_smooth_[j] = 1.0f / w.smooth[j];
+            }
+            up_ = std::move(w.up);
+            down_ = std::move(w.down);
+            if (!inv_smooth_.empty())
+                for (int64_t q = 0; q < rank_; ++q)
+                    for (int64_t j = 0; j < k_; ++j) down_[static_cast<size_t>(q * k_ + j)] *= inv_smooth_[static_cast<size_t>(j)];
+            break;
+        }
+    }
+}
+
+uint64_t Linear::weight_bytes() const {
+    const uint64_t floats = weight_.size() + qweight_.scales.size() + bias_.size() + inv_smooth_.size() + up_.size() + down_.size();
+    return floats * sizeof(float) + qweight_.packed.size();
+}
+
+void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
+    // One cheap pass so NaN/Inf inputs fail loudly instead of turning into
+    // silent garbage inside the quantizer.
+    for (int64_t i = 0; i < m * k_; ++i)
+        if (!std::isfinite(x[i]))
+            fail(SVDQ_ERROR_NON_FINITE, "x holds a non-finite value (" + std::to_string(x[i]) + ") at row " +
+                                            std::to_string(i / k_) + ", column " + std::to_string(i % k_));
+    const CpuKernels& kernels = ctx.kernels();
+    switch (kind_) {
+        case SVDQ_LINEAR_FLOAT:
+            run_gemm_f32(kernels, ctx.pool(), {x, m, weight_.data(), n_, k_, bias_.empty() ? nullptr : bias_.data(), activation_, y});
+            break;
+        case SVDQ_LINEAR_W4A16:
+            run_gemm_w4a16(kernels, ctx.pool(),
+                           {x, m, qweight_.packed.data(), qweight_.scales.data(), n_, k_,
+                            bias_.empty() ? nullptr : bias_.data(), activation_, y});
+            break;
+        case SVDQ_LINEAR_W4A4: forward_w4a4(ctx, x, m, y); break;
+    }
+}
+
+void Linear::forward_w4a4(Context& ctx, const float* x, int64_t m, float* y) const {
+    Scratch& s = ctx.scratch();
+    s.act_q.resize(static_cast<size_t>(m * k_ / 2));
+    s.act_scales.resize(static_cast<size_t>(m * (k_ / kInt4Group)));
+    s.lowrank_act.resize(static_cast<size_t>(m * rank_));
+    run_quantize_act(ctx.kernels(), ctx.pool(),
+                     {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), rank_ ? down_.data() : nullptr, rank_,
+                      s.act_q.data(), s.act_scales.data(), s.lowrank_act.data()});
+    run_gemm_w4a4(ctx.kernels(), ctx.pool(),
+                  {s.act_q.data(), s.act_scales.data(), m, qweight_.packed.data(), qweight_.scales.data(), n_, k_,
+                   rank_ ? s.lowrank_act.data() : nullptr, rank_ ? up_.data() : nullptr, rank_,
+                   bias_.empty() ? nullptr : bias_.data(), activation_, y});
+}
+
+}  // namespace svdq

@@ -1,0 +1,66 @@
+// A linear layer Y = X W^T + bias in one of the engine's precisions:
+// float, W4A16, or W4A4 with optional smoothing and low-rank branch.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "quant/int4.h"
+#include "svdquant.h"
+
+namespace svdq {
+
+class Context;
+class Tensor;
+
+// The layer's parameters as float, already validated; smooth and the
+// low-rank factors may be empty.
+struct LinearWeights {
+    svdq_linear_kind kind = SVDQ_LINEAR_FLOAT;
+    svdq_activation activation = SVDQ_ACTIVATION_NONE;
+    int64_t n = 0, k = 0, rank = 0;
+    std::vector<float> weight;  // [n, k]
+    std::vector<float> bias;    // [n]
+    std::vector<float> smooth;  // [k]
+    std::vector<float> up;      // [n, rank]
+    std::vector<float> down;    // [rank, k], a factor of weight * smooth
+};
+
+class Linear {
+public:
+    Linear(Context& ctx, LinearWeights w);
+
+    svdq_linear_kind kind() const { return kind_; }
+    svdq_activation activation() const { return activation_; }
+    int64_t in_features() const { return k_; }
+    int64_t out_features() const { return n_; }
+    int64_t rank() const { return rank_; }
+    bool has_bias() const { return !bias_.empty(); }
+    bool has_smooth() const { return !inv_smooth_.empty(); }
+    uint64_t weight_bytes() const;
+
+    // x: [m, k], y: [m, n], both row-major float.
+    void forward(Context& ctx, const float* x, int64_t m, float* y) const;
+
+private:
+    void forward_w4a4(Context& ctx, const float* x, int64_t m, float* y) const;
+
+    svdq_linear_kind kind_;
+    svdq_activation activation_;
+    int64_t n_, k_, rank_;
+    std::vector<float> weight_;      // FLOAT only
+    Int4Matrix qweight_;             // W4A16 and W4A4 (the residual for W4A4)
+    std::vector<float> bias_;
+    std::vector<float> inv_smooth_;  // 1 / lambda, applied to activations
+    std::vector<float> up_;          // [n, rank]
+    std::vector<float> down_;        // [rank, k] divided by lambda: reads raw X
+};
+
+// Validates a C descriptor completely and converts it to LinearWeights.
+LinearWeights linear_weights_from_desc(const svdq_linear_desc& desc);
+
+}  // namespace svdq
+
+struct svdq_linear : svdq::Linear {
+    using svdq::Linear::Linear;
+};

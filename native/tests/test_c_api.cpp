@@ -1,0 +1,342 @@
+// The C API as a host sees it: status codes, messages and every bad-input
+// path, through the shipped shared library.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "svdquant.h"
+
+namespace {
+
+std::string last_error() { return svdq_last_error_message(); }
+
+class Tensor {
+public:
+    Tensor(std::vector<int64_t> shape, int32_t dtype = SVDQ_DTYPE_F32) {
+        EXPECT_EQ(svdq_tensor_create(dtype, shape.data(), static_cast<int32_t>(shape.size()), &t_), SVDQ_OK) << last_error();
+    }
+    Tensor(std::vector<int64_t> shape, std::vector<float>& data) {
+        EXPECT_EQ(svdq_tensor_wrap(SVDQ_DTYPE_F32, shape.data(), static_cast<int32_t>(shape.size()), data.data(),
+                                   data.size() * sizeof(float), &t_),
+                  SVDQ_OK)
+            << last_error();
+    }
+    ~Tensor() { svdq_tensor_destroy(t_); }
+    Tensor(const Tensor&) = delete;
+    Tensor& operator=(const Tensor&) = delete;
+    svdq_tensor* get() const { return t_; }
+    float* f32() const {
+        void* p = nullptr;
+        svdq_tensor_get_data(t_, &p, nullptr);
+        return static_cast<float*>(p);
+    }
+
+private:
+    svdq_tensor* t_ = nullptr;
+};
+
+class CApi : public testing::Test {
+protected:
+    void SetUp() override {
+        svdq_context_options o;
+        ASSERT_EQ(svdq_context_options_init(&o), SVDQ_OK);
+        o.num_threads = 2;
+        ASSERT_EQ(svdq_context_create(&o, &ctx_), SVDQ_OK) << last_error();
+    }
+    void TearDown() override { EXPECT_EQ(svdq_context_destroy(ctx_), SVDQ_OK); }
+
+    svdq_linear_desc desc(int32_t kind, const Tensor& weight) const {
+        svdq_linear_desc d{};
+        d.struct_size = sizeof d;
+        d.kind = kind;
+        d.weight = weight.get();
+        return d;
+    }
+
+    // Expects `status`, and a message that names `needle`.
+    static void expect_error(svdq_status got, svdq_status want, const std::string& needle) {
+        EXPECT_EQ(got, want) << last_error();
+        EXPECT_NE(last_error().find(needle), std::string::npos) << "message '" << last_error() << "' lacks '" << needle << "'";
+    }
+
+    svdq_context* ctx_ = nullptr;
+};
+
+}  // namespace
+
+TEST(CApiLibrary, ReportsVersionAndAbi) {
+    EXPECT_EQ(svdq_abi_version(), SVDQ_ABI_VERSION);
+    EXPECT_STREQ(svdq_version(), "0.1.0");
+}
+
+TEST(CApiLibrary, DestroyAcceptsNull) {
+    EXPECT_EQ(svdq_context_destroy(nullptr), SVDQ_OK);
+    EXPECT_EQ(svdq_tensor_destroy(nullptr), SVDQ_OK);
+    EXPECT_EQ(svdq_linear_destroy(nullptr), SVDQ_OK);
+}
+
+TEST(CApiLibrary, ContextOptionsAreValidated) {
+    svdq_context* ctx = reinterpret_cast<svdq_context*>(0x1);
+    svdq_context_options o;
+    svdq_context_options_init(&o);
+    o.backend = SVDQ_BACKEND_CUDA;
+    EXPECT_EQ(svdq_context_create(&o, &ctx), SVDQ_ERROR_UNSUPPORTED);
+    EXPECT_EQ(ctx, nullptr) << "a failed create must leave the out-handle NULL";
+    EXPECT_NE(last_error().find("CUDA"), std::string::npos);
+    svdq_context_options_init(&o);
+    o.struct_size = 4;
+    EXPECT_EQ(svdq_context_create(&o, &ctx), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(last_error().find("struct_size"), std::string::npos);
+    svdq_context_options_init(&o);
+    o.num_threads = -3;
+    EXPECT_EQ(svdq_context_create(&o, &ctx), SVDQ_ERROR_INVALID_ARGUMENT);
+    svdq_context_options_init(&o);
+    o.cpu_level = 99;
+    EXPECT_EQ(svdq_context_create(&o, &ctx), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(svdq_context_create(nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(last_error().find("out_context"), std::string::npos);
+}
+
+TEST(CApiLibrary, LogCallbackHearsTheContextStart) {
+    std::string heard;
+    svdq_context_options o;
+    svdq_context_options_init(&o);
+    o.log_callback = [](int32_t level, const char* message, void* user) {
+        if (level == SVDQ_LOG_INFO) *static_cast<std::string*>(user) += message;
+    };
+    o.log_user = &heard;
+    svdq_context* ctx = nullptr;
+    ASSERT_EQ(svdq_context_create(&o, &ctx), SVDQ_OK);
+    EXPECT_NE(heard.find("CPU backend"), std::string::npos) << heard;
+    svdq_context_info info{};
+    info.struct_size = sizeof info;
+    ASSERT_EQ(svdq_context_get_info(ctx, &info), SVDQ_OK);
+    EXPECT_GE(info.num_threads, 1);
+    EXPECT_NE(info.cpu_level, SVDQ_CPU_AUTO);
+    svdq_context_destroy(ctx);
+}
+
+TEST(CApiLibrary, EnvironmentCapsTheCpuLevel) {
+    setenv("SVDQ_CPU_LEVEL", "scalar", 1);
+    svdq_context* ctx = nullptr;
+    ASSERT_EQ(svdq_context_create(nullptr, &ctx), SVDQ_OK);
+    svdq_context_info info{};
+    info.struct_size = sizeof info;
+    svdq_context_get_info(ctx, &info);
+    EXPECT_EQ(info.cpu_level, SVDQ_CPU_SCALAR);
+    svdq_context_destroy(ctx);
+    setenv("SVDQ_CPU_LEVEL", "avx9000", 1);
+    EXPECT_EQ(svdq_context_create(nullptr, &ctx), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(last_error().find("avx9000"), std::string::npos);
+    unsetenv("SVDQ_CPU_LEVEL");
+}
+
+TEST(CApiLibrary, TensorsValidateShapeAndBuffer) {
+    svdq_tensor* t = nullptr;
+    int64_t shape[] = {2, 3};
+    float data[6] = {};
+    EXPECT_EQ(svdq_tensor_wrap(SVDQ_DTYPE_F32, shape, 2, data, 20, &t), SVDQ_ERROR_SHAPE_MISMATCH);
+    EXPECT_NE(last_error().find("needs 24"), std::string::npos) << last_error();
+    EXPECT_EQ(svdq_tensor_wrap(SVDQ_DTYPE_F32, shape, 2, nullptr, 24, &t), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(svdq_tensor_create(42, shape, 2, &t), SVDQ_ERROR_DTYPE);
+    int64_t negative[] = {2, -1};
+    EXPECT_EQ(svdq_tensor_create(SVDQ_DTYPE_F32, negative, 2, &t), SVDQ_ERROR_SHAPE_MISMATCH);
+    EXPECT_EQ(svdq_tensor_create(SVDQ_DTYPE_F32, shape, SVDQ_MAX_DIMS + 1, &t), SVDQ_ERROR_INVALID_ARGUMENT);
+    int64_t huge[] = {INT64_C(1) << 40, INT64_C(1) << 40};
+    EXPECT_EQ(svdq_tensor_create(SVDQ_DTYPE_F32, huge, 2, &t), SVDQ_ERROR_SHAPE_MISMATCH);
+    int64_t big[] = {INT64_C(1) << 44};  // 64 TiB: a clean out-of-memory, not a crash
+    EXPECT_EQ(svdq_tensor_create(SVDQ_DTYPE_U8, big, 1, &t), SVDQ_ERROR_OUT_OF_MEMORY);
+    EXPECT_EQ(t, nullptr);
+
+    ASSERT_EQ(svdq_tensor_create(SVDQ_DTYPE_BF16, shape, 2, &t), SVDQ_OK);
+    int32_t dtype = -1, ndim = -1;
+    int64_t got[SVDQ_MAX_DIMS];
+    ASSERT_EQ(svdq_tensor_get_shape(t, &dtype, &ndim, got), SVDQ_OK);
+    EXPECT_EQ(dtype, SVDQ_DTYPE_BF16);
+    EXPECT_EQ(ndim, 2);
+    EXPECT_EQ(got[0], 2);
+    EXPECT_EQ(got[1], 3);
+    EXPECT_EQ(got[2], 0);
+    void* p = nullptr;
+    uint64_t bytes = 0;
+    ASSERT_EQ(svdq_tensor_get_data(t, &p, &bytes), SVDQ_OK);
+    EXPECT_EQ(bytes, 12u);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+    svdq_tensor_destroy(t);
+    EXPECT_EQ(svdq_tensor_get_data(nullptr, &p, &bytes), SVDQ_ERROR_INVALID_ARGUMENT);
+}
+
+TEST_F(CApi, ForwardMatchesFloatMathForEveryKind) {
+    const int64_t m = 3, n = 5, k = 128;
+    std::vector<float> w(n * k), x(m * k), b(n);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(0.37f * static_cast<float>(i));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.11f * static_cast<float>(i));
+    for (size_t i = 0; i < b.size(); ++i) b[i] = 0.1f * static_cast<float>(i);
+    Tensor wt({n, k}, w), xt({m, k}, x), bt({n}, b), yt({m, n});
+    std::vector<double> ref(m * n);
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t o = 0; o < n; ++o) {
+            double acc = b[o];
+            for (int64_t j = 0; j < k; ++j) acc += static_cast<double>(x[i * k + j]) * w[o * k + j];
+            ref[i * n + o] = acc;
+        }
+    const double bounds[] = {1e-5, 0.1, 0.2};
+    for (int32_t kind : {SVDQ_LINEAR_FLOAT, SVDQ_LINEAR_W4A16, SVDQ_LINEAR_W4A4}) {
+        svdq_linear_desc d = desc(kind, wt);
+        d.bias = bt.get();
+        svdq_linear* layer = nullptr;
+        ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK) << last_error();
+        ASSERT_EQ(svdq_linear_forward(ctx_, layer, xt.get(), yt.get()), SVDQ_OK) << last_error();
+        double diff = 0, norm = 0;
+        for (int64_t i = 0; i < m * n; ++i) {
+            diff += (yt.f32()[i] - ref[i]) * (yt.f32()[i] - ref[i]);
+            norm += ref[i] * ref[i];
+        }
+        EXPECT_LT(std::sqrt(diff / norm), bounds[kind]) << "kind " << kind;
+        svdq_linear_info info{};
+        info.struct_size = sizeof info;
+        ASSERT_EQ(svdq_linear_get_info(layer, &info), SVDQ_OK);
+        EXPECT_EQ(info.kind, kind);
+        EXPECT_EQ(info.in_features, k);
+        EXPECT_EQ(info.out_features, n);
+        EXPECT_EQ(info.has_bias, 1);
+        const uint64_t weight_bytes = kind == SVDQ_LINEAR_FLOAT ? n * k * 4 : n * k / 2 + n * (k / 64) * 4;
+        EXPECT_EQ(info.weight_bytes, weight_bytes + n * 4);
+        svdq_linear_destroy(layer);
+    }
+}
+
+TEST_F(CApi, CreateRejectsBadDescriptors) {
+    std::vector<float> w(4 * 96, 0.5f), w64(4 * 64, 0.5f);
+    Tensor wt({4, 96}, w), w64t({4, 64}, w64);
+    svdq_linear* layer = nullptr;
+
+    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, wt);
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_SHAPE_MISMATCH, "multiple of the INT4 group size 64");
+    d = desc(SVDQ_LINEAR_FLOAT, wt);  // float layers take any K
+    ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK);
+    svdq_linear_destroy(layer);
+
+    d = desc(SVDQ_LINEAR_W4A4, w64t);
+    d.struct_size = 8;
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "struct_size");
+    d = desc(7, w64t);
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "kind 7");
+    d = desc(SVDQ_LINEAR_W4A4, w64t);
+    d.weight = nullptr;
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "weight is NULL");
+    d = desc(SVDQ_LINEAR_W4A4, w64t);
+    expect_error(svdq_linear_create(nullptr, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "context is NULL");
+    expect_error(svdq_linear_create(ctx_, nullptr, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "desc is NULL");
+    expect_error(svdq_linear_create(ctx_, &d, nullptr), SVDQ_ERROR_INVALID_ARGUMENT, "out_linear is NULL");
+
+    Tensor bias({5});
+    d.bias = bias.get();
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_SHAPE_MISMATCH, "bias has shape [5], expected [4]");
+
+    d = desc(SVDQ_LINEAR_W4A4, w64t);
+    Tensor up({4, 8}), down({8, 32});
+    d.lowrank_up = up.get();
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "given together");
+    d.lowrank_down = down.get();
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_SHAPE_MISMATCH, "lowrank_down has shape [8, 32], expected [8, 64]");
+
+    d = desc(SVDQ_LINEAR_W4A16, w64t);
+    Tensor smooth({64});
+    d.smooth = smooth.get();
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "W4A4 layers only");
+    d.kind = SVDQ_LINEAR_W4A4;  // smooth is all zero
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "must be positive");
+
+    std::vector<float> bad = w64;
+    bad[70] = std::nanf("");
+    Tensor badt({4, 64}, bad);
+    d = desc(SVDQ_LINEAR_W4A4, badt);
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_NON_FINITE, "weight holds a non-finite value");
+    bad[70] = INFINITY;
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_NON_FINITE, "flat index 70");
+
+    Tensor ints({4, 64}, SVDQ_DTYPE_I32);
+    d = desc(SVDQ_LINEAR_FLOAT, ints);
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_DTYPE, "weight must be F32, F16 or BF16");
+    EXPECT_EQ(layer, nullptr);
+}
+
+TEST_F(CApi, AcceptsHalfPrecisionWeights) {
+    // 1.0 in F16 is 0x3C00 and in BF16 0x3F80.
+    for (auto [dtype, one] : {std::pair{SVDQ_DTYPE_F16, uint16_t{0x3C00}}, std::pair{SVDQ_DTYPE_BF16, uint16_t{0x3F80}}}) {
+        Tensor wt({1, 64}, dtype);
+        void* p = nullptr;
+        svdq_tensor_get_data(wt.get(), &p, nullptr);
+        for (int i = 0; i < 64; ++i) static_cast<uint16_t*>(p)[i] = one;
+        svdq_linear_desc d = desc(SVDQ_LINEAR_FLOAT, wt);
+        svdq_linear* layer = nullptr;
+        ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK) << last_error();
+        std::vector<float> x(64, 0.5f);
+        Tensor xt({1, 64}, x), yt({1, 1});
+        ASSERT_EQ(svdq_linear_forward(ctx_, layer, xt.get(), yt.get()), SVDQ_OK);
+        EXPECT_FLOAT_EQ(yt.f32()[0], 32.0f);
+        svdq_linear_destroy(layer);
+    }
+}
+
+TEST_F(CApi, ForwardRejectsBadTensors) {
+    std::vector<float> w(4 * 64, 0.25f);
+    Tensor wt({4, 64}, w);
+    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, wt);
+    svdq_linear* layer = nullptr;
+    ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK);
+
+    Tensor x({2, 64}), y({2, 4});
+    Tensor x_wrong_k({2, 32}), y_wrong_rows({3, 4}), y_wrong_n({2, 5}), x_f16({2, 64}, SVDQ_DTYPE_F16);
+    expect_error(svdq_linear_forward(ctx_, layer, x_wrong_k.get(), y.get()), SVDQ_ERROR_SHAPE_MISMATCH, "last dimension must be 64");
+    expect_error(svdq_linear_forward(ctx_, layer, x.get(), y_wrong_rows.get()), SVDQ_ERROR_SHAPE_MISMATCH, "same leading dimensions");
+    expect_error(svdq_linear_forward(ctx_, layer, x.get(), y_wrong_n.get()), SVDQ_ERROR_SHAPE_MISMATCH, "last dimension must be 4");
+    expect_error(svdq_linear_forward(ctx_, layer, x_f16.get(), y.get()), SVDQ_ERROR_DTYPE, "x must be F32");
+    expect_error(svdq_linear_forward(ctx_, layer, nullptr, y.get()), SVDQ_ERROR_INVALID_ARGUMENT, "x is NULL");
+    expect_error(svdq_linear_forward(ctx_, nullptr, x.get(), y.get()), SVDQ_ERROR_INVALID_ARGUMENT, "linear is NULL");
+    expect_error(svdq_linear_forward(nullptr, layer, x.get(), y.get()), SVDQ_ERROR_INVALID_ARGUMENT, "context is NULL");
+    x.f32()[64 + 5] = std::nanf("");
+    expect_error(svdq_linear_forward(ctx_, layer, x.get(), y.get()), SVDQ_ERROR_NON_FINITE, "row 1, column 5");
+
+    // A 3-D batch [2, 3, 64] -> [2, 3, 4] flattens its leading dimensions.
+    Tensor x3({2, 3, 64}), y3({2, 3, 4});
+    EXPECT_EQ(svdq_linear_forward(ctx_, layer, x3.get(), y3.get()), SVDQ_OK) << last_error();
+    EXPECT_STREQ(svdq_last_error_message(), "") << "success clears the last error";
+    svdq_linear_destroy(layer);
+}
+
+TEST_F(CApi, QuantizerBuildingBlocksFeedASvdQuantLayer) {
+    const int64_t m = 32, n = 96, k = 256, rank = 16;
+    std::vector<float> x(m * k), w(n * k);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7f * static_cast<float>(i)) * ((i % k) % 50 == 1 ? 40.0f : 1.0f);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = 0.05f * std::cos(1.3f * static_cast<float>(i));
+    Tensor xt({m, k}, x), wt({n, k}, w), smooth({k}), up({n, rank}), down({rank, k}), y({m, n});
+    ASSERT_EQ(svdq_smooth_compute(ctx_, xt.get(), wt.get(), 0.5f, 0.5f, smooth.get()), SVDQ_OK) << last_error();
+    ASSERT_EQ(svdq_lowrank_decompose(ctx_, wt.get(), smooth.get(), static_cast<int32_t>(rank), up.get(), down.get()), SVDQ_OK)
+        << last_error();
+    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, wt);
+    d.smooth = smooth.get();
+    d.lowrank_up = up.get();
+    d.lowrank_down = down.get();
+    svdq_linear* layer = nullptr;
+    ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK) << last_error();
+    svdq_linear_info info{};
+    info.struct_size = sizeof info;
+    svdq_linear_get_info(layer, &info);
+    EXPECT_EQ(info.rank, rank);
+    EXPECT_EQ(info.has_smooth, 1);
+    ASSERT_EQ(svdq_linear_forward(ctx_, layer, xt.get(), y.get()), SVDQ_OK) << last_error();
+    svdq_linear_destroy(layer);
+
+    Tensor wrong_up({n, rank + 1});
+    expect_error(svdq_lowrank_decompose(ctx_, wt.get(), nullptr, static_cast<int32_t>(rank), wrong_up.get(), down.get()),
+                 SVDQ_ERROR_SHAPE_MISMATCH, "out_up has shape [96, 17], expected [96, 16]");
+    expect_error(svdq_lowrank_decompose(ctx_, wt.get(), nullptr, 0, up.get(), down.get()), SVDQ_ERROR_INVALID_ARGUMENT, "rank 0");
+    expect_error(svdq_smooth_compute(ctx_, xt.get(), wt.get(), NAN, 0.5f, smooth.get()), SVDQ_ERROR_INVALID_ARGUMENT, "alpha");
+    Tensor x_wrong({m, k + 64});
+    expect_error(svdq_smooth_compute(ctx_, x_wrong.get(), wt.get(), 0.5f, 0.5f, smooth.get()), SVDQ_ERROR_SHAPE_MISMATCH, "columns");
+}

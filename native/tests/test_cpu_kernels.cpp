@@ -1,0 +1,143 @@
+// Every CPU kernel level this machine can run, against float64 math.
+#include <gtest/gtest.h>
+
+#include <tuple>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/cpu_ops.h"
+#include "core/cpu_features.h"
+#include "core/thread_pool.h"
+#include "quant/int4.h"
+#include "test_util.h"
+
+namespace svdq {
+
+namespace {
+
+struct Shape {
+    int64_t m, n, k;
+};
+
+// M = 1, odd M, N not a multiple of the 64-column tile, K at one group and
+// at FLUX width.
+const Shape kShapes[] = {{1, 64, 64}, {3, 37, 64}, {17, 130, 128}, {1, 200, 3072}, {9, 65, 3072}, {70, 3, 192}};
+
+std::vector<svdq_cpu_level> runnable_levels() {
+    std::vector<svdq_cpu_level> levels;
+    for (svdq_cpu_level l : {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI})
+        if (l <= detected_cpu_level()) levels.push_back(l);
+    return levels;
+}
+
+class CpuKernelTest : public testing::TestWithParam<std::tuple<svdq_cpu_level, int>> {
+protected:
+    const CpuKernels& kernels() const { return cpu_kernels_for(std::get<0>(GetParam())); }
+    Shape shape() const { return kShapes[std::get<1>(GetParam())]; }
+    ThreadPool pool_{2};
+};
+
+std::vector<double> apply_gelu(std::vector<double> y) {
+    for (double& v : y) v = test::gelu_tanh_ref(v);
+    return y;
+}
+
+}  // namespace
+
+TEST_P(CpuKernelTest, GemmF32MatchesFloat64) {
+    const auto [m, n, k] = shape();
+    const auto x = test::gaussian(static_cast<size_t>(m * k), 1);
+    const auto w = test::gaussian(static_cast<size_t>(n * k), 2);
+    const auto bias = test::gaussian(static_cast<size_t>(n), 3);
+    std::vector<float> y(static_cast<size_t>(m * n));
+    for (int32_t act : {SVDQ_ACTIVATION_NONE, SVDQ_ACTIVATION_GELU_TANH}) {
+        run_gemm_f32(kernels(), pool_, {x.data(), m, w.data(), n, k, bias.data(), act, y.data()});
+        auto ref = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) { return w[static_cast<size_t>(o * k + j)]; },
+                                          bias.data());
+        if (act == SVDQ_ACTIVATION_GELU_TANH) ref = apply_gelu(ref);
+        EXPECT_LT(test::max_rel_error(y, ref), 1e-5);
+    }
+}
+
+TEST_P(CpuKernelTest, GemmW4A16MatchesFloat64OnDequantizedWeights) {
+    const auto [m, n, k] = shape();
+    const auto x = test::gaussian(static_cast<size_t>(m * k), 4);
+    const auto w = test::gaussian(static_cast<size_t>(n * k), 5);
+    const auto bias = test::gaussian(static_cast<size_t>(n), 6);
+    const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);
+    std::vector<float> y(static_cast<size_t>(m * n));
+    run_gemm_w4a16(kernels(), pool_, {x.data(), m, qw.packed.data(), qw.scales.data(), n, k, bias.data(), SVDQ_ACTIVATION_NONE, y.data()});
+    const auto ref = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) { return qw.value(o, j); }, bias.data());
+    EXPECT_LT(test::max_rel_error(y, ref), 1e-5);
+    // Against the unquantized weights only INT4 noise remains: ~0.1 for Gaussians.
+    const auto exact = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) { return w[static_cast<size_t>(o * k + j)]; },
+                                              bias.data());
+    EXPECT_LT(test::frobenius_rel_error(y, exact), 0.15);
+}
+
+TEST_P(CpuKernelTest, QuantizeActReadsXOnceForBothOutputs) {
+    const auto [m, n, k] = shape();
+    const int64_t rank = 16;
+    const auto x = test::gaussian(static_cast<size_t>(m * k), 7);
+    const auto down = test::gaussian(static_cast<size_t>(rank * k), 8);
+    std::vector<float> inv_smooth(static_cast<size_t>(k));
+    for (int64_t j = 0; j < k; ++j) inv_smooth[static_cast<size_t>(j)] = 0.25f + 0.01f * static_cast<float>(j % 97);
+    std::vector<uint8_t> q(static_cast<size_t>(m * k / 2));
+    std::vector<float> scales(static_cast<size_t>(m * k / 64)), act(static_cast<size_t>(m * rank));
+    run_quantize_act(kernels(), pool_, {x.data(), m, k, inv_smooth.data(), down.data(), rank, q.data(), scales.data(), act.data()});
+
+    // The quantized part equals quantizing X / lambda row by row.
+    std::vector<float> smoothed(static_cast<size_t>(k));
+    std::vector<uint8_t> q_ref(static_cast<size_t>(k / 2));
+    std::vector<float> s_ref(static_cast<size_t>(k / 64));
+    for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < k; ++j) smoothed[static_cast<size_t>(j)] = x[static_cast<size_t>(i * k + j)] * inv_smooth[static_cast<size_t>(j)];
+        quantize_int4_row(smoothed.data(), k, q_ref.data(), s_ref.data());
+        EXPECT_TRUE(std::equal(q_ref.begin(), q_ref.end(), q.begin() + i * k / 2)) << "row " << i;
+        EXPECT_TRUE(std::equal(s_ref.begin(), s_ref.end(), scales.begin() + i * k / 64)) << "row " << i;
+    }
+    // The branch part is X * down^T.
+    const auto ref = test::reference_matmul(x.data(), m, rank, k, [&](int64_t r, int64_t j) { return down[static_cast<size_t>(r * k + j)]; });
+    EXPECT_LT(test::max_rel_error(act, ref), 1e-5);
+}
+
+TEST_P(CpuKernelTest, GemmW4A4WithBranchMatchesFloat64OnDequantizedOperands) {
+    const auto [m, n, k] = shape();
+    const int64_t rank = 32;
+    const auto x = test::gaussian(static_cast<size_t>(m * k), 9);
+    const auto w = test::gaussian(static_cast<size_t>(n * k), 10);
+    const auto act = test::gaussian(static_cast<size_t>(m * rank), 11);
+    const auto up = test::gaussian(static_cast<size_t>(n * rank), 12);
+    const auto bias = test::gaussian(static_cast<size_t>(n), 13);
+    const Int4Matrix qx = quantize_int4(x.data(), m, k, pool_);
+    const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);
+    std::vector<float> y(static_cast<size_t>(m * n));
+    for (int32_t activation : {SVDQ_ACTIVATION_NONE, SVDQ_ACTIVATION_GELU_TANH}) {
+        for (bool branch : {false, true}) {
+            run_gemm_w4a4(kernels(), pool_,
+                          {qx.packed.data(), qx.scales.data(), m, qw.packed.data(), qw.scales.data(), n, k,
+                           branch ? act.data() : nullptr, branch ? up.data() : nullptr, branch ? rank : 0, bias.data(),
+                           activation, y.data()});
+            std::vector<double> ref(static_cast<size_t>(m * n));
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t o = 0; o < n; ++o) {
+                    double acc = bias[static_cast<size_t>(o)];
+                    for (int64_t j = 0; j < k; ++j) acc += static_cast<double>(qx.value(i, j)) * qw.value(o, j);
+                    if (branch)
+                        for (int64_t r = 0; r < rank; ++r)
+                            acc += static_cast<double>(act[static_cast<size_t>(i * rank + r)]) * up[static_cast<size_t>(o * rank + r)];
+                    ref[static_cast<size_t>(i * n + o)] = activation ? test::gelu_tanh_ref(acc) : acc;
+                }
+            EXPECT_LT(test::max_rel_error(y, ref), 1e-5) << "branch " << branch << " activation " << activation;
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, CpuKernelTest,
+                         testing::Combine(testing::ValuesIn(runnable_levels()), testing::Range(0, static_cast<int>(std::size(kShapes)))),
+                         [](const auto& info) {
+                             const Shape s = kShapes[std::get<1>(info.param)];
+                             return std::string(cpu_level_name(std::get<0>(info.param))) + "_m" + std::to_string(s.m) + "_n" +
+                                    std::to_string(s.n) + "_k" + std::to_string(s.k);
+                         });
+
+}  // namespace svdq

@@ -1,0 +1,56 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/thread_pool.h"
+#include "quant/int4.h"
+#include "test_util.h"
+
+namespace svdq {
+
+TEST(Int4, PacksLowNibbleFirstAndScalesByAbsmaxOver7) {
+    std::vector<float> x(64, 0.0f);
+    x[0] = 7.0f;   // absmax -> +7
+    x[1] = -7.0f;  // -> -7
+    x[2] = 1.4f;   // 1.4 -> 1
+    x[3] = -3.5f;  // -3.5 -> -4 (round half to even)
+    x[4] = 2.5f;   // -> 2 (half to even)
+    std::vector<uint8_t> q(32);
+    float scale = -1.0f;
+    quantize_int4_row(x.data(), 64, q.data(), &scale);
+    EXPECT_FLOAT_EQ(scale, 1.0f);
+    EXPECT_EQ(q[0], 0x97);  // lo = 7, hi = -7 = 0x9
+    EXPECT_EQ(int4_at(q.data(), 0), 7);
+    EXPECT_EQ(int4_at(q.data(), 1), -7);
+    EXPECT_EQ(int4_at(q.data(), 2), 1);
+    EXPECT_EQ(int4_at(q.data(), 3), -4);
+    EXPECT_EQ(int4_at(q.data(), 4), 2);
+    for (int k = 5; k < 64; ++k) EXPECT_EQ(int4_at(q.data(), k), 0);
+}
+
+TEST(Int4, ZeroGroupGetsZeroScaleAndZeroValues) {
+    std::vector<float> x(128, 0.0f);
+    x[64] = -3.0f;
+    std::vector<uint8_t> q(64, 0xFF);
+    float scales[2];
+    quantize_int4_row(x.data(), 128, q.data(), scales);
+    EXPECT_EQ(scales[0], 0.0f);
+    for (int k = 0; k < 64; ++k) EXPECT_EQ(int4_at(q.data(), k), 0);
+    EXPECT_FLOAT_EQ(scales[1], 3.0f / 7.0f);
+    EXPECT_EQ(int4_at(q.data(), 64), -7);
+}
+
+TEST(Int4, RoundTripErrorIsAtMostHalfAStep) {
+    ThreadPool pool(2);
+    const int64_t rows = 5, cols = 3072;
+    const std::vector<float> x = test::gaussian(static_cast<size_t>(rows * cols), 7);
+    const Int4Matrix m = quantize_int4(x.data(), rows, cols, pool);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+            const float scale = m.row_scales(r)[c / kInt4Group];
+            EXPECT_LE(std::fabs(m.value(r, c) - x[static_cast<size_t>(r * cols + c)]), 0.5f * scale * 1.0001f)
+                << "at " << r << ", " << c;
+        }
+}
+
+}  // namespace svdq
