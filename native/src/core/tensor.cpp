@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <cstdlib>
+#if defined(_WIN32)
+#include <malloc.h>
+#endif
 #include <cstring>
 #include <limits>
 #include <new>
@@ -37,7 +40,13 @@ const char* dtype_name(int32_t dtype) {
     }
 }
 
-void AlignedFree::operator()(void* p) const noexcept { std::free(p); }
+void AlignedFree::operator()(void* p) const noexcept {
+#if defined(_WIN32)
+    _aligned_free(p);
+#else
+    std::free(p);
+#endif
+}
 
 void Tensor::set_shape(int32_t dtype, const int64_t* shape, int32_t ndim) {
     const size_t elem = dtype_size(dtype);
@@ -62,7 +71,11 @@ void Tensor::set_shape(int32_t dtype, const int64_t* shape, int32_t ndim) {
 Tensor::Tensor(int32_t dtype, const int64_t* shape, int32_t ndim) {
     set_shape(dtype, shape, ndim);
     const size_t bytes = (static_cast<size_t>(size_bytes_) + 63) / 64 * 64;
+#if defined(_WIN32)
+    void* p = _aligned_malloc(bytes == 0 ? 64 : bytes, 64);
+#else
     void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
+#endif
     if (p == nullptr) throw std::bad_alloc();
     std::memset(p, 0, bytes == 0 ? 64 : bytes);
     owned_.reset(p);
