@@ -48,9 +48,10 @@ TEST_P(CpuKernelTest, GemmF32MatchesFloat64) {
     const auto x = test::gaussian(static_cast<size_t>(m * k), 1);
     const auto w = test::gaussian(static_cast<size_t>(n * k), 2);
     const auto bias = test::gaussian(static_cast<size_t>(n), 3);
+    const PackedWeights pw = kernels().pack_f32(w.data(), n, k);
     std::vector<float> y(static_cast<size_t>(m * n));
     for (int32_t act : {SVDQ_ACTIVATION_NONE, SVDQ_ACTIVATION_GELU_TANH}) {
-        run_gemm_f32(kernels(), pool_, {x.data(), m, w.data(), n, k, bias.data(), act, y.data()});
+        run_gemm_f32(kernels(), pool_, {x.data(), m, &pw, bias.data(), act, y.data()});
         auto ref = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) { return w[static_cast<size_t>(o * k + j)]; },
                                           bias.data());
         if (act == SVDQ_ACTIVATION_GELU_TANH) ref = apply_gelu(ref);
@@ -64,8 +65,9 @@ TEST_P(CpuKernelTest, GemmW4A16MatchesFloat64OnDequantizedWeights) {
     const auto w = test::gaussian(static_cast<size_t>(n * k), 5);
     const auto bias = test::gaussian(static_cast<size_t>(n), 6);
     const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);
+    const PackedWeights pw = kernels().pack_w4a16(qw);
     std::vector<float> y(static_cast<size_t>(m * n));
-    run_gemm_w4a16(kernels(), pool_, {x.data(), m, qw.packed.data(), qw.scales.data(), n, k, bias.data(), SVDQ_ACTIVATION_NONE, y.data()});
+    run_gemm_w4a16(kernels(), pool_, {x.data(), m, &pw, bias.data(), SVDQ_ACTIVATION_NONE, y.data()});
     const auto ref = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) { return qw.value(o, j); }, bias.data());
     EXPECT_LT(test::max_rel_error(y, ref), 1e-5);
     // Against the unquantized weights only INT4 noise remains: ~0.1 for Gaussians.
@@ -74,31 +76,70 @@ TEST_P(CpuKernelTest, GemmW4A16MatchesFloat64OnDequantizedWeights) {
     EXPECT_LT(test::frobenius_rel_error(y, exact), 0.15);
 }
 
-TEST_P(CpuKernelTest, QuantizeActReadsXOnceForBothOutputs) {
+TEST_P(CpuKernelTest, QuantizeActMatchesTheReferenceBitForBit) {
     const auto [m, n, k] = shape();
-    const int64_t rank = 16;
-    const auto x = test::gaussian(static_cast<size_t>(m * k), 7);
+    const int64_t rank = 16, groups = k / 64;
+    const auto x = test::with_outlier_channels(test::gaussian(static_cast<size_t>(m * k), 7), k, 29, 25.0f);
     const auto down = test::gaussian(static_cast<size_t>(rank * k), 8);
     std::vector<float> inv_smooth(static_cast<size_t>(k));
     for (int64_t j = 0; j < k; ++j) inv_smooth[static_cast<size_t>(j)] = 0.25f + 0.01f * static_cast<float>(j % 97);
-    std::vector<uint8_t> q(static_cast<size_t>(m * k / 2));
-    std::vector<float> scales(static_cast<size_t>(m * k / 64)), act(static_cast<size_t>(m * rank));
-    run_quantize_act(kernels(), pool_, {x.data(), m, k, inv_smooth.data(), down.data(), rank, q.data(), scales.data(), act.data()});
+    struct Out {
+        std::vector<int8_t> q;
+        std::vector<float> scales, act;
+        std::vector<int32_t> sums;
+    };
+    auto run = [&](const CpuKernels& kern) {
+        Out o{std::vector<int8_t>(static_cast<size_t>(m * k)), std::vector<float>(static_cast<size_t>(m * groups)),
+              std::vector<float>(static_cast<size_t>(m * rank)), std::vector<int32_t>(static_cast<size_t>(m * groups))};
+        run_quantize_act(kern, pool_, {x.data(), m, k, inv_smooth.data(), down.data(), rank, {o.q.data(), o.scales.data(), o.sums.data()}, o.act.data()});
+        return o;
+    };
+    const Out got = run(kernels());
+    const Out ref = run(cpu_kernels_for(SVDQ_CPU_SCALAR));
+    EXPECT_EQ(got.q, ref.q);
+    EXPECT_EQ(got.scales, ref.scales);
+    EXPECT_EQ(got.sums, ref.sums);
 
-    // The quantized part equals quantizing X / lambda row by row.
+    // The quantized part is the canonical INT4 quantization of X / lambda...
     std::vector<float> smoothed(static_cast<size_t>(k));
     std::vector<uint8_t> q_ref(static_cast<size_t>(k / 2));
-    std::vector<float> s_ref(static_cast<size_t>(k / 64));
+    std::vector<float> s_ref(static_cast<size_t>(groups));
     for (int64_t i = 0; i < m; ++i) {
         for (int64_t j = 0; j < k; ++j) smoothed[static_cast<size_t>(j)] = x[static_cast<size_t>(i * k + j)] * inv_smooth[static_cast<size_t>(j)];
         quantize_int4_row(smoothed.data(), k, q_ref.data(), s_ref.data());
-        EXPECT_TRUE(std::equal(q_ref.begin(), q_ref.end(), q.begin() + i * k / 2)) << "row " << i;
-        EXPECT_TRUE(std::equal(s_ref.begin(), s_ref.end(), scales.begin() + i * k / 64)) << "row " << i;
+        for (int64_t j = 0; j < k; ++j) ASSERT_EQ(got.q[static_cast<size_t>(i * k + j)], int4_at(q_ref.data(), j)) << i << ", " << j;
+        for (int64_t g = 0; g < groups; ++g) {
+            ASSERT_EQ(got.scales[static_cast<size_t>(i * groups + g)], s_ref[static_cast<size_t>(g)]);
+            int32_t sum = 0;
+            for (int64_t j = g * 64; j < (g + 1) * 64; ++j) sum += got.q[static_cast<size_t>(i * k + j)];
+            ASSERT_EQ(got.sums[static_cast<size_t>(i * groups + g)], sum);
+        }
     }
-    // The branch part is X * down^T.
-    const auto ref = test::reference_matmul(x.data(), m, rank, k, [&](int64_t r, int64_t j) { return down[static_cast<size_t>(r * k + j)]; });
-    EXPECT_LT(test::max_rel_error(act, ref), 1e-5);
+    // ...and the branch part is X * down^T.
+    const auto act_ref = test::reference_matmul(x.data(), m, rank, k, [&](int64_t r, int64_t j) { return down[static_cast<size_t>(r * k + j)]; });
+    EXPECT_LT(test::max_rel_error(got.act, act_ref), 1e-5);
 }
+
+namespace {
+
+// Activations quantized by the scalar reference, the input of every GEMM test.
+struct Acts {
+    std::vector<int8_t> q;
+    std::vector<float> scales;
+    std::vector<int32_t> sums;
+    float value(int64_t i, int64_t j, int64_t k) const {
+        return static_cast<float>(q[static_cast<size_t>(i * k + j)]) * scales[static_cast<size_t>(i * (k / 64) + j / 64)];
+    }
+};
+
+Acts quantize_acts(const std::vector<float>& x, int64_t m, int64_t k, ThreadPool& pool) {
+    Acts a{std::vector<int8_t>(static_cast<size_t>(m * k)), std::vector<float>(static_cast<size_t>(m * k / 64)),
+           std::vector<int32_t>(static_cast<size_t>(m * k / 64))};
+    run_quantize_act(cpu_kernels_for(SVDQ_CPU_SCALAR), pool, {x.data(), m, k, nullptr, nullptr, 0, {a.q.data(), a.scales.data(), a.sums.data()}, nullptr});
+    return a;
+}
+
+}  // namespace
 
 TEST_P(CpuKernelTest, GemmW4A4WithBranchMatchesFloat64OnDequantizedOperands) {
     const auto [m, n, k] = shape();
@@ -108,20 +149,20 @@ TEST_P(CpuKernelTest, GemmW4A4WithBranchMatchesFloat64OnDequantizedOperands) {
     const auto act = test::gaussian(static_cast<size_t>(m * rank), 11);
     const auto up = test::gaussian(static_cast<size_t>(n * rank), 12);
     const auto bias = test::gaussian(static_cast<size_t>(n), 13);
-    const Int4Matrix qx = quantize_int4(x.data(), m, k, pool_);
+    const Acts qx = quantize_acts(x, m, k, pool_);
     const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);
+    const PackedWeights pw = kernels().pack_w4a4(qw);
     std::vector<float> y(static_cast<size_t>(m * n));
     for (int32_t activation : {SVDQ_ACTIVATION_NONE, SVDQ_ACTIVATION_GELU_TANH}) {
         for (bool branch : {false, true}) {
             run_gemm_w4a4(kernels(), pool_,
-                          {qx.packed.data(), qx.scales.data(), m, qw.packed.data(), qw.scales.data(), n, k,
-                           branch ? act.data() : nullptr, branch ? up.data() : nullptr, branch ? rank : 0, bias.data(),
-                           activation, y.data()});
+                          {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, branch ? act.data() : nullptr,
+                           branch ? up.data() : nullptr, branch ? rank : 0, bias.data(), activation, y.data()});
             std::vector<double> ref(static_cast<size_t>(m * n));
             for (int64_t i = 0; i < m; ++i)
                 for (int64_t o = 0; o < n; ++o) {
                     double acc = bias[static_cast<size_t>(o)];
-                    for (int64_t j = 0; j < k; ++j) acc += static_cast<double>(qx.value(i, j)) * qw.value(o, j);
+                    for (int64_t j = 0; j < k; ++j) acc += static_cast<double>(qx.value(i, j, k)) * qw.value(o, j);
                     if (branch)
                         for (int64_t r = 0; r < rank; ++r)
                             acc += static_cast<double>(act[static_cast<size_t>(i * rank + r)]) * up[static_cast<size_t>(o * rank + r)];
@@ -130,6 +171,31 @@ TEST_P(CpuKernelTest, GemmW4A4WithBranchMatchesFloat64OnDequantizedOperands) {
             EXPECT_LT(test::max_rel_error(y, ref), 1e-5) << "branch " << branch << " activation " << activation;
         }
     }
+}
+
+// With every scale exactly 1 (each group holds a +-7) the float result is
+// the integer sum itself, so the int32 group sums must be exact.
+TEST_P(CpuKernelTest, GemmW4A4IntegerSumsAreExact) {
+    const auto [m, n, k] = shape();
+    auto integers = [&](int64_t rows, uint64_t seed) {
+        std::vector<float> v(static_cast<size_t>(rows * k));
+        std::mt19937_64 rng(seed);
+        for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(static_cast<int>(rng() % 15) - 7);
+        for (size_t i = 0; i < v.size(); i += 64) v[i + rng() % 64] = (rng() & 1) ? 7.0f : -7.0f;
+        return v;
+    };
+    const auto x = integers(m, 14), w = integers(n, 15);
+    const Acts qx = quantize_acts(x, m, k, pool_);
+    const PackedWeights pw = kernels().pack_w4a4(quantize_int4(w.data(), n, k, pool_));
+    std::vector<float> y(static_cast<size_t>(m * n));
+    run_gemm_w4a4(kernels(), pool_, {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, nullptr, nullptr, 0, nullptr, SVDQ_ACTIVATION_NONE, y.data()});
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t o = 0; o < n; ++o) {
+            int64_t dot = 0;
+            for (int64_t j = 0; j < k; ++j)
+                dot += static_cast<int64_t>(x[static_cast<size_t>(i * k + j)]) * static_cast<int64_t>(w[static_cast<size_t>(o * k + j)]);
+            ASSERT_EQ(y[static_cast<size_t>(i * n + o)], static_cast<float>(dot)) << i << ", " << o;
+        }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, CpuKernelTest,

@@ -13,8 +13,9 @@
 namespace svdq {
 
 struct Scratch {
-    std::vector<uint8_t> act_q;
+    std::vector<int8_t> act_q;
     std::vector<float> act_scales;
+    std::vector<int32_t> act_sums;
     std::vector<float> lowrank_act;
 };
 

@@ -1,13 +1,8 @@
 #include "core/tensor.h"
 
 #include <cmath>
-#include <cstdlib>
-#if defined(_WIN32)
-#include <malloc.h>
-#endif
 #include <cstring>
 #include <limits>
-#include <new>
 
 #include "core/error.h"
 #include "core/half.h"
@@ -40,14 +35,6 @@ const char* dtype_name(int32_t dtype) {
     }
 }
 
-void AlignedFree::operator()(void* p) const noexcept {
-#if defined(_WIN32)
-    _aligned_free(p);
-#else
-    std::free(p);
-#endif
-}
-
 void Tensor::set_shape(int32_t dtype, const int64_t* shape, int32_t ndim) {
     const size_t elem = dtype_size(dtype);
     require(ndim >= 0 && ndim <= SVDQ_MAX_DIMS, SVDQ_ERROR_INVALID_ARGUMENT,
@@ -70,16 +57,8 @@ void Tensor::set_shape(int32_t dtype, const int64_t* shape, int32_t ndim) {
 
 Tensor::Tensor(int32_t dtype, const int64_t* shape, int32_t ndim) {
     set_shape(dtype, shape, ndim);
-    const size_t bytes = (static_cast<size_t>(size_bytes_) + 63) / 64 * 64;
-#if defined(_WIN32)
-    void* p = _aligned_malloc(bytes == 0 ? 64 : bytes, 64);
-#else
-    void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
-#endif
-    if (p == nullptr) throw std::bad_alloc();
-    std::memset(p, 0, bytes == 0 ? 64 : bytes);
-    owned_.reset(p);
-    data_ = p;
+    owned_ = aligned_zeroed(static_cast<size_t>(size_bytes_));
+    data_ = owned_.get();
 }
 
 Tensor::Tensor(int32_t dtype, const int64_t* shape, int32_t ndim, void* data, uint64_t size_bytes) {

@@ -7,16 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "core/aligned.h"
 #include "svdquant.h"
 
 namespace svdq {
 
 size_t dtype_size(int32_t dtype);  // throws on an unknown dtype
 const char* dtype_name(int32_t dtype);
-
-struct AlignedFree {
-    void operator()(void* p) const noexcept;
-};
 
 class Tensor {
 public:
@@ -46,7 +43,7 @@ private:
     int64_t numel_ = 0;
     uint64_t size_bytes_ = 0;
     void* data_ = nullptr;
-    std::unique_ptr<void, AlignedFree> owned_;
+    AlignedBlock owned_;
 };
 
 // The tensor's values as float (F32, F16 or BF16 accepted), checked finite.

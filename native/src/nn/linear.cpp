@@ -94,13 +94,19 @@ LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
 }
 
 Linear::Linear(Context& ctx, LinearWeights w)
-    : kind_(w.kind), activation_(w.activation), n_(w.n), k_(w.k), rank_(w.rank), bias_(std::move(w.bias)) {
+    : kind_(w.kind),
+      activation_(w.activation),
+      n_(w.n),
+      k_(w.k),
+      rank_(w.rank),
+      kernels_(&ctx.kernels()),
+      bias_(std::move(w.bias)) {
     switch (kind_) {
-        case SVDQ_LINEAR_FLOAT: weight_ = std::move(w.weight); break;
-        case SVDQ_LINEAR_W4A16: qweight_ = quantize_int4(w.weight.data(), n_, k_, ctx.pool()); break;
+        case SVDQ_LINEAR_FLOAT: weights_ = kernels_->pack_f32(w.weight.data(), n_, k_); break;
+        case SVDQ_LINEAR_W4A16: weights_ = kernels_->pack_w4a16(quantize_int4(w.weight.data(), n_, k_, ctx.pool())); break;
         case SVDQ_LINEAR_W4A4: {
             const std::vector<float> residual = smoothed_residual(w, ctx.pool());
-            qweight_ = quantize_int4(residual.data(), n_, k_, ctx.pool());
+            weights_ = kernels_->pack_w4a4(quantize_int4(residual.data(), n_, k_, ctx.pool()));
             if (!w.smooth.empty()) {
                 inv_smooth_.resize(w.smooth.size());
                 for (size_t j = 0; j < w.smooth.size(); ++j) inv_smooth_[j] = 1.0f / w.smooth[j];
@@ -116,8 +122,8 @@ Linear::Linear(Context& ctx, LinearWeights w)
 }
 
 uint64_t Linear::weight_bytes() const {
-    const uint64_t floats = weight_.size() + qweight_.scales.size() + bias_.size() + inv_smooth_.size() + up_.size() + down_.size();
-    return floats * sizeof(float) + qweight_.packed.size();
+    const uint64_t floats = bias_.size() + inv_smooth_.size() + up_.size() + down_.size();
+    return weights_.memory_bytes() + floats * sizeof(float);
 }
 
 void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
@@ -127,32 +133,28 @@ void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
         if (!std::isfinite(x[i]))
             fail(SVDQ_ERROR_NON_FINITE, "x holds a non-finite value (" + std::to_string(x[i]) + ") at row " +
                                             std::to_string(i / k_) + ", column " + std::to_string(i % k_));
-    const CpuKernels& kernels = ctx.kernels();
+    const float* bias = bias_.empty() ? nullptr : bias_.data();
     switch (kind_) {
-        case SVDQ_LINEAR_FLOAT:
-            run_gemm_f32(kernels, ctx.pool(), {x, m, weight_.data(), n_, k_, bias_.empty() ? nullptr : bias_.data(), activation_, y});
-            break;
-        case SVDQ_LINEAR_W4A16:
-            run_gemm_w4a16(kernels, ctx.pool(),
-                           {x, m, qweight_.packed.data(), qweight_.scales.data(), n_, k_,
-                            bias_.empty() ? nullptr : bias_.data(), activation_, y});
-            break;
+        case SVDQ_LINEAR_FLOAT: run_gemm_f32(*kernels_, ctx.pool(), {x, m, &weights_, bias, activation_, y}); break;
+        case SVDQ_LINEAR_W4A16: run_gemm_w4a16(*kernels_, ctx.pool(), {x, m, &weights_, bias, activation_, y}); break;
         case SVDQ_LINEAR_W4A4: forward_w4a4(ctx, x, m, y); break;
     }
 }
 
 void Linear::forward_w4a4(Context& ctx, const float* x, int64_t m, float* y) const {
     Scratch& s = ctx.scratch();
-    s.act_q.resize(static_cast<size_t>(m * k_ / 2));
-    s.act_scales.resize(static_cast<size_t>(m * (k_ / kInt4Group)));
+    const size_t groups = static_cast<size_t>(m * (k_ / kInt4Group));
+    s.act_q.resize(static_cast<size_t>(m * k_));
+    s.act_scales.resize(groups);
+    s.act_sums.resize(groups);
     s.lowrank_act.resize(static_cast<size_t>(m * rank_));
-    run_quantize_act(ctx.kernels(), ctx.pool(),
+    const QuantizedActs acts{s.act_q.data(), s.act_scales.data(), s.act_sums.data()};
+    run_quantize_act(*kernels_, ctx.pool(),
                      {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), rank_ ? down_.data() : nullptr, rank_,
-                      s.act_q.data(), s.act_scales.data(), s.lowrank_act.data()});
-    run_gemm_w4a4(ctx.kernels(), ctx.pool(),
-                  {s.act_q.data(), s.act_scales.data(), m, qweight_.packed.data(), qweight_.scales.data(), n_, k_,
-                   rank_ ? s.lowrank_act.data() : nullptr, rank_ ? up_.data() : nullptr, rank_,
-                   bias_.empty() ? nullptr : bias_.data(), activation_, y});
+                      acts, s.lowrank_act.data()});
+    run_gemm_w4a4(*kernels_, ctx.pool(),
+                  {acts.q, acts.scales, acts.sums, m, &weights_, rank_ ? s.lowrank_act.data() : nullptr,
+                   rank_ ? up_.data() : nullptr, rank_, bias_.empty() ? nullptr : bias_.data(), activation_, y});
 }
 
 }  // namespace svdq

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "quant/int4.h"
+#include "backend/cpu/cpu_kernels.h"
 #include "svdquant.h"
 
 namespace svdq {
@@ -26,6 +26,8 @@ struct LinearWeights {
     std::vector<float> down;    // [rank, k], a factor of weight * smooth
 };
 
+// A layer is packed for the kernels of the context that creates it and always
+// runs with those kernels, whichever context calls forward.
 class Linear {
 public:
     Linear(Context& ctx, LinearWeights w);
@@ -48,8 +50,8 @@ private:
     svdq_linear_kind kind_;
     svdq_activation activation_;
     int64_t n_, k_, rank_;
-    std::vector<float> weight_;      // FLOAT only
-    Int4Matrix qweight_;             // W4A16 and W4A4 (the residual for W4A4)
+    const CpuKernels* kernels_;
+    PackedWeights weights_;          // float, INT4, or the INT4 residual for W4A4
     std::vector<float> bias_;
     std::vector<float> inv_smooth_;  // 1 / lambda, applied to activations
     std::vector<float> up_;          // [n, rank]

@@ -4,8 +4,8 @@ namespace svdq {
 
 namespace {
 
-const CpuKernels kScalar = {SVDQ_CPU_SCALAR, quantize_act_scalar, gemm_w4a4_scalar, gemm_w4a16_scalar,
-                            gemm_f32_scalar};
+const CpuKernels kScalar = {SVDQ_CPU_SCALAR,   pack_f32_scalar,  pack_int4_scalar, pack_int4_scalar,
+                            quantize_act_scalar, gemm_w4a4_scalar, gemm_w4a16_scalar, gemm_f32_scalar};
 
 }  // namespace
 

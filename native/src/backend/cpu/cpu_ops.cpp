@@ -33,15 +33,15 @@ void run_quantize_act(const CpuKernels& kernels, ThreadPool& pool, const Quantiz
 }
 
 void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Args& args) {
-    for_each_tile(pool, args.m, args.n, [&](const Tile& t) { kernels.gemm_w4a4(args, t); });
+    for_each_tile(pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_w4a4(args, t); });
 }
 
-void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A16Args& args) {
-    for_each_tile(pool, args.m, args.n, [&](const Tile& t) { kernels.gemm_w4a16(args, t); });
+void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {
+    for_each_tile(pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_w4a16(args, t); });
 }
 
-void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmF32Args& args) {
-    for_each_tile(pool, args.m, args.n, [&](const Tile& t) { kernels.gemm_f32(args, t); });
+void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {
+    for_each_tile(pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_f32(args, t); });
 }
 
 }  // namespace svdq

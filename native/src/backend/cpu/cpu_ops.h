@@ -10,7 +10,7 @@ class ThreadPool;
 
 void run_quantize_act(const CpuKernels& kernels, ThreadPool& pool, const QuantizeActArgs& args);
 void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Args& args);
-void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A16Args& args);
-void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmF32Args& args);
+void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);
+void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);
 
 }  // namespace svdq

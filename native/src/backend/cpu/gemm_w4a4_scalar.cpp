@@ -1,25 +1,24 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/epilogue.h"
-#include "quant/int4.h"
 
 namespace svdq {
 
 void gemm_w4a4_scalar(const GemmW4A4Args& a, const Tile& t) {
-    const int64_t groups = a.k / kInt4Group;
+    const int64_t k = a.w->k, n_total = a.w->n, groups = k / kInt4Group;
     for (int64_t m = t.m0; m < t.m1; ++m) {
-        const uint8_t* qx = a.qx + m * (a.k / 2);
+        const int8_t* qx = a.qx + m * k;
         const float* sx = a.sx + m * groups;
         for (int64_t n = t.n0; n < t.n1; ++n) {
-            const uint8_t* qw = a.qw + n * (a.k / 2);
-            const float* sw = a.sw + n * groups;
+            const uint8_t* qw = a.w->bytes() + n * (k / 2);
+            const float* sw = a.w->scales.data() + n * groups;
             float acc = 0.0f;
             for (int64_t g = 0; g < groups; ++g) {
                 int32_t dot = 0;  // exact: every SIMD path must match it bit for bit
-                for (int64_t j = g * kInt4Group; j < (g + 1) * kInt4Group; ++j) dot += int4_at(qx, j) * int4_at(qw, j);
+                for (int64_t j = g * kInt4Group; j < (g + 1) * kInt4Group; ++j) dot += qx[j] * int4_at(qw, j);
                 acc += static_cast<float>(dot) * (sx[g] * sw[g]);
             }
             for (int64_t r = 0; r < a.rank; ++r) acc += a.lowrank_act[m * a.rank + r] * a.lowrank_up[n * a.rank + r];
-            a.y[m * a.n + n] = epilogue(acc, a.bias, n, a.activation);
+            a.y[m * n_total + n] = epilogue(acc, a.bias, n, a.activation);
         }
     }
 }

@@ -1,13 +1,12 @@
-#include <cstddef>
-#include <vector>
+#include <algorithm>
+#include <cmath>
 
 #include "backend/cpu/cpu_kernels.h"
-#include "quant/int4.h"
 
 namespace svdq {
 
 void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end) {
-    std::vector<float> smoothed(static_cast<size_t>(a.k));
+    const int64_t groups = a.k / kInt4Group;
     for (int64_t m = row_begin; m < row_end; ++m) {
         const float* x = a.x + m * a.k;
         for (int64_t r = 0; r < a.rank; ++r) {
@@ -16,12 +15,25 @@ void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t ro
             for (int64_t j = 0; j < a.k; ++j) acc += x[j] * down[j];
             a.lowrank_act[m * a.rank + r] = acc;
         }
-        const float* src = x;
-        if (a.inv_smooth != nullptr) {
-            for (int64_t j = 0; j < a.k; ++j) smoothed[static_cast<size_t>(j)] = x[j] * a.inv_smooth[j];
-            src = smoothed.data();
+        for (int64_t g = 0; g < groups; ++g) {
+            float xs[kInt4Group];
+            float absmax = 0.0f;
+            for (int64_t i = 0; i < kInt4Group; ++i) {
+                const int64_t j = g * kInt4Group + i;
+                xs[i] = a.inv_smooth ? x[j] * a.inv_smooth[j] : x[j];
+                absmax = std::max(absmax, std::fabs(xs[i]));
+            }
+            // Same rounding as quantize_int4_row: multiply by 7 / absmax.
+            const float inv = absmax > 0.0f ? 7.0f / absmax : 0.0f;
+            int8_t* q = a.out.q + m * a.k + g * kInt4Group;
+            int32_t sum = 0;
+            for (int64_t i = 0; i < kInt4Group; ++i) {
+                q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(xs[i] * inv), -8.0f, 7.0f));
+                sum += q[i];
+            }
+            a.out.scales[m * groups + g] = absmax / 7.0f;
+            a.out.sums[m * groups + g] = sum;
         }
-        quantize_int4_row(src, a.k, a.q + m * (a.k / 2), a.scales + m * (a.k / kInt4Group));
     }
 }
 

@@ -1,0 +1,20 @@
+#include <cstring>
+
+#include "backend/cpu/cpu_kernels.h"
+
+namespace svdq {
+
+PackedWeights pack_f32_scalar(const float* w, int64_t n, int64_t k) {
+    PackedWeights p = allocate_packed(n, k, static_cast<size_t>(n * k) * sizeof(float));
+    std::memcpy(p.mutable_floats(), w, p.data_bytes);
+    return p;
+}
+
+PackedWeights pack_int4_scalar(const Int4Matrix& w) {
+    PackedWeights p = allocate_packed(w.rows, w.cols, w.packed.size());
+    std::memcpy(p.mutable_bytes(), w.packed.data(), w.packed.size());
+    p.scales = w.scales;
+    return p;
+}
+
+}  // namespace svdq
