@@ -152,12 +152,13 @@ TEST_P(CpuKernelTest, GemmW4A4WithBranchMatchesFloat64OnDequantizedOperands) {
     const Acts qx = quantize_acts(x, m, k, pool_);
     const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);
     const PackedWeights pw = kernels().pack_w4a4(qw);
+    const PackedWeights pup = kernels().pack_lowrank_up(up.data(), n, rank);
     std::vector<float> y(static_cast<size_t>(m * n));
     for (int32_t activation : {SVDQ_ACTIVATION_NONE, SVDQ_ACTIVATION_GELU_TANH}) {
         for (bool branch : {false, true}) {
             run_gemm_w4a4(kernels(), pool_,
                           {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, branch ? act.data() : nullptr,
-                           branch ? up.data() : nullptr, branch ? rank : 0, bias.data(), activation, y.data()});
+                           branch ? &pup : nullptr, branch ? rank : 0, bias.data(), activation, y.data()});
             std::vector<double> ref(static_cast<size_t>(m * n));
             for (int64_t i = 0; i < m; ++i)
                 for (int64_t o = 0; o < n; ++o) {

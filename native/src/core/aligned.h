@@ -15,4 +15,19 @@ using AlignedBlock = std::unique_ptr<void, AlignedFree>;
 // Throws std::bad_alloc when the memory is not there.
 AlignedBlock aligned_zeroed(size_t bytes);
 
+// For std::vector buffers that SIMD kernels load with aligned instructions.
+template <class T>
+struct AlignedAllocator {
+    using value_type = T;
+    AlignedAllocator() = default;
+    template <class U>
+    AlignedAllocator(const AlignedAllocator<U>&) noexcept {}
+    T* allocate(size_t count) { return static_cast<T*>(aligned_zeroed(count * sizeof(T)).release()); }
+    void deallocate(T* p, size_t) noexcept { AlignedFree()(p); }
+    template <class U>
+    bool operator==(const AlignedAllocator<U>&) const noexcept { return true; }
+    template <class U>
+    bool operator!=(const AlignedAllocator<U>&) const noexcept { return false; }
+};
+
 }  // namespace svdq

@@ -111,7 +111,7 @@ Linear::Linear(Context& ctx, LinearWeights w)
                 inv_smooth_.resize(w.smooth.size());
                 for (size_t j = 0; j < w.smooth.size(); ++j) inv_smooth_[j] = 1.0f / w.smooth[j];
             }
-            up_ = std::move(w.up);
+            if (rank_) up_ = kernels_->pack_lowrank_up(w.up.data(), n_, rank_);
             down_ = std::move(w.down);
             if (!inv_smooth_.empty())
                 for (int64_t q = 0; q < rank_; ++q)
@@ -122,8 +122,8 @@ Linear::Linear(Context& ctx, LinearWeights w)
 }
 
 uint64_t Linear::weight_bytes() const {
-    const uint64_t floats = bias_.size() + inv_smooth_.size() + up_.size() + down_.size();
-    return weights_.memory_bytes() + floats * sizeof(float);
+    const uint64_t floats = bias_.size() + inv_smooth_.size() + down_.size();
+    return weights_.memory_bytes() + up_.memory_bytes() + floats * sizeof(float);
 }
 
 void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
@@ -154,7 +154,7 @@ void Linear::forward_w4a4(Context& ctx, const float* x, int64_t m, float* y) con
                       acts, s.lowrank_act.data()});
     run_gemm_w4a4(*kernels_, ctx.pool(),
                   {acts.q, acts.scales, acts.sums, m, &weights_, rank_ ? s.lowrank_act.data() : nullptr,
-                   rank_ ? up_.data() : nullptr, rank_, bias_.empty() ? nullptr : bias_.data(), activation_, y});
+                   rank_ ? &up_ : nullptr, rank_, bias_.empty() ? nullptr : bias_.data(), activation_, y});
 }
 
 }  // namespace svdq

@@ -54,7 +54,7 @@ private:
     PackedWeights weights_;          // float, INT4, or the INT4 residual for W4A4
     std::vector<float> bias_;
     std::vector<float> inv_smooth_;  // 1 / lambda, applied to activations
-    std::vector<float> up_;          // [n, rank]
+    PackedWeights up_;               // [n, rank], packed for the kernels
     std::vector<float> down_;        // [rank, k] divided by lambda: reads raw X
 };
 

@@ -4,14 +4,22 @@ namespace svdq {
 
 namespace {
 
-const CpuKernels kScalar = {SVDQ_CPU_SCALAR,   pack_f32_scalar,  pack_int4_scalar, pack_int4_scalar,
-                            quantize_act_scalar, gemm_w4a4_scalar, gemm_w4a16_scalar, gemm_f32_scalar};
+const CpuKernels kScalar = {SVDQ_CPU_SCALAR,     64,               64,
+                            pack_f32_scalar,     pack_int4_scalar, pack_int4_scalar,
+                            pack_f32_scalar,     quantize_act_scalar,
+                            gemm_w4a4_scalar,    gemm_w4a16_scalar, gemm_f32_scalar};
+
+// Tiles of 96 rows (16 six-row micro-tiles) by 64 columns (whole panels).
+const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              64,
+                          pack_f32_avx2,       pack_w4a16_avx2, pack_w4a4_avx2,
+                          pack_lowrank_up_avx2, quantize_act_avx2,
+                          gemm_w4a4_avx2,      gemm_w4a16_avx2, gemm_f32_avx2};
 
 }  // namespace
 
-const CpuKernels& cpu_kernels_for(svdq_cpu_level /*level*/) {
-    // Only the scalar references exist so far; SIMD tables join here, each
-    // returned when `level` allows it.
+const CpuKernels& cpu_kernels_for(svdq_cpu_level level) {
+    // The AVX-512 VNNI level has no kernels of its own yet and runs AVX2.
+    if (level >= SVDQ_CPU_AVX2) return kAvx2;
     return kScalar;
 }
 

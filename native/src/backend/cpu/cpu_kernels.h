@@ -43,8 +43,8 @@ struct GemmW4A4Args {
     const int32_t* gx;  // group sums of qx
     int64_t m;
     const PackedWeights* w;  // from pack_w4a4, [n, k]
-    const float* lowrank_act;  // [m, rank] or nullptr
-    const float* lowrank_up;   // [n, rank]
+    const float* lowrank_act;        // [m, rank] or nullptr
+    const PackedWeights* lowrank_up;  // from pack_lowrank_up, [n, rank]
     int64_t rank;
     const float* bias;  // [n] or nullptr
     int32_t activation;
@@ -68,9 +68,11 @@ struct Tile {
 
 struct CpuKernels {
     svdq_cpu_level level;
+    int64_t tile_rows, tile_cols;  // how cpu_ops cuts the output for threads
     PackedWeights (*pack_f32)(const float* w, int64_t n, int64_t k);
     PackedWeights (*pack_w4a16)(const Int4Matrix& w);
     PackedWeights (*pack_w4a4)(const Int4Matrix& w);
+    PackedWeights (*pack_lowrank_up)(const float* up, int64_t n, int64_t rank);
     void (*quantize_act)(const QuantizeActArgs&, int64_t row_begin, int64_t row_end);
     void (*gemm_w4a4)(const GemmW4A4Args&, const Tile&);
     void (*gemm_w4a16)(const GemmFloatArgs&, const Tile&);
@@ -81,12 +83,24 @@ struct CpuKernels {
 const CpuKernels& cpu_kernels_for(svdq_cpu_level level);
 
 // Scalar references. Their packed layouts are the canonical ones: float
-// [n, k] row-major, and Int4Matrix's bytes and scales as they are.
+// [n, k] row-major (weights and the low-rank up-projection [n, rank]), and
+// Int4Matrix's bytes and scales as they are.
 PackedWeights pack_f32_scalar(const float* w, int64_t n, int64_t k);
 PackedWeights pack_int4_scalar(const Int4Matrix& w);
 void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end);
 void gemm_w4a4_scalar(const GemmW4A4Args& a, const Tile& t);
 void gemm_w4a16_scalar(const GemmFloatArgs& a, const Tile& t);
 void gemm_f32_scalar(const GemmFloatArgs& a, const Tile& t);
+
+// AVX2 + FMA versions, compiled with those instructions enabled and called
+// only when CPUID reports them.
+PackedWeights pack_f32_avx2(const float* w, int64_t n, int64_t k);
+PackedWeights pack_w4a16_avx2(const Int4Matrix& w);
+PackedWeights pack_w4a4_avx2(const Int4Matrix& w);
+PackedWeights pack_lowrank_up_avx2(const float* up, int64_t n, int64_t rank);
+void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end);
+void gemm_w4a4_avx2(const GemmW4A4Args& a, const Tile& t);
+void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t);
+void gemm_f32_avx2(const GemmFloatArgs& a, const Tile& t);
 
 }  // namespace svdq

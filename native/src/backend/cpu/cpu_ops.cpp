@@ -9,17 +9,16 @@ namespace svdq {
 namespace {
 
 // Tiles of whole weight panels: each thread owns distinct output columns, so
-// no two threads write the same cache line except at panel edges.
-constexpr int64_t kTileRows = 64;
-constexpr int64_t kTileCols = 64;
-
+// no two threads write the same cache line except at panel edges. Tiles walk
+// down the rows first so consecutive items reuse one weight panel in cache.
 template <class Run>
-void for_each_tile(ThreadPool& pool, int64_t m, int64_t n, const Run& run) {
-    const int64_t row_tiles = (m + kTileRows - 1) / kTileRows;
-    const int64_t col_tiles = (n + kTileCols - 1) / kTileCols;
+void for_each_tile(const CpuKernels& kernels, ThreadPool& pool, int64_t m, int64_t n, const Run& run) {
+    const int64_t tr = kernels.tile_rows, tc = kernels.tile_cols;
+    const int64_t row_tiles = (m + tr - 1) / tr;
+    const int64_t col_tiles = (n + tc - 1) / tc;
     pool.parallel_for(row_tiles * col_tiles, [&](int64_t i) {
         const int64_t r = i % row_tiles, c = i / row_tiles;
-        run(Tile{r * kTileRows, std::min(m, (r + 1) * kTileRows), c * kTileCols, std::min(n, (c + 1) * kTileCols)});
+        run(Tile{r * tr, std::min(m, (r + 1) * tr), c * tc, std::min(n, (c + 1) * tc)});
     });
 }
 
@@ -33,15 +32,15 @@ void run_quantize_act(const CpuKernels& kernels, ThreadPool& pool, const Quantiz
 }
 
 void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Args& args) {
-    for_each_tile(pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_w4a4(args, t); });
+    for_each_tile(kernels, pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_w4a4(args, t); });
 }
 
 void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {
-    for_each_tile(pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_w4a16(args, t); });
+    for_each_tile(kernels, pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_w4a16(args, t); });
 }
 
 void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {
-    for_each_tile(pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_f32(args, t); });
+    for_each_tile(kernels, pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_f32(args, t); });
 }
 
 }  // namespace svdq

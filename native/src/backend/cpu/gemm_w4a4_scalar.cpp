@@ -17,7 +17,7 @@ void gemm_w4a4_scalar(const GemmW4A4Args& a, const Tile& t) {
                 for (int64_t j = g * kInt4Group; j < (g + 1) * kInt4Group; ++j) dot += qx[j] * int4_at(qw, j);
                 acc += static_cast<float>(dot) * (sx[g] * sw[g]);
             }
-            for (int64_t r = 0; r < a.rank; ++r) acc += a.lowrank_act[m * a.rank + r] * a.lowrank_up[n * a.rank + r];
+            for (int64_t r = 0; r < a.rank; ++r) acc += a.lowrank_act[m * a.rank + r] * a.lowrank_up->floats()[n * a.rank + r];
             a.y[m * n_total + n] = epilogue(acc, a.bias, n, a.activation);
         }
     }

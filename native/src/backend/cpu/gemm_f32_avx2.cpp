@@ -1,0 +1,14 @@
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/simd_avx2.h"
+
+namespace svdq {
+
+void gemm_f32_avx2(const GemmFloatArgs& a, const Tile& t) {
+    const int64_t k = a.w->k, n = a.w->n;
+    for (int64_t n0 = t.n0; n0 < t.n1; n0 += 16) {
+        const int width = static_cast<int>(std::min<int64_t>(16, t.n1 - n0));
+        avx2::f32_tile_panel(a.x, k, a.w->floats() + (n0 / 16) * k * 16, t.m0, t.m1, n0, width, a.bias, a.activation, a.y, n);
+    }
+}
+
+}  // namespace svdq

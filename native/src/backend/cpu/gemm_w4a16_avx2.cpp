@@ -1,0 +1,46 @@
+#include <vector>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/simd_avx2.h"
+#include "core/aligned.h"
+
+namespace svdq {
+
+namespace {
+
+// One 16-column panel of INT4 weights to float, [k][16]: each group's scale
+// is read once, and the unsigned nibble's +8 folds into the FMA's addend.
+void dequantize_panel(const uint8_t* q, const float* scales, int64_t k, float* out) {
+    const __m128i low4 = _mm_set1_epi8(0x0F);
+    for (int64_t g = 0; g < k / 64; ++g) {
+        const __m256 s0 = _mm256_loadu_ps(scales + g * 16), s1 = _mm256_loadu_ps(scales + g * 16 + 8);
+        const __m256 z0 = _mm256_mul_ps(s0, _mm256_set1_ps(-8.0f)), z1 = _mm256_mul_ps(s1, _mm256_set1_ps(-8.0f));
+        for (int64_t j = g * 64; j < (g + 1) * 64; ++j) {
+            const __m128i packed = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + j * 8));
+            const __m128i lo = _mm_and_si128(packed, low4);
+            const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low4);
+            const __m128i cols = _mm_unpacklo_epi8(lo, hi);  // columns 0..15 in order
+            const __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(cols));
+            const __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(cols, 8)));
+            _mm256_store_ps(out + j * 16, _mm256_fmadd_ps(f0, s0, z0));
+            _mm256_store_ps(out + j * 16 + 8, _mm256_fmadd_ps(f1, s1, z1));
+        }
+    }
+}
+
+}  // namespace
+
+void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t) {
+    const int64_t k = a.w->k, n = a.w->n, groups = k / 64;
+    // Per-thread panel buffer: grows once, then every tile reuses it.
+    thread_local std::vector<float, AlignedAllocator<float>> panel;
+    panel.resize(static_cast<size_t>(k * 16));
+    for (int64_t n0 = t.n0; n0 < t.n1; n0 += 16) {
+        const int64_t p = n0 / 16;
+        dequantize_panel(a.w->bytes() + p * k * 8, a.w->scales.data() + p * groups * 16, k, panel.data());
+        const int width = static_cast<int>(std::min<int64_t>(16, t.n1 - n0));
+        avx2::f32_tile_panel(a.x, k, panel.data(), t.m0, t.m1, n0, width, a.bias, a.activation, a.y, n);
+    }
+}
+
+}  // namespace svdq

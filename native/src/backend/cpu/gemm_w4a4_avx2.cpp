@@ -1,0 +1,82 @@
+#include <cstring>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/simd_avx2.h"
+
+namespace svdq {
+
+namespace {
+
+// MR tokens x one panel of 8 output columns. Per 64-group: 16 vpmaddubsw
+// (u8 weight nibbles w + 8 times s8 activations) summed in int16 lanes
+// (|sum| <= 3840, no overflow), one vpmaddwd to int32, the +8 offset removed
+// with the group's activation sum (sum((w + 8) a) - 8 sum(a) = sum(w a)),
+// then one float FMA with both scales.
+template <int MR>
+void w4a4_rows(const GemmW4A4Args& a, int64_t m0, int64_t n0, int width) {
+    const int64_t k = a.w->k, n = a.w->n, groups = k / 64;
+    const int64_t panel = n0 / 8;
+    const uint8_t* wq = a.w->bytes() + panel * k * 4;
+    const float* ws = a.w->scales.data() + panel * groups * 8;
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const __m256i ones = _mm256_set1_epi16(1);
+
+    __m256 acc[MR];
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t g = 0; g < groups; ++g) {
+        __m256i sum16[MR];
+        SVDQ_UNROLL
+        for (int r = 0; r < MR; ++r) sum16[r] = _mm256_setzero_si256();
+        for (int c = 0; c < 8; ++c) {
+            const __m256i packed = _mm256_load_si256(reinterpret_cast<const __m256i*>(wq + (g * 8 + c) * 32));
+            const __m256i lo = _mm256_and_si256(packed, low4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low4);
+            SVDQ_UNROLL
+            for (int r = 0; r < MR; ++r) {
+                const int8_t* xq = a.qx + (m0 + r) * k + g * 64 + c * 8;
+                int32_t quad0, quad1;
+                std::memcpy(&quad0, xq, 4);
+                std::memcpy(&quad1, xq + 4, 4);
+                sum16[r] = _mm256_add_epi16(sum16[r], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(quad0)));
+                sum16[r] = _mm256_add_epi16(sum16[r], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(quad1)));
+            }
+        }
+        const __m256 wscale = _mm256_loadu_ps(ws + g * 8);
+        SVDQ_UNROLL
+        for (int r = 0; r < MR; ++r) {
+            const int64_t row = (m0 + r) * groups + g;
+            const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(sum16[r], ones), _mm256_set1_epi32(8 * a.gx[row]));
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(_mm256_set1_ps(a.sx[row]), wscale), acc[r]);
+        }
+    }
+    if (a.lowrank_act != nullptr) {
+        const float* up = a.lowrank_up->floats() + panel * a.rank * 8;
+        for (int64_t q = 0; q < a.rank; ++q) {
+            const __m256 u = _mm256_loadu_ps(up + q * 8);
+            SVDQ_UNROLL
+            for (int r = 0; r < MR; ++r)
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a.lowrank_act[(m0 + r) * a.rank + q]), u, acc[r]);
+        }
+    }
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r) avx2::finish_store(acc[r], a.bias, n0, width, a.activation, a.y + (m0 + r) * n + n0);
+}
+
+}  // namespace
+
+void gemm_w4a4_avx2(const GemmW4A4Args& a, const Tile& t) {
+    for (int64_t n0 = t.n0; n0 < t.n1; n0 += 8) {
+        const int width = static_cast<int>(std::min<int64_t>(8, t.n1 - n0));
+        int64_t m = t.m0;
+        for (; m + 4 <= t.m1; m += 4) w4a4_rows<4>(a, m, n0, width);
+        switch (t.m1 - m) {
+            case 3: w4a4_rows<3>(a, m, n0, width); break;
+            case 2: w4a4_rows<2>(a, m, n0, width); break;
+            case 1: w4a4_rows<1>(a, m, n0, width); break;
+            default: break;
+        }
+    }
+}
+
+}  // namespace svdq

@@ -1,0 +1,69 @@
+// Weight layouts of the AVX2 kernels, made once at load time.
+#include "backend/cpu/cpu_kernels.h"
+
+namespace svdq {
+
+namespace {
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+}  // namespace
+
+// Float: panels of 16 columns, k-major: [n/16][k][16], zero padded.
+PackedWeights pack_f32_avx2(const float* w, int64_t n, int64_t k) {
+    PackedWeights p = allocate_packed(n, k, static_cast<size_t>(round_up(n, 16) * k) * sizeof(float));
+    float* out = p.mutable_floats();
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < k; ++j) out[(i / 16) * k * 16 + j * 16 + i % 16] = w[i * k + j];
+    return p;
+}
+
+// W4A16: nibbles w + 8 (0..15) in panels of 16 columns, k-major, 8 bytes per
+// k (column 2b in the low nibble of byte b, 2b + 1 in the high one);
+// scales [n/16][k/64][16].
+PackedWeights pack_w4a16_avx2(const Int4Matrix& w) {
+    const int64_t n = w.rows, k = w.cols, groups = w.groups(), np = round_up(n, 16);
+    PackedWeights p = allocate_packed(n, k, static_cast<size_t>(np * k / 2));
+    uint8_t* out = p.mutable_bytes();
+    for (int64_t i = 0; i < np; ++i)
+        for (int64_t j = 0; j < k; ++j) {
+            const int u = i < n ? int4_at(w.row(i), j) + 8 : 8;
+            out[(i / 16) * k * 8 + j * 8 + (i % 16) / 2] |= static_cast<uint8_t>(u << ((i % 2) * 4));
+        }
+    p.scales.assign(static_cast<size_t>(np * groups), 0.0f);
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t g = 0; g < groups; ++g) p.scales[static_cast<size_t>((i / 16) * groups * 16 + g * 16 + i % 16)] = w.row_scales(i)[g];
+    return p;
+}
+
+// W4A4: for each panel of 8 columns and each 8 k, 32 bytes: byte 4c + i
+// holds w + 8 of column c at k + i in its low nibble and at k + 4 + i in its
+// high nibble, so one load and two and/shift give the u8 operands of
+// vpmaddubsw for two k-quads. Scales [n/8][k/64][8].
+PackedWeights pack_w4a4_avx2(const Int4Matrix& w) {
+    const int64_t n = w.rows, k = w.cols, groups = w.groups(), np = round_up(n, 8);
+    PackedWeights p = allocate_packed(n, k, static_cast<size_t>(np * k / 2));
+    uint8_t* out = p.mutable_bytes();
+    for (int64_t i = 0; i < np; ++i)
+        for (int64_t j = 0; j < k; ++j) {
+            const int u = i < n ? int4_at(w.row(i), j) + 8 : 8;
+            const int64_t chunk = j / 8, within = j % 8;
+            uint8_t& byte = out[(i / 8) * k * 4 + chunk * 32 + (i % 8) * 4 + within % 4];
+            byte |= static_cast<uint8_t>(u << (within / 4 * 4));
+        }
+    p.scales.assign(static_cast<size_t>(np * groups), 0.0f);
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t g = 0; g < groups; ++g) p.scales[static_cast<size_t>((i / 8) * groups * 8 + g * 8 + i % 8)] = w.row_scales(i)[g];
+    return p;
+}
+
+// Low-rank up-projection [n, rank] as panels of 8 columns: [n/8][rank][8].
+PackedWeights pack_lowrank_up_avx2(const float* up, int64_t n, int64_t rank) {
+    PackedWeights p = allocate_packed(n, rank, static_cast<size_t>(round_up(n, 8) * rank) * sizeof(float));
+    float* out = p.mutable_floats();
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t r = 0; r < rank; ++r) out[(i / 8) * rank * 8 + r * 8 + i % 8] = up[i * rank + r];
+    return p;
+}
+
+}  // namespace svdq

@@ -1,0 +1,72 @@
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/simd_avx2.h"
+
+namespace svdq {
+
+namespace {
+
+// out[r] = x . down[r] for a block of 8 ranks, x read once per block.
+void down_project(const float* x, const float* down, int64_t k, int64_t rank, float* out) {
+    int64_t r0 = 0;
+    for (; r0 + 8 <= rank; r0 += 8) {
+        __m256 acc[8];
+        SVDQ_UNROLL
+        for (auto& v : acc) v = _mm256_setzero_ps();
+        for (int64_t j = 0; j < k; j += 8) {
+            const __m256 xv = _mm256_loadu_ps(x + j);
+            SVDQ_UNROLL
+            for (int r = 0; r < 8; ++r) acc[r] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(down + (r0 + r) * k + j), acc[r]);
+        }
+        SVDQ_UNROLL
+        for (int r = 0; r < 8; ++r) out[r0 + r] = avx2::hsum(acc[r]);
+    }
+    for (; r0 < rank; ++r0) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t j = 0; j < k; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + j), _mm256_loadu_ps(down + r0 * k + j), acc);
+        out[r0] = avx2::hsum(acc);
+    }
+}
+
+}  // namespace
+
+// Same arithmetic as the scalar reference (multiply by 1 / lambda, then by
+// 7 / absmax, round half to even), so the outputs agree bit for bit.
+void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end) {
+    const int64_t groups = a.k / 64;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i lo = _mm256_set1_epi32(-8), hi = _mm256_set1_epi32(7);
+    for (int64_t m = row_begin; m < row_end; ++m) {
+        const float* x = a.x + m * a.k;
+        if (a.rank > 0) down_project(x, a.lowrank_down, a.k, a.rank, a.lowrank_act + m * a.rank);
+        for (int64_t g = 0; g < groups; ++g) {
+            __m256 v[8];
+            __m256 absmax = _mm256_setzero_ps();
+            for (int i = 0; i < 8; ++i) {
+                const int64_t j = g * 64 + i * 8;
+                v[i] = _mm256_loadu_ps(x + j);
+                if (a.inv_smooth != nullptr) v[i] = _mm256_mul_ps(v[i], _mm256_loadu_ps(a.inv_smooth + j));
+                absmax = _mm256_max_ps(absmax, _mm256_andnot_ps(sign, v[i]));
+            }
+            const float amax = avx2::hmax(absmax);
+            const __m256 inv = _mm256_set1_ps(amax > 0.0f ? 7.0f / amax : 0.0f);
+            __m256i sum = _mm256_setzero_si256();
+            int8_t* q = a.out.q + m * a.k + g * 64;
+            for (int i = 0; i < 8; i += 2) {
+                // cvtps rounds to nearest even under the default MXCSR, like nearbyint.
+                __m256i q0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inv));
+                __m256i q1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[i + 1], inv));
+                q0 = _mm256_min_epi32(_mm256_max_epi32(q0, lo), hi);
+                q1 = _mm256_min_epi32(_mm256_max_epi32(q1, lo), hi);
+                sum = _mm256_add_epi32(sum, _mm256_add_epi32(q0, q1));
+                // 16 int32 -> 16 int8 in order (packs works per 128-bit lane).
+                const __m256i w16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), _MM_SHUFFLE(3, 1, 2, 0));
+                const __m128i b8 = _mm_packs_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i * 8), b8);
+            }
+            a.out.scales[m * groups + g] = amax / 7.0f;
+            a.out.sums[m * groups + g] = avx2::hsum_epi32(sum);
+        }
+    }
+}
+
+}  // namespace svdq

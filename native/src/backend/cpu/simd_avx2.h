@@ -1,0 +1,138 @@
+// AVX2 + FMA building blocks shared by the AVX2 kernels. Only included by
+// files compiled with -mavx2 -mfma, and only run after CPUID said yes.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "svdquant.h"
+
+// Register tiles live in small arrays; fully unrolled loops over them let
+// the compiler keep every element in a register instead of on the stack.
+#if defined(__clang__)
+#define SVDQ_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define SVDQ_UNROLL _Pragma("GCC unroll 16")
+#else
+#define SVDQ_UNROLL
+#endif
+
+namespace svdq::avx2 {
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+inline float hmax(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+inline int32_t hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+// Lanes [0, count) set: masked loads at the ragged right edge of a matrix.
+inline __m256i first_lanes(int count) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// e^x, Cephes-style: range reduction by ln 2 and a degree-5 polynomial,
+// about 1 ulp over the clamped range.
+inline __m256 exp(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    const __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(pow2n));
+}
+
+// GELU (tanh form): 0.5 v (1 + tanh(u)) = v - v / (e^(2u) + 1).
+inline __m256 gelu_tanh(__m256 v) {
+    const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+    const __m256 u = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), v3, v));
+    const __m256 e = exp(_mm256_add_ps(u, u));
+    return _mm256_sub_ps(v, _mm256_div_ps(v, _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
+}
+
+// Adds the bias for columns [n, n + count) and applies the activation, then
+// stores `count` (1..8) values to y.
+inline void finish_store(__m256 acc, const float* bias, int64_t n, int count, int32_t activation, float* y) {
+    if (count == 8) {
+        if (bias != nullptr) acc = _mm256_add_ps(acc, _mm256_loadu_ps(bias + n));
+        if (activation == SVDQ_ACTIVATION_GELU_TANH) acc = gelu_tanh(acc);
+        _mm256_storeu_ps(y, acc);
+        return;
+    }
+    const __m256i mask = first_lanes(count);
+    if (bias != nullptr) acc = _mm256_add_ps(acc, _mm256_maskload_ps(bias + n, mask));
+    if (activation == SVDQ_ACTIVATION_GELU_TANH) acc = gelu_tanh(acc);
+    _mm256_maskstore_ps(y, mask, acc);
+}
+
+// The float micro-kernel: MR rows of X times one packed panel of 16 columns
+// ([k][16] floats, k-major), accumulated in 2 * MR registers.
+template <int MR>
+inline void f32_panel(const float* x, int64_t ldx, const float* panel, int64_t k, __m256 (&acc)[MR][2]) {
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < k; ++j) {
+        const __m256 w0 = _mm256_load_ps(panel + j * 16);
+        const __m256 w1 = _mm256_load_ps(panel + j * 16 + 8);
+        SVDQ_UNROLL
+        for (int r = 0; r < MR; ++r) {
+            const __m256 a = _mm256_broadcast_ss(x + r * ldx + j);
+            acc[r][0] = _mm256_fmadd_ps(a, w0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(a, w1, acc[r][1]);
+        }
+    }
+}
+
+// Rows [m0, m1) times one 16-column panel into y columns [n, n + width).
+template <int MR>
+inline void f32_rows(const float* x, int64_t k, const float* panel, int64_t m0, int64_t n, int width, const float* bias,
+                     int32_t activation, float* y, int64_t ldy) {
+    __m256 acc[MR][2];
+    f32_panel<MR>(x + m0 * k, k, panel, k, acc);
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r) {
+        float* out = y + (m0 + r) * ldy + n;
+        finish_store(acc[r][0], bias, n, width < 8 ? width : 8, activation, out);
+        if (width > 8) finish_store(acc[r][1], bias, n + 8, width - 8, activation, out + 8);
+    }
+}
+
+// Every row of the tile times one panel, six rows at a time.
+inline void f32_tile_panel(const float* x, int64_t k, const float* panel, int64_t m0, int64_t m1, int64_t n, int width,
+                           const float* bias, int32_t activation, float* y, int64_t ldy) {
+    int64_t m = m0;
+    for (; m + 6 <= m1; m += 6) f32_rows<6>(x, k, panel, m, n, width, bias, activation, y, ldy);
+    switch (m1 - m) {
+        case 5: f32_rows<5>(x, k, panel, m, n, width, bias, activation, y, ldy); break;
+        case 4: f32_rows<4>(x, k, panel, m, n, width, bias, activation, y, ldy); break;
+        case 3: f32_rows<3>(x, k, panel, m, n, width, bias, activation, y, ldy); break;
+        case 2: f32_rows<2>(x, k, panel, m, n, width, bias, activation, y, ldy); break;
+        case 1: f32_rows<1>(x, k, panel, m, n, width, bias, activation, y, ldy); break;
+        default: break;
+    }
+}
+
+}  // namespace svdq::avx2
