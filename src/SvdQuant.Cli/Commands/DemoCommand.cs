@@ -1,0 +1,79 @@
+using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using SvdQuant.Cli.Demo;
+using SvdQuant.Models;
+using SvdQuant.Quantization;
+
+namespace SvdQuant.Cli.Commands;
+
+/// <summary>
+/// <c>svdquant demo</c>: quantizes one FLUX-shaped synthetic layer every way the engine can
+/// and prints each method's output error against float and its speed.
+/// </summary>
+internal sealed class DemoCommand : Command<DemoSettings>
+{
+    /// <summary>K = N of FLUX.1's attention projections.</summary>
+    public const int Features = 3072;
+
+    private const int TimedCalls = 5;
+
+    public override int Execute(CommandContext context, DemoSettings settings, CancellationToken cancellationToken)
+    {
+        using var engine = new Engine(new EngineOptions { Threads = settings.Threads });
+        AnsiConsole.MarkupLineInterpolated($"[bold]SvdQuant engine {Engine.Version}[/]: {engine.ThreadCount} threads, CPU level {engine.CpuLevel}");
+        AnsiConsole.MarkupLineInterpolated($"Synthetic FLUX layer: M = {settings.Tokens} tokens, K = N = {Features}, seed {settings.Seed}");
+
+        SyntheticLayer data = SyntheticLayer.Create(settings.Tokens, Features, Features, settings.Seed);
+        float[] smooth = Smoothing.Compute(engine, data.Calibration, data.Weight, alpha: 0.5f, beta: 0.5f);
+        var svdQuant = new LinearLayerOptions { Smooth = smooth, LowRank = LowRank.Decompose(engine, data.Weight, smooth, settings.Rank) };
+
+        var table = new Table()
+            .AddColumn("Method")
+            .AddColumn(new TableColumn("Relative error").RightAligned())
+            .AddColumn(new TableColumn("ms / call").RightAligned())
+            .AddColumn(new TableColumn("Weights (MiB)").RightAligned());
+
+        float[,]? reference = null;
+        var timedOutput = new float[settings.Tokens, Features];
+        foreach ((string name, LinearPrecision precision, LinearLayerOptions? options) in new (string, LinearPrecision, LinearLayerOptions?)[]
+        {
+            ("float (reference)", LinearPrecision.Float, null),
+            ("W4A16", LinearPrecision.W4A16, null),
+            ("W4A4 naive", LinearPrecision.W4A4, null),
+            ($"W4A4 SVDQuant (r = {settings.Rank})", LinearPrecision.W4A4, svdQuant),
+        })
+        {
+            using LinearLayer layer = LinearLayer.Create(engine, precision, data.Weight, data.Bias, options);
+            float[,] output = layer.Forward(engine, data.Activations);
+            reference ??= output;
+            table.AddRow(
+                name,
+                RelativeError.Of(output, reference).ToString("0.0000", CultureInfo.InvariantCulture),
+                MedianMilliseconds(() => layer.Forward(engine, data.Activations, timedOutput)).ToString("0.00", CultureInfo.InvariantCulture),
+                (layer.Info.WeightBytes / (1024.0 * 1024.0)).ToString("0.0", CultureInfo.InvariantCulture));
+        }
+
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine($"[grey]Relative error ||Y - Y_float||_F / ||Y_float||_F; time: median of {TimedCalls} calls after a warm-up.[/]");
+        return 0;
+    }
+
+    private static double MedianMilliseconds(Action call)
+    {
+        call();
+        var times = new double[TimedCalls];
+        for (int i = 0; i < TimedCalls; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            call();
+            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        return times.OrderBy(t => t).ElementAt(TimedCalls / 2);
+    }
+}

@@ -1,0 +1,44 @@
+using System.ComponentModel;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace SvdQuant.Cli.Commands;
+
+/// <summary>Options of <c>svdquant demo</c>.</summary>
+internal sealed class DemoSettings : CommandSettings
+{
+    [CommandOption("--tokens <M>")]
+    [Description("Rows of the activation matrix (tokens).")]
+    [DefaultValue(256)]
+    public int Tokens { get; init; }
+
+    [CommandOption("--rank <R>")]
+    [Description("Rank of the SVDQuant low-rank branch.")]
+    [DefaultValue(32)]
+    public int Rank { get; init; }
+
+    [CommandOption("--threads <N>")]
+    [Description("Worker threads; 0 uses one per core.")]
+    [DefaultValue(0)]
+    public int Threads { get; init; }
+
+    [CommandOption("--seed <S>")]
+    [Description("Seed of the synthetic weights and activations.")]
+    [DefaultValue(1)]
+    public int Seed { get; init; }
+
+    public override ValidationResult Validate()
+    {
+        if (Tokens < 1)
+        {
+            return ValidationResult.Error("--tokens must be at least 1.");
+        }
+
+        if (Rank < 1 || Rank > DemoCommand.Features)
+        {
+            return ValidationResult.Error($"--rank must be between 1 and {DemoCommand.Features}.");
+        }
+
+        return Threads < 0 ? ValidationResult.Error("--threads must be 0 or more.") : ValidationResult.Success();
+    }
+}

@@ -1,0 +1,137 @@
+using System;
+using System.Runtime.InteropServices;
+using SvdQuant.Native;
+
+namespace SvdQuant;
+
+/// <summary>
+/// A native engine context: a backend, its worker threads and kernel level. Layers and
+/// quantizers run through an engine. One thread at a time may use an engine; separate
+/// engines run in parallel.
+/// </summary>
+public sealed class Engine : IDisposable
+{
+    private readonly ContextHandle _context;
+
+    /// <summary>Starts an engine.</summary>
+    /// <param name="options">The setup; null takes every default.</param>
+    /// <exception cref="SvdQuantException">The engine refused the options, e.g. <see cref="StatusCode.Unsupported"/> for a backend this build lacks.</exception>
+    /// <exception cref="DllNotFoundException">The native library could not be loaded; the message lists every path tried.</exception>
+    public Engine(EngineOptions? options = null)
+    {
+        NativeLibraryCheck.EnsureCompatible();
+        _context = CreateContext(options ?? new EngineOptions());
+        try
+        {
+            (Backend, ThreadCount, CpuLevel) = ReadInfo(_context);
+        }
+        catch
+        {
+            _context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The version of the native engine, "major.minor.patch".</summary>
+    public static unsafe string Version
+    {
+        get
+        {
+            NativeLibraryCheck.EnsureCompatible();
+            return NativeText.FromUtf8(NativeMethods.svdq_version());
+        }
+    }
+
+    /// <summary>The ABI version of the native engine, which matches the one these bindings were generated for.</summary>
+    public static int AbiVersion
+    {
+        get
+        {
+            NativeLibraryCheck.EnsureCompatible();
+            return NativeMethods.svdq_abi_version();
+        }
+    }
+
+    /// <summary>
+    /// An explicit path to the native library, tried before the usual places
+    /// (runtimes/&lt;rid&gt;/native next to this assembly, the application directory,
+    /// the runtime's default search). Set it before the first engine is created.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Set after the native library was loaded.</exception>
+    /// <exception cref="PlatformNotSupportedException">Set on the netstandard2.1 build, where the host (e.g. Unity) finds native plugins itself.</exception>
+    public static string? NativeLibraryPath
+    {
+#if NET
+        get => NativeLibraryResolver.ExplicitPath;
+        set
+        {
+            if (NativeLibraryCheck.HasPassed)
+            {
+                throw new InvalidOperationException("The native library is already loaded; set NativeLibraryPath before the first engine is created.");
+            }
+
+            NativeLibraryResolver.ExplicitPath = value;
+        }
+#else
+        get => null;
+        set => throw new PlatformNotSupportedException("The netstandard2.1 build leaves finding the native library to the host.");
+#endif
+    }
+
+    /// <summary>The backend the engine runs on.</summary>
+    public Backend Backend { get; }
+
+    /// <summary>The number of worker threads.</summary>
+    public int ThreadCount { get; }
+
+    /// <summary>The CPU kernel level in use (never <see cref="SvdQuant.CpuLevel.Auto"/>).</summary>
+    public CpuLevel CpuLevel { get; }
+
+    /// <summary>Stops the engine. Layers created with it stay usable with another engine.</summary>
+    public void Dispose() => _context.Dispose();
+
+    /// <summary>Holds the context for one native call; throws ObjectDisposedException after <see cref="Dispose"/>.</summary>
+    internal HandleLease Lease() => HandleLease.Of(_context, nameof(Engine));
+
+    private static unsafe ContextHandle CreateContext(EngineOptions options)
+    {
+        svdq_context_options native;
+        NativeStatus.Check(NativeMethods.svdq_context_options_init(&native));
+        native.backend = (int)options.Backend;
+        native.num_threads = options.Threads;
+        native.cpu_level = (int)options.CpuLevel;
+        native.log_level = (int)options.LogLevel;
+
+        GCHandle logSink = default;
+        if (options.Log is not null)
+        {
+            logSink = GCHandle.Alloc(options.Log);
+            native.log_callback = NativeLog.CallbackPointer;
+            native.log_user = (void*)GCHandle.ToIntPtr(logSink);
+        }
+
+        try
+        {
+            IntPtr context;
+            NativeStatus.Check(NativeMethods.svdq_context_create(&native, &context));
+            return new ContextHandle(context, logSink);
+        }
+        catch
+        {
+            if (logSink.IsAllocated)
+            {
+                logSink.Free();
+            }
+
+            throw;
+        }
+    }
+
+    private static unsafe (Backend, int, CpuLevel) ReadInfo(ContextHandle context)
+    {
+        svdq_context_info info = default;
+        info.struct_size = (uint)sizeof(svdq_context_info);
+        NativeStatus.Check(NativeMethods.svdq_context_get_info(context.DangerousGetHandle(), &info));
+        return ((Backend)info.backend, info.num_threads, (CpuLevel)info.cpu_level);
+    }
+}

@@ -1,0 +1,173 @@
+using System;
+using CommunityToolkit.HighPerformance;
+using SvdQuant.Native;
+using SvdQuant.Quantization;
+
+namespace SvdQuant.Models;
+
+/// <summary>
+/// A linear layer Y = act(X W^T + bias) held by the native engine in the chosen precision.
+/// Immutable after creation; may be shared by several engines.
+/// </summary>
+/// <remarks>
+/// Matrices are row-major. Spans with a pitch (gaps between rows) are accepted and
+/// copied to a contiguous buffer first, so gap-free spans avoid a copy.
+/// </remarks>
+public sealed class LinearLayer : IDisposable
+{
+    private readonly LinearHandle _handle;
+
+    private LinearLayer(LinearHandle handle, LinearLayerInfo info)
+    {
+        _handle = handle;
+        Info = info;
+    }
+
+    /// <summary>What the layer holds.</summary>
+    public LinearLayerInfo Info { get; }
+
+    /// <summary>Builds a layer, quantizing the weights when <paramref name="precision"/> asks for it.</summary>
+    /// <param name="engine">The engine that prepares the weights.</param>
+    /// <param name="precision">The number formats of weights and activations.</param>
+    /// <param name="weight">W [N, K]; K must be a multiple of 64 for the 4-bit precisions. Copied, not kept.</param>
+    /// <param name="bias">[N], or empty for none.</param>
+    /// <param name="options">Activation, smoothing and low-rank branch; null for none.</param>
+    /// <exception cref="SvdQuantException">The engine rejected the parts, e.g. <see cref="StatusCode.ShapeMismatch"/> or <see cref="StatusCode.NonFinite"/>.</exception>
+    public static unsafe LinearLayer Create(
+        Engine engine,
+        LinearPrecision precision,
+        ReadOnlySpan2D<float> weight,
+        ReadOnlySpan<float> bias = default,
+        LinearLayerOptions? options = null)
+    {
+        if (engine is null)
+        {
+            throw new ArgumentNullException(nameof(engine));
+        }
+
+        options ??= new LinearLayerOptions();
+        ReadOnlySpan<float> weightRows = ContiguousRows.Of(weight);
+        float[]? smooth = options.Smooth;
+        LowRankBranch? lowRank = options.LowRank;
+
+        fixed (float* weightData = weightRows)
+        fixed (float* biasData = bias)
+        fixed (float* smoothData = smooth)
+        fixed (float* upData = lowRank?.Up)
+        fixed (float* downData = lowRank?.Down)
+        {
+            using TensorHandle weightTensor = NativeTensor.WrapF32(weightData, weightRows.Length, [weight.Height, weight.Width]);
+            using TensorHandle? biasTensor = bias.IsEmpty ? null
+                : NativeTensor.WrapF32(biasData, bias.Length, [bias.Length]);
+            using TensorHandle? smoothTensor = smooth is null ? null
+                : NativeTensor.WrapF32(smoothData, smooth.Length, [smooth.Length]);
+            using TensorHandle? upTensor = lowRank is null ? null
+                : NativeTensor.WrapF32(upData, lowRank.Up.Length, [lowRank.OutFeatures, lowRank.Rank]);
+            using TensorHandle? downTensor = lowRank is null ? null
+                : NativeTensor.WrapF32(downData, lowRank.Down.Length, [lowRank.Rank, lowRank.InFeatures]);
+
+            var desc = new svdq_linear_desc
+            {
+                struct_size = (uint)sizeof(svdq_linear_desc),
+                kind = (int)precision,
+                activation = (int)options.Activation,
+                weight = weightTensor.DangerousGetHandle(),
+                bias = NativeTensor.PointerOf(biasTensor),
+                smooth = NativeTensor.PointerOf(smoothTensor),
+                lowrank_up = NativeTensor.PointerOf(upTensor),
+                lowrank_down = NativeTensor.PointerOf(downTensor),
+            };
+
+            IntPtr linear;
+            using (HandleLease context = engine.Lease())
+            {
+                NativeStatus.Check(NativeMethods.svdq_linear_create(context.Pointer, &desc, &linear));
+            }
+
+            var handle = new LinearHandle(linear);
+            try
+            {
+                return new LinearLayer(handle, ReadInfo(handle));
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Computes y = act(x W^T + bias).</summary>
+    /// <param name="engine">The engine to run on.</param>
+    /// <param name="x">Input X [M, K].</param>
+    /// <param name="y">Output Y [M, N], overwritten.</param>
+    /// <exception cref="SvdQuantException"><see cref="StatusCode.ShapeMismatch"/> when x or y does not fit the layer.</exception>
+    /// <exception cref="ObjectDisposedException">The layer or the engine was disposed.</exception>
+    public void Forward(Engine engine, ReadOnlySpan2D<float> x, Span2D<float> y)
+    {
+        if (engine is null)
+        {
+            throw new ArgumentNullException(nameof(engine));
+        }
+
+        ReadOnlySpan<float> input = ContiguousRows.Of(x);
+        if (y.TryGetSpan(out Span<float> output))
+        {
+            Forward(engine, input, x.Height, x.Width, output, y.Height, y.Width);
+            return;
+        }
+
+        var dense = new float[y.Length];
+        Forward(engine, input, x.Height, x.Width, dense, y.Height, y.Width);
+        new ReadOnlySpan2D<float>(dense, y.Height, y.Width).CopyTo(y);
+    }
+
+    /// <summary>Computes and returns y = act(x W^T + bias) [M, N] for x [M, K].</summary>
+    /// <param name="engine">The engine to run on.</param>
+    /// <param name="x">Input X [M, K].</param>
+    /// <returns>A new array Y [M, N].</returns>
+    public float[,] Forward(Engine engine, float[,] x)
+    {
+        if (x is null)
+        {
+            throw new ArgumentNullException(nameof(x));
+        }
+
+        var y = new float[x.GetLength(0), Info.OutFeatures];
+        Forward(engine, x, y);
+        return y;
+    }
+
+    /// <summary>Frees the native layer. Calling it again does nothing.</summary>
+    public void Dispose() => _handle.Dispose();
+
+    private unsafe void Forward(Engine engine, ReadOnlySpan<float> x, int xRows, int xColumns, Span<float> y, int yRows, int yColumns)
+    {
+        fixed (float* xData = x)
+        fixed (float* yData = y)
+        {
+            using TensorHandle xTensor = NativeTensor.WrapF32(xData, x.Length, [xRows, xColumns]);
+            using TensorHandle yTensor = NativeTensor.WrapF32(yData, y.Length, [yRows, yColumns]);
+            using HandleLease layer = HandleLease.Of(_handle, nameof(LinearLayer));
+            using HandleLease context = engine.Lease();
+            NativeStatus.Check(NativeMethods.svdq_linear_forward(
+                context.Pointer, layer.Pointer, xTensor.DangerousGetHandle(), yTensor.DangerousGetHandle()));
+        }
+    }
+
+    private static unsafe LinearLayerInfo ReadInfo(LinearHandle handle)
+    {
+        svdq_linear_info info = default;
+        info.struct_size = (uint)sizeof(svdq_linear_info);
+        NativeStatus.Check(NativeMethods.svdq_linear_get_info(handle.DangerousGetHandle(), &info));
+        return new LinearLayerInfo(
+            (LinearPrecision)info.kind,
+            (Activation)info.activation,
+            info.rank,
+            info.has_bias != 0,
+            info.has_smooth != 0,
+            checked((int)info.in_features),
+            checked((int)info.out_features),
+            checked((long)info.weight_bytes));
+    }
+}

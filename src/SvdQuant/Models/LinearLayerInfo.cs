@@ -1,0 +1,43 @@
+namespace SvdQuant.Models;
+
+/// <summary>What a <see cref="LinearLayer"/> holds, as reported by the engine.</summary>
+public sealed class LinearLayerInfo
+{
+    internal LinearLayerInfo(
+        LinearPrecision precision, Activation activation, int rank, bool hasBias, bool hasSmooth,
+        int inFeatures, int outFeatures, long weightBytes)
+    {
+        Precision = precision;
+        Activation = activation;
+        Rank = rank;
+        HasBias = hasBias;
+        HasSmooth = hasSmooth;
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        WeightBytes = weightBytes;
+    }
+
+    /// <summary>The number formats of weights and activations.</summary>
+    public LinearPrecision Precision { get; }
+
+    /// <summary>The function applied after the bias.</summary>
+    public Activation Activation { get; }
+
+    /// <summary>The rank of the low-rank branch; 0 without one.</summary>
+    public int Rank { get; }
+
+    /// <summary>Whether the layer adds a bias.</summary>
+    public bool HasBias { get; }
+
+    /// <summary>Whether the layer smooths its activations.</summary>
+    public bool HasSmooth { get; }
+
+    /// <summary>K, the length of an input row.</summary>
+    public int InFeatures { get; }
+
+    /// <summary>N, the length of an output row.</summary>
+    public int OutFeatures { get; }
+
+    /// <summary>The bytes the layer's parameters occupy in memory.</summary>
+    public long WeightBytes { get; }
+}

@@ -1,0 +1,22 @@
+using SvdQuant.Quantization;
+
+namespace SvdQuant.Models;
+
+/// <summary>Optional parts of a <see cref="LinearLayer"/>.</summary>
+public sealed class LinearLayerOptions
+{
+    /// <summary>Applied to the output after the bias. Default: <see cref="Models.Activation.None"/>.</summary>
+    public Activation Activation { get; set; } = Activation.None;
+
+    /// <summary>
+    /// Smoothing factors lambda [K] for <see cref="LinearPrecision.W4A4"/>: activations are
+    /// divided and weights multiplied by them before quantization. See <see cref="Smoothing.Compute"/>.
+    /// </summary>
+    public float[]? Smooth { get; set; }
+
+    /// <summary>
+    /// A low-rank factorisation of the smoothed weight kept in float for <see cref="LinearPrecision.W4A4"/>;
+    /// only the residual is quantized. See <see cref="Quantization.LowRank.Decompose"/>.
+    /// </summary>
+    public LowRankBranch? LowRank { get; set; }
+}

@@ -1,0 +1,26 @@
+namespace SvdQuant.Native;
+
+/// <summary>The one place that turns native status codes into exceptions.</summary>
+internal static unsafe class NativeStatus
+{
+    public static void Check(svdq_status status)
+    {
+        if (status != svdq_status.SVDQ_OK)
+        {
+            throw Failure(status);
+        }
+    }
+
+    private static SvdQuantException Failure(svdq_status status)
+    {
+        var code = (StatusCode)(int)status;
+        // The message is per thread and describes the call that just failed on this thread.
+        string message = NativeText.FromUtf8(NativeMethods.svdq_last_error_message());
+        if (message.Length == 0)
+        {
+            message = $"The native engine failed with status {code}.";
+        }
+
+        return new SvdQuantException(code, message);
+    }
+}
