@@ -78,6 +78,12 @@ namespace SvdQuant.Native
         SVDQ_ACTIVATION_GELU_TANH = 1,
     }
 
+    internal enum svdq_branch_execution : int
+    {
+        SVDQ_BRANCH_FUSED = 0,
+        SVDQ_BRANCH_UNFUSED = 1,
+    }
+
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal unsafe delegate void svdq_log_fn(int level, byte* message, void* user);
 
@@ -113,6 +119,7 @@ namespace SvdQuant.Native
         public IntPtr smooth;
         public IntPtr lowrank_up;
         public IntPtr lowrank_down;
+        public int branch_execution;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -124,6 +131,7 @@ namespace SvdQuant.Native
         public int rank;
         public int has_bias;
         public int has_smooth;
+        public int branch_execution;
         public long in_features;
         public long out_features;
         public ulong weight_bytes;

@@ -96,6 +96,16 @@ typedef enum svdq_activation {
     SVDQ_ACTIVATION_GELU_TANH = 1
 } svdq_activation;
 
+/* How a W4A4 layer runs its low-rank branch. FUSED is the engine's point:
+ * the down-projection rides on the activation quantizer's single read of X
+ * and the up-projection on the GEMM epilogue. UNFUSED runs both as separate
+ * passes over X and Y, as a plain implementation would: kept to measure
+ * what fusion saves. */
+typedef enum svdq_branch_execution {
+    SVDQ_BRANCH_FUSED = 0,
+    SVDQ_BRANCH_UNFUSED = 1
+} svdq_branch_execution;
+
 typedef struct svdq_context svdq_context;
 typedef struct svdq_tensor svdq_tensor;
 typedef struct svdq_linear svdq_linear;
@@ -137,6 +147,7 @@ typedef struct svdq_linear_desc {
     const svdq_tensor* smooth;        /* [K] positive, or NULL (W4A4 only) */
     const svdq_tensor* lowrank_up;    /* [N, r] or NULL (W4A4 only, with lowrank_down) */
     const svdq_tensor* lowrank_down;  /* [r, K] or NULL */
+    int32_t branch_execution;         /* svdq_branch_execution */
 } svdq_linear_desc;
 
 typedef struct svdq_linear_info {
@@ -146,6 +157,7 @@ typedef struct svdq_linear_info {
     int32_t rank;         /* 0 without a low-rank branch */
     int32_t has_bias;
     int32_t has_smooth;
+    int32_t branch_execution; /* svdq_branch_execution */
     int64_t in_features;  /* K */
     int64_t out_features; /* N */
     uint64_t weight_bytes; /* bytes the layer's parameters occupy in memory */

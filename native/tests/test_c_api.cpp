@@ -228,6 +228,9 @@ TEST_F(CApi, CreateRejectsBadDescriptors) {
     d = desc(7, w64t);
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "kind 7");
     d = desc(SVDQ_LINEAR_W4A4, w64t);
+    d.branch_execution = 5;
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "branch_execution 5");
+    d = desc(SVDQ_LINEAR_W4A4, w64t);
     d.weight = nullptr;
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "weight is NULL");
     d = desc(SVDQ_LINEAR_W4A4, w64t);

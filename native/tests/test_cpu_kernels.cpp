@@ -18,9 +18,10 @@ struct Shape {
     int64_t m, n, k;
 };
 
-// M = 1, odd M, N not a multiple of the 64-column tile, K at one group and
-// at FLUX width.
-const Shape kShapes[] = {{1, 64, 64}, {3, 37, 64}, {17, 130, 128}, {1, 200, 3072}, {9, 65, 3072}, {70, 3, 192}};
+// M = 1, odd M, N not a multiple of the 64-column tile, K at one group, at
+// FLUX width and at FLUX's MLP width; more rows than one thread tile.
+const Shape kShapes[] = {{1, 64, 64},   {3, 37, 64},    {17, 130, 128}, {1, 200, 3072},
+                         {9, 65, 3072}, {5, 33, 12288}, {70, 3, 192},   {200, 71, 256}};
 
 std::vector<svdq_cpu_level> runnable_levels() {
     std::vector<svdq_cpu_level> levels;

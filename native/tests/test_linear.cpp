@@ -87,6 +87,33 @@ TEST(Linear, ErrorOrderingFollowsThePaper) {
     EXPECT_LT(svdquant, 0.2);
 }
 
+TEST(Linear, UnfusedBranchComputesTheSameLayer) {
+    Context ctx(options());
+    const Problem p = outlier_problem();
+    LinearWeights lw;
+    lw.kind = SVDQ_LINEAR_W4A4;
+    lw.activation = SVDQ_ACTIVATION_GELU_TANH;
+    lw.n = N;
+    lw.k = K;
+    lw.weight = p.w;
+    lw.bias = p.bias;
+    lw.smooth = compute_smoothing(p.x.data(), M, p.w.data(), N, K, 0.5f, 0.5f, ctx.pool());
+    std::vector<float> smoothed = p.w;
+    for (int64_t i = 0; i < N * K; ++i) smoothed[static_cast<size_t>(i)] *= lw.smooth[static_cast<size_t>(i % K)];
+    LowRank lr = lowrank_decompose(smoothed.data(), N, K, 32);
+    lw.rank = 32;
+    lw.up = lr.up;
+    lw.down = lr.down;
+    LinearWeights unfused_w = lw;
+    unfused_w.branch_execution = SVDQ_BRANCH_UNFUSED;
+    const Linear fused(ctx, std::move(lw)), unfused(ctx, std::move(unfused_w));
+    std::vector<float> y1(static_cast<size_t>(M * N)), y2(y1.size());
+    fused.forward(ctx, p.x.data(), M, y1.data());
+    unfused.forward(ctx, p.x.data(), M, y2.data());
+    EXPECT_LT(test::max_rel_error(y2, y1), 1e-5);
+    EXPECT_EQ(unfused.branch_execution(), SVDQ_BRANCH_UNFUSED);
+}
+
 TEST(Linear, RejectsNonFiniteActivations) {
     Context ctx(options());
     LinearWeights lw;

@@ -18,6 +18,7 @@ public sealed class EnumParityTests
     [TestCase(typeof(LogLevel), typeof(svdq_log_level), "SVDQ_LOG_", null)]
     [TestCase(typeof(LinearPrecision), typeof(svdq_linear_kind), "SVDQ_LINEAR_", null)]
     [TestCase(typeof(Activation), typeof(svdq_activation), "SVDQ_ACTIVATION_", null)]
+    [TestCase(typeof(BranchExecution), typeof(svdq_branch_execution), "SVDQ_BRANCH_", null)]
     public void ManagedEnum_MirrorsNativeEnum(Type managed, Type native, string prefix, string? otherPrefix)
     {
         string Normalise(string cName)

@@ -81,6 +81,26 @@ public sealed class LinearLayerAccuracyTests(CpuLevel cpuLevel)
         });
     }
 
+    [Test]
+    public void UnfusedBranch_GivesTheFusedResult()
+    {
+        SyntheticLayer data = SyntheticLayer.Create(tokens: 19, inFeatures: 256, outFeatures: 40, seed: 6);
+        float[] smooth = Smoothing.Compute(_engine, data.Calibration, data.Weight);
+        LowRankBranch branch = LowRank.Decompose(_engine, data.Weight, smooth, rank: 16);
+        LinearLayerOptions Options(BranchExecution execution) =>
+            new() { Smooth = smooth, LowRank = branch, Activation = Activation.GeluTanh, BranchExecution = execution };
+
+        using LinearLayer fused = LinearLayer.Create(_engine, LinearPrecision.W4A4, data.Weight, data.Bias, Options(BranchExecution.Fused));
+        using LinearLayer unfused = LinearLayer.Create(_engine, LinearPrecision.W4A4, data.Weight, data.Bias, Options(BranchExecution.Unfused));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(unfused.Info.BranchExecution, Is.EqualTo(BranchExecution.Unfused));
+            Assert.That(RelativeError.Of(unfused.Forward(_engine, data.Activations), fused.Forward(_engine, data.Activations)),
+                Is.LessThan(1e-5));
+        });
+    }
+
     private double MeasureGaussian(LinearPrecision precision, int m, int n, int k, int seed)
     {
         var random = new GaussianRandom(seed);

@@ -45,6 +45,7 @@ SVDQ_API svdq_status svdq_linear_get_info(const svdq_linear* linear, svdq_linear
         info.rank = static_cast<int32_t>(l.rank());
         info.has_bias = l.has_bias();
         info.has_smooth = l.has_smooth();
+        info.branch_execution = l.branch_execution();
         info.in_features = l.in_features();
         info.out_features = l.out_features();
         info.weight_bytes = l.weight_bytes();

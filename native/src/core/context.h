@@ -17,6 +17,7 @@ struct Scratch {
     std::vector<float> act_scales;
     std::vector<int32_t> act_sums;
     std::vector<float> lowrank_act;
+    std::vector<float> branch_out;  // unfused branch only
 };
 
 class Context {

@@ -48,6 +48,8 @@ LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
             "kind " + std::to_string(d.kind) + " is not a svdq_linear_kind value");
     require(d.activation == SVDQ_ACTIVATION_NONE || d.activation == SVDQ_ACTIVATION_GELU_TANH,
             SVDQ_ERROR_INVALID_ARGUMENT, "activation " + std::to_string(d.activation) + " is not a svdq_activation value");
+    require(d.branch_execution == SVDQ_BRANCH_FUSED || d.branch_execution == SVDQ_BRANCH_UNFUSED, SVDQ_ERROR_INVALID_ARGUMENT,
+            "branch_execution " + std::to_string(d.branch_execution) + " is not a svdq_branch_execution value");
     require(d.weight != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, "weight is NULL");
     const Tensor& weight = as_tensor(d.weight);
     require(weight.ndim() == 2 && weight.dim(0) > 0 && weight.dim(1) > 0, SVDQ_ERROR_SHAPE_MISMATCH,
@@ -56,6 +58,7 @@ LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
     LinearWeights w;
     w.kind = static_cast<svdq_linear_kind>(d.kind);
     w.activation = static_cast<svdq_activation>(d.activation);
+    w.branch_execution = static_cast<svdq_branch_execution>(d.branch_execution);
     w.n = weight.dim(0);
     w.k = weight.dim(1);
     if (w.kind != SVDQ_LINEAR_FLOAT)
@@ -96,6 +99,7 @@ LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
 Linear::Linear(Context& ctx, LinearWeights w)
     : kind_(w.kind),
       activation_(w.activation),
+      branch_execution_(w.branch_execution),
       n_(w.n),
       k_(w.k),
       rank_(w.rank),
@@ -111,11 +115,18 @@ Linear::Linear(Context& ctx, LinearWeights w)
                 inv_smooth_.resize(w.smooth.size());
                 for (size_t j = 0; j < w.smooth.size(); ++j) inv_smooth_[j] = 1.0f / w.smooth[j];
             }
-            if (rank_) up_ = kernels_->pack_lowrank_up(w.up.data(), n_, rank_);
             down_ = std::move(w.down);
             if (!inv_smooth_.empty())
                 for (int64_t q = 0; q < rank_; ++q)
                     for (int64_t j = 0; j < k_; ++j) down_[static_cast<size_t>(q * k_ + j)] *= inv_smooth_[static_cast<size_t>(j)];
+            if (rank_ == 0) break;
+            if (branch_execution_ == SVDQ_BRANCH_FUSED) {
+                up_ = kernels_->pack_lowrank_up(w.up.data(), n_, rank_);
+            } else {
+                up_ = kernels_->pack_f32(w.up.data(), n_, rank_);
+                down_packed_ = kernels_->pack_f32(down_.data(), rank_, k_);
+                down_.clear();
+            }
             break;
         }
     }
@@ -123,7 +134,7 @@ Linear::Linear(Context& ctx, LinearWeights w)
 
 uint64_t Linear::weight_bytes() const {
     const uint64_t floats = bias_.size() + inv_smooth_.size() + down_.size();
-    return weights_.memory_bytes() + up_.memory_bytes() + floats * sizeof(float);
+    return weights_.memory_bytes() + up_.memory_bytes() + down_packed_.memory_bytes() + floats * sizeof(float);
 }
 
 void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
@@ -137,7 +148,12 @@ void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
     switch (kind_) {
         case SVDQ_LINEAR_FLOAT: run_gemm_f32(*kernels_, ctx.pool(), {x, m, &weights_, bias, activation_, y}); break;
         case SVDQ_LINEAR_W4A16: run_gemm_w4a16(*kernels_, ctx.pool(), {x, m, &weights_, bias, activation_, y}); break;
-        case SVDQ_LINEAR_W4A4: forward_w4a4(ctx, x, m, y); break;
+        case SVDQ_LINEAR_W4A4:
+            if (rank_ > 0 && branch_execution_ == SVDQ_BRANCH_UNFUSED)
+                forward_w4a4_unfused(ctx, x, m, y);
+            else
+                forward_w4a4(ctx, x, m, y);
+            break;
     }
 }
 
@@ -155,6 +171,27 @@ void Linear::forward_w4a4(Context& ctx, const float* x, int64_t m, float* y) con
     run_gemm_w4a4(*kernels_, ctx.pool(),
                   {acts.q, acts.scales, acts.sums, m, &weights_, rank_ ? s.lowrank_act.data() : nullptr,
                    rank_ ? &up_ : nullptr, rank_, bias_.empty() ? nullptr : bias_.data(), activation_, y});
+}
+
+void Linear::forward_w4a4_unfused(Context& ctx, const float* x, int64_t m, float* y) const {
+    Scratch& s = ctx.scratch();
+    const size_t groups = static_cast<size_t>(m * (k_ / kInt4Group));
+    s.act_q.resize(static_cast<size_t>(m * k_));
+    s.act_scales.resize(groups);
+    s.act_sums.resize(groups);
+    s.lowrank_act.resize(static_cast<size_t>(m * rank_));
+    s.branch_out.resize(static_cast<size_t>(m * n_));
+    const QuantizedActs acts{s.act_q.data(), s.act_scales.data(), s.act_sums.data()};
+    // Pass 1 over X: quantize. Pass 2 over X: the down-projection.
+    run_quantize_act(*kernels_, ctx.pool(),
+                     {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), nullptr, 0, acts, nullptr});
+    run_gemm_f32(*kernels_, ctx.pool(), {x, m, &down_packed_, nullptr, SVDQ_ACTIVATION_NONE, s.lowrank_act.data()});
+    // The 4-bit GEMM, then the up-projection, then one more pass over Y to add them.
+    run_gemm_w4a4(*kernels_, ctx.pool(),
+                  {acts.q, acts.scales, acts.sums, m, &weights_, nullptr, nullptr, 0, bias_.empty() ? nullptr : bias_.data(),
+                   SVDQ_ACTIVATION_NONE, y});
+    run_gemm_f32(*kernels_, ctx.pool(), {s.lowrank_act.data(), m, &up_, nullptr, SVDQ_ACTIVATION_NONE, s.branch_out.data()});
+    run_add_activation(ctx.pool(), y, s.branch_out.data(), m * n_, activation_);
 }
 
 }  // namespace svdq

@@ -18,6 +18,7 @@ class Tensor;
 struct LinearWeights {
     svdq_linear_kind kind = SVDQ_LINEAR_FLOAT;
     svdq_activation activation = SVDQ_ACTIVATION_NONE;
+    svdq_branch_execution branch_execution = SVDQ_BRANCH_FUSED;
     int64_t n = 0, k = 0, rank = 0;
     std::vector<float> weight;  // [n, k]
     std::vector<float> bias;    // [n]
@@ -34,6 +35,7 @@ public:
 
     svdq_linear_kind kind() const { return kind_; }
     svdq_activation activation() const { return activation_; }
+    svdq_branch_execution branch_execution() const { return branch_execution_; }
     int64_t in_features() const { return k_; }
     int64_t out_features() const { return n_; }
     int64_t rank() const { return rank_; }
@@ -46,16 +48,21 @@ public:
 
 private:
     void forward_w4a4(Context& ctx, const float* x, int64_t m, float* y) const;
+    void forward_w4a4_unfused(Context& ctx, const float* x, int64_t m, float* y) const;
 
     svdq_linear_kind kind_;
     svdq_activation activation_;
+    svdq_branch_execution branch_execution_;
     int64_t n_, k_, rank_;
     const CpuKernels* kernels_;
     PackedWeights weights_;          // float, INT4, or the INT4 residual for W4A4
     std::vector<float> bias_;
     std::vector<float> inv_smooth_;  // 1 / lambda, applied to activations
-    PackedWeights up_;               // [n, rank], packed for the kernels
+    // The branch. Fused: up_ packed for the W4A4 epilogue, down_ plain for the
+    // activation quantizer. Unfused: both packed as float GEMM weights.
+    PackedWeights up_;               // [n, rank]
     std::vector<float> down_;        // [rank, k] divided by lambda: reads raw X
+    PackedWeights down_packed_;      // unfused only
 };
 
 // Validates a C descriptor completely and converts it to LinearWeights.

@@ -76,6 +76,7 @@ public sealed class LinearLayer : IDisposable
                 smooth = NativeTensor.PointerOf(smoothTensor),
                 lowrank_up = NativeTensor.PointerOf(upTensor),
                 lowrank_down = NativeTensor.PointerOf(downTensor),
+                branch_execution = (int)options.BranchExecution,
             };
 
             IntPtr linear;
@@ -166,6 +167,7 @@ public sealed class LinearLayer : IDisposable
             info.rank,
             info.has_bias != 0,
             info.has_smooth != 0,
+            (BranchExecution)info.branch_execution,
             checked((int)info.in_features),
             checked((int)info.out_features),
             checked((long)info.weight_bytes));

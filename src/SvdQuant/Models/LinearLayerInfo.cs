@@ -5,13 +5,14 @@ public sealed class LinearLayerInfo
 {
     internal LinearLayerInfo(
         LinearPrecision precision, Activation activation, int rank, bool hasBias, bool hasSmooth,
-        int inFeatures, int outFeatures, long weightBytes)
+        BranchExecution branchExecution, int inFeatures, int outFeatures, long weightBytes)
     {
         Precision = precision;
         Activation = activation;
         Rank = rank;
         HasBias = hasBias;
         HasSmooth = hasSmooth;
+        BranchExecution = branchExecution;
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         WeightBytes = weightBytes;
@@ -31,6 +32,9 @@ public sealed class LinearLayerInfo
 
     /// <summary>Whether the layer smooths its activations.</summary>
     public bool HasSmooth { get; }
+
+    /// <summary>How the low-rank branch runs.</summary>
+    public BranchExecution BranchExecution { get; }
 
     /// <summary>K, the length of an input row.</summary>
     public int InFeatures { get; }

@@ -19,4 +19,7 @@ public sealed class LinearLayerOptions
     /// only the residual is quantized. See <see cref="Quantization.LowRank.Decompose"/>.
     /// </summary>
     public LowRankBranch? LowRank { get; set; }
+
+    /// <summary>How the low-rank branch runs. Default: <see cref="BranchExecution.Fused"/>.</summary>
+    public BranchExecution BranchExecution { get; set; } = BranchExecution.Fused;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "backend/cpu/epilogue.h"
 #include "core/thread_pool.h"
 
 namespace svdq {
@@ -41,6 +42,14 @@ void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloat
 
 void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {
     for_each_tile(kernels, pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_f32(args, t); });
+}
+
+void run_add_activation(ThreadPool& pool, float* y, const float* addend, int64_t count, int32_t activation) {
+    const int64_t blocks = std::min<int64_t>(count, pool.size() * 4);
+    pool.parallel_for(blocks, [&](int64_t b) {
+        for (int64_t i = count * b / blocks; i < count * (b + 1) / blocks; ++i)
+            y[i] = epilogue(y[i] + addend[i], nullptr, 0, activation);
+    });
 }
 
 }  // namespace svdq
