@@ -7,7 +7,10 @@ void gemm_f32_avx2(const GemmFloatArgs& a, const Tile& t) {
     const int64_t k = a.w->k, n = a.w->n;
     for (int64_t n0 = t.n0; n0 < t.n1; n0 += 16) {
         const int width = static_cast<int>(std::min<int64_t>(16, t.n1 - n0));
-        avx2::f32_tile_panel(a.x, k, a.w->floats() + (n0 / 16) * k * 16, t.m0, t.m1, n0, width, a.bias, a.activation, a.y, n);
+        const float* panel = a.w->floats() + (n0 / 16) * k * 16;
+        avx2::for_each_k_block(k, [&](const avx2::KBlock& kb) {
+            avx2::f32_tile_panel(a.x, k, panel + kb.k0 * 16, kb, t.m0, t.m1, n0, width, a.bias, a.activation, a.y, n);
+        });
     }
 }
 

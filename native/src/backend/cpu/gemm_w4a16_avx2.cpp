@@ -8,11 +8,12 @@ namespace svdq {
 
 namespace {
 
-// One 16-column panel of INT4 weights to float, [k][16]: each group's scale
-// is read once, and the unsigned nibble's +8 folds into the FMA's addend.
-void dequantize_panel(const uint8_t* q, const float* scales, int64_t k, float* out) {
+// Rows [k0, k0 + kc) of one 16-column panel of INT4 weights to float,
+// [kc][16]: each group's scale is read once, and the unsigned nibble's +8
+// folds into the FMA's addend.
+void dequantize_slice(const uint8_t* q, const float* scales, int64_t k0, int64_t kc, float* out) {
     const __m128i low4 = _mm_set1_epi8(0x0F);
-    for (int64_t g = 0; g < k / 64; ++g) {
+    for (int64_t g = k0 / 64; g < (k0 + kc) / 64; ++g) {
         const __m256 s0 = _mm256_loadu_ps(scales + g * 16), s1 = _mm256_loadu_ps(scales + g * 16 + 8);
         const __m256 z0 = _mm256_mul_ps(s0, _mm256_set1_ps(-8.0f)), z1 = _mm256_mul_ps(s1, _mm256_set1_ps(-8.0f));
         for (int64_t j = g * 64; j < (g + 1) * 64; ++j) {
@@ -22,8 +23,8 @@ void dequantize_panel(const uint8_t* q, const float* scales, int64_t k, float* o
             const __m128i cols = _mm_unpacklo_epi8(lo, hi);  // columns 0..15 in order
             const __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(cols));
             const __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(cols, 8)));
-            _mm256_store_ps(out + j * 16, _mm256_fmadd_ps(f0, s0, z0));
-            _mm256_store_ps(out + j * 16 + 8, _mm256_fmadd_ps(f1, s1, z1));
+            _mm256_store_ps(out + (j - k0) * 16, _mm256_fmadd_ps(f0, s0, z0));
+            _mm256_store_ps(out + (j - k0) * 16 + 8, _mm256_fmadd_ps(f1, s1, z1));
         }
     }
 }
@@ -32,14 +33,16 @@ void dequantize_panel(const uint8_t* q, const float* scales, int64_t k, float* o
 
 void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t) {
     const int64_t k = a.w->k, n = a.w->n, groups = k / 64;
-    // Per-thread panel buffer: grows once, then every tile reuses it.
-    thread_local std::vector<float, AlignedAllocator<float>> panel;
-    panel.resize(static_cast<size_t>(k * 16));
+    // Per-thread slice buffer (32 KiB, L1-sized): dequantised once per tile
+    // and K block, then reused by every row of the tile.
+    thread_local std::vector<float, AlignedAllocator<float>> slice(512 * 16);
     for (int64_t n0 = t.n0; n0 < t.n1; n0 += 16) {
         const int64_t p = n0 / 16;
-        dequantize_panel(a.w->bytes() + p * k * 8, a.w->scales.data() + p * groups * 16, k, panel.data());
         const int width = static_cast<int>(std::min<int64_t>(16, t.n1 - n0));
-        avx2::f32_tile_panel(a.x, k, panel.data(), t.m0, t.m1, n0, width, a.bias, a.activation, a.y, n);
+        avx2::for_each_k_block(k, [&](const avx2::KBlock& kb) {
+            dequantize_slice(a.w->bytes() + p * k * 8, a.w->scales.data() + p * groups * 16, kb.k0, kb.kc, slice.data());
+            avx2::f32_tile_panel(a.x, k, slice.data(), kb, t.m0, t.m1, n0, width, a.bias, a.activation, a.y, n);
+        });
     }
 }
 

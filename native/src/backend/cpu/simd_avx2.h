@@ -106,32 +106,72 @@ inline void f32_panel(const float* x, int64_t ldx, const float* panel, int64_t k
     }
 }
 
-// Rows [m0, m1) times one 16-column panel into y columns [n, n + width).
+// Stores `count` (1..8) raw values: partial sums between K blocks.
+inline void store_partial(__m256 v, int count, float* y) {
+    if (count == 8)
+        _mm256_storeu_ps(y, v);
+    else
+        _mm256_maskstore_ps(y, first_lanes(count), v);
+}
+
+inline __m256 load_partial(const float* y, int count) {
+    return count == 8 ? _mm256_loadu_ps(y) : _mm256_maskload_ps(y, first_lanes(count));
+}
+
+// One K block of the float GEMM, split so the weight panel slice stays in L1:
+// the first block starts from zero, later ones add to the partial sums in y,
+// and the last adds the bias and applies the activation.
+struct KBlock {
+    int64_t k0, kc;
+    bool first, last;
+};
+
+// Rows [m0, m0 + MR) times the K block of one 16-column panel slice
+// ([kc][16] floats) into y columns [n, n + width).
 template <int MR>
-inline void f32_rows(const float* x, int64_t k, const float* panel, int64_t m0, int64_t n, int width, const float* bias,
-                     int32_t activation, float* y, int64_t ldy) {
+inline void f32_rows(const float* x, int64_t ldx, const float* panel_slice, const KBlock& kb, int64_t m0, int64_t n,
+                     int width, const float* bias, int32_t activation, float* y, int64_t ldy) {
     __m256 acc[MR][2];
-    f32_panel<MR>(x + m0 * k, k, panel, k, acc);
+    f32_panel<MR>(x + m0 * ldx + kb.k0, ldx, panel_slice, kb.kc, acc);
+    const int widths[2] = {width < 8 ? width : 8, width - 8};
     SVDQ_UNROLL
     for (int r = 0; r < MR; ++r) {
         float* out = y + (m0 + r) * ldy + n;
-        finish_store(acc[r][0], bias, n, width < 8 ? width : 8, activation, out);
-        if (width > 8) finish_store(acc[r][1], bias, n + 8, width - 8, activation, out + 8);
+        for (int c = 0; c < 2 && widths[c] > 0; ++c) {
+            __m256 v = acc[r][c];
+            if (!kb.first) v = _mm256_add_ps(v, load_partial(out + 8 * c, widths[c]));
+            if (kb.last)
+                finish_store(v, bias, n + 8 * c, widths[c], activation, out + 8 * c);
+            else
+                store_partial(v, widths[c], out + 8 * c);
+        }
     }
 }
 
-// Every row of the tile times one panel, six rows at a time.
-inline void f32_tile_panel(const float* x, int64_t k, const float* panel, int64_t m0, int64_t m1, int64_t n, int width,
-                           const float* bias, int32_t activation, float* y, int64_t ldy) {
+// Every row of the tile times one panel slice, six rows at a time.
+inline void f32_tile_panel(const float* x, int64_t ldx, const float* panel_slice, const KBlock& kb, int64_t m0,
+                           int64_t m1, int64_t n, int width, const float* bias, int32_t activation, float* y,
+                           int64_t ldy) {
     int64_t m = m0;
-    for (; m + 6 <= m1; m += 6) f32_rows<6>(x, k, panel, m, n, width, bias, activation, y, ldy);
+    for (; m + 6 <= m1; m += 6) f32_rows<6>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy);
     switch (m1 - m) {
-        case 5: f32_rows<5>(x, k, panel, m, n, width, bias, activation, y, ldy); break;
-        case 4: f32_rows<4>(x, k, panel, m, n, width, bias, activation, y, ldy); break;
-        case 3: f32_rows<3>(x, k, panel, m, n, width, bias, activation, y, ldy); break;
-        case 2: f32_rows<2>(x, k, panel, m, n, width, bias, activation, y, ldy); break;
-        case 1: f32_rows<1>(x, k, panel, m, n, width, bias, activation, y, ldy); break;
+        case 5: f32_rows<5>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy); break;
+        case 4: f32_rows<4>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy); break;
+        case 3: f32_rows<3>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy); break;
+        case 2: f32_rows<2>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy); break;
+        case 1: f32_rows<1>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy); break;
         default: break;
+    }
+}
+
+// K blocks of at most 512 (a 32 KiB panel slice), multiples of 64 so INT4
+// groups never straddle two blocks.
+template <class Body>
+inline void for_each_k_block(int64_t k, const Body& body) {
+    constexpr int64_t kKc = 512;
+    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+        const int64_t kc = k - k0 < kKc ? k - k0 : kKc;
+        body(KBlock{k0, kc, k0 == 0, k0 + kc == k});
     }
 }
 
