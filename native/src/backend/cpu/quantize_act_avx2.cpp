@@ -1,33 +1,10 @@
+#include <vector>
+
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/simd_avx2.h"
+#include "core/aligned.h"
 
 namespace svdq {
-
-namespace {
-
-// out[r] = x . down[r] for a block of 8 ranks, x read once per block.
-void down_project(const float* x, const float* down, int64_t k, int64_t rank, float* out) {
-    int64_t r0 = 0;
-    for (; r0 + 8 <= rank; r0 += 8) {
-        __m256 acc[8];
-        SVDQ_UNROLL
-        for (auto& v : acc) v = _mm256_setzero_ps();
-        for (int64_t j = 0; j < k; j += 8) {
-            const __m256 xv = _mm256_loadu_ps(x + j);
-            SVDQ_UNROLL
-            for (int r = 0; r < 8; ++r) acc[r] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(down + (r0 + r) * k + j), acc[r]);
-        }
-        SVDQ_UNROLL
-        for (int r = 0; r < 8; ++r) out[r0 + r] = avx2::hsum(acc[r]);
-    }
-    for (; r0 < rank; ++r0) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t j = 0; j < k; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + j), _mm256_loadu_ps(down + r0 * k + j), acc);
-        out[r0] = avx2::hsum(acc);
-    }
-}
-
-}  // namespace
 
 // Same arithmetic as the scalar reference (multiply by 1 / lambda, then by
 // 7 / absmax, round half to even), so the outputs agree bit for bit.
@@ -35,22 +12,36 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
     const int64_t groups = a.k / 64;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i lo = _mm256_set1_epi32(-8), hi = _mm256_set1_epi32(7);
+    // The rank-r down-projection is accumulated group by group from the same
+    // registers the quantizer uses, so X is read exactly once: per rank,
+    // 8-wide partial sums wait in this L1-sized buffer until the row ends.
+    thread_local std::vector<float, AlignedAllocator<float>> partial;
     for (int64_t m = row_begin; m < row_end; ++m) {
         const float* x = a.x + m * a.k;
-        if (a.rank > 0) down_project(x, a.lowrank_down, a.k, a.rank, a.lowrank_act + m * a.rank);
+        partial.assign(static_cast<size_t>(a.rank * 8), 0.0f);
         for (int64_t g = 0; g < groups; ++g) {
             __m256 v[8];
+            SVDQ_UNROLL
+            for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(x + g * 64 + i * 8);
+            for (int64_t r = 0; r < a.rank; ++r) {
+                const float* down = a.lowrank_down + r * a.k + g * 64;
+                __m256 acc = _mm256_mul_ps(v[0], _mm256_loadu_ps(down));
+                SVDQ_UNROLL
+                for (int i = 1; i < 8; ++i) acc = _mm256_fmadd_ps(v[i], _mm256_loadu_ps(down + i * 8), acc);
+                float* p = partial.data() + r * 8;
+                _mm256_store_ps(p, _mm256_add_ps(_mm256_load_ps(p), acc));
+            }
             __m256 absmax = _mm256_setzero_ps();
+            SVDQ_UNROLL
             for (int i = 0; i < 8; ++i) {
-                const int64_t j = g * 64 + i * 8;
-                v[i] = _mm256_loadu_ps(x + j);
-                if (a.inv_smooth != nullptr) v[i] = _mm256_mul_ps(v[i], _mm256_loadu_ps(a.inv_smooth + j));
+                if (a.inv_smooth != nullptr) v[i] = _mm256_mul_ps(v[i], _mm256_loadu_ps(a.inv_smooth + g * 64 + i * 8));
                 absmax = _mm256_max_ps(absmax, _mm256_andnot_ps(sign, v[i]));
             }
             const float amax = avx2::hmax(absmax);
             const __m256 inv = _mm256_set1_ps(amax > 0.0f ? 7.0f / amax : 0.0f);
             __m256i sum = _mm256_setzero_si256();
             int8_t* q = a.out.q + m * a.k + g * 64;
+            SVDQ_UNROLL
             for (int i = 0; i < 8; i += 2) {
                 // cvtps rounds to nearest even under the default MXCSR, like nearbyint.
                 __m256i q0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inv));
@@ -66,6 +57,7 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
             a.out.scales[m * groups + g] = amax / 7.0f;
             a.out.sums[m * groups + g] = avx2::hsum_epi32(sum);
         }
+        for (int64_t r = 0; r < a.rank; ++r) a.lowrank_act[m * a.rank + r] = avx2::hsum(_mm256_load_ps(partial.data() + r * 8));
     }
 }
 
