@@ -35,15 +35,16 @@ void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t) {
     const int64_t k = a.w->k, n = a.w->n, groups = k / 64;
     // Per-thread slice buffer (32 KiB, L1-sized): dequantised once per tile
     // and K block, then reused by every row of the tile.
-    thread_local std::vector<float, AlignedAllocator<float>> slice(512 * 16);
-    for (int64_t n0 = t.n0; n0 < t.n1; n0 += 16) {
-        const int64_t p = n0 / 16;
-        const int width = static_cast<int>(std::min<int64_t>(16, t.n1 - n0));
-        avx2::for_each_k_block(k, [&](const avx2::KBlock& kb) {
+    thread_local std::vector<float, AlignedAllocator<float>> slice(avx2::kFloatKBlock * 16);
+    // K blocks outermost: the tile's slice of X stays in L2 across all panels.
+    avx2::for_each_k_block(k, avx2::kFloatKBlock, [&](const avx2::KBlock& kb) {
+        for (int64_t n0 = t.n0; n0 < t.n1; n0 += 16) {
+            const int64_t p = n0 / 16;
+            const int width = static_cast<int>(std::min<int64_t>(16, t.n1 - n0));
             dequantize_slice(a.w->bytes() + p * k * 8, a.w->scales.data() + p * groups * 16, kb.k0, kb.kc, slice.data());
             avx2::f32_tile_panel(a.x, k, slice.data(), kb, t.m0, t.m1, n0, width, a.bias, a.activation, a.y, n);
-        });
-    }
+        }
+    });
 }
 
 }  // namespace svdq

@@ -12,8 +12,10 @@ namespace {
 // (|sum| <= 3840, no overflow), one vpmaddwd to int32, the +8 offset removed
 // with the group's activation sum (sum((w + 8) a) - 8 sum(a) = sum(w a)),
 // then one float FMA with both scales.
+// One K block: the first starts from zero, later ones continue from the
+// partial sums left in y, the last adds the branch, bias and activation.
 template <int MR>
-void w4a4_rows(const GemmW4A4Args& a, int64_t m0, int64_t n0, int width) {
+void w4a4_rows(const GemmW4A4Args& a, const avx2::KBlock& kb, int64_t m0, int64_t n0, int width) {
     const int64_t k = a.w->k, n = a.w->n, groups = k / 64;
     const int64_t panel = n0 / 8;
     const uint8_t* wq = a.w->bytes() + panel * k * 4;
@@ -23,8 +25,8 @@ void w4a4_rows(const GemmW4A4Args& a, int64_t m0, int64_t n0, int width) {
 
     __m256 acc[MR];
     SVDQ_UNROLL
-    for (int r = 0; r < MR; ++r) acc[r] = _mm256_setzero_ps();
-    for (int64_t g = 0; g < groups; ++g) {
+    for (int r = 0; r < MR; ++r) acc[r] = kb.first ? _mm256_setzero_ps() : avx2::load_partial(a.y + (m0 + r) * n + n0, width);
+    for (int64_t g = kb.k0 / 64; g < (kb.k0 + kb.kc) / 64; ++g) {
         __m256i sum16[MR];
         SVDQ_UNROLL
         for (int r = 0; r < MR; ++r) sum16[r] = _mm256_setzero_si256();
@@ -50,6 +52,11 @@ void w4a4_rows(const GemmW4A4Args& a, int64_t m0, int64_t n0, int width) {
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(_mm256_set1_ps(a.sx[row]), wscale), acc[r]);
         }
     }
+    if (!kb.last) {
+        SVDQ_UNROLL
+        for (int r = 0; r < MR; ++r) avx2::store_partial(acc[r], width, a.y + (m0 + r) * n + n0);
+        return;
+    }
     if (a.lowrank_act != nullptr) {
         const float* up = a.lowrank_up->floats() + panel * a.rank * 8;
         for (int64_t q = 0; q < a.rank; ++q) {
@@ -66,17 +73,21 @@ void w4a4_rows(const GemmW4A4Args& a, int64_t m0, int64_t n0, int width) {
 }  // namespace
 
 void gemm_w4a4_avx2(const GemmW4A4Args& a, const Tile& t) {
-    for (int64_t n0 = t.n0; n0 < t.n1; n0 += 8) {
-        const int width = static_cast<int>(std::min<int64_t>(8, t.n1 - n0));
-        int64_t m = t.m0;
-        for (; m + 4 <= t.m1; m += 4) w4a4_rows<4>(a, m, n0, width);
-        switch (t.m1 - m) {
-            case 3: w4a4_rows<3>(a, m, n0, width); break;
-            case 2: w4a4_rows<2>(a, m, n0, width); break;
-            case 1: w4a4_rows<1>(a, m, n0, width); break;
-            default: break;
+    // K blocks of 1024 keep the tile's int8 rows (96 x 1 KiB) in L2 across
+    // all of its panels, whatever K is.
+    avx2::for_each_k_block(a.w->k, 1024, [&](const avx2::KBlock& kb) {
+        for (int64_t n0 = t.n0; n0 < t.n1; n0 += 8) {
+            const int width = static_cast<int>(std::min<int64_t>(8, t.n1 - n0));
+            int64_t m = t.m0;
+            for (; m + 4 <= t.m1; m += 4) w4a4_rows<4>(a, kb, m, n0, width);
+            switch (t.m1 - m) {
+                case 3: w4a4_rows<3>(a, kb, m, n0, width); break;
+                case 2: w4a4_rows<2>(a, kb, m, n0, width); break;
+                case 1: w4a4_rows<1>(a, kb, m, n0, width); break;
+                default: break;
+            }
         }
-    }
+    });
 }
 
 }  // namespace svdq

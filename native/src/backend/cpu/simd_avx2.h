@@ -164,15 +164,17 @@ inline void f32_tile_panel(const float* x, int64_t ldx, const float* panel_slice
     }
 }
 
-// K blocks of at most 512 (a 32 KiB panel slice), multiples of 64 so INT4
-// groups never straddle two blocks.
+// K blocks of at most `block` (a multiple of 64, so INT4 groups never
+// straddle two blocks).
 template <class Body>
-inline void for_each_k_block(int64_t k, const Body& body) {
-    constexpr int64_t kKc = 512;
-    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
-        const int64_t kc = k - k0 < kKc ? k - k0 : kKc;
+inline void for_each_k_block(int64_t k, int64_t block, const Body& body) {
+    for (int64_t k0 = 0; k0 < k; k0 += block) {
+        const int64_t kc = k - k0 < block ? k - k0 : block;
         body(KBlock{k0, kc, k0 == 0, k0 + kc == k});
     }
 }
+
+// Float K block: a 16-column panel slice of 512 x 16 floats is 32 KiB (L1).
+constexpr int64_t kFloatKBlock = 512;
 
 }  // namespace svdq::avx2
