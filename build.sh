@@ -8,7 +8,7 @@ ROOT=$(pwd)
 BUILD_DIR=${SVDQ_BUILD_DIR:-$ROOT/build}
 CONFIG=Release
 PACKAGES_DIR=$ROOT/artifacts/packages
-APT_PACKAGES=(cmake g++ make libgtest-dev libeigen3-dev nlohmann-json3-dev castxml)
+APT_PACKAGES=(cmake g++ make libgtest-dev libeigen3-dev nlohmann-json3-dev castxml clang-14 libclang-rt-14-dev)
 
 log() { printf '\n== %s\n' "$*"; }
 

@@ -41,6 +41,11 @@ namespace SvdQuant.Native
         SVDQ_DTYPE_U8 = 4,
         SVDQ_DTYPE_I32 = 5,
         SVDQ_DTYPE_I64 = 6,
+        SVDQ_DTYPE_F64 = 7,
+        SVDQ_DTYPE_I16 = 8,
+        SVDQ_DTYPE_BOOL = 9,
+        SVDQ_DTYPE_F8_E4M3 = 10,
+        SVDQ_DTYPE_F8_E5M2 = 11,
     }
 
     internal enum svdq_backend : int
@@ -72,6 +77,12 @@ namespace SvdQuant.Native
         SVDQ_LINEAR_W4A4 = 2,
     }
 
+    internal enum svdq_weight_format : int
+    {
+        SVDQ_FORMAT_INT4 = 0,
+        SVDQ_FORMAT_NVFP4 = 1,
+    }
+
     internal enum svdq_activation : int
     {
         SVDQ_ACTIVATION_NONE = 0,
@@ -82,6 +93,47 @@ namespace SvdQuant.Native
     {
         SVDQ_BRANCH_FUSED = 0,
         SVDQ_BRANCH_UNFUSED = 1,
+    }
+
+    internal enum svdq_quant_method : int
+    {
+        SVDQ_QUANT_RTN = 0,
+        SVDQ_QUANT_SMOOTHQUANT = 1,
+        SVDQ_QUANT_LOWRANK = 2,
+        SVDQ_QUANT_SVDQUANT = 3,
+        SVDQ_QUANT_W4A16 = 4,
+    }
+
+    internal enum svdq_smooth_search : int
+    {
+        SVDQ_SEARCH_COARSE_TO_FINE = 0,
+        SVDQ_SEARCH_EXHAUSTIVE = 1,
+        SVDQ_SEARCH_FIXED = 2,
+    }
+
+    internal enum svdq_checkpoint_flavour : int
+    {
+        SVDQ_FLAVOUR_UNKNOWN = 0,
+        SVDQ_FLAVOUR_DIFFUSERS_FLOAT = 1,
+        SVDQ_FLAVOUR_NUNCHAKU_INT4_V0 = 2,
+        SVDQ_FLAVOUR_NUNCHAKU_NVFP4_V0 = 3,
+        SVDQ_FLAVOUR_NUNCHAKU_INT4_DIFFUSERS = 4,
+        SVDQ_FLAVOUR_NUNCHAKU_NVFP4_DIFFUSERS = 5,
+        SVDQ_FLAVOUR_SVDQUANT = 6,
+    }
+
+    internal enum svdq_checkpoint_precision : int
+    {
+        SVDQ_PRECISION_FLOAT = 0,
+        SVDQ_PRECISION_INT4 = 1,
+        SVDQ_PRECISION_NVFP4 = 2,
+    }
+
+    internal enum svdq_checkpoint_keys : int
+    {
+        SVDQ_KEYS_NONE = 0,
+        SVDQ_KEYS_NUNCHAKU_V0 = 1,
+        SVDQ_KEYS_DIFFUSERS = 2,
     }
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
@@ -120,6 +172,7 @@ namespace SvdQuant.Native
         public IntPtr lowrank_up;
         public IntPtr lowrank_down;
         public int branch_execution;
+        public int format;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -135,6 +188,113 @@ namespace SvdQuant.Native
         public long in_features;
         public long out_features;
         public ulong weight_bytes;
+        public int format;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_quantize_options
+    {
+        public uint struct_size;
+        public int method;
+        public int format;
+        public int rank;
+        public int search;
+        public int grid_steps;
+        public float alpha;
+        public float beta;
+        public int refine_iterations;
+        public int score_tokens;
+        public int score_rows;
+        public int activation;
+        public int branch_execution;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_quantize_report
+    {
+        public uint struct_size;
+        public float alpha;
+        public float beta;
+        public int candidates;
+        public int refine_rounds;
+        public float calibration_error;
+        public double search_seconds;
+        public double svd_seconds;
+        public double packing_seconds;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_safetensors_info
+    {
+        public uint struct_size;
+        public long tensor_count;
+        public long metadata_count;
+        public ulong file_bytes;
+        public ulong data_offset;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_safetensors_tensor
+    {
+        public uint struct_size;
+        public int dtype;
+        public byte* name;
+        public int ndim;
+        public fixed long shape[8];
+        public ulong size_bytes;
+        public void* data;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_checkpoint_info
+    {
+        public uint struct_size;
+        public int flavour;
+        public int precision;
+        public int keys;
+        public long w4a4_layers;
+        public long w4a16_layers;
+        public long rank;
+        public ulong parameter_count;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_flux_load_options
+    {
+        public uint struct_size;
+        public int linear_kind;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_flux_info
+    {
+        public uint struct_size;
+        public int linear_kind;
+        public int num_layers;
+        public int num_single_layers;
+        public int num_attention_heads;
+        public int attention_head_dim;
+        public int in_channels;
+        public int out_channels;
+        public int patch_size;
+        public int joint_attention_dim;
+        public int pooled_projection_dim;
+        public int guidance_embeds;
+        public long parameter_count;
+        public ulong weight_bytes;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_flux_inputs
+    {
+        public uint struct_size;
+        public IntPtr hidden_states;
+        public IntPtr encoder_hidden_states;
+        public IntPtr pooled_projections;
+        public IntPtr timestep;
+        public IntPtr guidance;
+        public IntPtr img_ids;
+        public IntPtr txt_ids;
     }
 
     internal static unsafe partial class NativeMethods
@@ -194,5 +354,65 @@ namespace SvdQuant.Native
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_lowrank_decompose(IntPtr context, IntPtr weight, IntPtr smooth, int rank, IntPtr out_up, IntPtr out_down);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_quantize_options_init(svdq_quantize_options* options);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_quantize_linears(IntPtr context, svdq_quantize_options* options, IntPtr calibration, IntPtr* weights, IntPtr* biases, int count, IntPtr* out_linears, IntPtr out_smooth, svdq_quantize_report* out_report);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_open(byte* path, IntPtr* out_file);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_destroy(IntPtr file);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_get_info(IntPtr file, svdq_safetensors_info* out_info);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_get_metadata(IntPtr file, long index, byte** out_key, byte** out_value);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_get_tensor(IntPtr file, long index, svdq_safetensors_tensor* out_tensor);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_find_tensor(IntPtr file, byte* name, long* out_index);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_read_f32(IntPtr file, long index, float* out_values, ulong count);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_checkpoint_inspect(IntPtr file, svdq_checkpoint_info* out_info);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_writer_create(IntPtr* out_writer);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_writer_destroy(IntPtr writer);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_writer_set_metadata(IntPtr writer, byte* key, byte* value);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_writer_add_tensor(IntPtr writer, byte* name, int dtype, long* shape, int ndim, void* data, ulong size_bytes);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_writer_save(IntPtr writer, byte* path);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_load_options_init(svdq_flux_load_options* options);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_load(IntPtr context, byte* path, svdq_flux_load_options* options, IntPtr* out_model);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_destroy(IntPtr model);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_get_info(IntPtr model, svdq_flux_info* out_info);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_forward(IntPtr context, IntPtr model, svdq_flux_inputs* inputs, IntPtr @out);
     }
 }

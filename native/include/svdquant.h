@@ -58,7 +58,12 @@ typedef enum svdq_dtype {
     SVDQ_DTYPE_I8 = 3,
     SVDQ_DTYPE_U8 = 4,
     SVDQ_DTYPE_I32 = 5,
-    SVDQ_DTYPE_I64 = 6
+    SVDQ_DTYPE_I64 = 6,
+    SVDQ_DTYPE_F64 = 7,
+    SVDQ_DTYPE_I16 = 8,
+    SVDQ_DTYPE_BOOL = 9,     /* one byte, 0 or 1 */
+    SVDQ_DTYPE_F8_E4M3 = 10, /* FP8 E4M3 (no infinities, 0x7f/0xff are NaN), as in NVFP4 scales */
+    SVDQ_DTYPE_F8_E5M2 = 11  /* FP8 E5M2 (IEEE-like) */
 } svdq_dtype;
 
 typedef enum svdq_backend {
@@ -89,6 +94,14 @@ typedef enum svdq_linear_kind {
     SVDQ_LINEAR_W4A16 = 1, /* INT4 g64 weights, float activations */
     SVDQ_LINEAR_W4A4 = 2   /* INT4 g64 weights and activations; optional smoothing and low-rank branch */
 } svdq_linear_kind;
+
+/* Number format of a quantized layer's 4-bit values (W4A16 weights; W4A4
+ * weights and activations). */
+typedef enum svdq_weight_format {
+    SVDQ_FORMAT_INT4 = 0, /* signed INT4, groups of 64 along K, scale absmax / 7 */
+    SVDQ_FORMAT_NVFP4 = 1 /* E2M1, groups of 16, FP8 E4M3 group scales, fp32 tensor scale
+                             (activations: one tensor scale per token); float emulation on CPU */
+} svdq_weight_format;
 
 /* Fused epilogue applied after bias. */
 typedef enum svdq_activation {
@@ -148,6 +161,7 @@ typedef struct svdq_linear_desc {
     const svdq_tensor* lowrank_up;    /* [N, r] or NULL (W4A4 only, with lowrank_down) */
     const svdq_tensor* lowrank_down;  /* [r, K] or NULL */
     int32_t branch_execution;         /* svdq_branch_execution */
+    int32_t format;                   /* svdq_weight_format (W4A16 and W4A4); K must be a multiple of its group */
 } svdq_linear_desc;
 
 typedef struct svdq_linear_info {
@@ -161,6 +175,7 @@ typedef struct svdq_linear_info {
     int64_t in_features;  /* K */
     int64_t out_features; /* N */
     uint64_t weight_bytes; /* bytes the layer's parameters occupy in memory */
+    int32_t format;       /* svdq_weight_format */
 } svdq_linear_info;
 
 /* ---- library ---------------------------------------------------------- */
@@ -204,6 +219,213 @@ SVDQ_API svdq_status svdq_smooth_compute(svdq_context* context, const svdq_tenso
 SVDQ_API svdq_status svdq_lowrank_decompose(svdq_context* context, const svdq_tensor* weight,
                                             const svdq_tensor* smooth, int32_t rank, svdq_tensor* out_up,
                                             svdq_tensor* out_down);
+
+/* ---- quantizer ---------------------------------------------------------- */
+/* DESIGN.md section 3: smoothing lambda_j = max|X_j|^alpha / max|W_j|^beta
+ * with (alpha, beta) searched on a grid, each candidate scored by the
+ * layers' output error on calibration activations with the low-rank branch
+ * included; then the rank-r SVD of the smoothed weight and the 4-bit
+ * residual. The methods are the paper's ablation, all from one entry point. */
+typedef enum svdq_quant_method {
+    SVDQ_QUANT_RTN = 0,         /* W4A4, no smoothing, no branch */
+    SVDQ_QUANT_SMOOTHQUANT = 1, /* W4A4 with searched smoothing, no branch */
+    SVDQ_QUANT_LOWRANK = 2,     /* W4A4 with the low-rank branch, no smoothing */
+    SVDQ_QUANT_SVDQUANT = 3,    /* W4A4 with searched smoothing and the branch */
+    SVDQ_QUANT_W4A16 = 4        /* 4-bit weights, float activations */
+} svdq_quant_method;
+
+/* How (alpha, beta) is chosen. */
+typedef enum svdq_smooth_search {
+    SVDQ_SEARCH_COARSE_TO_FINE = 0, /* every 4th grid step, then a pattern search on the full grid */
+    SVDQ_SEARCH_EXHAUSTIVE = 1,     /* every (alpha, beta) of the grid */
+    SVDQ_SEARCH_FIXED = 2           /* the options' alpha and beta, no search */
+} svdq_smooth_search;
+
+typedef struct svdq_quantize_options {
+    uint32_t struct_size;      /* sizeof(svdq_quantize_options) */
+    int32_t method;            /* svdq_quant_method; default SVDQUANT */
+    int32_t format;            /* svdq_weight_format; default INT4 */
+    int32_t rank;              /* low-rank branch rank, a positive multiple of 16; default 32 */
+    int32_t search;            /* svdq_smooth_search; default COARSE_TO_FINE */
+    int32_t grid_steps;        /* alpha, beta in {0, 1/steps, ..., 1}; default 20 (step 0.05) */
+    float alpha;               /* used by SVDQ_SEARCH_FIXED; default 0.5 */
+    float beta;                /* default 0.5 */
+    int32_t refine_iterations; /* most rounds of L = SVD_r(W - Q(W - L)), kept while the error falls; default 0 */
+    int32_t score_tokens;      /* calibration tokens that score a candidate; default 64 */
+    int32_t score_rows;        /* output channels per layer that score a candidate; default 128 */
+    int32_t activation;        /* svdq_activation of the created layers */
+    int32_t branch_execution;  /* svdq_branch_execution of the created layers */
+} svdq_quantize_options;
+
+typedef struct svdq_quantize_report {
+    uint32_t struct_size;      /* sizeof(svdq_quantize_report) */
+    float alpha;               /* chosen exponents (0, 0 without smoothing) */
+    float beta;
+    int32_t candidates;        /* (alpha, beta) pairs scored */
+    int32_t refine_rounds;     /* refinement rounds kept */
+    float calibration_error;   /* ||Y - Y_float||_F / ||Y_float||_F of the created layers on the scoring tokens */
+    double search_seconds;     /* grid search */
+    double svd_seconds;        /* final low-rank SVDs and refinement */
+    double packing_seconds;    /* residual quantization and kernel packing */
+} svdq_quantize_report;
+
+SVDQ_API svdq_status svdq_quantize_options_init(svdq_quantize_options* options);
+/* Quantizes `count` layers that read the same input (e.g. Q, K and V), which
+ * share one lambda: weights[i] [N_i, K] (F32, F16 or BF16), biases NULL or
+ * an array whose entries may be NULL, calibration [M, K] (required by the
+ * smoothing methods, optional otherwise). Writes count new layers to
+ * out_linears (all or none), lambda [K] F32 to out_smooth when not NULL
+ * (ones without smoothing) and the report when out_report is not NULL. */
+SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_quantize_options* options,
+                                           const svdq_tensor* calibration, const svdq_tensor* const* weights,
+                                           const svdq_tensor* const* biases, int32_t count, svdq_linear** out_linears,
+                                           svdq_tensor* out_smooth, svdq_quantize_report* out_report);
+
+/* ---- checkpoint files (safetensors) ----------------------------------- */
+/* A safetensors file opened read-only and memory-mapped. Its header is
+ * validated completely at open (length, JSON, dtypes, shapes, offsets in
+ * order, inside the data area, without gaps or overlaps); tensor data is
+ * never copied. Names, metadata strings and data pointers stay valid until
+ * the file is destroyed. Tensors are listed in name order. */
+typedef struct svdq_safetensors svdq_safetensors;
+/* Collects tensors and metadata, then writes one safetensors file (sorted
+ * keys, header padded to 8 bytes, every tensor aligned to its element size). */
+typedef struct svdq_safetensors_writer svdq_safetensors_writer;
+
+/* What a checkpoint file holds, from its keys, dtypes and metadata. */
+typedef enum svdq_checkpoint_flavour {
+    SVDQ_FLAVOUR_UNKNOWN = 0,                 /* a valid safetensors file of no known layout */
+    SVDQ_FLAVOUR_DIFFUSERS_FLOAT = 1,         /* diffusers FLUX names, float weights (a shard is fine) */
+    SVDQ_FLAVOUR_NUNCHAKU_INT4_V0 = 2,        /* Nunchaku FLUX v0 names: qkv_proj, mlp_fc1, lora_down, smooth */
+    SVDQ_FLAVOUR_NUNCHAKU_NVFP4_V0 = 3,
+    SVDQ_FLAVOUR_NUNCHAKU_INT4_DIFFUSERS = 4, /* Nunchaku diffusers-style names: attn.to_qkv, proj_down, smooth_factor */
+    SVDQ_FLAVOUR_NUNCHAKU_NVFP4_DIFFUSERS = 5,
+    SVDQ_FLAVOUR_SVDQUANT = 6                 /* written by this engine: Nunchaku layout, marked in the metadata */
+} svdq_checkpoint_flavour;
+
+/* Number format of a checkpoint's 4-bit layers. */
+typedef enum svdq_checkpoint_precision {
+    SVDQ_PRECISION_FLOAT = 0, /* no 4-bit layers */
+    SVDQ_PRECISION_INT4 = 1,  /* INT4, groups of 64, 16-bit scales */
+    SVDQ_PRECISION_NVFP4 = 2  /* FP4 E2M1, groups of 16, FP8 E4M3 scales */
+} svdq_checkpoint_precision;
+
+/* How a Nunchaku checkpoint names its layers and their tensors. */
+typedef enum svdq_checkpoint_keys {
+    SVDQ_KEYS_NONE = 0,
+    SVDQ_KEYS_NUNCHAKU_V0 = 1, /* lora_down / lora_up / smooth */
+    SVDQ_KEYS_DIFFUSERS = 2    /* proj_down / proj_up / smooth_factor */
+} svdq_checkpoint_keys;
+
+typedef struct svdq_safetensors_info {
+    uint32_t struct_size;    /* sizeof(svdq_safetensors_info) */
+    int64_t tensor_count;
+    int64_t metadata_count;  /* entries of __metadata__ */
+    uint64_t file_bytes;
+    uint64_t data_offset;    /* where tensor data starts: 8 + header length */
+} svdq_safetensors_info;
+
+typedef struct svdq_safetensors_tensor {
+    uint32_t struct_size;     /* sizeof(svdq_safetensors_tensor) */
+    int32_t dtype;            /* svdq_dtype */
+    const char* name;         /* UTF-8, valid while the file is open */
+    int32_t ndim;
+    int64_t shape[SVDQ_MAX_DIMS]; /* entries past ndim are 0 */
+    uint64_t size_bytes;
+    const void* data;         /* read-only mapped bytes (not necessarily aligned), valid while the file is open */
+} svdq_safetensors_tensor;
+
+typedef struct svdq_checkpoint_info {
+    uint32_t struct_size;      /* sizeof(svdq_checkpoint_info) */
+    int32_t flavour;           /* svdq_checkpoint_flavour */
+    int32_t precision;         /* svdq_checkpoint_precision */
+    int32_t keys;              /* svdq_checkpoint_keys */
+    int64_t w4a4_layers;       /* SVDQuant layers (qweight int8 + scales + low-rank branch) */
+    int64_t w4a16_layers;      /* AWQ-style layers (qweight int32 + wscales + wzeros) */
+    int64_t rank;              /* largest low-rank branch rank as stored (padded to 16); 0 without */
+    uint64_t parameter_count;  /* values stored; packed 4-bit weights count one per nibble */
+} svdq_checkpoint_info;
+
+SVDQ_API svdq_status svdq_safetensors_open(const char* path, svdq_safetensors** out_file);
+SVDQ_API svdq_status svdq_safetensors_destroy(svdq_safetensors* file);
+SVDQ_API svdq_status svdq_safetensors_get_info(const svdq_safetensors* file, svdq_safetensors_info* out_info);
+/* Metadata entry 0 <= index < metadata_count, in key order. */
+SVDQ_API svdq_status svdq_safetensors_get_metadata(const svdq_safetensors* file, int64_t index, const char** out_key,
+                                                   const char** out_value);
+/* Tensor 0 <= index < tensor_count, in name order. */
+SVDQ_API svdq_status svdq_safetensors_get_tensor(const svdq_safetensors* file, int64_t index,
+                                                 svdq_safetensors_tensor* out_tensor);
+/* The index of the tensor called `name`, or -1 when the file has none. */
+SVDQ_API svdq_status svdq_safetensors_find_tensor(const svdq_safetensors* file, const char* name, int64_t* out_index);
+/* Converts a float tensor (F32, F16, BF16, F64, F8_E4M3, F8_E5M2) to F32;
+ * `count` must equal its element count. */
+SVDQ_API svdq_status svdq_safetensors_read_f32(const svdq_safetensors* file, int64_t index, float* out_values,
+                                               uint64_t count);
+/* Detects the flavour and checks that each layer it implies is complete and
+ * consistent: a missing or misshapen tensor is SVDQ_ERROR_FORMAT naming it. */
+SVDQ_API svdq_status svdq_checkpoint_inspect(const svdq_safetensors* file, svdq_checkpoint_info* out_info);
+
+SVDQ_API svdq_status svdq_safetensors_writer_create(svdq_safetensors_writer** out_writer);
+SVDQ_API svdq_status svdq_safetensors_writer_destroy(svdq_safetensors_writer* writer);
+/* Sets (or replaces) a __metadata__ entry. */
+SVDQ_API svdq_status svdq_safetensors_writer_set_metadata(svdq_safetensors_writer* writer, const char* key,
+                                                          const char* value);
+/* Copies the tensor's bytes; size_bytes must match dtype and shape. Names are unique. */
+SVDQ_API svdq_status svdq_safetensors_writer_add_tensor(svdq_safetensors_writer* writer, const char* name,
+                                                        int32_t dtype, const int64_t* shape, int32_t ndim,
+                                                        const void* data, uint64_t size_bytes);
+/* Writes the file (through a temporary file renamed into place, so a failure
+ * never leaves a partial file at `path`). The writer may be saved again. */
+SVDQ_API svdq_status svdq_safetensors_writer_save(const svdq_safetensors_writer* writer, const char* path);
+
+/* ---- FLUX.1 transformer ----------------------------------------------- */
+/* diffusers' FluxTransformer2DModel. Embedders, norm_out and proj_out stay
+ * float; the transformer-block linears run in `linear_kind`. */
+typedef struct svdq_flux svdq_flux;
+
+typedef struct svdq_flux_load_options {
+    uint32_t struct_size; /* sizeof(svdq_flux_load_options) */
+    int32_t linear_kind;  /* svdq_linear_kind of the transformer-block linears */
+} svdq_flux_load_options;
+
+typedef struct svdq_flux_info {
+    uint32_t struct_size; /* sizeof(svdq_flux_info) */
+    int32_t linear_kind;
+    int32_t num_layers;
+    int32_t num_single_layers;
+    int32_t num_attention_heads;
+    int32_t attention_head_dim;
+    int32_t in_channels;
+    int32_t out_channels;
+    int32_t patch_size;
+    int32_t joint_attention_dim;
+    int32_t pooled_projection_dim;
+    int32_t guidance_embeds;
+    int64_t parameter_count; /* parameters of the float model */
+    uint64_t weight_bytes;   /* bytes the loaded parameters occupy in memory */
+} svdq_flux_info;
+
+/* The inputs of one forward, all F32, as diffusers' FluxPipeline passes them. */
+typedef struct svdq_flux_inputs {
+    uint32_t struct_size;                       /* sizeof(svdq_flux_inputs) */
+    const svdq_tensor* hidden_states;           /* [B, S_img, in_channels * patch^2] */
+    const svdq_tensor* encoder_hidden_states;   /* [B, S_txt, joint_attention_dim] */
+    const svdq_tensor* pooled_projections;      /* [B, pooled_projection_dim] */
+    const svdq_tensor* timestep;                /* [B], t / 1000 */
+    const svdq_tensor* guidance;                /* [B] raw scale; NULL unless guidance_embeds */
+    const svdq_tensor* img_ids;                 /* [S_img, 3] */
+    const svdq_tensor* txt_ids;                 /* [S_txt, 3] */
+} svdq_flux_inputs;
+
+SVDQ_API svdq_status svdq_flux_load_options_init(svdq_flux_load_options* options);
+/* path: a diffusers folder (config.json + *.safetensors shards). options may be NULL. */
+SVDQ_API svdq_status svdq_flux_load(svdq_context* context, const char* path, const svdq_flux_load_options* options,
+                                    svdq_flux** out_model);
+SVDQ_API svdq_status svdq_flux_destroy(svdq_flux* model);
+SVDQ_API svdq_status svdq_flux_get_info(const svdq_flux* model, svdq_flux_info* out_info);
+/* out: F32 [B, S_img, patch^2 * out_channels]. */
+SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* model, const svdq_flux_inputs* inputs,
+                                       svdq_tensor* out);
 
 #ifdef __cplusplus
 }

@@ -345,3 +345,64 @@ TEST_F(CApi, QuantizerBuildingBlocksFeedASvdQuantLayer) {
     Tensor x_wrong({m, k + 64});
     expect_error(svdq_smooth_compute(ctx_, x_wrong.get(), wt.get(), 0.5f, 0.5f, smooth.get()), SVDQ_ERROR_SHAPE_MISMATCH, "columns");
 }
+
+TEST_F(CApi, QuantizeLinearsBuildsAGroupAndReports) {
+    const int64_t m = 96, n = 64, k = 256;
+    std::vector<float> x(m * k), w1(n * k), w2(2 * n * k), b1(n, 0.5f);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.7f * static_cast<float>(i)) * ((i % k) % 50 == 1 ? 40.0f : 1.0f);
+    for (size_t i = 0; i < w1.size(); ++i) w1[i] = 0.05f * std::cos(1.3f * static_cast<float>(i));
+    for (size_t i = 0; i < w2.size(); ++i) w2[i] = 0.05f * std::sin(0.9f * static_cast<float>(i));
+    Tensor xt({m, k}, x), wt1({n, k}, w1), wt2({2 * n, k}, w2), bt1({n}, b1), smooth({k}), y({m, 2 * n});
+    svdq_quantize_options o;
+    ASSERT_EQ(svdq_quantize_options_init(&o), SVDQ_OK);
+    EXPECT_EQ(o.method, SVDQ_QUANT_SVDQUANT);
+    EXPECT_EQ(o.rank, 32);
+    EXPECT_EQ(o.grid_steps, 20);
+    o.format = SVDQ_FORMAT_NVFP4;
+    const svdq_tensor* weights[2] = {wt1.get(), wt2.get()};
+    const svdq_tensor* biases[2] = {bt1.get(), nullptr};
+    svdq_linear* layers[2] = {nullptr, nullptr};
+    svdq_quantize_report report{};
+    report.struct_size = sizeof report;
+    ASSERT_EQ(svdq_quantize_linears(ctx_, &o, xt.get(), weights, biases, 2, layers, smooth.get(), &report), SVDQ_OK)
+        << last_error();
+    EXPECT_GT(report.candidates, 20);
+    EXPECT_GT(report.calibration_error, 0.0f);
+    EXPECT_LT(report.calibration_error, 0.1f);
+    EXPECT_GE(report.search_seconds, 0.0);
+    for (int64_t j = 0; j < k; ++j) EXPECT_GT(smooth.f32()[j], 0.0f);
+    svdq_linear_info info{};
+    info.struct_size = sizeof info;
+    ASSERT_EQ(svdq_linear_get_info(layers[1], &info), SVDQ_OK);
+    EXPECT_EQ(info.format, SVDQ_FORMAT_NVFP4);
+    EXPECT_EQ(info.rank, 32);
+    EXPECT_EQ(info.out_features, 2 * n);
+    EXPECT_EQ(info.has_bias, 0);
+    EXPECT_EQ(svdq_linear_forward(ctx_, layers[1], xt.get(), y.get()), SVDQ_OK) << last_error();
+    for (svdq_linear* l : layers) svdq_linear_destroy(l);
+
+    o.rank = 24;
+    expect_error(svdq_quantize_linears(ctx_, &o, xt.get(), weights, biases, 2, layers, nullptr, nullptr),
+                 SVDQ_ERROR_INVALID_ARGUMENT, "multiple of 16");
+    EXPECT_EQ(layers[0], nullptr);
+    o.rank = 32;
+    expect_error(svdq_quantize_linears(ctx_, &o, nullptr, weights, biases, 2, layers, nullptr, nullptr),
+                 SVDQ_ERROR_INVALID_ARGUMENT, "calibration");
+    Tensor w_odd({n, k + 64});
+    const svdq_tensor* mixed[2] = {wt1.get(), w_odd.get()};
+    expect_error(svdq_quantize_linears(ctx_, &o, xt.get(), mixed, nullptr, 2, layers, nullptr, nullptr),
+                 SVDQ_ERROR_SHAPE_MISMATCH, "weights[1]");
+}
+
+TEST_F(CApi, Nvfp4LayersTakeKInGroupsOf16) {
+    std::vector<float> w(8 * 48, 0.25f);
+    Tensor wt({8, 48}, w);
+    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, wt);
+    svdq_linear* layer = nullptr;
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_SHAPE_MISMATCH, "INT4 group size 64");
+    d.format = SVDQ_FORMAT_NVFP4;
+    ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK) << last_error();
+    svdq_linear_destroy(layer);
+    d.format = 7;
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "svdq_weight_format");
+}

@@ -18,14 +18,6 @@ namespace {
 
 constexpr int64_t M = 64, N = 256, K = 512;
 
-svdq_context_options options() {
-    svdq_context_options o{};
-    o.struct_size = sizeof o;
-    o.num_threads = 2;
-    o.log_level = SVDQ_LOG_ERROR;
-    return o;
-}
-
 struct Problem {
     std::vector<float> x, w, bias;
     std::vector<double> reference;
@@ -68,7 +60,7 @@ double run(Context& ctx, const Problem& p, svdq_linear_kind kind, bool smooth, b
 }  // namespace
 
 TEST(Linear, ErrorOrderingFollowsThePaper) {
-    Context ctx(options());
+    Context ctx(test::context_options());
     const Problem p = outlier_problem();
     const double fp = run(ctx, p, SVDQ_LINEAR_FLOAT, false, false);
     const double w4a16 = run(ctx, p, SVDQ_LINEAR_W4A16, false, false);
@@ -88,7 +80,7 @@ TEST(Linear, ErrorOrderingFollowsThePaper) {
 }
 
 TEST(Linear, UnfusedBranchComputesTheSameLayer) {
-    Context ctx(options());
+    Context ctx(test::context_options());
     const Problem p = outlier_problem();
     LinearWeights lw;
     lw.kind = SVDQ_LINEAR_W4A4;
@@ -115,7 +107,7 @@ TEST(Linear, UnfusedBranchComputesTheSameLayer) {
 }
 
 TEST(Linear, RejectsNonFiniteActivations) {
-    Context ctx(options());
+    Context ctx(test::context_options());
     LinearWeights lw;
     lw.kind = SVDQ_LINEAR_W4A4;
     lw.n = 2;

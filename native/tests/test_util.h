@@ -8,7 +8,18 @@
 #include <random>
 #include <vector>
 
+#include "svdquant.h"
+
 namespace svdq::test {
+
+// A two-thread context that logs errors only.
+inline svdq_context_options context_options() {
+    svdq_context_options o{};
+    o.struct_size = sizeof o;
+    o.num_threads = 2;
+    o.log_level = SVDQ_LOG_ERROR;
+    return o;
+}
 
 inline std::vector<float> gaussian(size_t count, uint64_t seed, float stddev = 1.0f) {
     std::mt19937_64 rng(seed);

@@ -13,6 +13,14 @@ app.Configure(config =>
     config.PropagateExceptions();
     config.AddCommand<DemoCommand>("demo")
         .WithDescription("Quantize a FLUX-shaped synthetic layer (float, W4A16, naive W4A4, SVDQuant W4A4) and compare error and speed.");
+    config.AddBranch("flux", flux =>
+    {
+        flux.SetDescription("The FLUX.1 transformer.");
+        flux.AddCommand<FluxForwardCommand>("forward")
+            .WithDescription("Run one transformer forward: inputs from a safetensors file, `output` to another.");
+    });
+    config.AddCommand<InspectCommand>("inspect")
+        .WithDescription("Show a safetensors checkpoint's flavour (diffusers, Nunchaku INT4/NVFP4, ours), parameters, size, metadata and tensors.");
 });
 
 try

@@ -3,6 +3,7 @@ using System.Linq;
 using NUnit.Framework;
 using SvdQuant.Models;
 using SvdQuant.Native;
+using SvdQuant.Quantization;
 
 namespace SvdQuant.Tests;
 
@@ -19,6 +20,9 @@ public sealed class EnumParityTests
     [TestCase(typeof(LinearPrecision), typeof(svdq_linear_kind), "SVDQ_LINEAR_", null)]
     [TestCase(typeof(Activation), typeof(svdq_activation), "SVDQ_ACTIVATION_", null)]
     [TestCase(typeof(BranchExecution), typeof(svdq_branch_execution), "SVDQ_BRANCH_", null)]
+    [TestCase(typeof(WeightFormat), typeof(svdq_weight_format), "SVDQ_FORMAT_", null)]
+    [TestCase(typeof(QuantizationMethod), typeof(svdq_quant_method), "SVDQ_QUANT_", null)]
+    [TestCase(typeof(SmoothSearch), typeof(svdq_smooth_search), "SVDQ_SEARCH_", null)]
     public void ManagedEnum_MirrorsNativeEnum(Type managed, Type native, string prefix, string? otherPrefix)
     {
         string Normalise(string cName)

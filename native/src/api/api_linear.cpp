@@ -49,6 +49,7 @@ SVDQ_API svdq_status svdq_linear_get_info(const svdq_linear* linear, svdq_linear
         info.in_features = l.in_features();
         info.out_features = l.out_features();
         info.weight_bytes = l.weight_bytes();
+        info.format = l.format();
     });
 }
 

@@ -1,11 +1,14 @@
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "api/api_guard.h"
 #include "core/context.h"
 #include "core/tensor.h"
 #include "quant/lowrank.h"
+#include "quant/quantizer.h"
 #include "quant/smoothing.h"
 
 using namespace svdq;
@@ -37,9 +40,130 @@ void write_f32(svdq_tensor* t, std::initializer_list<int64_t> shape, const std::
     std::memcpy(out.data(), values.data(), values.size() * sizeof(float));
 }
 
+QuantizerOptions options_of(const svdq_quantize_options& o) {
+    QuantizerOptions q;
+    q.method = static_cast<svdq_quant_method>(o.method);
+    q.format = static_cast<svdq_weight_format>(o.format);
+    q.rank = o.rank;
+    q.search = static_cast<svdq_smooth_search>(o.search);
+    q.grid_steps = o.grid_steps;
+    q.alpha = o.alpha;
+    q.beta = o.beta;
+    q.refine_iterations = o.refine_iterations;
+    q.score_tokens = o.score_tokens;
+    q.score_rows = o.score_rows;
+    require(o.activation == SVDQ_ACTIVATION_NONE || o.activation == SVDQ_ACTIVATION_GELU_TANH, SVDQ_ERROR_INVALID_ARGUMENT,
+            "activation " + std::to_string(o.activation) + " is not a svdq_activation value");
+    require(o.branch_execution == SVDQ_BRANCH_FUSED || o.branch_execution == SVDQ_BRANCH_UNFUSED,
+            SVDQ_ERROR_INVALID_ARGUMENT,
+            "branch_execution " + std::to_string(o.branch_execution) + " is not a svdq_branch_execution value");
+    q.activation = static_cast<svdq_activation>(o.activation);
+    q.branch_execution = static_cast<svdq_branch_execution>(o.branch_execution);
+    validate(q);
+    return q;
+}
+
+std::string indexed(const char* what, int32_t i) { return std::string(what) + "[" + std::to_string(i) + "]"; }
+
+// The layers to quantize, read and checked: every weight [N_i, K] with one K.
+std::vector<LayerToQuantize> layers_of(const svdq_tensor* const* weights, const svdq_tensor* const* biases, int32_t count) {
+    require(count > 0, SVDQ_ERROR_INVALID_ARGUMENT, "count must be positive");
+    deref(weights, "weights");
+    std::vector<LayerToQuantize> layers;
+    for (int32_t i = 0; i < count; ++i) {
+        const std::string name = indexed("weights", i);
+        Matrix w = matrix_of(weights[i], name.c_str());
+        require(layers.empty() || w.cols == static_cast<int64_t>(layers[0].weight.size()) / layers[0].n,
+                SVDQ_ERROR_SHAPE_MISMATCH, name + " has K = " + std::to_string(w.cols) + ", unlike weights[0]");
+        LayerToQuantize l;
+        l.n = w.rows;
+        l.weight = std::move(w.values);
+        if (biases != nullptr && biases[i] != nullptr) {
+            const std::string bname = indexed("biases", i);
+            const Tensor& b = *biases[i];
+            require(b.ndim() == 1 && b.dim(0) == l.n, SVDQ_ERROR_SHAPE_MISMATCH,
+                    bname + " has shape " + b.shape_string() + ", expected [" + std::to_string(l.n) + "]");
+            l.bias = to_float_checked(b, bname.c_str());
+        }
+        layers.push_back(std::move(l));
+    }
+    return layers;
+}
+
 }  // namespace
 
 extern "C" {
+
+SVDQ_API svdq_status svdq_quantize_options_init(svdq_quantize_options* options) {
+    return guarded(__func__, [&] {
+        svdq_quantize_options& o = deref(options, "options");
+        const QuantizerOptions d;
+        o = svdq_quantize_options{};
+        o.struct_size = sizeof(svdq_quantize_options);
+        o.method = d.method;
+        o.format = d.format;
+        o.rank = static_cast<int32_t>(d.rank);
+        o.search = d.search;
+        o.grid_steps = d.grid_steps;
+        o.alpha = d.alpha;
+        o.beta = d.beta;
+        o.refine_iterations = d.refine_iterations;
+        o.score_tokens = static_cast<int32_t>(d.score_tokens);
+        o.score_rows = static_cast<int32_t>(d.score_rows);
+        o.activation = d.activation;
+        o.branch_execution = d.branch_execution;
+    });
+}
+
+SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_quantize_options* options,
+                                           const svdq_tensor* calibration, const svdq_tensor* const* weights,
+                                           const svdq_tensor* const* biases, int32_t count, svdq_linear** out_linears,
+                                           svdq_tensor* out_smooth, svdq_quantize_report* out_report) {
+    return guarded(__func__, [&] {
+        deref(out_linears, "out_linears");
+        for (int32_t i = 0; i < count; ++i) out_linears[i] = nullptr;
+        svdq_context& ctx = deref(context, "context");
+        const svdq_quantize_options& o = deref(options, "options");
+        require_struct_size(o, sizeof(svdq_quantize_options), "svdq_quantize_options");
+        if (out_report != nullptr) require_struct_size(*out_report, sizeof(svdq_quantize_report), "svdq_quantize_report");
+        const QuantizerOptions q = options_of(o);
+        const std::vector<LayerToQuantize> layers = layers_of(weights, biases, count);
+        const int64_t k = static_cast<int64_t>(layers[0].weight.size()) / layers[0].n;
+        Matrix calib{0, k, {}};
+        if (calibration != nullptr) {
+            calib = matrix_of(calibration, "calibration");
+            require(calib.cols == k, SVDQ_ERROR_SHAPE_MISMATCH,
+                    "calibration has " + std::to_string(calib.cols) + " columns but the weights have K = " + std::to_string(k));
+        }
+
+        QuantizedLayers result = quantize_layers(layers, k, calib.values.empty() ? nullptr : calib.values.data(), calib.rows, q, ctx.pool());
+        const auto start = std::chrono::steady_clock::now();
+        std::vector<std::unique_ptr<svdq_linear>> created;
+        for (LinearWeights& w : result.layers) created.push_back(std::make_unique<svdq_linear>(ctx, std::move(w)));
+        const double packing = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (out_smooth != nullptr) write_f32(out_smooth, {k}, result.smooth, "out_smooth");
+
+        if (out_report != nullptr) {
+            svdq_quantize_report& r = *out_report;
+            r.alpha = result.alpha;
+            r.beta = result.beta;
+            r.candidates = result.candidates;
+            r.refine_rounds = result.refine_rounds;
+            r.calibration_error = 0.0f;
+            if (calib.rows > 0) {
+                const int64_t tokens = std::min<int64_t>(calib.rows, q.score_tokens);
+                const std::vector<float> x = sample_rows(calib.values.data(), calib.rows, k, tokens);
+                std::vector<const Linear*> linears;
+                for (const auto& l : created) linears.push_back(l.get());
+                r.calibration_error = relative_output_error(ctx, linears, layers, x.data(), tokens, k);
+            }
+            r.search_seconds = result.search_seconds;
+            r.svd_seconds = result.svd_seconds;
+            r.packing_seconds = packing;
+        }
+        for (int32_t i = 0; i < count; ++i) out_linears[i] = created[static_cast<size_t>(i)].release();
+    });
+}
 
 SVDQ_API svdq_status svdq_smooth_compute(svdq_context* context, const svdq_tensor* x, const svdq_tensor* weight,
                                          float alpha, float beta, svdq_tensor* out_smooth) {
@@ -61,7 +185,7 @@ SVDQ_API svdq_status svdq_lowrank_decompose(svdq_context* context, const svdq_te
                                             const svdq_tensor* smooth, int32_t rank, svdq_tensor* out_up,
                                             svdq_tensor* out_down) {
     return guarded(__func__, [&] {
-        deref(context, "context");
+        svdq_context& ctx = deref(context, "context");
         Matrix wm = matrix_of(weight, "weight");
         if (smooth != nullptr) {
             const Tensor& s = *smooth;
@@ -71,7 +195,7 @@ SVDQ_API svdq_status svdq_lowrank_decompose(svdq_context* context, const svdq_te
             for (int64_t i = 0; i < wm.rows; ++i)
                 for (int64_t j = 0; j < wm.cols; ++j) wm.values[static_cast<size_t>(i * wm.cols + j)] *= lambda[static_cast<size_t>(j)];
         }
-        const LowRank lr = lowrank_decompose(wm.values.data(), wm.rows, wm.cols, rank);
+        const LowRank lr = lowrank_decompose(wm.values.data(), wm.rows, wm.cols, rank, SvdMethod::Auto, &ctx.pool());
         write_f32(out_up, {wm.rows, rank}, lr.up, "out_up");
         write_f32(out_down, {rank, wm.cols}, lr.down, "out_down");
     });

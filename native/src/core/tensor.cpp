@@ -18,6 +18,11 @@ size_t dtype_size(int32_t dtype) {
         case SVDQ_DTYPE_U8: return 1;
         case SVDQ_DTYPE_I32: return 4;
         case SVDQ_DTYPE_I64: return 8;
+        case SVDQ_DTYPE_F64: return 8;
+        case SVDQ_DTYPE_I16: return 2;
+        case SVDQ_DTYPE_BOOL: return 1;
+        case SVDQ_DTYPE_F8_E4M3: return 1;
+        case SVDQ_DTYPE_F8_E5M2: return 1;
         default: fail(SVDQ_ERROR_DTYPE, "unknown dtype " + std::to_string(dtype));
     }
 }
@@ -31,6 +36,11 @@ const char* dtype_name(int32_t dtype) {
         case SVDQ_DTYPE_U8: return "U8";
         case SVDQ_DTYPE_I32: return "I32";
         case SVDQ_DTYPE_I64: return "I64";
+        case SVDQ_DTYPE_F64: return "F64";
+        case SVDQ_DTYPE_I16: return "I16";
+        case SVDQ_DTYPE_BOOL: return "BOOL";
+        case SVDQ_DTYPE_F8_E4M3: return "F8_E4M3";
+        case SVDQ_DTYPE_F8_E5M2: return "F8_E5M2";
         default: return "unknown";
     }
 }
@@ -70,11 +80,13 @@ Tensor::Tensor(int32_t dtype, const int64_t* shape, int32_t ndim, void* data, ui
     data_ = data;
 }
 
-std::string Tensor::shape_string() const {
+std::string shape_string(const std::vector<int64_t>& shape) {
     std::string s = "[";
-    for (size_t i = 0; i < shape_.size(); ++i) s += (i ? ", " : "") + std::to_string(shape_[i]);
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
     return s + "]";
 }
+
+std::string Tensor::shape_string() const { return svdq::shape_string(shape_); }
 
 std::vector<float> to_float_checked(const Tensor& t, const char* what) {
     std::vector<float> out(static_cast<size_t>(t.numel()));

@@ -13,7 +13,8 @@
 namespace svdq {
 
 size_t dtype_size(int32_t dtype);  // throws on an unknown dtype
-const char* dtype_name(int32_t dtype);
+const char* dtype_name(int32_t dtype);  // the safetensors name: "F32", "BF16", "F8_E4M3", ...
+std::string shape_string(const std::vector<int64_t>& shape);  // e.g. "[2, 64]"
 
 class Tensor {
 public:

@@ -7,6 +7,7 @@
 #include "core/context.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "quant/fake_quant.h"
 
 namespace svdq {
 
@@ -41,6 +42,14 @@ std::vector<float> smoothed_residual(const LinearWeights& w, ThreadPool& pool) {
     return r;
 }
 
+// NVFP4 weights (one tensor scale) dequantized to float for the float GEMM.
+PackedWeights pack_nvfp4_as_float(const CpuKernels& kernels, const std::vector<float>& w, int64_t n, int64_t k,
+                                  ThreadPool& pool) {
+    std::vector<float> values(w.size());
+    fake_quantize_rows(SVDQ_FORMAT_NVFP4, w.data(), n, k, false, values.data(), &pool);
+    return kernels.pack_f32(values.data(), n, k);
+}
+
 }  // namespace
 
 LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
@@ -50,6 +59,8 @@ LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
             SVDQ_ERROR_INVALID_ARGUMENT, "activation " + std::to_string(d.activation) + " is not a svdq_activation value");
     require(d.branch_execution == SVDQ_BRANCH_FUSED || d.branch_execution == SVDQ_BRANCH_UNFUSED, SVDQ_ERROR_INVALID_ARGUMENT,
             "branch_execution " + std::to_string(d.branch_execution) + " is not a svdq_branch_execution value");
+    require(d.format == SVDQ_FORMAT_INT4 || d.format == SVDQ_FORMAT_NVFP4, SVDQ_ERROR_INVALID_ARGUMENT,
+            "format " + std::to_string(d.format) + " is not a svdq_weight_format value");
     require(d.weight != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, "weight is NULL");
     const Tensor& weight = as_tensor(d.weight);
     require(weight.ndim() == 2 && weight.dim(0) > 0 && weight.dim(1) > 0, SVDQ_ERROR_SHAPE_MISMATCH,
@@ -59,12 +70,14 @@ LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
     w.kind = static_cast<svdq_linear_kind>(d.kind);
     w.activation = static_cast<svdq_activation>(d.activation);
     w.branch_execution = static_cast<svdq_branch_execution>(d.branch_execution);
+    w.format = static_cast<svdq_weight_format>(d.format);
     w.n = weight.dim(0);
     w.k = weight.dim(1);
+    const int64_t group = format_group_size(w.format);
     if (w.kind != SVDQ_LINEAR_FLOAT)
-        require(w.k % kInt4Group == 0, SVDQ_ERROR_SHAPE_MISMATCH,
-                "K = " + std::to_string(w.k) + " (weight " + weight.shape_string() +
-                    ") must be a multiple of the INT4 group size 64");
+        require(w.k % group == 0, SVDQ_ERROR_SHAPE_MISMATCH,
+                "K = " + std::to_string(w.k) + " (weight " + weight.shape_string() + ") must be a multiple of the " +
+                    (w.format == SVDQ_FORMAT_NVFP4 ? "NVFP4" : "INT4") + " group size " + std::to_string(group));
     w.weight = to_float_checked(weight, "weight");
     if (d.bias != nullptr) {
         require_shape(as_tensor(d.bias), {w.n}, "bias");
@@ -100,6 +113,7 @@ Linear::Linear(Context& ctx, LinearWeights w)
     : kind_(w.kind),
       activation_(w.activation),
       branch_execution_(w.branch_execution),
+      format_(w.kind == SVDQ_LINEAR_FLOAT ? SVDQ_FORMAT_INT4 : w.format),
       n_(w.n),
       k_(w.k),
       rank_(w.rank),
@@ -107,10 +121,14 @@ Linear::Linear(Context& ctx, LinearWeights w)
       bias_(std::move(w.bias)) {
     switch (kind_) {
         case SVDQ_LINEAR_FLOAT: weights_ = kernels_->pack_f32(w.weight.data(), n_, k_); break;
-        case SVDQ_LINEAR_W4A16: weights_ = kernels_->pack_w4a16(quantize_int4(w.weight.data(), n_, k_, ctx.pool())); break;
+        case SVDQ_LINEAR_W4A16:
+            weights_ = format_ == SVDQ_FORMAT_NVFP4 ? pack_nvfp4_as_float(*kernels_, w.weight, n_, k_, ctx.pool())
+                                                    : kernels_->pack_w4a16(quantize_int4(w.weight.data(), n_, k_, ctx.pool()));
+            break;
         case SVDQ_LINEAR_W4A4: {
             const std::vector<float> residual = smoothed_residual(w, ctx.pool());
-            weights_ = kernels_->pack_w4a4(quantize_int4(residual.data(), n_, k_, ctx.pool()));
+            weights_ = format_ == SVDQ_FORMAT_NVFP4 ? pack_nvfp4_as_float(*kernels_, residual, n_, k_, ctx.pool())
+                                                    : kernels_->pack_w4a4(quantize_int4(residual.data(), n_, k_, ctx.pool()));
             if (!w.smooth.empty()) {
                 inv_smooth_.resize(w.smooth.size());
                 for (size_t j = 0; j < w.smooth.size(); ++j) inv_smooth_[j] = 1.0f / w.smooth[j];
@@ -120,7 +138,7 @@ Linear::Linear(Context& ctx, LinearWeights w)
                 for (int64_t q = 0; q < rank_; ++q)
                     for (int64_t j = 0; j < k_; ++j) down_[static_cast<size_t>(q * k_ + j)] *= inv_smooth_[static_cast<size_t>(j)];
             if (rank_ == 0) break;
-            if (branch_execution_ == SVDQ_BRANCH_FUSED) {
+            if (branch_execution_ == SVDQ_BRANCH_FUSED && format_ == SVDQ_FORMAT_INT4) {
                 up_ = kernels_->pack_lowrank_up(w.up.data(), n_, rank_);
             } else {
                 up_ = kernels_->pack_f32(w.up.data(), n_, rank_);
@@ -147,9 +165,16 @@ void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
     const float* bias = bias_.empty() ? nullptr : bias_.data();
     switch (kind_) {
         case SVDQ_LINEAR_FLOAT: run_gemm_f32(*kernels_, ctx.pool(), {x, m, &weights_, bias, activation_, y}); break;
-        case SVDQ_LINEAR_W4A16: run_gemm_w4a16(*kernels_, ctx.pool(), {x, m, &weights_, bias, activation_, y}); break;
+        case SVDQ_LINEAR_W4A16:
+            if (format_ == SVDQ_FORMAT_NVFP4)
+                run_gemm_f32(*kernels_, ctx.pool(), {x, m, &weights_, bias, activation_, y});
+            else
+                run_gemm_w4a16(*kernels_, ctx.pool(), {x, m, &weights_, bias, activation_, y});
+            break;
         case SVDQ_LINEAR_W4A4:
-            if (rank_ > 0 && branch_execution_ == SVDQ_BRANCH_UNFUSED)
+            if (format_ == SVDQ_FORMAT_NVFP4)
+                forward_nvfp4(ctx, x, m, y);
+            else if (rank_ > 0 && branch_execution_ == SVDQ_BRANCH_UNFUSED)
                 forward_w4a4_unfused(ctx, x, m, y);
             else
                 forward_w4a4(ctx, x, m, y);
@@ -179,17 +204,37 @@ void Linear::forward_w4a4_unfused(Context& ctx, const float* x, int64_t m, float
     s.act_q.resize(static_cast<size_t>(m * k_));
     s.act_scales.resize(groups);
     s.act_sums.resize(groups);
-    s.lowrank_act.resize(static_cast<size_t>(m * rank_));
-    s.branch_out.resize(static_cast<size_t>(m * n_));
     const QuantizedActs acts{s.act_q.data(), s.act_scales.data(), s.act_sums.data()};
-    // Pass 1 over X: quantize. Pass 2 over X: the down-projection.
+    // Pass 1 over X: quantize. Then the 4-bit GEMM, and the branch's own passes.
     run_quantize_act(*kernels_, ctx.pool(),
                      {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), nullptr, 0, acts, nullptr});
-    run_gemm_f32(*kernels_, ctx.pool(), {x, m, &down_packed_, nullptr, SVDQ_ACTIVATION_NONE, s.lowrank_act.data()});
-    // The 4-bit GEMM, then the up-projection, then one more pass over Y to add them.
     run_gemm_w4a4(*kernels_, ctx.pool(),
                   {acts.q, acts.scales, acts.sums, m, &weights_, nullptr, nullptr, 0, bias_.empty() ? nullptr : bias_.data(),
                    SVDQ_ACTIVATION_NONE, y});
+    add_branch_unfused(ctx, x, m, y);
+}
+
+void Linear::forward_nvfp4(Context& ctx, const float* x, int64_t m, float* y) const {
+    // Q(X / lambda) per token, back to float: the values FP4 hardware would multiply.
+    std::vector<float> xq(static_cast<size_t>(m * k_));
+    if (inv_smooth_.empty()) {
+        fake_quantize_rows(SVDQ_FORMAT_NVFP4, x, m, k_, true, xq.data(), &ctx.pool());
+    } else {
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < k_; ++j) xq[static_cast<size_t>(i * k_ + j)] = x[i * k_ + j] * inv_smooth_[static_cast<size_t>(j)];
+        fake_quantize_rows(SVDQ_FORMAT_NVFP4, xq.data(), m, k_, true, xq.data(), &ctx.pool());
+    }
+    run_gemm_f32(*kernels_, ctx.pool(),
+                 {xq.data(), m, &weights_, bias_.empty() ? nullptr : bias_.data(),
+                  rank_ ? SVDQ_ACTIVATION_NONE : activation_, y});
+    if (rank_ > 0) add_branch_unfused(ctx, x, m, y);
+}
+
+void Linear::add_branch_unfused(Context& ctx, const float* x, int64_t m, float* y) const {
+    Scratch& s = ctx.scratch();
+    s.lowrank_act.resize(static_cast<size_t>(m * rank_));
+    s.branch_out.resize(static_cast<size_t>(m * n_));
+    run_gemm_f32(*kernels_, ctx.pool(), {x, m, &down_packed_, nullptr, SVDQ_ACTIVATION_NONE, s.lowrank_act.data()});
     run_gemm_f32(*kernels_, ctx.pool(), {s.lowrank_act.data(), m, &up_, nullptr, SVDQ_ACTIVATION_NONE, s.branch_out.data()});
     run_add_activation(ctx.pool(), y, s.branch_out.data(), m * n_, activation_);
 }

@@ -19,6 +19,7 @@ struct LinearWeights {
     svdq_linear_kind kind = SVDQ_LINEAR_FLOAT;
     svdq_activation activation = SVDQ_ACTIVATION_NONE;
     svdq_branch_execution branch_execution = SVDQ_BRANCH_FUSED;
+    svdq_weight_format format = SVDQ_FORMAT_INT4;
     int64_t n = 0, k = 0, rank = 0;
     std::vector<float> weight;  // [n, k]
     std::vector<float> bias;    // [n]
@@ -28,7 +29,10 @@ struct LinearWeights {
 };
 
 // A layer is packed for the kernels of the context that creates it and always
-// runs with those kernels, whichever context calls forward.
+// runs with those kernels, whichever context calls forward. NVFP4 layers keep
+// their 4-bit values dequantized to float and quantize activations to NVFP4
+// and back on the fly: an emulation with the same numbers as FP4 hardware
+// (see gemm_nvfp4_reference), running on the float GEMM with an unfused branch.
 class Linear {
 public:
     Linear(Context& ctx, LinearWeights w);
@@ -36,6 +40,7 @@ public:
     svdq_linear_kind kind() const { return kind_; }
     svdq_activation activation() const { return activation_; }
     svdq_branch_execution branch_execution() const { return branch_execution_; }
+    svdq_weight_format format() const { return format_; }
     int64_t in_features() const { return k_; }
     int64_t out_features() const { return n_; }
     int64_t rank() const { return rank_; }
@@ -49,20 +54,24 @@ public:
 private:
     void forward_w4a4(Context& ctx, const float* x, int64_t m, float* y) const;
     void forward_w4a4_unfused(Context& ctx, const float* x, int64_t m, float* y) const;
+    void forward_nvfp4(Context& ctx, const float* x, int64_t m, float* y) const;
+    // y = activation(y + (X down'^T) up^T) with the branch as float GEMMs.
+    void add_branch_unfused(Context& ctx, const float* x, int64_t m, float* y) const;
 
     svdq_linear_kind kind_;
     svdq_activation activation_;
     svdq_branch_execution branch_execution_;
+    svdq_weight_format format_;
     int64_t n_, k_, rank_;
     const CpuKernels* kernels_;
     PackedWeights weights_;          // float, INT4, or the INT4 residual for W4A4
     std::vector<float> bias_;
     std::vector<float> inv_smooth_;  // 1 / lambda, applied to activations
     // The branch. Fused: up_ packed for the W4A4 epilogue, down_ plain for the
-    // activation quantizer. Unfused: both packed as float GEMM weights.
+    // activation quantizer. Unfused and NVFP4: both packed as float GEMM weights.
     PackedWeights up_;               // [n, rank]
     std::vector<float> down_;        // [rank, k] divided by lambda: reads raw X
-    PackedWeights down_packed_;      // unfused only
+    PackedWeights down_packed_;      // unfused and NVFP4 only
 };
 
 // Validates a C descriptor completely and converts it to LinearWeights.

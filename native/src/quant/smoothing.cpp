@@ -7,9 +7,7 @@
 
 namespace svdq {
 
-namespace {
-
-// Column-wise max |a_ij| of a [rows, k] matrix, rows split across threads.
+// Rows split across threads, one partial maximum per thread.
 std::vector<float> column_absmax(const float* a, int64_t rows, int64_t k, ThreadPool& pool) {
     const int64_t chunks = std::min<int64_t>(rows, pool.size());
     std::vector<std::vector<float>> partial(static_cast<size_t>(chunks), std::vector<float>(static_cast<size_t>(k), 0.0f));
@@ -24,13 +22,14 @@ std::vector<float> column_absmax(const float* a, int64_t rows, int64_t k, Thread
     return result;
 }
 
-}  // namespace
-
 std::vector<float> compute_smoothing(const float* x, int64_t m, const float* w, int64_t n, int64_t k, float alpha,
                                      float beta, ThreadPool& pool) {
-    const std::vector<float> xmax = column_absmax(x, m, k, pool);
-    const std::vector<float> wmax = column_absmax(w, n, k, pool);
-    std::vector<float> lambda(static_cast<size_t>(k), 1.0f);
+    return smoothing_from_maxima(column_absmax(x, m, k, pool), column_absmax(w, n, k, pool), alpha, beta);
+}
+
+std::vector<float> smoothing_from_maxima(const std::vector<float>& xmax, const std::vector<float>& wmax, float alpha,
+                                         float beta) {
+    std::vector<float> lambda(xmax.size(), 1.0f);
     for (size_t j = 0; j < lambda.size(); ++j) {
         if (xmax[j] <= 0.0f || wmax[j] <= 0.0f) continue;
         const float v = std::pow(xmax[j], alpha) / std::pow(wmax[j], beta);

@@ -33,24 +33,39 @@ internal sealed class DemoCommand : Command<DemoSettings>
 
         SyntheticLayer data = SyntheticLayer.Create(settings.Tokens, Features, Features, settings.Seed);
         float[] smooth = Smoothing.Compute(engine, data.Calibration, data.Weight, alpha: 0.5f, beta: 0.5f);
-        var svdQuant = new LinearLayerOptions { Smooth = smooth, LowRank = LowRank.Decompose(engine, data.Weight, smooth, settings.Rank) };
+        var fixedSvdQuant = new LinearLayerOptions { Smooth = smooth, LowRank = LowRank.Decompose(engine, data.Weight, smooth, settings.Rank) };
 
         float[,]? reference = null;
         var timedOutput = new float[settings.Tokens, Features];
-        var rows = new List<(string Name, double Error, double Milliseconds, long WeightBytes)>();
+        var rows = new List<DemoRow>();
+        void Measure(string name, LinearLayer layer, QuantizationReport? report)
+        {
+            float[,] output = layer.Forward(engine, data.Activations);
+            reference ??= output;
+            double milliseconds = MedianMilliseconds(() => layer.Forward(engine, data.Activations, timedOutput));
+            rows.Add(new DemoRow(name, RelativeError.Of(output, reference), milliseconds, layer.Info.WeightBytes, report));
+        }
+
         foreach ((string name, LinearPrecision precision, LinearLayerOptions? options) in new (string, LinearPrecision, LinearLayerOptions?)[]
         {
             ("float", LinearPrecision.Float, null),
             (BaselineName, LinearPrecision.W4A16, null),
-            ("W4A4 naive", LinearPrecision.W4A4, null),
-            ($"SVDQuant W4A4 r{settings.Rank}", LinearPrecision.W4A4, svdQuant),
+            ($"SVDQuant W4A4 r{settings.Rank}, fixed alpha = beta = 0.5", LinearPrecision.W4A4, fixedSvdQuant),
         })
         {
             using LinearLayer layer = LinearLayer.Create(engine, precision, data.Weight, data.Bias, options);
-            float[,] output = layer.Forward(engine, data.Activations);
-            reference ??= output;
-            double milliseconds = MedianMilliseconds(() => layer.Forward(engine, data.Activations, timedOutput));
-            rows.Add((name, RelativeError.Of(output, reference), milliseconds, layer.Info.WeightBytes));
+            Measure(name, layer, null);
+        }
+
+        // The quantizer calibrates on the layer's own activations: every method in both formats.
+        foreach (WeightFormat format in new[] { WeightFormat.Int4, WeightFormat.Nvfp4 })
+        {
+            foreach (QuantizationMethod method in Enum.GetValues<QuantizationMethod>())
+            {
+                var quantizerOptions = new QuantizerOptions { Method = method, Format = format, Rank = settings.Rank };
+                using QuantizedLayers quantized = Quantizer.Quantize(engine, data.Calibration, data.Weight, data.Bias, quantizerOptions);
+                Measure($"{format} {method}", quantized.Layers[0], quantized.Report);
+            }
         }
 
         double baselineMilliseconds = rows.Single(r => r.Name == BaselineName).Milliseconds;
@@ -59,22 +74,33 @@ internal sealed class DemoCommand : Command<DemoSettings>
             .AddColumn(new TableColumn("Rel. error").RightAligned())
             .AddColumn(new TableColumn("ms / call").RightAligned())
             .AddColumn(new TableColumn("vs W4A16").RightAligned())
-            .AddColumn(new TableColumn("Weights MiB").RightAligned());
-        foreach (var row in rows)
+            .AddColumn(new TableColumn("Weights MiB").RightAligned())
+            .AddColumn(new TableColumn("a/b").RightAligned())
+            .AddColumn(new TableColumn("Quantize s").RightAligned());
+        foreach (DemoRow row in rows)
         {
+            QuantizationReport? q = row.Report;
             table.AddRow(
                 row.Name,
                 row.Error.ToString("0.0000", CultureInfo.InvariantCulture),
                 row.Milliseconds.ToString("0.00", CultureInfo.InvariantCulture),
                 (baselineMilliseconds / row.Milliseconds).ToString("0.00", CultureInfo.InvariantCulture) + "x",
-                (row.WeightBytes / (1024.0 * 1024.0)).ToString("0.0", CultureInfo.InvariantCulture));
+                (row.WeightBytes / (1024.0 * 1024.0)).ToString("0.0", CultureInfo.InvariantCulture),
+                q is null || q.Candidates == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $"{q.Alpha:0.00}/{q.Beta:0.00}"),
+                q is null ? "" : string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{q.Search.TotalSeconds:0.00}+{q.Svd.TotalSeconds:0.00}+{q.Packing.TotalSeconds:0.00}"));
         }
 
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("[grey]Rel. error: ||Y - Y_float||_F / ||Y_float||_F.[/]");
         AnsiConsole.MarkupLine($"[grey]Time: median of {TimedCalls} calls after a warm-up; vs W4A16 = W4A16 time / time.[/]");
+        AnsiConsole.MarkupLine("[grey]Int4/Nvfp4 rows: the quantizer, calibrated on the layer's activations; a/b: the searched smoothing exponents;[/]");
+        AnsiConsole.MarkupLine("[grey]Quantize s: search + SVD + packing. Nvfp4 runs as float emulation on the CPU.[/]");
         return 0;
     }
+
+    private sealed record DemoRow(string Name, double Error, double Milliseconds, long WeightBytes, QuantizationReport? Report);
 
     private static double MedianMilliseconds(Action call)
     {

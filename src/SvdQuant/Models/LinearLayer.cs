@@ -77,6 +77,7 @@ public sealed class LinearLayer : IDisposable
                 lowrank_up = NativeTensor.PointerOf(upTensor),
                 lowrank_down = NativeTensor.PointerOf(downTensor),
                 branch_execution = (int)options.BranchExecution,
+                format = (int)options.Format,
             };
 
             IntPtr linear;
@@ -85,16 +86,22 @@ public sealed class LinearLayer : IDisposable
                 NativeStatus.Check(NativeMethods.svdq_linear_create(context.Pointer, &desc, &linear));
             }
 
-            var handle = new LinearHandle(linear);
-            try
-            {
-                return new LinearLayer(handle, ReadInfo(handle));
-            }
-            catch
-            {
-                handle.Dispose();
-                throw;
-            }
+            return Adopt(linear);
+        }
+    }
+
+    /// <summary>Takes ownership of a native layer the engine just created.</summary>
+    internal static LinearLayer Adopt(IntPtr linear)
+    {
+        var handle = new LinearHandle(linear);
+        try
+        {
+            return new LinearLayer(handle, ReadInfo(handle));
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
         }
     }
 
@@ -170,6 +177,7 @@ public sealed class LinearLayer : IDisposable
             (BranchExecution)info.branch_execution,
             checked((int)info.in_features),
             checked((int)info.out_features),
-            checked((long)info.weight_bytes));
+            checked((long)info.weight_bytes),
+            (WeightFormat)info.format);
     }
 }

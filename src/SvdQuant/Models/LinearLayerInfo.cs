@@ -5,7 +5,7 @@ public sealed class LinearLayerInfo
 {
     internal LinearLayerInfo(
         LinearPrecision precision, Activation activation, int rank, bool hasBias, bool hasSmooth,
-        BranchExecution branchExecution, int inFeatures, int outFeatures, long weightBytes)
+        BranchExecution branchExecution, int inFeatures, int outFeatures, long weightBytes, WeightFormat format)
     {
         Precision = precision;
         Activation = activation;
@@ -16,6 +16,7 @@ public sealed class LinearLayerInfo
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         WeightBytes = weightBytes;
+        Format = format;
     }
 
     /// <summary>The number formats of weights and activations.</summary>
@@ -44,4 +45,7 @@ public sealed class LinearLayerInfo
 
     /// <summary>The bytes the layer's parameters occupy in memory.</summary>
     public long WeightBytes { get; }
+
+    /// <summary>The 4-bit format (<see cref="WeightFormat.Int4"/> for float layers).</summary>
+    public WeightFormat Format { get; }
 }

@@ -22,4 +22,10 @@ public sealed class LinearLayerOptions
 
     /// <summary>How the low-rank branch runs. Default: <see cref="BranchExecution.Fused"/>.</summary>
     public BranchExecution BranchExecution { get; set; } = BranchExecution.Fused;
+
+    /// <summary>
+    /// The 4-bit format of <see cref="LinearPrecision.W4A16"/> and <see cref="LinearPrecision.W4A4"/> layers.
+    /// Default: <see cref="WeightFormat.Int4"/> (K a multiple of 64); <see cref="WeightFormat.Nvfp4"/> needs K a multiple of 16.
+    /// </summary>
+    public WeightFormat Format { get; set; } = WeightFormat.Int4;
 }

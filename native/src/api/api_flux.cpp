@@ -1,0 +1,116 @@
+#include "api/api_guard.h"
+#include "core/context.h"
+#include "core/tensor.h"
+#include "models/flux/flux_transformer.h"
+
+using namespace svdq;
+
+struct svdq_flux : FluxTransformer {
+    using FluxTransformer::FluxTransformer;
+};
+
+namespace {
+
+// An F32 input tensor of exactly `shape`; the message names the input.
+const float* input(const svdq_tensor* t, const char* name, std::initializer_list<int64_t> shape) {
+    const Tensor& tensor = deref(t, name);
+    require(tensor.dtype() == SVDQ_DTYPE_F32, SVDQ_ERROR_DTYPE, std::string(name) + " must be F32, not " + dtype_name(tensor.dtype()));
+    require(tensor.shape() == std::vector<int64_t>(shape), SVDQ_ERROR_SHAPE_MISMATCH, [&] {
+        std::string want = "[";
+        size_t i = 0;
+        for (int64_t d : shape) want += (i++ ? ", " : "") + std::to_string(d);
+        return std::string(name) + " has shape " + tensor.shape_string() + ", expected " + want + "]";
+    }());
+    return tensor.f32();
+}
+
+}  // namespace
+
+extern "C" {
+
+SVDQ_API svdq_status svdq_flux_load_options_init(svdq_flux_load_options* options) {
+    return guarded(__func__, [&] {
+        svdq_flux_load_options& o = deref(options, "options");
+        o = svdq_flux_load_options{};
+        o.struct_size = sizeof(svdq_flux_load_options);
+        o.linear_kind = SVDQ_LINEAR_FLOAT;
+    });
+}
+
+SVDQ_API svdq_status svdq_flux_load(svdq_context* context, const char* path, const svdq_flux_load_options* options,
+                                    svdq_flux** out_model) {
+    return guarded(__func__, [&] {
+        svdq_flux*& out = deref(out_model, "out_model");
+        out = nullptr;
+        svdq_context& ctx = deref(context, "context");
+        deref(path, "path");
+        svdq_flux_load_options o;
+        svdq_flux_load_options_init(&o);
+        if (options != nullptr) {
+            require_struct_size(*options, sizeof(svdq_flux_load_options), "svdq_flux_load_options");
+            o = *options;
+        }
+        require(o.linear_kind >= SVDQ_LINEAR_FLOAT && o.linear_kind <= SVDQ_LINEAR_W4A4, SVDQ_ERROR_INVALID_ARGUMENT,
+                "linear_kind " + std::to_string(o.linear_kind) + " is not a svdq_linear_kind value");
+        out = new svdq_flux(ctx, FluxCheckpoint(path), static_cast<svdq_linear_kind>(o.linear_kind));
+    });
+}
+
+SVDQ_API svdq_status svdq_flux_destroy(svdq_flux* model) {
+    return guarded(__func__, [&] { delete model; });
+}
+
+SVDQ_API svdq_status svdq_flux_get_info(const svdq_flux* model, svdq_flux_info* out_info) {
+    return guarded(__func__, [&] {
+        const svdq_flux& m = deref(model, "model");
+        svdq_flux_info& info = deref(out_info, "out_info");
+        require_struct_size(info, sizeof(svdq_flux_info), "svdq_flux_info");
+        const FluxConfig& c = m.config();
+        info.linear_kind = m.block_kind();
+        info.num_layers = static_cast<int32_t>(c.num_layers);
+        info.num_single_layers = static_cast<int32_t>(c.num_single_layers);
+        info.num_attention_heads = static_cast<int32_t>(c.num_attention_heads);
+        info.attention_head_dim = static_cast<int32_t>(c.attention_head_dim);
+        info.in_channels = static_cast<int32_t>(c.in_channels);
+        info.out_channels = static_cast<int32_t>(c.out_channels);
+        info.patch_size = static_cast<int32_t>(c.patch_size);
+        info.joint_attention_dim = static_cast<int32_t>(c.joint_attention_dim);
+        info.pooled_projection_dim = static_cast<int32_t>(c.pooled_projection_dim);
+        info.guidance_embeds = c.guidance_embeds;
+        info.parameter_count = m.parameter_count();
+        info.weight_bytes = m.weight_bytes();
+    });
+}
+
+SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* model, const svdq_flux_inputs* inputs,
+                                       svdq_tensor* out) {
+    return guarded(__func__, [&] {
+        svdq_context& ctx = deref(context, "context");
+        const svdq_flux& m = deref(model, "model");
+        const svdq_flux_inputs& in = deref(inputs, "inputs");
+        require_struct_size(in, sizeof(svdq_flux_inputs), "svdq_flux_inputs");
+        const FluxConfig& c = m.config();
+        const Tensor& hidden = deref(in.hidden_states, "hidden_states");
+        const Tensor& context_states = deref(in.encoder_hidden_states, "encoder_hidden_states");
+        require(hidden.ndim() == 3 && context_states.ndim() == 3, SVDQ_ERROR_SHAPE_MISMATCH,
+                "hidden_states " + hidden.shape_string() + " and encoder_hidden_states " + context_states.shape_string() +
+                    " must be 3-D [batch, tokens, channels]");
+        const int64_t batch = hidden.dim(0), img = hidden.dim(1), txt = context_states.dim(1);
+        FluxInputs f;
+        f.batch = batch;
+        f.img_tokens = img;
+        f.txt_tokens = txt;
+        f.hidden_states = input(in.hidden_states, "hidden_states", {batch, img, c.in_channels * c.patch_size * c.patch_size});
+        f.encoder_hidden_states = input(in.encoder_hidden_states, "encoder_hidden_states", {batch, txt, c.joint_attention_dim});
+        f.pooled_projections = input(in.pooled_projections, "pooled_projections", {batch, c.pooled_projection_dim});
+        f.timestep = input(in.timestep, "timestep", {batch});
+        if (c.guidance_embeds || in.guidance != nullptr) f.guidance = input(in.guidance, "guidance", {batch});
+        f.img_ids = input(in.img_ids, "img_ids", {img, 3});
+        f.txt_ids = input(in.txt_ids, "txt_ids", {txt, 3});
+        float* y = const_cast<float*>(input(out, "out", {batch, img, c.patch_features()}));
+        const std::vector<float> result = m.forward(ctx, f);
+        std::copy(result.begin(), result.end(), y);
+    });
+}
+
+}  // extern "C"

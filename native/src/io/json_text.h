@@ -1,0 +1,20 @@
+// JSON through nlohmann-json, for safetensors headers, checkpoint metadata and
+// config.json. Errors say what was being read; duplicate keys are errors too
+// (the library would silently keep the last one).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace svdq {
+
+// Parses `text`; `what` (e.g. "model.safetensors: header") prefixes errors,
+// which are SVDQ_ERROR_FORMAT.
+nlohmann::json parse_json(std::string_view text, const std::string& what);
+
+// Reads and parses a JSON file such as a diffusers config.json.
+nlohmann::json read_json_file(const std::string& path);
+
+}  // namespace svdq

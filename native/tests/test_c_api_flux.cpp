@@ -1,0 +1,166 @@
+// FLUX through the C API: the float model against diffusers' output, the
+// quantized precisions against the float model, and named input errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "svdquant.h"
+
+namespace {
+
+const std::string kModel = std::string(SVDQ_TEST_DATA_DIR) + "/flux-tiny";
+
+std::string last_error() { return svdq_last_error_message(); }
+
+// Every tensor of a safetensors file as an owned F32 svdq_tensor.
+class TensorFile {
+public:
+    explicit TensorFile(const std::string& path) {
+        svdq_safetensors* file = nullptr;
+        EXPECT_EQ(svdq_safetensors_open(path.c_str(), &file), SVDQ_OK) << last_error();
+        svdq_safetensors_info info{};
+        info.struct_size = sizeof info;
+        svdq_safetensors_get_info(file, &info);
+        for (int64_t i = 0; i < info.tensor_count; ++i) {
+            svdq_safetensors_tensor t{};
+            t.struct_size = sizeof t;
+            svdq_safetensors_get_tensor(file, i, &t);
+            svdq_tensor* tensor = nullptr;
+            svdq_tensor_create(SVDQ_DTYPE_F32, t.shape, t.ndim, &tensor);
+            void* data = nullptr;
+            uint64_t bytes = 0;
+            svdq_tensor_get_data(tensor, &data, &bytes);
+            EXPECT_EQ(svdq_safetensors_read_f32(file, i, static_cast<float*>(data), bytes / 4), SVDQ_OK) << last_error();
+            tensors_[t.name] = tensor;
+        }
+        svdq_safetensors_destroy(file);
+    }
+    ~TensorFile() {
+        for (auto& [name, t] : tensors_) svdq_tensor_destroy(t);
+    }
+    svdq_tensor* operator[](const std::string& name) const { return tensors_.at(name); }
+
+private:
+    std::map<std::string, svdq_tensor*> tensors_;
+};
+
+const float* values(const svdq_tensor* t) {
+    void* data = nullptr;
+    svdq_tensor_get_data(t, &data, nullptr);
+    return static_cast<const float*>(data);
+}
+
+class CApiFlux : public testing::Test {
+protected:
+    void SetUp() override { ASSERT_EQ(svdq_context_create(nullptr, &ctx_), SVDQ_OK); }
+    void TearDown() override { svdq_context_destroy(ctx_); }
+
+    svdq_flux* load(int32_t kind) {
+        svdq_flux_load_options o;
+        svdq_flux_load_options_init(&o);
+        o.linear_kind = kind;
+        svdq_flux* model = nullptr;
+        EXPECT_EQ(svdq_flux_load(ctx_, kModel.c_str(), &o, &model), SVDQ_OK) << last_error();
+        return model;
+    }
+
+    svdq_flux_inputs inputs() const {
+        svdq_flux_inputs in{};
+        in.struct_size = sizeof in;
+        in.hidden_states = in_["hidden_states"];
+        in.encoder_hidden_states = in_["encoder_hidden_states"];
+        in.pooled_projections = in_["pooled_projections"];
+        in.timestep = in_["timestep"];
+        in.guidance = in_["guidance"];
+        in.img_ids = in_["img_ids"];
+        in.txt_ids = in_["txt_ids"];
+        return in;
+    }
+
+    // max |a - b| / max |b| over the expected output's 2 x 16 x 16 values.
+    double error_against(const svdq_tensor* out, const float* reference) const {
+        double diff = 0, scale = 0;
+        for (int i = 0; i < 2 * 16 * 16; ++i) {
+            diff = std::max(diff, static_cast<double>(std::fabs(values(out)[i] - reference[i])));
+            scale = std::max(scale, static_cast<double>(std::fabs(reference[i])));
+        }
+        return diff / scale;
+    }
+
+    svdq_context* ctx_ = nullptr;
+    TensorFile in_{kModel + "/inputs.safetensors"};
+    TensorFile expected_{kModel + "/expected.safetensors"};
+};
+
+}  // namespace
+
+TEST_F(CApiFlux, EveryPrecisionAgainstTheReference) {
+    const int64_t shape[] = {2, 16, 16};
+    svdq_tensor* out = nullptr;
+    svdq_tensor_create(SVDQ_DTYPE_F32, shape, 3, &out);
+    const svdq_flux_inputs in = inputs();
+    double errors[3];
+    for (int32_t kind : {SVDQ_LINEAR_FLOAT, SVDQ_LINEAR_W4A16, SVDQ_LINEAR_W4A4}) {
+        svdq_flux* model = load(kind);
+        ASSERT_NE(model, nullptr);
+        ASSERT_EQ(svdq_flux_forward(ctx_, model, &in, out), SVDQ_OK) << last_error();
+        errors[kind] = error_against(out, values(expected_["output"]));
+        svdq_flux_info info{};
+        info.struct_size = sizeof info;
+        ASSERT_EQ(svdq_flux_get_info(model, &info), SVDQ_OK);
+        EXPECT_EQ(info.num_layers, 2);
+        EXPECT_EQ(info.num_single_layers, 2);
+        EXPECT_EQ(info.guidance_embeds, 1);
+        EXPECT_EQ(info.parameter_count, 482768);  // the 112 tensors of the reference file
+        if (kind == SVDQ_LINEAR_FLOAT) EXPECT_EQ(info.weight_bytes, 482768u * 4);
+        else EXPECT_LT(info.weight_bytes, 482768u * 4 / 2);
+        svdq_flux_destroy(model);
+    }
+    std::printf("output error vs diffusers: float %.2e  W4A16 %.4f  W4A4 (naive) %.4f\n", errors[0], errors[1], errors[2]);
+    EXPECT_LT(errors[SVDQ_LINEAR_FLOAT], 1e-4);
+    EXPECT_GT(errors[SVDQ_LINEAR_W4A16], 1e-4) << "quantized blocks cannot be exact";
+    EXPECT_LT(errors[SVDQ_LINEAR_W4A16], 0.1);
+    EXPECT_LT(errors[SVDQ_LINEAR_W4A4], 0.3);
+    svdq_tensor_destroy(out);
+}
+
+TEST_F(CApiFlux, BadInputsAreNamed) {
+    svdq_flux* model = load(SVDQ_LINEAR_FLOAT);
+    const int64_t good[] = {2, 16, 16}, bad[] = {2, 16, 15}, ids_bad[] = {16, 2};
+    svdq_tensor *out = nullptr, *wrong_out = nullptr, *wrong_ids = nullptr;
+    svdq_tensor_create(SVDQ_DTYPE_F32, good, 3, &out);
+    svdq_tensor_create(SVDQ_DTYPE_F32, bad, 3, &wrong_out);
+    svdq_tensor_create(SVDQ_DTYPE_F32, ids_bad, 2, &wrong_ids);
+    auto expect = [&](svdq_status got, svdq_status want, const std::string& needle) {
+        EXPECT_EQ(got, want) << last_error();
+        EXPECT_NE(last_error().find(needle), std::string::npos) << last_error();
+    };
+    svdq_flux_inputs in = inputs();
+    expect(svdq_flux_forward(ctx_, model, &in, wrong_out), SVDQ_ERROR_SHAPE_MISMATCH, "out has shape [2, 16, 15], expected [2, 16, 16]");
+    in.img_ids = wrong_ids;
+    expect(svdq_flux_forward(ctx_, model, &in, out), SVDQ_ERROR_SHAPE_MISMATCH, "img_ids has shape [16, 2]");
+    in = inputs();
+    in.guidance = nullptr;
+    expect(svdq_flux_forward(ctx_, model, &in, out), SVDQ_ERROR_INVALID_ARGUMENT, "guidance is NULL");
+    in = inputs();
+    in.struct_size = 4;
+    expect(svdq_flux_forward(ctx_, model, &in, out), SVDQ_ERROR_INVALID_ARGUMENT, "struct_size");
+    expect(svdq_flux_forward(ctx_, nullptr, &in, out), SVDQ_ERROR_INVALID_ARGUMENT, "model is NULL");
+
+    svdq_flux* none = nullptr;
+    expect(svdq_flux_load(ctx_, "/nonexistent/flux", nullptr, &none), SVDQ_ERROR_IO, "/nonexistent/flux");
+    EXPECT_EQ(none, nullptr);
+    expect(svdq_flux_load(ctx_, nullptr, nullptr, &none), SVDQ_ERROR_INVALID_ARGUMENT, "path is NULL");
+    svdq_flux_load_options o;
+    svdq_flux_load_options_init(&o);
+    o.linear_kind = 9;
+    expect(svdq_flux_load(ctx_, kModel.c_str(), &o, &none), SVDQ_ERROR_INVALID_ARGUMENT, "linear_kind 9");
+    EXPECT_EQ(svdq_flux_destroy(nullptr), SVDQ_OK);
+    svdq_tensor_destroy(out);
+    svdq_tensor_destroy(wrong_out);
+    svdq_tensor_destroy(wrong_ids);
+    svdq_flux_destroy(model);
+}

@@ -1,0 +1,134 @@
+// NVFP4: the E2M1 grid and E4M3 scales bit for bit, row round trips, and
+// the float emulation NVFP4 layers run against the integer reference GEMM.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "backend/cpu/gemm_nvfp4_scalar.h"
+#include "core/context.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "nn/linear.h"
+#include "quant/fake_quant.h"
+#include "quant/nvfp4_quant.h"
+#include "test_util.h"
+
+namespace svdq {
+
+TEST(Nvfp4, E2M1GridIsExactAndSigned) {
+    const float grid[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+    for (int c = 0; c < 8; ++c) {
+        EXPECT_EQ(float_to_e2m1(grid[c]), c);
+        EXPECT_EQ(e2m1_value(float_to_e2m1(grid[c])), grid[c]);
+        if (c > 0) {
+            EXPECT_EQ(float_to_e2m1(-grid[c]), c | 8);
+            EXPECT_EQ(e2m1_value(float_to_e2m1(-grid[c])), -grid[c]);
+        }
+    }
+    EXPECT_EQ(float_to_e2m1(-0.1f), 0);  // no negative zero code
+}
+
+TEST(Nvfp4, E2M1RoundsToNearestTiesToEvenAndSaturates) {
+    // Midpoints go to the code with an even mantissa bit.
+    const std::pair<float, float> cases[] = {{0.25f, 0.0f}, {0.26f, 0.5f}, {0.75f, 1.0f}, {1.25f, 1.0f}, {1.3f, 1.5f},
+                                             {1.75f, 2.0f}, {2.5f, 2.0f},  {2.6f, 3.0f},  {3.5f, 4.0f}, {5.0f, 4.0f},
+                                             {5.1f, 6.0f},  {7.0f, 6.0f},  {1e9f, 6.0f},  {-3.5f, -4.0f}};
+    for (const auto& [in, want] : cases) EXPECT_EQ(e2m1_value(float_to_e2m1(in)), want) << "input " << in;
+}
+
+TEST(Nvfp4, E4M3EncodesEveryCodeBackToItself) {
+    for (int c = 0; c < 256; ++c) {
+        if ((c & 0x7f) == 0x7f) continue;  // NaN
+        EXPECT_EQ(float_to_e4m3(e4m3_to_float(static_cast<uint8_t>(c))), c) << "code " << c;
+    }
+}
+
+TEST(Nvfp4, E4M3KnownValuesRoundingAndSaturation) {
+    EXPECT_EQ(float_to_e4m3(1.0f), 0x38);
+    EXPECT_EQ(float_to_e4m3(448.0f), 0x7e);
+    EXPECT_EQ(float_to_e4m3(1000.0f), 0x7e);  // saturates, never NaN
+    EXPECT_EQ(float_to_e4m3(-1000.0f), 0xfe);
+    EXPECT_EQ(float_to_e4m3(std::nanf("")), 0x7f);
+    EXPECT_EQ(float_to_e4m3(std::ldexp(1.0f, -9)), 0x01);   // smallest subnormal
+    EXPECT_EQ(float_to_e4m3(std::ldexp(1.0f, -10)), 0x00);  // tie with zero goes to even 0
+    EXPECT_EQ(float_to_e4m3(std::ldexp(3.0f, -10)), 0x02);  // 1.5 subnormal steps: tie to even 2
+    EXPECT_EQ(float_to_e4m3(std::ldexp(1.0f, -6)), 0x08);   // smallest normal
+    EXPECT_EQ(float_to_e4m3(1.0625f), 0x38);  // halfway 1 and 1.125: even mantissa
+    EXPECT_EQ(float_to_e4m3(1.1875f), 0x3a);  // halfway 1.125 and 1.25: even mantissa
+    EXPECT_EQ(float_to_e4m3(1.2f), 0x3a);
+    EXPECT_EQ(e4m3_to_float(0x7e), 448.0f);
+}
+
+TEST(Nvfp4, GridValuedRowsRoundTripExactly) {
+    // Each group holds 6 and the tensor scale is a power of two, so every
+    // group's step is exactly 4 * 0.25 = 1.
+    std::vector<float> row(64);
+    const float grid[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+    for (size_t i = 0; i < row.size(); ++i) row[i] = (i % 16 == 0) ? 6.0f : grid[i % 8] * ((i % 3) ? 1.0f : -1.0f);
+    std::vector<float> back(row.size());
+    fake_quantize_nvfp4_row(row.data(), 64, 0.25f, back.data());
+    EXPECT_EQ(back, row);
+}
+
+TEST(Nvfp4, RandomRowsStayWithinHalfTheWidestStep) {
+    ThreadPool pool(2);
+    const int64_t rows = 32, cols = 256;
+    const std::vector<float> x = test::gaussian(static_cast<size_t>(rows * cols), 7);
+    const Nvfp4Tensor q = quantize_nvfp4(x.data(), rows, cols, pool);
+    const std::vector<float> back = q.dequantize();
+    for (int64_t g = 0; g < rows * cols / kNvfp4Group; ++g) {
+        float absmax = 0.0f;
+        for (int64_t i = 0; i < kNvfp4Group; ++i) absmax = std::max(absmax, std::fabs(x[static_cast<size_t>(g * kNvfp4Group + i)]));
+        // The widest E2M1 gap (4 -> 6) is a third of the range; E4M3 rounding
+        // of the scale adds at most 1/16.
+        for (int64_t i = 0; i < kNvfp4Group; ++i) {
+            const size_t at = static_cast<size_t>(g * kNvfp4Group + i);
+            EXPECT_LE(std::fabs(back[at] - x[at]), absmax / 6.0f * 1.0625f + 1e-6f);
+        }
+    }
+    const double error = test::frobenius_rel_error(back, x);
+    std::printf("NVFP4 round trip of N(0, 1), %lld x %lld: relative error %.4f\n", static_cast<long long>(rows),
+                static_cast<long long>(cols), error);
+    EXPECT_LT(error, 0.12);
+    EXPECT_GT(error, 0.02);  // it is 4-bit: an exact copy would mean no quantization
+}
+
+TEST(Nvfp4, LayerEmulationMatchesTheIntegerReference) {
+    svdq_context ctx(test::context_options());
+    const int64_t m = 7, n = 40, k = 48;  // K a multiple of 16 but not of 64
+    const std::vector<float> x = test::gaussian(static_cast<size_t>(m * k), 1);
+    const std::vector<float> w = test::gaussian(static_cast<size_t>(n * k), 2, 0.1f);
+
+    Nvfp4Tensor qx;
+    qx.values.rows = m;
+    qx.values.cols = k;
+    qx.values.packed.resize(static_cast<size_t>(m * k / 2));
+    qx.values.scales.resize(static_cast<size_t>(m * k / kNvfp4Group));
+    std::vector<float> token_scales(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i) {
+        float absmax = 0.0f;
+        for (int64_t j = 0; j < k; ++j) absmax = std::max(absmax, std::fabs(x[static_cast<size_t>(i * k + j)]));
+        token_scales[static_cast<size_t>(i)] = nvfp4_tensor_scale(absmax);
+        quantize_nvfp4_row(x.data() + i * k, k, token_scales[static_cast<size_t>(i)], qx.values.packed.data() + i * k / 2,
+                           qx.values.scales.data() + i * k / kNvfp4Group);
+    }
+    const Nvfp4Tensor qw = quantize_nvfp4(w.data(), n, k, ctx.pool());
+    std::vector<float> reference(static_cast<size_t>(m * n));
+    gemm_nvfp4_reference(qx, token_scales.data(), qw, reference.data());
+
+    LinearWeights lw;
+    lw.kind = SVDQ_LINEAR_W4A4;
+    lw.format = SVDQ_FORMAT_NVFP4;
+    lw.n = n;
+    lw.k = k;
+    lw.weight = w;
+    const Linear layer(ctx, lw);
+    std::vector<float> y(static_cast<size_t>(m * n));
+    layer.forward(ctx, x.data(), m, y.data());
+    EXPECT_LT(test::max_rel_error(y, reference), 1e-5);
+    const auto exact = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) { return w[static_cast<size_t>(o * k + j)]; });
+    EXPECT_GT(test::max_rel_error(y, exact), 1e-3);  // and it did quantize
+}
+
+}  // namespace svdq

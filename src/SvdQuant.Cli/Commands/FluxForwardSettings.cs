@@ -1,0 +1,35 @@
+using System.ComponentModel;
+using Spectre.Console.Cli;
+
+namespace SvdQuant.Cli.Commands;
+
+/// <summary>Arguments of <c>svdquant flux forward</c>.</summary>
+internal sealed class FluxForwardSettings : CommandSettings
+{
+    [CommandOption("--model <PATH>")]
+    [Description("A diffusers FLUX folder: config.json and *.safetensors weights.")]
+    public string Model { get; init; } = string.Empty;
+
+    [CommandOption("--inputs <FILE>")]
+    [Description("safetensors with hidden_states [B,S_img,C], encoder_hidden_states [B,S_txt,D], pooled_projections [B,P], timestep [B] (t/1000), optional guidance [B], img_ids [S_img,3], txt_ids [S_txt,3].")]
+    public string Inputs { get; init; } = string.Empty;
+
+    [CommandOption("--output <FILE>")]
+    [Description("Where to write `output` [B,S_img,C_out] as F32.")]
+    public string Output { get; init; } = string.Empty;
+
+    [CommandOption("--precision <PRECISION>")]
+    [Description("Transformer-block linears: Float (default), W4A16 or W4A4 (round-to-nearest at load).")]
+    [DefaultValue(Models.LinearPrecision.Float)]
+    public Models.LinearPrecision Precision { get; init; } = Models.LinearPrecision.Float;
+
+    public override Spectre.Console.ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Inputs) || string.IsNullOrEmpty(Output))
+        {
+            return Spectre.Console.ValidationResult.Error("--model, --inputs and --output are required");
+        }
+
+        return Spectre.Console.ValidationResult.Success();
+    }
+}

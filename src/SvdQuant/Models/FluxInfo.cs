@@ -1,0 +1,70 @@
+namespace SvdQuant.Models;
+
+/// <summary>A loaded <see cref="FluxTransformer"/>'s configuration and size, as reported by the engine.</summary>
+public sealed class FluxInfo
+{
+    internal FluxInfo(
+        LinearPrecision blockPrecision, int layers, int singleLayers, int heads, int headDim, int inChannels,
+        int outChannels, int patchSize, int jointAttentionDim, int pooledProjectionDim, bool guidanceEmbeds,
+        long parameterCount, long weightBytes)
+    {
+        BlockPrecision = blockPrecision;
+        Layers = layers;
+        SingleLayers = singleLayers;
+        Heads = heads;
+        HeadDim = headDim;
+        InChannels = inChannels;
+        OutChannels = outChannels;
+        PatchSize = patchSize;
+        JointAttentionDim = jointAttentionDim;
+        PooledProjectionDim = pooledProjectionDim;
+        GuidanceEmbeds = guidanceEmbeds;
+        ParameterCount = parameterCount;
+        WeightBytes = weightBytes;
+    }
+
+    /// <summary>The precision of the transformer-block linears (embedders and proj_out stay float).</summary>
+    public LinearPrecision BlockPrecision { get; }
+
+    /// <summary>Double-stream blocks.</summary>
+    public int Layers { get; }
+
+    /// <summary>Single-stream blocks.</summary>
+    public int SingleLayers { get; }
+
+    /// <summary>Attention heads.</summary>
+    public int Heads { get; }
+
+    /// <summary>Channels per attention head.</summary>
+    public int HeadDim { get; }
+
+    /// <summary>Latent channels in (per patch pixel).</summary>
+    public int InChannels { get; }
+
+    /// <summary>Latent channels out (per patch pixel).</summary>
+    public int OutChannels { get; }
+
+    /// <summary>Patch edge in latent pixels.</summary>
+    public int PatchSize { get; }
+
+    /// <summary>Width of a text-encoder token.</summary>
+    public int JointAttentionDim { get; }
+
+    /// <summary>Width of the pooled text embedding.</summary>
+    public int PooledProjectionDim { get; }
+
+    /// <summary>Whether the model embeds the guidance scale (FLUX.1-dev) and so needs it as input.</summary>
+    public bool GuidanceEmbeds { get; }
+
+    /// <summary>Parameters of the float model.</summary>
+    public long ParameterCount { get; }
+
+    /// <summary>Bytes the loaded parameters occupy in memory.</summary>
+    public long WeightBytes { get; }
+
+    /// <summary>Width of an input image token: in_channels x patch^2.</summary>
+    public int ImageTokenWidth => InChannels * PatchSize * PatchSize;
+
+    /// <summary>Width of an output image token: out_channels x patch^2.</summary>
+    public int OutputTokenWidth => OutChannels * PatchSize * PatchSize;
+}

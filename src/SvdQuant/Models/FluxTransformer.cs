@@ -1,0 +1,136 @@
+using System;
+using SvdQuant.Native;
+
+namespace SvdQuant.Models;
+
+/// <summary>
+/// diffusers' <c>FluxTransformer2DModel</c> (FLUX.1-dev, -schnell or any smaller config of the
+/// same architecture) on the native engine.
+/// </summary>
+public sealed class FluxTransformer : IDisposable
+{
+    private readonly FluxHandle _handle;
+
+    private FluxTransformer(FluxHandle handle, FluxInfo info)
+    {
+        _handle = handle;
+        Info = info;
+    }
+
+    /// <summary>Configuration, precision, parameter count and memory.</summary>
+    public FluxInfo Info { get; }
+
+    /// <summary>
+    /// Loads a diffusers folder (config.json and one or more safetensors shards, BF16/F16/F32).
+    /// </summary>
+    /// <param name="engine">The engine that prepares the weights.</param>
+    /// <param name="path">The model folder.</param>
+    /// <param name="blockPrecision">
+    /// The precision of the transformer-block linears, quantized at load; the adaLN modulation
+    /// linears use W4A16 when this is W4A4, as in Nunchaku. Embedders and proj_out stay float.
+    /// </param>
+    /// <exception cref="SvdQuantException">A missing file or tensor, a bad config, or a wrong shape, named.</exception>
+    public static unsafe FluxTransformer Load(Engine engine, string path, LinearPrecision blockPrecision = LinearPrecision.Float)
+    {
+        if (engine is null)
+        {
+            throw new ArgumentNullException(nameof(engine));
+        }
+
+        if (path is null)
+        {
+            throw new ArgumentNullException(nameof(path));
+        }
+
+        var options = new svdq_flux_load_options
+        {
+            struct_size = (uint)sizeof(svdq_flux_load_options),
+            linear_kind = (int)blockPrecision,
+        };
+        IntPtr model;
+        byte[] utf8Path = NativeText.ToUtf8(path);
+        fixed (byte* pathData = utf8Path)
+        {
+            using HandleLease context = engine.Lease();
+            NativeStatus.Check(NativeMethods.svdq_flux_load(context.Pointer, pathData, &options, &model));
+        }
+
+        var handle = new FluxHandle(model);
+        try
+        {
+            return new FluxTransformer(handle, ReadInfo(handle));
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs the transformer once; returns the prediction [B, S_img, out_channels x patch^2].</summary>
+    /// <exception cref="SvdQuantException">An input of the wrong shape, named, or a missing guidance.</exception>
+    public unsafe float[] Forward(Engine engine, FluxInputs inputs)
+    {
+        if (engine is null)
+        {
+            throw new ArgumentNullException(nameof(engine));
+        }
+
+        if (inputs is null)
+        {
+            throw new ArgumentNullException(nameof(inputs));
+        }
+
+        long b = inputs.Batch, img = inputs.ImageTokens, txt = inputs.TextTokens;
+        var output = new float[checked(b * img * Info.OutputTokenWidth)];
+        fixed (float* hidden = inputs.HiddenStates)
+        fixed (float* context = inputs.EncoderHiddenStates)
+        fixed (float* pooled = inputs.PooledProjections)
+        fixed (float* timestep = inputs.Timestep)
+        fixed (float* guidance = inputs.Guidance)
+        fixed (float* imageIds = inputs.ImageIds)
+        fixed (float* textIds = inputs.TextIds)
+        fixed (float* outputData = output)
+        {
+            using TensorHandle hiddenTensor = NativeTensor.WrapF32(hidden, inputs.HiddenStates.Length, [b, img, inputs.HiddenStates.Length / Math.Max(1, b * img)]);
+            using TensorHandle contextTensor = NativeTensor.WrapF32(context, inputs.EncoderHiddenStates.Length, [b, txt, inputs.EncoderHiddenStates.Length / Math.Max(1, b * txt)]);
+            using TensorHandle pooledTensor = NativeTensor.WrapF32(pooled, inputs.PooledProjections.Length, [b, inputs.PooledProjections.Length / Math.Max(1, b)]);
+            using TensorHandle timestepTensor = NativeTensor.WrapF32(timestep, inputs.Timestep.Length, [inputs.Timestep.Length]);
+            using TensorHandle? guidanceTensor = inputs.Guidance is null ? null
+                : NativeTensor.WrapF32(guidance, inputs.Guidance.Length, [inputs.Guidance.Length]);
+            using TensorHandle imageIdsTensor = NativeTensor.WrapF32(imageIds, inputs.ImageIds.Length, [img, inputs.ImageIds.Length / Math.Max(1, img)]);
+            using TensorHandle textIdsTensor = NativeTensor.WrapF32(textIds, inputs.TextIds.Length, [txt, inputs.TextIds.Length / Math.Max(1, txt)]);
+            using TensorHandle outputTensor = NativeTensor.WrapF32(outputData, output.Length, [b, img, Info.OutputTokenWidth]);
+            var native = new svdq_flux_inputs
+            {
+                struct_size = (uint)sizeof(svdq_flux_inputs),
+                hidden_states = hiddenTensor.DangerousGetHandle(),
+                encoder_hidden_states = contextTensor.DangerousGetHandle(),
+                pooled_projections = pooledTensor.DangerousGetHandle(),
+                timestep = timestepTensor.DangerousGetHandle(),
+                guidance = NativeTensor.PointerOf(guidanceTensor),
+                img_ids = imageIdsTensor.DangerousGetHandle(),
+                txt_ids = textIdsTensor.DangerousGetHandle(),
+            };
+            using HandleLease model = HandleLease.Of(_handle, nameof(FluxTransformer));
+            using HandleLease engineContext = engine.Lease();
+            NativeStatus.Check(NativeMethods.svdq_flux_forward(engineContext.Pointer, model.Pointer, &native, outputTensor.DangerousGetHandle()));
+        }
+
+        return output;
+    }
+
+    /// <summary>Frees the native model. Calling it again does nothing.</summary>
+    public void Dispose() => _handle.Dispose();
+
+    private static unsafe FluxInfo ReadInfo(FluxHandle handle)
+    {
+        svdq_flux_info info = default;
+        info.struct_size = (uint)sizeof(svdq_flux_info);
+        NativeStatus.Check(NativeMethods.svdq_flux_get_info(handle.DangerousGetHandle(), &info));
+        return new FluxInfo(
+            (LinearPrecision)info.linear_kind, info.num_layers, info.num_single_layers, info.num_attention_heads,
+            info.attention_head_dim, info.in_channels, info.out_channels, info.patch_size, info.joint_attention_dim,
+            info.pooled_projection_dim, info.guidance_embeds != 0, info.parameter_count, checked((long)info.weight_bytes));
+    }
+}

@@ -1,0 +1,174 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using CommunityToolkit.HighPerformance;
+using SvdQuant.Models;
+using SvdQuant.Native;
+
+namespace SvdQuant.Quantization;
+
+/// <summary>
+/// The offline quantizer (DESIGN.md section 3): searches the smoothing exponents on calibration
+/// activations with the low-rank branch in every candidate's score, factorises the smoothed
+/// weight and quantizes the residual, for SVDQuant and each baseline of its ablation.
+/// </summary>
+public static class Quantizer
+{
+    /// <summary>Quantizes one layer.</summary>
+    /// <param name="engine">The engine to run on.</param>
+    /// <param name="calibration">Calibration activations X [M, K]; may be empty for methods that do not smooth.</param>
+    /// <param name="weight">W [N, K].</param>
+    /// <param name="bias">[N] or null.</param>
+    /// <param name="options">Null for the defaults (SVDQuant, INT4, rank 32).</param>
+    /// <returns>The layer, its smoothing factors and the report.</returns>
+    /// <exception cref="SvdQuantException">The engine rejected the inputs or options.</exception>
+    public static QuantizedLayers Quantize(
+        Engine engine, ReadOnlySpan2D<float> calibration, float[,] weight, float[]? bias = null, QuantizerOptions? options = null) =>
+        QuantizeGroup(engine, calibration, [weight ?? throw new ArgumentNullException(nameof(weight))], [bias], options);
+
+    /// <summary>Quantizes layers that read the same input (e.g. Q, K and V); they share one smoothing.</summary>
+    /// <param name="engine">The engine to run on.</param>
+    /// <param name="calibration">Calibration activations X [M, K]; may be empty for methods that do not smooth.</param>
+    /// <param name="weights">W_i [N_i, K], at least one.</param>
+    /// <param name="biases">Null, or one entry (null for none) per weight.</param>
+    /// <param name="options">Null for the defaults.</param>
+    /// <returns>One layer per weight, the shared smoothing factors and the report.</returns>
+    /// <exception cref="SvdQuantException">The engine rejected the inputs or options.</exception>
+    public static unsafe QuantizedLayers QuantizeGroup(
+        Engine engine,
+        ReadOnlySpan2D<float> calibration,
+        IReadOnlyList<float[,]> weights,
+        IReadOnlyList<float[]?>? biases = null,
+        QuantizerOptions? options = null)
+    {
+        if (engine is null)
+        {
+            throw new ArgumentNullException(nameof(engine));
+        }
+
+        if (weights is null || weights.Count == 0)
+        {
+            throw new ArgumentException("At least one weight is required.", nameof(weights));
+        }
+
+        if (biases is not null && biases.Count != weights.Count)
+        {
+            throw new ArgumentException($"{biases.Count} biases for {weights.Count} weights.", nameof(biases));
+        }
+
+        options ??= new QuantizerOptions();
+        int count = weights.Count;
+        int k = weights[0].GetLength(1);
+        var pins = new List<GCHandle>();
+        var tensors = new List<TensorHandle>();
+        try
+        {
+            // The weights and biases stay pinned for the call only.
+            TensorHandle Wrap(Array array, ReadOnlySpan<long> shape)
+            {
+                GCHandle pin = GCHandle.Alloc(array, GCHandleType.Pinned);
+                pins.Add(pin);
+                TensorHandle tensor = NativeTensor.WrapF32((float*)pin.AddrOfPinnedObject(), array.Length, shape);
+                tensors.Add(tensor);
+                return tensor;
+            }
+
+            var weightPointers = new IntPtr[count];
+            var biasPointers = new IntPtr[count];
+            for (int i = 0; i < count; i++)
+            {
+                float[,] w = weights[i] ?? throw new ArgumentException($"weights[{i}] is null.", nameof(weights));
+                weightPointers[i] = Wrap(w, [w.GetLength(0), w.GetLength(1)]).DangerousGetHandle();
+                float[]? b = biases?[i];
+                biasPointers[i] = b is null ? IntPtr.Zero : Wrap(b, [b.Length]).DangerousGetHandle();
+            }
+
+            var smooth = new float[k];
+            var linears = new IntPtr[count];
+            svdq_quantize_options native = ToNative(options);
+            svdq_quantize_report report = default;
+            report.struct_size = (uint)sizeof(svdq_quantize_report);
+            ReadOnlySpan<float> x = calibration.IsEmpty ? default : ContiguousRows.Of(calibration);
+            fixed (float* xData = x)
+            fixed (float* smoothData = smooth)
+            fixed (IntPtr* weightData = weightPointers)
+            fixed (IntPtr* biasData = biasPointers)
+            fixed (IntPtr* linearData = linears)
+            {
+                using TensorHandle? xTensor = x.IsEmpty ? null
+                    : NativeTensor.WrapF32(xData, x.Length, [calibration.Height, calibration.Width]);
+                using TensorHandle smoothTensor = NativeTensor.WrapF32(smoothData, smooth.Length, [smooth.Length]);
+                using HandleLease context = engine.Lease();
+                NativeStatus.Check(NativeMethods.svdq_quantize_linears(
+                    context.Pointer, &native, NativeTensor.PointerOf(xTensor), weightData, biasData, count, linearData,
+                    smoothTensor.DangerousGetHandle(), &report));
+            }
+
+            return new QuantizedLayers(Adopt(linears), smooth, new QuantizationReport(
+                report.alpha, report.beta, report.candidates, report.refine_rounds, report.calibration_error,
+                TimeSpan.FromSeconds(report.search_seconds), TimeSpan.FromSeconds(report.svd_seconds),
+                TimeSpan.FromSeconds(report.packing_seconds)));
+        }
+        finally
+        {
+            foreach (TensorHandle tensor in tensors)
+            {
+                tensor.Dispose();
+            }
+
+            foreach (GCHandle pin in pins)
+            {
+                pin.Free();
+            }
+        }
+    }
+
+    private static unsafe svdq_quantize_options ToNative(QuantizerOptions o)
+    {
+        svdq_quantize_options native = default;
+        NativeStatus.Check(NativeMethods.svdq_quantize_options_init(&native));
+        native.method = (int)o.Method;
+        native.format = (int)o.Format;
+        native.rank = o.Rank;
+        native.search = (int)o.Search;
+        native.grid_steps = o.GridSteps;
+        native.alpha = o.Alpha;
+        native.beta = o.Beta;
+        native.refine_iterations = o.RefineIterations;
+        native.score_tokens = o.ScoreTokens;
+        native.score_rows = o.ScoreRows;
+        native.activation = (int)o.Activation;
+        native.branch_execution = (int)o.BranchExecution;
+        return native;
+    }
+
+    // Every handle is owned from here on, so a failure part-way frees the rest.
+    private static LinearLayer[] Adopt(IntPtr[] linears)
+    {
+        var layers = new LinearLayer[linears.Length];
+        try
+        {
+            for (int i = 0; i < linears.Length; i++)
+            {
+                layers[i] = LinearLayer.Adopt(linears[i]);
+                linears[i] = IntPtr.Zero;
+            }
+        }
+        catch
+        {
+            foreach (LinearLayer? layer in layers)
+            {
+                layer?.Dispose();
+            }
+
+            foreach (IntPtr linear in linears)
+            {
+                NativeMethods.svdq_linear_destroy(linear);
+            }
+
+            throw;
+        }
+
+        return layers;
+    }
+}
