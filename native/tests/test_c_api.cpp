@@ -392,6 +392,12 @@ TEST_F(CApi, QuantizeLinearsBuildsAGroupAndReports) {
     const svdq_tensor* mixed[2] = {wt1.get(), w_odd.get()};
     expect_error(svdq_quantize_linears(ctx_, &o, xt.get(), mixed, nullptr, 2, layers, nullptr, nullptr),
                  SVDQ_ERROR_SHAPE_MISMATCH, "weights[1]");
+    std::vector<float> x48(m * 48, 1.0f), w48(n * 48, 0.5f);
+    Tensor xt48({m, 48}, x48), wt48({n, 48}, w48);
+    const svdq_tensor* narrow[1] = {wt48.get()};
+    o.format = SVDQ_FORMAT_INT4;
+    expect_error(svdq_quantize_linears(ctx_, &o, xt48.get(), narrow, nullptr, 1, layers, nullptr, nullptr),
+                 SVDQ_ERROR_SHAPE_MISMATCH, "INT4 group size 64");
 }
 
 TEST_F(CApi, Nvfp4LayersTakeKInGroupsOf16) {

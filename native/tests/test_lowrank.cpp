@@ -2,6 +2,7 @@
 
 #include <Eigen/Dense>
 
+#include "core/context.h"
 #include "quant/lowrank.h"
 #include "test_util.h"
 
@@ -65,6 +66,19 @@ TEST(LowRank, RandomizedMatchesExactTopSubspace) {
         if (i >= rank) tail += s * s;
     }
     EXPECT_NEAR(test::frobenius_rel_error(exact, w), std::sqrt(tail / total), 1e-4);
+}
+
+TEST(LowRank, EveryMethodAndTheEngineGemmFindTheSameTopSubspace) {
+    // The randomized SVD on the context's SIMD GEMM and threads, and the Gram
+    // route the smoothing search uses, against the exact SVD.
+    Context ctx(test::context_options());
+    const int64_t n = 192, k = 256, rank = 32;
+    const auto w = matrix_with_spectrum(n, k, 4);
+    const auto exact = product(lowrank_decompose(w.data(), n, k, rank, SvdMethod::Exact), n, k);
+    const auto on_engine = product(lowrank_decompose(w.data(), n, k, rank, SvdMethod::Randomized, &ctx), n, k);
+    const auto gram = product(lowrank_decompose(w.data(), n, k, rank, SvdMethod::Gram), n, k);
+    EXPECT_LT(test::frobenius_rel_error(on_engine, exact), 1e-3);
+    EXPECT_LT(test::frobenius_rel_error(gram, exact), 1e-3);
 }
 
 TEST(LowRank, RejectsARankOutsideTheMatrix) {

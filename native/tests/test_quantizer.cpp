@@ -56,7 +56,7 @@ double held_out_error(Context& ctx, const QuantizedLayers& q, const std::vector<
 
 double quantize_and_measure(Context& ctx, const OutlierLayer& p, QuantizerOptions o, QuantizedLayers* out = nullptr) {
     const std::vector<LayerToQuantize> layers{p.layer};
-    QuantizedLayers q = quantize_layers(layers, K, p.calib.data(), M, o, ctx.pool());
+    QuantizedLayers q = quantize_layers(layers, K, p.calib.data(), M, o, ctx);
     const double e = held_out_error(ctx, q, layers, p.eval);
     if (out) *out = std::move(q);
     return e;
@@ -134,9 +134,9 @@ TEST(Quantizer, SearchScoresIncludeTheBranch) {
     o.search = SVDQ_SEARCH_EXHAUSTIVE;
     o.grid_steps = 10;
     const std::vector<LayerToQuantize> layers{p.layer};
-    const QuantizedLayers with_branch = quantize_layers(layers, K, p.calib.data(), M, o, ctx.pool());
+    const QuantizedLayers with_branch = quantize_layers(layers, K, p.calib.data(), M, o, ctx);
     o.method = SVDQ_QUANT_SMOOTHQUANT;
-    const QuantizedLayers without = quantize_layers(layers, K, p.calib.data(), M, o, ctx.pool());
+    const QuantizedLayers without = quantize_layers(layers, K, p.calib.data(), M, o, ctx);
     std::printf("svdquant picks (%.2f, %.2f), smoothquant (%.2f, %.2f)\n", with_branch.alpha, with_branch.beta, without.alpha,
                 without.beta);
     EXPECT_TRUE(with_branch.alpha != without.alpha || with_branch.beta != without.beta);
@@ -147,7 +147,7 @@ TEST(Quantizer, GroupSharesOneSmoothingAndQuantizesEveryLayer) {
     const OutlierLayer a = outlier_layer(71), b = outlier_layer(81, 128);
     const std::vector<LayerToQuantize> layers{a.layer, b.layer};
     QuantizerOptions o;
-    const QuantizedLayers q = quantize_layers(layers, K, a.calib.data(), M, o, ctx.pool());
+    const QuantizedLayers q = quantize_layers(layers, K, a.calib.data(), M, o, ctx);
     ASSERT_EQ(q.layers.size(), 2u);
     EXPECT_EQ(q.layers[0].smooth, q.smooth);
     EXPECT_EQ(q.layers[1].smooth, q.smooth);
@@ -173,7 +173,7 @@ TEST(Quantizer, RefinementNeverMakesTheResidualWorse) {
 }
 
 TEST(Quantizer, RejectsBadOptions) {
-    ThreadPool pool(1);
+    svdq_context pool(test::context_options());
     const OutlierLayer p = outlier_layer(5);
     const std::vector<LayerToQuantize> layers{p.layer};
     QuantizerOptions o;

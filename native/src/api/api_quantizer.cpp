@@ -136,7 +136,7 @@ SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_qua
                     "calibration has " + std::to_string(calib.cols) + " columns but the weights have K = " + std::to_string(k));
         }
 
-        QuantizedLayers result = quantize_layers(layers, k, calib.values.empty() ? nullptr : calib.values.data(), calib.rows, q, ctx.pool());
+        QuantizedLayers result = quantize_layers(layers, k, calib.values.empty() ? nullptr : calib.values.data(), calib.rows, q, ctx);
         const auto start = std::chrono::steady_clock::now();
         std::vector<std::unique_ptr<svdq_linear>> created;
         for (LinearWeights& w : result.layers) created.push_back(std::make_unique<svdq_linear>(ctx, std::move(w)));
@@ -195,7 +195,7 @@ SVDQ_API svdq_status svdq_lowrank_decompose(svdq_context* context, const svdq_te
             for (int64_t i = 0; i < wm.rows; ++i)
                 for (int64_t j = 0; j < wm.cols; ++j) wm.values[static_cast<size_t>(i * wm.cols + j)] *= lambda[static_cast<size_t>(j)];
         }
-        const LowRank lr = lowrank_decompose(wm.values.data(), wm.rows, wm.cols, rank, SvdMethod::Auto, &ctx.pool());
+        const LowRank lr = lowrank_decompose(wm.values.data(), wm.rows, wm.cols, rank, SvdMethod::Auto, &ctx);
         write_f32(out_up, {wm.rows, rank}, lr.up, "out_up");
         write_f32(out_down, {rank, wm.cols}, lr.down, "out_down");
     });

@@ -5,7 +5,8 @@
 #include <random>
 
 #include "core/error.h"
-#include "core/thread_pool.h"
+#include "backend/cpu/cpu_ops.h"
+#include "core/context.h"
 
 namespace svdq {
 
@@ -23,32 +24,33 @@ MatrixF orthonormal_columns(const MatrixF& a) {
     return qr.householderQ() * MatrixF::Identity(a.rows(), a.cols());
 }
 
-// Splits [0, count) into one contiguous chunk per thread.
-template <class Body>
-void chunked(int64_t count, ThreadPool* pool, Body body) {
-    const int64_t chunks = pool ? std::min<int64_t>(pool->size(), count) : 1;
-    const auto run = [&](int64_t c) { body(count * c / chunks, count * (c + 1) / chunks - count * c / chunks); };
-    if (chunks == 1)
-        run(0);
-    else
-        pool->parallel_for(chunks, run);
-}
+// Products with W [n, k]: on the engine's float GEMM (its SIMD kernels and
+// threads) when a context is given, else with Eigen on this thread.
+class Products {
+public:
+    Products(const MatrixMap& w, Context* ctx) : w_(w), ctx_(ctx) {
+        if (ctx_) wt_ = w_.transpose();
+    }
 
-// w b, rows of w across threads.
-MatrixF times(const MatrixMap& w, const MatrixF& b, ThreadPool* pool) {
-    MatrixF out(w.rows(), b.cols());
-    chunked(w.rows(), pool, [&](int64_t r0, int64_t rows) { out.middleRows(r0, rows).noalias() = w.middleRows(r0, rows) * b; });
-    return out;
-}
+    MatrixF times(const MatrixF& b) const { return ctx_ ? gemm(w_.data(), w_.rows(), b) : MatrixF(w_ * b); }
+    MatrixF transpose_times(const MatrixF& b) const {
+        return ctx_ ? gemm(wt_.data(), wt_.rows(), b) : MatrixF(w_.transpose() * b);
+    }
 
-// w^T b, columns of w across threads.
-MatrixF transpose_times(const MatrixMap& w, const MatrixF& b, ThreadPool* pool) {
-    MatrixF out(w.cols(), b.cols());
-    chunked(w.cols(), pool, [&](int64_t c0, int64_t cols) {
-        out.middleRows(c0, cols).noalias() = w.middleCols(c0, cols).transpose() * b;
-    });
-    return out;
-}
+private:
+    // a [rows, b.rows()] b, as the GEMM's X W^T with W = b^T.
+    MatrixF gemm(const float* a, int64_t rows, const MatrixF& b) const {
+        const MatrixF bt = b.transpose();
+        const PackedWeights packed = ctx_->kernels().pack_f32(bt.data(), bt.rows(), bt.cols());
+        MatrixF out(rows, b.cols());
+        run_gemm_f32(ctx_->kernels(), ctx_->pool(), {a, rows, &packed, nullptr, SVDQ_ACTIVATION_NONE, out.data()});
+        return out;
+    }
+
+    const MatrixMap& w_;
+    Context* ctx_;
+    MatrixF wt_;  // W^T, with a context only
+};
 
 LowRank from_svd(const Matrix& u, const Eigen::VectorXd& s, const Matrix& v, int64_t n, int64_t k, int64_t rank) {
     LowRank out;
@@ -67,21 +69,22 @@ LowRank exact(const MatrixMap& w, int64_t rank) {
     return from_svd(svd.matrixU(), svd.singularValues(), svd.matrixV(), w.rows(), w.cols(), rank);
 }
 
-LowRank randomized(const MatrixMap& w, int64_t rank, ThreadPool* pool) {
+LowRank randomized(const MatrixMap& w, int64_t rank, Context* ctx) {
+    const Products products(w, ctx);
     const int64_t sketch = rank + kOversample;
     std::mt19937_64 rng(0x5d5eed);  // fixed: quantization must be reproducible
     std::normal_distribution<float> normal;
     MatrixF omega(w.cols(), sketch);
     for (int64_t i = 0; i < omega.size(); ++i) omega.data()[i] = normal(rng);
 
-    MatrixF q = orthonormal_columns(times(w, omega, pool));
+    MatrixF q = orthonormal_columns(products.times(omega));
     for (int i = 0; i < kPowerIterations; ++i) {
-        const MatrixF z = orthonormal_columns(transpose_times(w, q, pool));
-        q = orthonormal_columns(times(w, z, pool));
+        const MatrixF z = orthonormal_columns(products.transpose_times(q));
+        q = orthonormal_columns(products.times(z));
     }
     // SVD of b = q^T w [sketch, k] through b^T = Q R: a Jacobi SVD of the
     // small R^T instead of the wide b (50x faster at k = 3072).
-    const Matrix bt = transpose_times(w, q, pool).cast<double>();
+    const Matrix bt = products.transpose_times(q).cast<double>();
     Eigen::HouseholderQR<Matrix> qr(bt);
     const Matrix r = qr.matrixQR().topRows(sketch).triangularView<Eigen::Upper>();
     Eigen::JacobiSVD<Matrix> svd(r.transpose(), Eigen::ComputeFullU | Eigen::ComputeFullV);
@@ -105,7 +108,7 @@ LowRank gram(const MatrixMap& w, int64_t rank) {
 
 }  // namespace
 
-LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, SvdMethod method, ThreadPool* pool) {
+LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, SvdMethod method, Context* ctx) {
     require(rank > 0 && rank <= std::min(n, k), SVDQ_ERROR_INVALID_ARGUMENT,
             "rank " + std::to_string(rank) + " must be in 1..min(N, K) = " + std::to_string(std::min(n, k)));
     const MatrixMap wm(w, n, k);
@@ -114,7 +117,7 @@ LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, Sv
     switch (method) {
         case SvdMethod::Exact: return exact(wm, rank);
         case SvdMethod::Gram: return gram(wm, rank);
-        default: return randomized(wm, rank, pool);
+        default: return randomized(wm, rank, ctx);
     }
 }
 

@@ -7,7 +7,7 @@
 
 namespace svdq {
 
-class ThreadPool;
+class Context;
 
 struct LowRank {
     int64_t rank = 0;
@@ -23,9 +23,9 @@ enum class SvdMethod { Auto, Exact, Randomized, Gram };
 // w: [n, k] row-major. Auto uses the randomized SVD (Halko et al., with
 // oversampling and power iterations) when the rank is small next to the
 // matrix, the exact SVD otherwise. The randomized SVD's large products run
-// in float, spread over `pool` when one is given; the small SVD at its end
-// and the exact SVD run in float64.
+// in float, on the context's float GEMM (SIMD, all its threads) when one is
+// given; the small SVD at its end and the exact SVD run in float64.
 LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, SvdMethod method = SvdMethod::Auto,
-                          ThreadPool* pool = nullptr);
+                          Context* ctx = nullptr);
 
 }  // namespace svdq

@@ -65,14 +65,15 @@ double residual_error(const MatrixF& w, const LowRank& lr, int64_t n, int64_t k,
 }
 
 // The rank-r branch of the smoothed weight, refined while the quantization error falls.
-LowRank branch_of(const MatrixF& ws, int64_t n, int64_t k, const QuantizerOptions& o, ThreadPool& pool, int& rounds) {
-    LowRank lr = lowrank_decompose(ws.data(), n, k, o.rank, SvdMethod::Auto, &pool);
+LowRank branch_of(const MatrixF& ws, int64_t n, int64_t k, const QuantizerOptions& o, ThreadPool& pool, Context* ctx,
+                  int& rounds) {
+    LowRank lr = lowrank_decompose(ws.data(), n, k, o.rank, SvdMethod::Auto, ctx);
     if (o.refine_iterations == 0) return lr;
     MatrixF q;
     double error = residual_error(ws, lr, n, k, o.format, pool, &q);
     for (int i = 0; i < o.refine_iterations; ++i) {
         const MatrixF target = ws - q;  // L = SVD_r(W - Q(W - L))
-        LowRank next = lowrank_decompose(target.data(), n, k, o.rank, SvdMethod::Auto, &pool);
+        LowRank next = lowrank_decompose(target.data(), n, k, o.rank, SvdMethod::Auto, ctx);
         MatrixF next_q;
         const double next_error = residual_error(ws, next, n, k, o.format, pool, &next_q);
         if (next_error >= error) break;
@@ -112,11 +113,17 @@ std::vector<float> sample_rows(const float* a, int64_t rows, int64_t cols, int64
     return out;
 }
 
-QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
-                                const QuantizerOptions& o, ThreadPool& pool) {
+namespace {
+
+QuantizedLayers quantize(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
+                         const QuantizerOptions& o, ThreadPool& pool, Context* ctx) {
     validate(o);
     require(!smooths(o.method) || (calib != nullptr && m > 0), SVDQ_ERROR_INVALID_ARGUMENT,
             "calibration activations are required by the smoothquant and svdquant methods");
+    const int64_t group = format_group_size(o.format);
+    require(k % group == 0, SVDQ_ERROR_SHAPE_MISMATCH,
+            "K = " + std::to_string(k) + " must be a multiple of the " + (o.format == SVDQ_FORMAT_NVFP4 ? "NVFP4" : "INT4") +
+                " group size " + std::to_string(group));
     for (const LayerToQuantize& l : layers)
         require(!has_branch(o.method) || o.rank <= std::min(l.n, k), SVDQ_ERROR_INVALID_ARGUMENT,
                 "rank " + std::to_string(o.rank) + " exceeds min(N, K) = " + std::to_string(std::min(l.n, k)));
@@ -148,7 +155,7 @@ QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int6
         if (smooths(o.method)) w.smooth = out.smooth;
         if (has_branch(o.method)) {
             const MatrixF ws = ConstMapF(l.weight.data(), l.n, k).array().rowwise() * lam.array();
-            LowRank lr = branch_of(ws, l.n, k, o, pool, out.refine_rounds);
+            LowRank lr = branch_of(ws, l.n, k, o, pool, ctx, out.refine_rounds);
             w.rank = lr.rank;
             w.up = std::move(lr.up);
             w.down = std::move(lr.down);
@@ -159,6 +166,18 @@ QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int6
     }
     out.svd_seconds = seconds_since(start);
     return out;
+}
+
+}  // namespace
+
+QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
+                                const QuantizerOptions& o, Context& ctx) {
+    return quantize(layers, k, calib, m, o, ctx.pool(), &ctx);
+}
+
+QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
+                                const QuantizerOptions& o, ThreadPool& pool) {
+    return quantize(layers, k, calib, m, o, pool, nullptr);
 }
 
 float relative_output_error(Context& ctx, const std::vector<const Linear*>& linears,

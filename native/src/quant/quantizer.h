@@ -49,6 +49,10 @@ struct QuantizedLayers {
 };
 
 // calib [m, k] may be null (m = 0) for the methods that do not smooth.
+// With a context the final SVDs run on its SIMD float GEMM; with only a
+// pool, on Eigen (several times slower for FLUX-sized layers).
+QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
+                                const QuantizerOptions& options, Context& ctx);
 QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
                                 const QuantizerOptions& options, ThreadPool& pool);
 

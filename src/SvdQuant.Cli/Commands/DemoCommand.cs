@@ -50,7 +50,7 @@ internal sealed class DemoCommand : Command<DemoSettings>
         {
             ("float", LinearPrecision.Float, null),
             (BaselineName, LinearPrecision.W4A16, null),
-            ($"SVDQuant W4A4 r{settings.Rank}, fixed alpha = beta = 0.5", LinearPrecision.W4A4, fixedSvdQuant),
+            ($"SVDQuant r{settings.Rank} a=b=0.5", LinearPrecision.W4A4, fixedSvdQuant),
         })
         {
             using LinearLayer layer = LinearLayer.Create(engine, precision, data.Weight, data.Bias, options);

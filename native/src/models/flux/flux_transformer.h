@@ -10,6 +10,7 @@
 #include "models/flux/flux_checkpoint.h"
 #include "models/flux/flux_config.h"
 #include "nn/linear.h"
+#include "quant/quantizer.h"
 
 namespace svdq {
 
@@ -30,6 +31,9 @@ struct FluxInputs {
 // Receives named intermediate states (for debugging a mismatch).
 using FluxTrace = std::function<void(const std::string& name, const std::vector<float>& values)>;
 
+// Receives the input rows [rows, in_features] of every linear a forward runs.
+using LinearInputHook = std::function<void(const Linear& layer, const std::vector<float>& x, int64_t rows)>;
+
 class FluxTransformer {
 public:
     // block_kind: the precision of the transformer-block linears (quantized
@@ -42,7 +46,15 @@ public:
     uint64_t weight_bytes() const { return weight_bytes_; }
 
     // Returns the output [batch, img_tokens, patch^2 * out_channels].
-    std::vector<float> forward(Context& ctx, const FluxInputs& in, const FluxTrace& trace = {}) const;
+    std::vector<float> forward(Context& ctx, const FluxInputs& in, const FluxTrace& trace = {},
+                               const LinearInputHook& hook = {}) const;
+
+    // Calibrated quantization of a float-loaded model: runs `calibration`,
+    // collects each block linear's inputs, and rebuilds the block linears with
+    // the quantizer (linears reading one input share smoothing). The adaLN
+    // modulation linears become W4A16. Weights are re-read from `checkpoint`.
+    void quantize(Context& ctx, const FluxCheckpoint& checkpoint, const std::vector<FluxInputs>& calibration,
+                  const QuantizerOptions& options);
 
 private:
     struct Embedder {  // linear_1 -> SiLU -> linear_2
@@ -59,13 +71,23 @@ private:
         std::vector<float> norm_q, norm_k;
     };
 
-    std::vector<float> time_embedding(Context& ctx, const FluxInputs& in) const;
-    void double_block(Context& ctx, const DoubleBlock& b, const std::vector<float>& silu_temb, const FluxInputs& in,
+    struct Run;
+    // The block linears that read one input, with their checkpoint names.
+    struct Group {
+        std::vector<Linear*> layers;
+        std::vector<std::string> names;
+    };
+    std::vector<Group> block_groups();
+    std::vector<Linear*> modulation_linears(std::vector<std::string>& names);
+    std::vector<const Linear*> all_linears() const;
+
+    std::vector<float> time_embedding(const Run& run, const FluxInputs& in) const;
+    void double_block(const Run& run, const DoubleBlock& b, const std::vector<float>& silu_temb, const FluxInputs& in,
                       const RopeTables& rope, std::vector<float>& x, std::vector<float>& c) const;
     struct Loader;
     explicit FluxTransformer(Loader&& load);
 
-    void single_block(Context& ctx, const SingleBlock& b, const std::vector<float>& silu_temb, int64_t batch,
+    void single_block(const Run& run, const SingleBlock& b, const std::vector<float>& silu_temb, int64_t batch,
                       int64_t tokens, const RopeTables& rope, std::vector<float>& h) const;
 
     FluxConfig config_;
