@@ -359,7 +359,7 @@ namespace SvdQuant.Native
         internal static extern svdq_status svdq_quantize_options_init(svdq_quantize_options* options);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_quantize_linears(IntPtr context, svdq_quantize_options* options, IntPtr calibration, IntPtr* weights, IntPtr* biases, int count, IntPtr* out_linears, IntPtr out_smooth, svdq_quantize_report* out_report);
+        internal static extern svdq_status svdq_quantize_linears(IntPtr context, svdq_quantize_options* options, IntPtr calibration, IntPtr* weights, IntPtr* biases, int count, IntPtr* out_linears, IntPtr out_smooth, IntPtr* out_ups, IntPtr* out_downs, svdq_quantize_report* out_report);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_safetensors_open(byte* path, IntPtr* out_file);

@@ -275,11 +275,15 @@ SVDQ_API svdq_status svdq_quantize_options_init(svdq_quantize_options* options);
  * an array whose entries may be NULL, calibration [M, K] (required by the
  * smoothing methods, optional otherwise). Writes count new layers to
  * out_linears (all or none), lambda [K] F32 to out_smooth when not NULL
- * (ones without smoothing) and the report when out_report is not NULL. */
+ * (ones without smoothing), the branch of layer i to out_ups[i] [N_i, r]
+ * and out_downs[i] [r, K] (F32 tensors the caller created; a factorisation
+ * of W_i * lambda as in svdq_linear_desc) when those arrays are not NULL and
+ * the method has a branch, and the report when out_report is not NULL. */
 SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_quantize_options* options,
                                            const svdq_tensor* calibration, const svdq_tensor* const* weights,
                                            const svdq_tensor* const* biases, int32_t count, svdq_linear** out_linears,
-                                           svdq_tensor* out_smooth, svdq_quantize_report* out_report);
+                                           svdq_tensor* out_smooth, svdq_tensor* const* out_ups,
+                                           svdq_tensor* const* out_downs, svdq_quantize_report* out_report);
 
 /* ---- checkpoint files (safetensors) ----------------------------------- */
 /* A safetensors file opened read-only and memory-mapped. Its header is

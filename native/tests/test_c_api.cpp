@@ -364,7 +364,11 @@ TEST_F(CApi, QuantizeLinearsBuildsAGroupAndReports) {
     svdq_linear* layers[2] = {nullptr, nullptr};
     svdq_quantize_report report{};
     report.struct_size = sizeof report;
-    ASSERT_EQ(svdq_quantize_linears(ctx_, &o, xt.get(), weights, biases, 2, layers, smooth.get(), &report), SVDQ_OK)
+    Tensor up0({n, 32}), down0({32, k}), up1({2 * n, 32}), down1({32, k});
+    svdq_tensor* ups[2] = {up0.get(), up1.get()};
+    svdq_tensor* downs[2] = {down0.get(), down1.get()};
+    ASSERT_EQ(svdq_quantize_linears(ctx_, &o, xt.get(), weights, biases, 2, layers, smooth.get(), ups, downs, &report),
+              SVDQ_OK)
         << last_error();
     EXPECT_GT(report.candidates, 20);
     EXPECT_GT(report.calibration_error, 0.0f);
@@ -379,24 +383,36 @@ TEST_F(CApi, QuantizeLinearsBuildsAGroupAndReports) {
     EXPECT_EQ(info.out_features, 2 * n);
     EXPECT_EQ(info.has_bias, 0);
     EXPECT_EQ(svdq_linear_forward(ctx_, layers[1], xt.get(), y.get()), SVDQ_OK) << last_error();
+    // The factors are what svdq_linear_create needs to rebuild the same layer.
+    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, wt2);
+    d.format = SVDQ_FORMAT_NVFP4;
+    d.smooth = smooth.get();
+    d.lowrank_up = up1.get();
+    d.lowrank_down = down1.get();
+    svdq_linear* rebuilt = nullptr;
+    ASSERT_EQ(svdq_linear_create(ctx_, &d, &rebuilt), SVDQ_OK) << last_error();
+    Tensor y_rebuilt({m, 2 * n});
+    ASSERT_EQ(svdq_linear_forward(ctx_, rebuilt, xt.get(), y_rebuilt.get()), SVDQ_OK) << last_error();
+    for (int64_t i = 0; i < m * 2 * n; ++i) ASSERT_EQ(y_rebuilt.f32()[i], y.f32()[i]) << "at " << i;
+    svdq_linear_destroy(rebuilt);
     for (svdq_linear* l : layers) svdq_linear_destroy(l);
 
     o.rank = 24;
-    expect_error(svdq_quantize_linears(ctx_, &o, xt.get(), weights, biases, 2, layers, nullptr, nullptr),
+    expect_error(svdq_quantize_linears(ctx_, &o, xt.get(), weights, biases, 2, layers, nullptr, nullptr, nullptr, nullptr),
                  SVDQ_ERROR_INVALID_ARGUMENT, "multiple of 16");
     EXPECT_EQ(layers[0], nullptr);
     o.rank = 32;
-    expect_error(svdq_quantize_linears(ctx_, &o, nullptr, weights, biases, 2, layers, nullptr, nullptr),
+    expect_error(svdq_quantize_linears(ctx_, &o, nullptr, weights, biases, 2, layers, nullptr, nullptr, nullptr, nullptr),
                  SVDQ_ERROR_INVALID_ARGUMENT, "calibration");
     Tensor w_odd({n, k + 64});
     const svdq_tensor* mixed[2] = {wt1.get(), w_odd.get()};
-    expect_error(svdq_quantize_linears(ctx_, &o, xt.get(), mixed, nullptr, 2, layers, nullptr, nullptr),
+    expect_error(svdq_quantize_linears(ctx_, &o, xt.get(), mixed, nullptr, 2, layers, nullptr, nullptr, nullptr, nullptr),
                  SVDQ_ERROR_SHAPE_MISMATCH, "weights[1]");
     std::vector<float> x48(m * 48, 1.0f), w48(n * 48, 0.5f);
     Tensor xt48({m, 48}, x48), wt48({n, 48}, w48);
     const svdq_tensor* narrow[1] = {wt48.get()};
     o.format = SVDQ_FORMAT_INT4;
-    expect_error(svdq_quantize_linears(ctx_, &o, xt48.get(), narrow, nullptr, 1, layers, nullptr, nullptr),
+    expect_error(svdq_quantize_linears(ctx_, &o, xt48.get(), narrow, nullptr, 1, layers, nullptr, nullptr, nullptr, nullptr),
                  SVDQ_ERROR_SHAPE_MISMATCH, "INT4 group size 64");
 }
 

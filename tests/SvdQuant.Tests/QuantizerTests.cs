@@ -62,7 +62,27 @@ public sealed class QuantizerTests
             Assert.That(q.Report.Candidates, Is.GreaterThan(20));
             Assert.That(q.Report.CalibrationError, Is.GreaterThan(0f).And.LessThan(0.2f));
             Assert.That(q.Report.Search, Is.GreaterThanOrEqualTo(TimeSpan.Zero));
+            Assert.That(q.Branches[1]!.OutFeatures, Is.EqualTo(64));
+            Assert.That(q.Branches[1]!.Rank, Is.EqualTo(LowRank.DefaultRank));
         });
+
+        // Smooth and the branch rebuild the same layer through LinearLayer.Create.
+        var rebuildOptions = new LinearLayerOptions { Smooth = q.Smooth, LowRank = q.Branches[0] };
+        using LinearLayer rebuilt = LinearLayer.Create(_engine, LinearPrecision.W4A4, data.Weight, data.Bias, rebuildOptions);
+        Assert.That(rebuilt.Forward(_engine, data.Activations), Is.EqualTo(q.Layers[0].Forward(_engine, data.Activations)));
+    }
+
+    [Test]
+    public void MethodsWithoutABranch_ReportNone()
+    {
+        SyntheticLayer data = SyntheticLayer.Create(Tokens, Features, Features, seed: 11);
+
+        using QuantizedLayers q = Quantizer.Quantize(
+            _engine, data.Calibration, data.Weight, options: new QuantizerOptions { Method = QuantizationMethod.SmoothQuant });
+
+        Assert.That(q.Branches[0], Is.Null);
+        Assert.That(q.Layers[0].Info.Rank, Is.Zero);
+        Assert.That(q.Layers[0].Info.HasSmooth, Is.True);
     }
 
     [Test]

@@ -118,7 +118,8 @@ SVDQ_API svdq_status svdq_quantize_options_init(svdq_quantize_options* options) 
 SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_quantize_options* options,
                                            const svdq_tensor* calibration, const svdq_tensor* const* weights,
                                            const svdq_tensor* const* biases, int32_t count, svdq_linear** out_linears,
-                                           svdq_tensor* out_smooth, svdq_quantize_report* out_report) {
+                                           svdq_tensor* out_smooth, svdq_tensor* const* out_ups,
+                                           svdq_tensor* const* out_downs, svdq_quantize_report* out_report) {
     return guarded(__func__, [&] {
         deref(out_linears, "out_linears");
         for (int32_t i = 0; i < count; ++i) out_linears[i] = nullptr;
@@ -136,7 +137,15 @@ SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_qua
                     "calibration has " + std::to_string(calib.cols) + " columns but the weights have K = " + std::to_string(k));
         }
 
+        require((out_ups == nullptr) == (out_downs == nullptr), SVDQ_ERROR_INVALID_ARGUMENT,
+                "out_ups and out_downs must be given together");
         QuantizedLayers result = quantize_layers(layers, k, calib.values.empty() ? nullptr : calib.values.data(), calib.rows, q, ctx);
+        for (int32_t i = 0; out_ups != nullptr && i < count; ++i) {
+            const LinearWeights& w = result.layers[static_cast<size_t>(i)];
+            if (w.rank == 0) continue;
+            write_f32(out_ups[i], {w.n, w.rank}, w.up, indexed("out_ups", i).c_str());
+            write_f32(out_downs[i], {w.rank, k}, w.down, indexed("out_downs", i).c_str());
+        }
         const auto start = std::chrono::steady_clock::now();
         std::vector<std::unique_ptr<svdq_linear>> created;
         for (LinearWeights& w : result.layers) created.push_back(std::make_unique<svdq_linear>(ctx, std::move(w)));

@@ -7,10 +7,12 @@ namespace SvdQuant.Quantization;
 /// <summary>The layers <see cref="Quantizer"/> built for one input, with the smoothing they share.</summary>
 public sealed class QuantizedLayers : IDisposable
 {
-    internal QuantizedLayers(IReadOnlyList<LinearLayer> layers, float[] smooth, QuantizationReport report)
+    internal QuantizedLayers(
+        IReadOnlyList<LinearLayer> layers, float[] smooth, IReadOnlyList<LowRankBranch?> branches, QuantizationReport report)
     {
         Layers = layers;
         Smooth = smooth;
+        Branches = branches;
         Report = report;
     }
 
@@ -19,6 +21,12 @@ public sealed class QuantizedLayers : IDisposable
 
     /// <summary>lambda [K] shared by the layers; ones without smoothing.</summary>
     public float[] Smooth { get; }
+
+    /// <summary>
+    /// Each layer's low-rank branch (a factorisation of W * <see cref="Smooth"/>), or null for the
+    /// methods without one. With <see cref="Smooth"/> they are what <see cref="LinearLayer.Create"/> needs.
+    /// </summary>
+    public IReadOnlyList<LowRankBranch?> Branches { get; }
 
     /// <summary>The chosen exponents and the time per stage.</summary>
     public QuantizationReport Report { get; }

@@ -20,7 +20,7 @@ public static class Quantizer
     /// <param name="weight">W [N, K].</param>
     /// <param name="bias">[N] or null.</param>
     /// <param name="options">Null for the defaults (SVDQuant, INT4, rank 32).</param>
-    /// <returns>The layer, its smoothing factors and the report.</returns>
+    /// <returns>The layer, its smoothing factors and branch, and the report.</returns>
     /// <exception cref="SvdQuantException">The engine rejected the inputs or options.</exception>
     public static QuantizedLayers Quantize(
         Engine engine, ReadOnlySpan2D<float> calibration, float[,] weight, float[]? bias = null, QuantizerOptions? options = null) =>
@@ -32,7 +32,7 @@ public static class Quantizer
     /// <param name="weights">W_i [N_i, K], at least one.</param>
     /// <param name="biases">Null, or one entry (null for none) per weight.</param>
     /// <param name="options">Null for the defaults.</param>
-    /// <returns>One layer per weight, the shared smoothing factors and the report.</returns>
+    /// <returns>One layer per weight, the shared smoothing factors, each layer's branch and the report.</returns>
     /// <exception cref="SvdQuantException">The engine rejected the inputs or options.</exception>
     public static unsafe QuantizedLayers QuantizeGroup(
         Engine engine,
@@ -73,14 +73,25 @@ public static class Quantizer
                 return tensor;
             }
 
+            bool hasBranch = options.Method is QuantizationMethod.LowRank or QuantizationMethod.SvdQuant;
+            var branches = new LowRankBranch?[count];
             var weightPointers = new IntPtr[count];
             var biasPointers = new IntPtr[count];
+            var upPointers = new IntPtr[count];
+            var downPointers = new IntPtr[count];
             for (int i = 0; i < count; i++)
             {
                 float[,] w = weights[i] ?? throw new ArgumentException($"weights[{i}] is null.", nameof(weights));
                 weightPointers[i] = Wrap(w, [w.GetLength(0), w.GetLength(1)]).DangerousGetHandle();
                 float[]? b = biases?[i];
                 biasPointers[i] = b is null ? IntPtr.Zero : Wrap(b, [b.Length]).DangerousGetHandle();
+                if (hasBranch)
+                {
+                    var branch = new LowRankBranch(new float[w.GetLength(0), options.Rank], new float[options.Rank, k]);
+                    branches[i] = branch;
+                    upPointers[i] = Wrap(branch.Up, [w.GetLength(0), options.Rank]).DangerousGetHandle();
+                    downPointers[i] = Wrap(branch.Down, [options.Rank, k]).DangerousGetHandle();
+                }
             }
 
             var smooth = new float[k];
@@ -94,6 +105,8 @@ public static class Quantizer
             fixed (IntPtr* weightData = weightPointers)
             fixed (IntPtr* biasData = biasPointers)
             fixed (IntPtr* linearData = linears)
+            fixed (IntPtr* upData = upPointers)
+            fixed (IntPtr* downData = downPointers)
             {
                 using TensorHandle? xTensor = x.IsEmpty ? null
                     : NativeTensor.WrapF32(xData, x.Length, [calibration.Height, calibration.Width]);
@@ -101,10 +114,10 @@ public static class Quantizer
                 using HandleLease context = engine.Lease();
                 NativeStatus.Check(NativeMethods.svdq_quantize_linears(
                     context.Pointer, &native, NativeTensor.PointerOf(xTensor), weightData, biasData, count, linearData,
-                    smoothTensor.DangerousGetHandle(), &report));
+                    smoothTensor.DangerousGetHandle(), hasBranch ? upData : null, hasBranch ? downData : null, &report));
             }
 
-            return new QuantizedLayers(Adopt(linears), smooth, new QuantizationReport(
+            return new QuantizedLayers(Adopt(linears), smooth, branches, new QuantizationReport(
                 report.alpha, report.beta, report.candidates, report.refine_rounds, report.calibration_error,
                 TimeSpan.FromSeconds(report.search_seconds), TimeSpan.FromSeconds(report.svd_seconds),
                 TimeSpan.FromSeconds(report.packing_seconds)));
