@@ -29,9 +29,9 @@ public sealed class ThroughputColumn : IColumn
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
     {
         double? meanNanoseconds = summary[benchmarkCase]?.ResultStatistics?.Mean;
-        if (meanNanoseconds is null)
+        if (meanNanoseconds is null || benchmarkCase.Descriptor.Type != typeof(LinearForwardBenchmarks))
         {
-            return "NA";
+            return "-";  // no result, or not a linear-layer benchmark (the joined summary lists every class)
         }
 
         int tokens = (int)benchmarkCase.Parameters[nameof(LinearForwardBenchmarks.Tokens)];

@@ -1,9 +1,16 @@
 using System;
+using Spectre.Console;
 using Spectre.Console.Cli;
 using SvdQuant;
 using SvdQuant.Cli.Commands;
 
 // Exit codes: 0 success, 1 the engine failed, 2 bad command line.
+if (Console.IsOutputRedirected)
+{
+    // Spectre assumes 80 columns without a terminal; keep tables whole in logs and pipes.
+    AnsiConsole.Profile.Width = 160;
+}
+
 var app = new CommandApp();
 app.Configure(config =>
 {
