@@ -18,54 +18,7 @@ namespace {
 
 const std::string kModel = std::string(SVDQ_TEST_DATA_DIR) + "/flux-tiny";
 
-svdq_context_options options() {
-    svdq_context_options o{};
-    o.struct_size = sizeof o;
-    o.num_threads = 2;
-    o.log_level = SVDQ_LOG_ERROR;
-    return o;
-}
-
 std::vector<float> tensor(const SafeTensorsFile& f, const std::string& name) { return f.read_f32(f.at(name)); }
-
-}  // namespace
-
-TEST(Flux, FloatForwardMatchesDiffusers) {
-    Context ctx(options());
-    const FluxCheckpoint checkpoint(kModel);
-    const FluxTransformer model(ctx, checkpoint);
-    const SafeTensorsFile inputs(kModel + "/inputs.safetensors");
-    const SafeTensorsFile expected(kModel + "/expected.safetensors");
-    const SafeTensorsFile intermediates(kModel + "/intermediates.safetensors");
-
-    const auto hidden = tensor(inputs, "hidden_states"), context = tensor(inputs, "encoder_hidden_states");
-    const auto pooled = tensor(inputs, "pooled_projections"), timestep = tensor(inputs, "timestep");
-    const auto guidance = tensor(inputs, "guidance"), img_ids = tensor(inputs, "img_ids"), txt_ids = tensor(inputs, "txt_ids");
-    FluxInputs in;
-    in.batch = 2;
-    in.img_tokens = 16;
-    in.txt_tokens = 8;
-    in.hidden_states = hidden.data();
-    in.encoder_hidden_states = context.data();
-    in.pooled_projections = pooled.data();
-    in.timestep = timestep.data();
-    in.guidance = guidance.data();
-    in.img_ids = img_ids.data();
-    in.txt_ids = txt_ids.data();
-
-    std::map<std::string, double> errors;
-    const std::vector<float> out = model.forward(ctx, in, [&](const std::string& name, const std::vector<float>& v) {
-        if (const TensorEntry* t = intermediates.find(name)) errors[name] = test::max_rel_error(v, intermediates.read_f32(*t));
-    });
-    for (const auto& [name, error] : errors) {
-        std::printf("%-48s %.2e\n", name.c_str(), error);
-        EXPECT_LT(error, 1e-4) << name;
-    }
-    EXPECT_EQ(errors.size(), 12u) << "every intermediate of the reference was produced";
-    EXPECT_LT(test::max_rel_error(out, tensor(expected, "output")), 1e-4);
-}
-
-namespace {
 
 struct TinyInputs {
     SafeTensorsFile file{kModel + "/inputs.safetensors"};
@@ -91,8 +44,30 @@ struct TinyInputs {
 
 }  // namespace
 
+TEST(Flux, FloatForwardMatchesDiffusers) {
+    Context ctx(test::context_options());
+    const FluxCheckpoint checkpoint(kModel);
+    const FluxTransformer model(ctx, checkpoint);
+    const SafeTensorsFile expected(kModel + "/expected.safetensors");
+    const SafeTensorsFile intermediates(kModel + "/intermediates.safetensors");
+    const TinyInputs tiny;
+    const FluxInputs in = tiny.get();
+
+    std::map<std::string, double> errors;
+    const std::vector<float> out = model.forward(ctx, in, [&](const std::string& name, const std::vector<float>& v) {
+        if (const TensorEntry* t = intermediates.find(name)) errors[name] = test::max_rel_error(v, intermediates.read_f32(*t));
+    });
+    for (const auto& [name, error] : errors) {
+        std::printf("%-48s %.2e\n", name.c_str(), error);
+        EXPECT_LT(error, 1e-4) << name;
+    }
+    EXPECT_EQ(errors.size(), 12u) << "every intermediate of the reference was produced";
+    EXPECT_LT(test::max_rel_error(out, tensor(expected, "output")), 1e-4);
+}
+
+
 TEST(Flux, CalibratedSvdQuantBeatsRoundToNearest) {
-    Context ctx(options());
+    Context ctx(test::context_options());
     const FluxCheckpoint checkpoint(kModel);
     const TinyInputs tiny;
     const std::vector<float> reference = FluxTransformer(ctx, checkpoint).forward(ctx, tiny.get());
@@ -113,7 +88,7 @@ TEST(Flux, CalibratedSvdQuantBeatsRoundToNearest) {
 }
 
 TEST(Flux, MissingGuidanceIsANamedError) {
-    Context ctx(options());
+    Context ctx(test::context_options());
     const FluxTransformer model(ctx, FluxCheckpoint(kModel));
     const std::vector<float> zeros(4096, 0.0f);
     FluxInputs in;
@@ -135,7 +110,7 @@ TEST(Flux, BadConfigsAndMissingTensorsAreNamed) {
     auto expect_error = [&](const std::string& needle) {
         try {
             FluxCheckpoint ck(dir.string());
-            Context ctx(options());
+            Context ctx(test::context_options());
             FluxTransformer model(ctx, ck);
             FAIL() << "loaded a broken model; expected an error naming " << needle;
         } catch (const Error& e) {

@@ -182,14 +182,23 @@ void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
     }
 }
 
-void Linear::forward_w4a4(Context& ctx, const float* x, int64_t m, float* y) const {
-    Scratch& s = ctx.scratch();
-    const size_t groups = static_cast<size_t>(m * (k_ / kInt4Group));
-    s.act_q.resize(static_cast<size_t>(m * k_));
+namespace {
+
+// The context's scratch sized for m quantized activation rows of width k.
+QuantizedActs activation_scratch(Scratch& s, int64_t m, int64_t k) {
+    const size_t groups = static_cast<size_t>(m * (k / kInt4Group));
+    s.act_q.resize(static_cast<size_t>(m * k));
     s.act_scales.resize(groups);
     s.act_sums.resize(groups);
+    return {s.act_q.data(), s.act_scales.data(), s.act_sums.data()};
+}
+
+}  // namespace
+
+void Linear::forward_w4a4(Context& ctx, const float* x, int64_t m, float* y) const {
+    Scratch& s = ctx.scratch();
+    const QuantizedActs acts = activation_scratch(s, m, k_);
     s.lowrank_act.resize(static_cast<size_t>(m * rank_));
-    const QuantizedActs acts{s.act_q.data(), s.act_scales.data(), s.act_sums.data()};
     run_quantize_act(*kernels_, ctx.pool(),
                      {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), rank_ ? down_.data() : nullptr, rank_,
                       acts, s.lowrank_act.data()});
@@ -199,12 +208,7 @@ void Linear::forward_w4a4(Context& ctx, const float* x, int64_t m, float* y) con
 }
 
 void Linear::forward_w4a4_unfused(Context& ctx, const float* x, int64_t m, float* y) const {
-    Scratch& s = ctx.scratch();
-    const size_t groups = static_cast<size_t>(m * (k_ / kInt4Group));
-    s.act_q.resize(static_cast<size_t>(m * k_));
-    s.act_scales.resize(groups);
-    s.act_sums.resize(groups);
-    const QuantizedActs acts{s.act_q.data(), s.act_scales.data(), s.act_sums.data()};
+    const QuantizedActs acts = activation_scratch(ctx.scratch(), m, k_);
     // Pass 1 over X: quantize. Then the 4-bit GEMM, and the branch's own passes.
     run_quantize_act(*kernels_, ctx.pool(),
                      {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), nullptr, 0, acts, nullptr});
