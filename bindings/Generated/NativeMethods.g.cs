@@ -362,6 +362,12 @@ namespace SvdQuant.Native
         internal static extern svdq_status svdq_quantize_linears(IntPtr context, svdq_quantize_options* options, IntPtr calibration, IntPtr* weights, IntPtr* biases, int count, IntPtr* out_linears, IntPtr out_smooth, IntPtr* out_ups, IntPtr* out_downs, svdq_quantize_report* out_report);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_layer_quantize_file(IntPtr context, svdq_quantize_options* options, byte* input_path, byte* output_path, svdq_quantize_report* out_report);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_linear_load(IntPtr context, byte* path, IntPtr* out_linear);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_safetensors_open(byte* path, IntPtr* out_file);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]

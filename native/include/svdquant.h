@@ -285,6 +285,19 @@ SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_qua
                                            svdq_tensor* out_smooth, svdq_tensor* const* out_ups,
                                            svdq_tensor* const* out_downs, svdq_quantize_report* out_report);
 
+/* ---- quantized layer files ------------------------------------------- */
+/* Quantizes the layer in `input_path` (safetensors with `weight` [N, K],
+ * optional `bias` [N] and `calib` [M, K], F32/F16/BF16; `calib` is needed by
+ * the methods that smooth) and writes it to `output_path` as one Nunchaku-
+ * style layer (tensors under "layer.", quantization_config metadata).
+ * INT4 W4A4 methods only so far. Errors name the file and tensor; a failure
+ * leaves no file at output_path. out_report may be NULL. */
+SVDQ_API svdq_status svdq_layer_quantize_file(svdq_context* context, const svdq_quantize_options* options,
+                                              const char* input_path, const char* output_path,
+                                              svdq_quantize_report* out_report);
+/* Loads a layer written by svdq_layer_quantize_file (its 4-bit values as stored). */
+SVDQ_API svdq_status svdq_linear_load(svdq_context* context, const char* path, svdq_linear** out_linear);
+
 /* ---- checkpoint files (safetensors) ----------------------------------- */
 /* A safetensors file opened read-only and memory-mapped. Its header is
  * validated completely at open (length, JSON, dtypes, shapes, offsets in

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "api/api_guard.h"
+#include "api/quantize_options.h"
 #include "core/context.h"
 #include "core/tensor.h"
 #include "quant/lowrank.h"
@@ -40,28 +41,6 @@ void write_f32(svdq_tensor* t, std::initializer_list<int64_t> shape, const std::
     std::memcpy(out.data(), values.data(), values.size() * sizeof(float));
 }
 
-QuantizerOptions options_of(const svdq_quantize_options& o) {
-    QuantizerOptions q;
-    q.method = static_cast<svdq_quant_method>(o.method);
-    q.format = static_cast<svdq_weight_format>(o.format);
-    q.rank = o.rank;
-    q.search = static_cast<svdq_smooth_search>(o.search);
-    q.grid_steps = o.grid_steps;
-    q.alpha = o.alpha;
-    q.beta = o.beta;
-    q.refine_iterations = o.refine_iterations;
-    q.score_tokens = o.score_tokens;
-    q.score_rows = o.score_rows;
-    require(o.activation == SVDQ_ACTIVATION_NONE || o.activation == SVDQ_ACTIVATION_GELU_TANH, SVDQ_ERROR_INVALID_ARGUMENT,
-            "activation " + std::to_string(o.activation) + " is not a svdq_activation value");
-    require(o.branch_execution == SVDQ_BRANCH_FUSED || o.branch_execution == SVDQ_BRANCH_UNFUSED,
-            SVDQ_ERROR_INVALID_ARGUMENT,
-            "branch_execution " + std::to_string(o.branch_execution) + " is not a svdq_branch_execution value");
-    q.activation = static_cast<svdq_activation>(o.activation);
-    q.branch_execution = static_cast<svdq_branch_execution>(o.branch_execution);
-    validate(q);
-    return q;
-}
 
 std::string indexed(const char* what, int32_t i) { return std::string(what) + "[" + std::to_string(i) + "]"; }
 
@@ -91,6 +70,47 @@ std::vector<LayerToQuantize> layers_of(const svdq_tensor* const* weights, const 
 }
 
 }  // namespace
+
+QuantizerOptions svdq::options_of(const svdq_quantize_options& o) {
+    QuantizerOptions q;
+    q.method = static_cast<svdq_quant_method>(o.method);
+    q.format = static_cast<svdq_weight_format>(o.format);
+    q.rank = o.rank;
+    q.search = static_cast<svdq_smooth_search>(o.search);
+    q.grid_steps = o.grid_steps;
+    q.alpha = o.alpha;
+    q.beta = o.beta;
+    q.refine_iterations = o.refine_iterations;
+    q.score_tokens = o.score_tokens;
+    q.score_rows = o.score_rows;
+    require(o.activation == SVDQ_ACTIVATION_NONE || o.activation == SVDQ_ACTIVATION_GELU_TANH, SVDQ_ERROR_INVALID_ARGUMENT,
+            "activation " + std::to_string(o.activation) + " is not a svdq_activation value");
+    require(o.branch_execution == SVDQ_BRANCH_FUSED || o.branch_execution == SVDQ_BRANCH_UNFUSED,
+            SVDQ_ERROR_INVALID_ARGUMENT,
+            "branch_execution " + std::to_string(o.branch_execution) + " is not a svdq_branch_execution value");
+    q.activation = static_cast<svdq_activation>(o.activation);
+    q.branch_execution = static_cast<svdq_branch_execution>(o.branch_execution);
+    validate(q);
+    return q;
+}
+
+void svdq::fill_report(svdq_quantize_report& r, const QuantizedLayers& result, Context& ctx,
+                       const std::vector<const Linear*>& linears, const std::vector<LayerToQuantize>& layers,
+                       const float* calib, int64_t m, int64_t k, const QuantizerOptions& q, double packing_seconds) {
+    r.alpha = result.alpha;
+    r.beta = result.beta;
+    r.candidates = result.candidates;
+    r.refine_rounds = result.refine_rounds;
+    r.calibration_error = 0.0f;
+    if (m > 0) {
+        const int64_t tokens = std::min<int64_t>(m, q.score_tokens);
+        const std::vector<float> x = sample_rows(calib, m, k, tokens);
+        r.calibration_error = relative_output_error(ctx, linears, layers, x.data(), tokens, k);
+    }
+    r.search_seconds = result.search_seconds;
+    r.svd_seconds = result.svd_seconds;
+    r.packing_seconds = packing_seconds;
+}
 
 extern "C" {
 
@@ -153,22 +173,9 @@ SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_qua
         if (out_smooth != nullptr) write_f32(out_smooth, {k}, result.smooth, "out_smooth");
 
         if (out_report != nullptr) {
-            svdq_quantize_report& r = *out_report;
-            r.alpha = result.alpha;
-            r.beta = result.beta;
-            r.candidates = result.candidates;
-            r.refine_rounds = result.refine_rounds;
-            r.calibration_error = 0.0f;
-            if (calib.rows > 0) {
-                const int64_t tokens = std::min<int64_t>(calib.rows, q.score_tokens);
-                const std::vector<float> x = sample_rows(calib.values.data(), calib.rows, k, tokens);
-                std::vector<const Linear*> linears;
-                for (const auto& l : created) linears.push_back(l.get());
-                r.calibration_error = relative_output_error(ctx, linears, layers, x.data(), tokens, k);
-            }
-            r.search_seconds = result.search_seconds;
-            r.svd_seconds = result.svd_seconds;
-            r.packing_seconds = packing;
+            std::vector<const Linear*> linears;
+            for (const auto& l : created) linears.push_back(l.get());
+            fill_report(*out_report, result, ctx, linears, layers, calib.values.data(), calib.rows, k, q, packing);
         }
         for (int32_t i = 0; i < count; ++i) out_linears[i] = created[static_cast<size_t>(i)].release();
     });

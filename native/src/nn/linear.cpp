@@ -26,7 +26,18 @@ void require_shape(const Tensor& t, std::initializer_list<int64_t> expected, con
     fail(SVDQ_ERROR_SHAPE_MISMATCH, std::string(what) + " has shape " + t.shape_string() + ", expected " + want + "]");
 }
 
-// out[i, j] = a[i, j] * s[j] - (up * down)[i, j], rows across threads.
+
+// NVFP4 weights (one tensor scale) dequantized to float for the float GEMM.
+PackedWeights pack_nvfp4_as_float(const CpuKernels& kernels, const std::vector<float>& w, int64_t n, int64_t k,
+                                  ThreadPool& pool) {
+    std::vector<float> values(w.size());
+    fake_quantize_rows(SVDQ_FORMAT_NVFP4, w.data(), n, k, false, values.data(), &pool);
+    return kernels.pack_f32(values.data(), n, k);
+}
+
+}  // namespace
+
+// out[i, j] = w[i, j] * s[j] - (up * down)[i, j], rows across threads.
 std::vector<float> smoothed_residual(const LinearWeights& w, ThreadPool& pool) {
     std::vector<float> r(static_cast<size_t>(w.n * w.k));
     pool.parallel_for(w.n, [&](int64_t i) {
@@ -41,16 +52,6 @@ std::vector<float> smoothed_residual(const LinearWeights& w, ThreadPool& pool) {
     });
     return r;
 }
-
-// NVFP4 weights (one tensor scale) dequantized to float for the float GEMM.
-PackedWeights pack_nvfp4_as_float(const CpuKernels& kernels, const std::vector<float>& w, int64_t n, int64_t k,
-                                  ThreadPool& pool) {
-    std::vector<float> values(w.size());
-    fake_quantize_rows(SVDQ_FORMAT_NVFP4, w.data(), n, k, false, values.data(), &pool);
-    return kernels.pack_f32(values.data(), n, k);
-}
-
-}  // namespace
 
 LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
     require(d.kind >= SVDQ_LINEAR_FLOAT && d.kind <= SVDQ_LINEAR_W4A4, SVDQ_ERROR_INVALID_ARGUMENT,
@@ -126,15 +127,21 @@ Linear::Linear(Context& ctx, LinearWeights w)
                                                     : kernels_->pack_w4a16(quantize_int4(w.weight.data(), n_, k_, ctx.pool()));
             break;
         case SVDQ_LINEAR_W4A4: {
-            const std::vector<float> residual = smoothed_residual(w, ctx.pool());
-            weights_ = format_ == SVDQ_FORMAT_NVFP4 ? pack_nvfp4_as_float(*kernels_, residual, n_, k_, ctx.pool())
-                                                    : kernels_->pack_w4a4(quantize_int4(residual.data(), n_, k_, ctx.pool()));
+            if (w.quantized_residual) {
+                require(format_ == SVDQ_FORMAT_INT4 && w.quantized_residual->rows == n_ && w.quantized_residual->cols == k_,
+                        SVDQ_ERROR_INVALID_ARGUMENT, "a stored residual must be INT4 [N, K]");
+                weights_ = kernels_->pack_w4a4(*w.quantized_residual);
+            } else {
+                const std::vector<float> residual = smoothed_residual(w, ctx.pool());
+                weights_ = format_ == SVDQ_FORMAT_NVFP4 ? pack_nvfp4_as_float(*kernels_, residual, n_, k_, ctx.pool())
+                                                        : kernels_->pack_w4a4(quantize_int4(residual.data(), n_, k_, ctx.pool()));
+            }
             if (!w.smooth.empty()) {
                 inv_smooth_.resize(w.smooth.size());
                 for (size_t j = 0; j < w.smooth.size(); ++j) inv_smooth_[j] = 1.0f / w.smooth[j];
             }
             down_ = std::move(w.down);
-            if (!inv_smooth_.empty())
+            if (!inv_smooth_.empty() && !w.down_reads_input)
                 for (int64_t q = 0; q < rank_; ++q)
                     for (int64_t j = 0; j < k_; ++j) down_[static_cast<size_t>(q * k_ + j)] *= inv_smooth_[static_cast<size_t>(j)];
             if (rank_ == 0) break;

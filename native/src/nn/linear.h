@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
@@ -11,6 +12,7 @@
 namespace svdq {
 
 class Context;
+class ThreadPool;
 class Tensor;
 
 // The layer's parameters as float, already validated; smooth and the
@@ -26,7 +28,15 @@ struct LinearWeights {
     std::vector<float> smooth;  // [k]
     std::vector<float> up;      // [n, rank]
     std::vector<float> down;    // [rank, k], a factor of weight * smooth
+    // From a file: the INT4 residual exactly as stored, used instead of
+    // quantizing weight * smooth - up down again (weight is then unused), and
+    // a down factor that already reads the raw input (divided by smooth).
+    std::optional<Int4Matrix> quantized_residual;
+    bool down_reads_input = false;
 };
+
+// weight * smooth - up down [n, k]: what a W4A4 layer quantizes.
+std::vector<float> smoothed_residual(const LinearWeights& w, ThreadPool& pool);
 
 // A layer is packed for the kernels of the context that creates it and always
 // runs with those kernels, whichever context calls forward. NVFP4 layers keep

@@ -105,6 +105,26 @@ public sealed class LinearLayer : IDisposable
         }
     }
 
+    /// <summary>Loads a layer written by <see cref="Quantization.Quantizer.QuantizeFile"/>, its 4-bit values as stored.</summary>
+    /// <exception cref="SvdQuantException">The file is missing, corrupt, or not a quantized layer.</exception>
+    public static unsafe LinearLayer Load(Engine engine, string path)
+    {
+        if (engine is null)
+        {
+            throw new ArgumentNullException(nameof(engine));
+        }
+
+        IntPtr linear;
+        byte[] utf8 = NativeText.ToUtf8(path ?? throw new ArgumentNullException(nameof(path)));
+        fixed (byte* pathData = utf8)
+        {
+            using HandleLease context = engine.Lease();
+            NativeStatus.Check(NativeMethods.svdq_linear_load(context.Pointer, pathData, &linear));
+        }
+
+        return Adopt(linear);
+    }
+
     /// <summary>Computes y = act(x W^T + bias).</summary>
     /// <param name="engine">The engine to run on.</param>
     /// <param name="x">Input X [M, K].</param>

@@ -117,10 +117,7 @@ public static class Quantizer
                     smoothTensor.DangerousGetHandle(), hasBranch ? upData : null, hasBranch ? downData : null, &report));
             }
 
-            return new QuantizedLayers(Adopt(linears), smooth, branches, new QuantizationReport(
-                report.alpha, report.beta, report.candidates, report.refine_rounds, report.calibration_error,
-                TimeSpan.FromSeconds(report.search_seconds), TimeSpan.FromSeconds(report.svd_seconds),
-                TimeSpan.FromSeconds(report.packing_seconds)));
+            return new QuantizedLayers(Adopt(linears), smooth, branches, ReportOf(report));
         }
         finally
         {
@@ -135,6 +132,39 @@ public static class Quantizer
             }
         }
     }
+
+    /// <summary>
+    /// Quantizes the layer stored in <paramref name="inputPath"/> (safetensors with <c>weight</c> [N, K],
+    /// optional <c>bias</c> [N] and <c>calib</c> [M, K]) and writes it to <paramref name="outputPath"/> as
+    /// one Nunchaku-style layer, loadable with <see cref="Models.LinearLayer.Load"/>. INT4 W4A4 methods only so far.
+    /// </summary>
+    /// <exception cref="SvdQuantException">A missing or misshapen tensor, named with its file; no output file is left.</exception>
+    public static unsafe QuantizationReport QuantizeFile(Engine engine, string inputPath, string outputPath, QuantizerOptions? options = null)
+    {
+        if (engine is null)
+        {
+            throw new ArgumentNullException(nameof(engine));
+        }
+
+        svdq_quantize_options native = ToNative(options ?? new QuantizerOptions());
+        svdq_quantize_report report = default;
+        report.struct_size = (uint)sizeof(svdq_quantize_report);
+        byte[] input = NativeText.ToUtf8(inputPath ?? throw new ArgumentNullException(nameof(inputPath)));
+        byte[] output = NativeText.ToUtf8(outputPath ?? throw new ArgumentNullException(nameof(outputPath)));
+        fixed (byte* inputData = input)
+        fixed (byte* outputData = output)
+        {
+            using HandleLease context = engine.Lease();
+            NativeStatus.Check(NativeMethods.svdq_layer_quantize_file(context.Pointer, &native, inputData, outputData, &report));
+        }
+
+        return ReportOf(report);
+    }
+
+    private static QuantizationReport ReportOf(svdq_quantize_report report) => new(
+        report.alpha, report.beta, report.candidates, report.refine_rounds, report.calibration_error,
+        TimeSpan.FromSeconds(report.search_seconds), TimeSpan.FromSeconds(report.svd_seconds),
+        TimeSpan.FromSeconds(report.packing_seconds));
 
     private static unsafe svdq_quantize_options ToNative(QuantizerOptions o)
     {

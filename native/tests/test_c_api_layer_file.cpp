@@ -1,0 +1,125 @@
+// `svdq_layer_quantize_file` and `svdq_linear_load` as the CLI uses them:
+// file in, file out, named errors and no partial output.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "svdquant.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string last_error() { return svdq_last_error_message(); }
+
+struct Tensor {
+    std::string name;
+    std::vector<int64_t> shape;
+    std::vector<float> values;
+};
+
+std::string write_file(const std::string& name, const std::vector<Tensor>& tensors) {
+    const std::string path = (fs::temp_directory_path() / name).string();
+    svdq_safetensors_writer* w = nullptr;
+    EXPECT_EQ(svdq_safetensors_writer_create(&w), SVDQ_OK);
+    for (const Tensor& t : tensors)
+        EXPECT_EQ(svdq_safetensors_writer_add_tensor(w, t.name.c_str(), SVDQ_DTYPE_F32, t.shape.data(),
+                                                     static_cast<int32_t>(t.shape.size()), t.values.data(), t.values.size() * 4),
+                  SVDQ_OK)
+            << last_error();
+    EXPECT_EQ(svdq_safetensors_writer_save(w, path.c_str()), SVDQ_OK) << last_error();
+    svdq_safetensors_writer_destroy(w);
+    return path;
+}
+
+std::vector<float> wave(size_t count, float frequency, float scale) {
+    std::vector<float> v(count);
+    for (size_t i = 0; i < count; ++i) v[i] = scale * std::sin(frequency * static_cast<float>(i) + 0.3f);
+    return v;
+}
+
+class CApiLayerFile : public testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_EQ(svdq_context_create(nullptr, &ctx_), SVDQ_OK);
+        svdq_quantize_options_init(&options_);
+        options_.rank = 16;
+    }
+    void TearDown() override { svdq_context_destroy(ctx_); }
+
+    svdq_context* ctx_ = nullptr;
+    svdq_quantize_options options_{};
+    const int64_t n_ = 96, k_ = 192, m_ = 40;
+    const std::string output_ = (fs::temp_directory_path() / "svdq_layer_out.safetensors").string();
+};
+
+}  // namespace
+
+TEST_F(CApiLayerFile, QuantizedFileLoadsAndRunsCloseToFloat) {
+    const std::vector<float> w = wave(static_cast<size_t>(n_ * k_), 0.37f, 0.05f), bias = wave(static_cast<size_t>(n_), 1.1f, 0.1f);
+    const std::vector<float> x = wave(static_cast<size_t>(m_ * k_), 0.71f, 1.0f);
+    const std::string input = write_file("svdq_layer_in.safetensors", {{"weight", {n_, k_}, w}, {"bias", {n_}, bias}, {"calib", {m_, k_}, x}});
+    svdq_quantize_report report{};
+    report.struct_size = sizeof report;
+    ASSERT_EQ(svdq_layer_quantize_file(ctx_, &options_, input.c_str(), output_.c_str(), &report), SVDQ_OK) << last_error();
+    EXPECT_GT(report.calibration_error, 0.0f);
+    EXPECT_LT(report.calibration_error, 0.2f);
+
+    svdq_linear* layer = nullptr;
+    ASSERT_EQ(svdq_linear_load(ctx_, output_.c_str(), &layer), SVDQ_OK) << last_error();
+    svdq_linear_info info{};
+    info.struct_size = sizeof info;
+    svdq_linear_get_info(layer, &info);
+    EXPECT_EQ(info.kind, SVDQ_LINEAR_W4A4);
+    EXPECT_EQ(info.in_features, k_);
+    EXPECT_EQ(info.out_features, n_);
+    EXPECT_EQ(info.rank, 16);
+    EXPECT_EQ(info.has_smooth, 1);
+
+    std::vector<float> xs = x, y(static_cast<size_t>(m_ * n_));
+    const int64_t xshape[] = {m_, k_}, yshape[] = {m_, n_};
+    svdq_tensor *xt = nullptr, *yt = nullptr;
+    svdq_tensor_wrap(SVDQ_DTYPE_F32, xshape, 2, xs.data(), xs.size() * 4, &xt);
+    svdq_tensor_wrap(SVDQ_DTYPE_F32, yshape, 2, y.data(), y.size() * 4, &yt);
+    ASSERT_EQ(svdq_linear_forward(ctx_, layer, xt, yt), SVDQ_OK) << last_error();
+    double diff = 0, norm = 0;
+    for (int64_t i = 0; i < m_; ++i)
+        for (int64_t o = 0; o < n_; ++o) {
+            double ref = bias[static_cast<size_t>(o)];
+            for (int64_t j = 0; j < k_; ++j) ref += static_cast<double>(x[static_cast<size_t>(i * k_ + j)]) * w[static_cast<size_t>(o * k_ + j)];
+            diff += (y[static_cast<size_t>(i * n_ + o)] - ref) * (y[static_cast<size_t>(i * n_ + o)] - ref);
+            norm += ref * ref;
+        }
+    EXPECT_LT(std::sqrt(diff / norm), 0.2) << "the loaded layer computes the layer";
+    EXPECT_GT(std::sqrt(diff / norm), 1e-4) << "and is really quantized";
+    svdq_tensor_destroy(xt);
+    svdq_tensor_destroy(yt);
+    svdq_linear_destroy(layer);
+    fs::remove(input);
+    fs::remove(output_);
+}
+
+TEST_F(CApiLayerFile, BadInputsNameTheTensorAndLeaveNoFile) {
+    fs::remove(output_);
+    auto expect = [&](const std::string& input, svdq_status status, const std::string& needle) {
+        EXPECT_EQ(svdq_layer_quantize_file(ctx_, &options_, input.c_str(), output_.c_str(), nullptr), status) << last_error();
+        EXPECT_NE(last_error().find(needle), std::string::npos) << last_error();
+        EXPECT_FALSE(fs::exists(output_)) << "a failure must not leave " << output_;
+    };
+    const std::vector<float> w = wave(static_cast<size_t>(n_ * k_), 0.37f, 0.05f);
+    expect(write_file("svdq_bad1.safetensors", {{"bias", {n_}, std::vector<float>(static_cast<size_t>(n_))}}), SVDQ_ERROR_FORMAT, "'weight'");
+    expect(write_file("svdq_bad2.safetensors", {{"weight", {n_, 100}, std::vector<float>(static_cast<size_t>(n_ * 100))}}),
+           SVDQ_ERROR_SHAPE_MISMATCH, "not a multiple of the group size 64");
+    expect(write_file("svdq_bad3.safetensors", {{"weight", {n_, k_}, w}}), SVDQ_ERROR_FORMAT, "'calib'");
+    expect(write_file("svdq_bad4.safetensors", {{"weight", {n_, k_}, w}, {"bias", {n_ + 1}, std::vector<float>(static_cast<size_t>(n_ + 1))}}),
+           SVDQ_ERROR_SHAPE_MISMATCH, "'bias'");
+    expect(write_file("svdq_bad5.safetensors", {{"weight", {n_, k_}, w}, {"calib", {m_, k_ + 64}, std::vector<float>(static_cast<size_t>(m_ * (k_ + 64)))}}),
+           SVDQ_ERROR_SHAPE_MISMATCH, "'calib'");
+    expect("/nonexistent/layer.safetensors", SVDQ_ERROR_IO, "/nonexistent/layer.safetensors");
+    svdq_linear* layer = nullptr;
+    EXPECT_EQ(svdq_linear_load(ctx_, "/nonexistent/q.safetensors", &layer), SVDQ_ERROR_IO);
+    EXPECT_EQ(layer, nullptr);
+}
