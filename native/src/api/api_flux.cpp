@@ -15,12 +15,7 @@ namespace {
 const float* input(const svdq_tensor* t, const char* name, std::initializer_list<int64_t> shape) {
     const Tensor& tensor = deref(t, name);
     require(tensor.dtype() == SVDQ_DTYPE_F32, SVDQ_ERROR_DTYPE, std::string(name) + " must be F32, not " + dtype_name(tensor.dtype()));
-    require(tensor.shape() == std::vector<int64_t>(shape), SVDQ_ERROR_SHAPE_MISMATCH, [&] {
-        std::string want = "[";
-        size_t i = 0;
-        for (int64_t d : shape) want += (i++ ? ", " : "") + std::to_string(d);
-        return std::string(name) + " has shape " + tensor.shape_string() + ", expected " + want + "]";
-    }());
+    require_shape(tensor, shape, name);
     return tensor.f32();
 }
 

@@ -31,13 +31,8 @@ Matrix matrix_of(const svdq_tensor* t, const char* what) {
 
 void write_f32(svdq_tensor* t, std::initializer_list<int64_t> shape, const std::vector<float>& values, const char* what) {
     Tensor& out = deref(t, what);
-    const std::vector<int64_t> want(shape);
-    std::string want_s = "[";
-    for (size_t i = 0; i < want.size(); ++i) want_s += (i ? ", " : "") + std::to_string(want[i]);
-    want_s += "]";
     require(out.dtype() == SVDQ_DTYPE_F32, SVDQ_ERROR_DTYPE, std::string(what) + " must be F32, not " + dtype_name(out.dtype()));
-    require(out.shape() == want, SVDQ_ERROR_SHAPE_MISMATCH,
-            std::string(what) + " has shape " + out.shape_string() + ", expected " + want_s);
+    require_shape(out, shape, what);
     std::memcpy(out.data(), values.data(), values.size() * sizeof(float));
 }
 

@@ -88,6 +88,11 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 
 std::string Tensor::shape_string() const { return svdq::shape_string(shape_); }
 
+void require_shape(const Tensor& t, const std::vector<int64_t>& expected, const std::string& what) {
+    require(t.shape() == expected, SVDQ_ERROR_SHAPE_MISMATCH,
+            what + " has shape " + t.shape_string() + ", expected " + shape_string(expected));
+}
+
 std::vector<float> to_float_checked(const Tensor& t, const char* what) {
     std::vector<float> out(static_cast<size_t>(t.numel()));
     const size_t n = out.size();

@@ -47,6 +47,10 @@ private:
     AlignedBlock owned_;
 };
 
+// SVDQ_ERROR_SHAPE_MISMATCH "<what> has shape [..], expected [..]" unless
+// t has exactly `expected`.
+void require_shape(const Tensor& t, const std::vector<int64_t>& expected, const std::string& what);
+
 // The tensor's values as float (F32, F16 or BF16 accepted), checked finite.
 // `what` names the tensor in error messages.
 std::vector<float> to_float_checked(const Tensor& t, const char* what);

@@ -15,17 +15,6 @@ namespace {
 
 const Tensor& as_tensor(const svdq_tensor* t) { return *t; }
 
-void require_shape(const Tensor& t, std::initializer_list<int64_t> expected, const char* what) {
-    bool ok = t.ndim() == static_cast<int32_t>(expected.size());
-    int32_t i = 0;
-    for (int64_t d : expected) ok = ok && t.dim(i++) == d;
-    if (ok) return;
-    std::string want = "[";
-    i = 0;
-    for (int64_t d : expected) want += (i++ ? ", " : "") + std::to_string(d);
-    fail(SVDQ_ERROR_SHAPE_MISMATCH, std::string(what) + " has shape " + t.shape_string() + ", expected " + want + "]");
-}
-
 
 // NVFP4 weights (one tensor scale) dequantized to float for the float GEMM.
 PackedWeights pack_nvfp4_as_float(const CpuKernels& kernels, const std::vector<float>& w, int64_t n, int64_t k,

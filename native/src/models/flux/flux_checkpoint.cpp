@@ -4,21 +4,12 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/tensor.h"
 #include "io/json_text.h"
 
 namespace svdq {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-    std::string s = "[";
-    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
-}
-
-}  // namespace
 
 FluxCheckpoint::FluxCheckpoint(const std::string& directory) : directory_(directory) {
     std::error_code ec;
@@ -40,7 +31,7 @@ std::vector<float> FluxCheckpoint::read(const std::string& name, const std::vect
         const TensorEntry* t = shard->find(name);
         if (t == nullptr) continue;
         require(t->shape == shape, SVDQ_ERROR_SHAPE_MISMATCH,
-                shard->describe(*t) + " has shape " + t->shape_string() + ", the config needs " + shape_text(shape));
+                shard->describe(*t) + " has shape " + t->shape_string() + ", the config needs " + shape_string(shape));
         return shard->read_f32(*t);
     }
     fail(SVDQ_ERROR_FORMAT, directory_ + ": no tensor '" + name + "' in any shard");
