@@ -139,6 +139,9 @@ namespace SvdQuant.Native
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal unsafe delegate void svdq_log_fn(int level, byte* message, void* user);
 
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal unsafe delegate int svdq_quantize_progress_fn(void* user_data, svdq_quantize_progress* progress);
+
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct svdq_context_options
     {
@@ -297,6 +300,16 @@ namespace SvdQuant.Native
         public IntPtr txt_ids;
     }
 
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_quantize_progress
+    {
+        public uint struct_size;
+        public byte* layer;
+        public long done;
+        public long total;
+        public float calibration_error;
+    }
+
     internal static unsafe partial class NativeMethods
     {
         internal const string LibraryName = "svdquant";
@@ -420,5 +433,8 @@ namespace SvdQuant.Native
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_forward(IntPtr context, IntPtr model, svdq_flux_inputs* inputs, IntPtr @out);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_quantize(IntPtr context, byte* model_path, byte* calibration_path, byte* output_path, svdq_quantize_options* options, IntPtr progress, void* user_data);
     }
 }

@@ -289,13 +289,16 @@ SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_qua
 /* Quantizes the layer in `input_path` (safetensors with `weight` [N, K],
  * optional `bias` [N] and `calib` [M, K], F32/F16/BF16; `calib` is needed by
  * the methods that smooth) and writes it to `output_path` as one Nunchaku-
- * style layer (tensors under "layer.", quantization_config metadata).
- * INT4 W4A4 methods only so far. Errors name the file and tensor; a failure
- * leaves no file at output_path. out_report may be NULL. */
+ * style layer, tensors under "layer.": the W4A4 methods in INT4 or NVFP4 as
+ * Nunchaku's SVDQuant layers (with quantization_config metadata), w4a16 as
+ * its AWQ layers (qweight I32, wscales, wzeros; INT4 only: NVFP4 gives
+ * SVDQ_ERROR_UNSUPPORTED before any work). Errors name the file and tensor;
+ * a failure leaves no file at output_path. out_report may be NULL. */
 SVDQ_API svdq_status svdq_layer_quantize_file(svdq_context* context, const svdq_quantize_options* options,
                                               const char* input_path, const char* output_path,
                                               svdq_quantize_report* out_report);
-/* Loads a layer written by svdq_layer_quantize_file (its 4-bit values as stored). */
+/* Loads a layer written by svdq_layer_quantize_file, its 4-bit values as
+ * stored (never quantized again); also AWQ layers with any zero points. */
 SVDQ_API svdq_status svdq_linear_load(svdq_context* context, const char* path, svdq_linear** out_linear);
 
 /* ---- checkpoint files (safetensors) ----------------------------------- */
@@ -435,7 +438,11 @@ typedef struct svdq_flux_inputs {
 } svdq_flux_inputs;
 
 SVDQ_API svdq_status svdq_flux_load_options_init(svdq_flux_load_options* options);
-/* path: a diffusers folder (config.json + *.safetensors shards). options may be NULL. */
+/* path: a diffusers folder (config.json + *.safetensors shards; block linears
+ * in options->linear_kind), or one safetensors file with the diffusers config
+ * in its __metadata__ "config": a Nunchaku SVDQ checkpoint (either key style)
+ * or one svdq_flux_quantize wrote, whose 4-bit layers are used as stored.
+ * options may be NULL. */
 SVDQ_API svdq_status svdq_flux_load(svdq_context* context, const char* path, const svdq_flux_load_options* options,
                                     svdq_flux** out_model);
 SVDQ_API svdq_status svdq_flux_destroy(svdq_flux* model);
@@ -443,6 +450,31 @@ SVDQ_API svdq_status svdq_flux_get_info(const svdq_flux* model, svdq_flux_info* 
 /* out: F32 [B, S_img, patch^2 * out_channels]. */
 SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* model, const svdq_flux_inputs* inputs,
                                        svdq_tensor* out);
+
+/* ---- model quantization ----------------------------------------------- */
+typedef struct svdq_quantize_progress {
+    uint32_t struct_size;    /* sizeof(svdq_quantize_progress) */
+    const char* layer;       /* the layer just written, as named in the file; valid during the call */
+    int64_t done;            /* layers written so far */
+    int64_t total;           /* layers in all */
+    float calibration_error; /* its relative output error on calibration tokens; < 0 for W4A16 adaLN layers */
+} svdq_quantize_progress;
+
+/* Return 0 to go on; anything else cancels (SVDQ_ERROR_CANCELLED, no file). */
+typedef int32_t (*svdq_quantize_progress_fn)(void* user_data, const svdq_quantize_progress* progress);
+
+/* Quantizes the float diffusers FLUX model at model_path with SVDQuant and
+ * writes one Nunchaku-style safetensors file to output_path (loadable by
+ * svdq_flux_load). Calibration: the inputs in calibration_path (the keys of
+ * svdq_flux_inputs as a safetensors file; every batch item is a sample), or
+ * when NULL 4 synthetic samples (Gaussian latents and text states, which
+ * calibrate worse than real prompts). Blocks are streamed one at a time, so
+ * memory holds one float block and its calibration activations. options:
+ * a W4A4 method, INT4 or NVFP4, the rank; NULL for the defaults. progress may
+ * be NULL. A failure leaves no file at output_path. */
+SVDQ_API svdq_status svdq_flux_quantize(svdq_context* context, const char* model_path, const char* calibration_path,
+                                        const char* output_path, const svdq_quantize_options* options,
+                                        svdq_quantize_progress_fn progress, void* user_data);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -163,4 +165,90 @@ TEST_F(CApiFlux, BadInputsAreNamed) {
     svdq_tensor_destroy(wrong_out);
     svdq_tensor_destroy(wrong_ids);
     svdq_flux_destroy(model);
+}
+
+namespace {
+
+// Counts progress calls and cancels after `stop_after` layers (0: never).
+struct ProgressLog {
+    int64_t calls = 0, total = 0, stop_after = 0;
+    std::vector<std::string> layers;
+
+    static int32_t on(void* user, const svdq_quantize_progress* p) {
+        auto* log = static_cast<ProgressLog*>(user);
+        ++log->calls;
+        log->total = p->total;
+        log->layers.emplace_back(p->layer);
+        EXPECT_EQ(p->struct_size, sizeof(svdq_quantize_progress));
+        EXPECT_EQ(p->done, log->calls);
+        return log->stop_after != 0 && log->calls >= log->stop_after;
+    }
+};
+
+}  // namespace
+
+TEST_F(CApiFlux, QuantizeWritesACheckpointThatLoadsAndRuns) {
+    const std::string out = testing::TempDir() + "svdq_c_api_flux_quantized.safetensors";
+    svdq_quantize_options o;
+    svdq_quantize_options_init(&o);
+    o.rank = 16;
+    ProgressLog log;
+    ASSERT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), (kModel + "/inputs.safetensors").c_str(), out.c_str(), &o,
+                                 &ProgressLog::on, &log),
+              SVDQ_OK)
+        << last_error();
+    EXPECT_EQ(log.calls, 30);
+    EXPECT_EQ(log.total, 30);
+    EXPECT_EQ(log.layers.front(), "transformer_blocks.0.attn.to_qkv");
+
+    svdq_flux* model = nullptr;
+    ASSERT_EQ(svdq_flux_load(ctx_, out.c_str(), nullptr, &model), SVDQ_OK) << last_error();
+    svdq_flux_info info{};
+    info.struct_size = sizeof info;
+    ASSERT_EQ(svdq_flux_get_info(model, &info), SVDQ_OK);
+    EXPECT_EQ(info.linear_kind, SVDQ_LINEAR_W4A4);
+    const int64_t shape[] = {2, 16, 16};
+    svdq_tensor* y = nullptr;
+    ASSERT_EQ(svdq_tensor_create(SVDQ_DTYPE_F32, shape, 3, &y), SVDQ_OK);
+    const svdq_flux_inputs in = inputs();
+    ASSERT_EQ(svdq_flux_forward(ctx_, model, &in, y), SVDQ_OK) << last_error();
+    EXPECT_LT(error_against(y, values(expected_["output"])), 0.3);
+    svdq_tensor_destroy(y);
+    svdq_flux_destroy(model);
+    std::remove(out.c_str());
+
+    // Synthetic calibration (no file) works too.
+    ASSERT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), &o, nullptr, nullptr), SVDQ_OK) << last_error();
+    std::remove(out.c_str());
+}
+
+TEST_F(CApiFlux, QuantizeFailuresAreNamedAndLeaveNoFile) {
+    const std::string out = testing::TempDir() + "svdq_c_api_flux_failed.safetensors";
+    std::remove(out.c_str());
+    auto exists = [&] { return std::filesystem::exists(out); };
+
+    ProgressLog log;
+    log.stop_after = 2;
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), nullptr, &ProgressLog::on, &log), SVDQ_ERROR_CANCELLED);
+    EXPECT_EQ(log.calls, 2);
+    EXPECT_FALSE(exists());
+
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), (kModel + "/expected.safetensors").c_str(), out.c_str(), nullptr, nullptr, nullptr),
+              SVDQ_ERROR_FORMAT);
+    EXPECT_NE(last_error().find("hidden_states"), std::string::npos) << last_error();
+    EXPECT_FALSE(exists());
+
+    svdq_quantize_options o;
+    svdq_quantize_options_init(&o);
+    o.method = SVDQ_QUANT_W4A16;
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), &o, nullptr, nullptr), SVDQ_ERROR_UNSUPPORTED);
+    o.method = SVDQ_QUANT_SVDQUANT;
+    o.rank = 20;
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), &o, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(last_error().find("rank"), std::string::npos) << last_error();
+    EXPECT_EQ(svdq_flux_quantize(nullptr, kModel.c_str(), nullptr, out.c_str(), nullptr, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(svdq_flux_quantize(ctx_, nullptr, nullptr, out.c_str(), nullptr, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, nullptr, nullptr, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(svdq_flux_quantize(ctx_, "/nonexistent/flux", nullptr, out.c_str(), nullptr, nullptr, nullptr), SVDQ_ERROR_IO);
+    EXPECT_FALSE(exists());
 }

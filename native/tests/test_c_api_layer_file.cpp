@@ -58,48 +58,109 @@ protected:
 
 }  // namespace
 
-TEST_F(CApiLayerFile, QuantizedFileLoadsAndRunsCloseToFloat) {
+namespace {
+
+// y = x W^T through `layer`, x [m, k].
+std::vector<float> forward(svdq_context* ctx, const svdq_linear* layer, std::vector<float> x, int64_t m, int64_t k, int64_t n) {
+    std::vector<float> y(static_cast<size_t>(m * n));
+    const int64_t xshape[] = {m, k}, yshape[] = {m, n};
+    svdq_tensor *xt = nullptr, *yt = nullptr;
+    svdq_tensor_wrap(SVDQ_DTYPE_F32, xshape, 2, x.data(), x.size() * 4, &xt);
+    svdq_tensor_wrap(SVDQ_DTYPE_F32, yshape, 2, y.data(), y.size() * 4, &yt);
+    EXPECT_EQ(svdq_linear_forward(ctx, layer, xt, yt), SVDQ_OK) << last_error();
+    svdq_tensor_destroy(xt);
+    svdq_tensor_destroy(yt);
+    return y;
+}
+
+double relative_error(const std::vector<float>& y, const std::vector<double>& ref) {
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        diff += (y[i] - ref[i]) * (y[i] - ref[i]);
+        norm += ref[i] * ref[i];
+    }
+    return std::sqrt(diff / norm);
+}
+
+}  // namespace
+
+TEST_F(CApiLayerFile, EveryMethodAndFormatLoadsAndRunsLikeTheLayerInMemory) {
     const std::vector<float> w = wave(static_cast<size_t>(n_ * k_), 0.37f, 0.05f), bias = wave(static_cast<size_t>(n_), 1.1f, 0.1f);
     const std::vector<float> x = wave(static_cast<size_t>(m_ * k_), 0.71f, 1.0f);
     const std::string input = write_file("svdq_layer_in.safetensors", {{"weight", {n_, k_}, w}, {"bias", {n_}, bias}, {"calib", {m_, k_}, x}});
-    svdq_quantize_report report{};
-    report.struct_size = sizeof report;
-    ASSERT_EQ(svdq_layer_quantize_file(ctx_, &options_, input.c_str(), output_.c_str(), &report), SVDQ_OK) << last_error();
-    EXPECT_GT(report.calibration_error, 0.0f);
-    EXPECT_LT(report.calibration_error, 0.2f);
-
-    svdq_linear* layer = nullptr;
-    ASSERT_EQ(svdq_linear_load(ctx_, output_.c_str(), &layer), SVDQ_OK) << last_error();
-    svdq_linear_info info{};
-    info.struct_size = sizeof info;
-    svdq_linear_get_info(layer, &info);
-    EXPECT_EQ(info.kind, SVDQ_LINEAR_W4A4);
-    EXPECT_EQ(info.in_features, k_);
-    EXPECT_EQ(info.out_features, n_);
-    EXPECT_EQ(info.rank, 16);
-    EXPECT_EQ(info.has_smooth, 1);
-
-    std::vector<float> xs = x, y(static_cast<size_t>(m_ * n_));
-    const int64_t xshape[] = {m_, k_}, yshape[] = {m_, n_};
-    svdq_tensor *xt = nullptr, *yt = nullptr;
-    svdq_tensor_wrap(SVDQ_DTYPE_F32, xshape, 2, xs.data(), xs.size() * 4, &xt);
-    svdq_tensor_wrap(SVDQ_DTYPE_F32, yshape, 2, y.data(), y.size() * 4, &yt);
-    ASSERT_EQ(svdq_linear_forward(ctx_, layer, xt, yt), SVDQ_OK) << last_error();
-    double diff = 0, norm = 0;
+    std::vector<double> ref(static_cast<size_t>(m_ * n_));
     for (int64_t i = 0; i < m_; ++i)
         for (int64_t o = 0; o < n_; ++o) {
-            double ref = bias[static_cast<size_t>(o)];
-            for (int64_t j = 0; j < k_; ++j) ref += static_cast<double>(x[static_cast<size_t>(i * k_ + j)]) * w[static_cast<size_t>(o * k_ + j)];
-            diff += (y[static_cast<size_t>(i * n_ + o)] - ref) * (y[static_cast<size_t>(i * n_ + o)] - ref);
-            norm += ref * ref;
+            double acc = bias[static_cast<size_t>(o)];
+            for (int64_t j = 0; j < k_; ++j) acc += static_cast<double>(x[static_cast<size_t>(i * k_ + j)]) * w[static_cast<size_t>(o * k_ + j)];
+            ref[static_cast<size_t>(i * n_ + o)] = acc;
         }
-    EXPECT_LT(std::sqrt(diff / norm), 0.2) << "the loaded layer computes the layer";
-    EXPECT_GT(std::sqrt(diff / norm), 1e-4) << "and is really quantized";
+    const int64_t wshape[] = {n_, k_}, bshape[] = {n_}, xshape[] = {m_, k_};
+    std::vector<float> wv = w, bv = bias, xv = x;
+    svdq_tensor *wt = nullptr, *bt = nullptr, *xt = nullptr;
+    svdq_tensor_wrap(SVDQ_DTYPE_F32, wshape, 2, wv.data(), wv.size() * 4, &wt);
+    svdq_tensor_wrap(SVDQ_DTYPE_F32, bshape, 1, bv.data(), bv.size() * 4, &bt);
+    svdq_tensor_wrap(SVDQ_DTYPE_F32, xshape, 2, xv.data(), xv.size() * 4, &xt);
+
+    for (svdq_quant_method method : {SVDQ_QUANT_RTN, SVDQ_QUANT_SMOOTHQUANT, SVDQ_QUANT_LOWRANK, SVDQ_QUANT_SVDQUANT, SVDQ_QUANT_W4A16})
+        for (svdq_weight_format format : {SVDQ_FORMAT_INT4, SVDQ_FORMAT_NVFP4}) {
+            if (method == SVDQ_QUANT_W4A16 && format == SVDQ_FORMAT_NVFP4) continue;  // refused, see below
+            SCOPED_TRACE("method " + std::to_string(method) + ", format " + std::to_string(format));
+            options_.method = method;
+            options_.format = format;
+            svdq_quantize_report report{};
+            report.struct_size = sizeof report;
+            ASSERT_EQ(svdq_layer_quantize_file(ctx_, &options_, input.c_str(), output_.c_str(), &report), SVDQ_OK) << last_error();
+            EXPECT_LT(report.calibration_error, 0.5f);
+
+            svdq_linear* layer = nullptr;
+            ASSERT_EQ(svdq_linear_load(ctx_, output_.c_str(), &layer), SVDQ_OK) << last_error();
+            svdq_linear_info info{};
+            info.struct_size = sizeof info;
+            svdq_linear_get_info(layer, &info);
+            const bool branch = method == SVDQ_QUANT_LOWRANK || method == SVDQ_QUANT_SVDQUANT;
+            const bool smooth = method == SVDQ_QUANT_SMOOTHQUANT || method == SVDQ_QUANT_SVDQUANT;
+            EXPECT_EQ(info.kind, method == SVDQ_QUANT_W4A16 ? SVDQ_LINEAR_W4A16 : SVDQ_LINEAR_W4A4);
+            EXPECT_EQ(info.format, format);
+            EXPECT_EQ(info.in_features, k_);
+            EXPECT_EQ(info.out_features, n_);
+            EXPECT_EQ(info.rank, branch ? 16 : 0);
+            EXPECT_EQ(info.has_smooth, smooth ? 1 : 0);
+            EXPECT_EQ(info.has_bias, 1);
+
+            const svdq_tensor* weights[] = {wt};
+            const svdq_tensor* biases[] = {bt};
+            svdq_linear* memory = nullptr;
+            ASSERT_EQ(svdq_quantize_linears(ctx_, &options_, xt, weights, biases, 1, &memory, nullptr, nullptr, nullptr, nullptr), SVDQ_OK)
+                << last_error();
+            const std::vector<float> y_file = forward(ctx_, layer, x, m_, k_, n_), y_memory = forward(ctx_, memory, x, m_, k_, n_);
+            const double error = relative_error(y_file, ref);
+            EXPECT_LT(error, 0.5) << "the loaded layer computes the layer";  // 0.25 to 0.37 on this wave without a branch
+            EXPECT_GT(error, 1e-4) << "and is really quantized";
+            // BF16 storage of the float parts (INT4 scales included; lambda is
+            // BF16 from the quantizer already) is the only difference: measured
+            // 0.8e-3 to 5.6e-3 on this wave.
+            std::vector<double> y_memory_d(y_memory.begin(), y_memory.end());
+            EXPECT_LT(relative_error(y_file, y_memory_d), 1e-2);
+            svdq_linear_destroy(memory);
+            svdq_linear_destroy(layer);
+        }
+    svdq_tensor_destroy(wt);
+    svdq_tensor_destroy(bt);
     svdq_tensor_destroy(xt);
-    svdq_tensor_destroy(yt);
-    svdq_linear_destroy(layer);
     fs::remove(input);
     fs::remove(output_);
+}
+
+TEST_F(CApiLayerFile, W4A16InNvfp4IsRefusedBeforeQuantizing) {
+    fs::remove(output_);
+    const std::string input = write_file("svdq_layer_in16.safetensors", {{"weight", {n_, k_}, wave(static_cast<size_t>(n_ * k_), 0.37f, 0.05f)}});
+    options_.method = SVDQ_QUANT_W4A16;
+    options_.format = SVDQ_FORMAT_NVFP4;
+    EXPECT_EQ(svdq_layer_quantize_file(ctx_, &options_, input.c_str(), output_.c_str(), nullptr), SVDQ_ERROR_UNSUPPORTED);
+    EXPECT_NE(last_error().find("INT4 weights only"), std::string::npos) << last_error();
+    EXPECT_FALSE(fs::exists(output_));
+    fs::remove(input);
 }
 
 TEST_F(CApiLayerFile, BadInputsNameTheTensorAndLeaveNoFile) {

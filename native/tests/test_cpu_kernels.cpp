@@ -7,6 +7,7 @@
 #include "backend/cpu/cpu_ops.h"
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
+#include "models/nunchaku_flux_layout.h"
 #include "quant/int4.h"
 #include "test_util.h"
 
@@ -66,7 +67,7 @@ TEST_P(CpuKernelTest, GemmW4A16MatchesFloat64OnDequantizedWeights) {
     const auto w = test::gaussian(static_cast<size_t>(n * k), 5);
     const auto bias = test::gaussian(static_cast<size_t>(n), 6);
     const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);
-    const PackedWeights pw = kernels().pack_w4a16(qw);
+    const PackedWeights pw = kernels().pack_w4a16(qw, nullptr);
     std::vector<float> y(static_cast<size_t>(m * n));
     run_gemm_w4a16(kernels(), pool_, {x.data(), m, &pw, bias.data(), SVDQ_ACTIVATION_NONE, y.data()});
     const auto ref = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) { return qw.value(o, j); }, bias.data());
@@ -75,6 +76,35 @@ TEST_P(CpuKernelTest, GemmW4A16MatchesFloat64OnDequantizedWeights) {
     const auto exact = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) { return w[static_cast<size_t>(o * k + j)]; },
                                               bias.data());
     EXPECT_LT(test::frobenius_rel_error(y, exact), 0.15);
+}
+
+// AWQ zero points: a weight is (q + 8) * scale + zero. Arbitrary zeros against
+// float64 and the scalar reference; zeros of -8 * scale against the symmetric
+// weights they stand for.
+TEST_P(CpuKernelTest, GemmW4A16WithZeroPointsMatchesFloat64AndTheReference) {
+    const auto [m, n, k] = shape();
+    const int64_t groups = k / 64;
+    const auto x = test::gaussian(static_cast<size_t>(m * k), 11);
+    const auto bias = test::gaussian(static_cast<size_t>(n), 12);
+    const Int4Matrix qw = quantize_int4(test::gaussian(static_cast<size_t>(n * k), 13).data(), n, k, pool_);
+    const auto zeros = test::gaussian(static_cast<size_t>(n * groups), 14, 0.5f);
+    const auto gemm = [&](const CpuKernels& kern, const float* z) {
+        const PackedWeights pw = kern.pack_w4a16(qw, z);
+        std::vector<float> y(static_cast<size_t>(m * n));
+        run_gemm_w4a16(kern, pool_, {x.data(), m, &pw, bias.data(), SVDQ_ACTIVATION_NONE, y.data()});
+        return y;
+    };
+    const std::vector<float> y = gemm(kernels(), zeros.data());
+    const auto ref = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) {
+        const size_t g = static_cast<size_t>(o * groups + j / 64);
+        return (int4_at(qw.row(o), j) + 8) * static_cast<double>(qw.scales[g]) + zeros[g];
+    }, bias.data());
+    EXPECT_LT(test::max_rel_error(y, ref), 1e-5);
+    EXPECT_LT(test::max_rel_error(y, gemm(cpu_kernels_for(SVDQ_CPU_SCALAR), zeros.data())), 1e-5);
+
+    std::vector<float> symmetric(qw.scales.size());
+    for (size_t g = 0; g < symmetric.size(); ++g) symmetric[g] = -8.0f * qw.scales[g];
+    EXPECT_LT(test::max_rel_error(gemm(kernels(), symmetric.data()), gemm(kernels(), nullptr)), 1e-6);
 }
 
 TEST_P(CpuKernelTest, QuantizeActMatchesTheReferenceBitForBit) {
@@ -119,6 +149,96 @@ TEST_P(CpuKernelTest, QuantizeActMatchesTheReferenceBitForBit) {
     // ...and the branch part is X * down^T.
     const auto act_ref = test::reference_matmul(x.data(), m, rank, k, [&](int64_t r, int64_t j) { return down[static_cast<size_t>(r * k + j)]; });
     EXPECT_LT(test::max_rel_error(got.act, act_ref), 1e-5);
+}
+
+// Nunchaku's INT4 mlp_fc2 input: GELU outputs shifted by kGeluShift and
+// quantized unsigned. Every level matches the scalar reference bit for bit;
+// the reference is the definition u = (x + shift) * (1 / lambda),
+// q = clamp(round_half_even(u * (15 / absmax)), 0, 15), scale = absmax / 15,
+// lies within half a step of u in float64, and the branch reads the raw x.
+TEST_P(CpuKernelTest, QuantizeActUnsignedShiftedMatchesTheDefinition) {
+    const auto [m, n, k] = shape();
+    const int64_t groups = k / 64;
+    const float shift = nunchaku::kGeluShift;
+    const ActEncoding encoding{shift, true};
+    // GELU outputs (>= -0.1701, so >= 0 once shifted) with outlier channels,
+    // some values the shift leaves negative (clamped to 0), a group the shift
+    // makes all zero (scale 0) and, where there is room, a group of exact
+    // ties after the shift (15, 2.5, 3.5, 0.5, then 1).
+    std::vector<float> x = test::with_outlier_channels(test::gaussian(static_cast<size_t>(m * k), 16), k, 29, 8.0f);
+    for (float& v : x) v = static_cast<float>(test::gelu_tanh_ref(v));
+    for (size_t i = 5; i < x.size(); i += 37) x[i] = -0.5f;
+    std::fill(x.begin(), x.begin() + 64, -shift);
+    const bool ties = m * groups >= 2;
+    float* tie = x.data() + (m * k - 64);
+    if (ties) {
+        const float u[] = {15.0f, 2.5f, 3.5f, 0.5f};
+        for (int i = 0; i < 64; ++i) tie[i] = (i < 4 ? u[i] : 1.0f) - shift;  // exact in float, and so is + shift
+    }
+    std::vector<float> inv_smooth(static_cast<size_t>(k));
+    for (int64_t j = 0; j < k; ++j) inv_smooth[static_cast<size_t>(j)] = 0.25f + 0.01f * static_cast<float>(j % 97);
+
+    for (int64_t rank : {0, 16, 32}) {
+        for (bool smooth : {false, true}) {
+            SCOPED_TRACE("rank " + std::to_string(rank) + (smooth ? ", smooth" : ", no smooth"));
+            const auto down = test::gaussian(static_cast<size_t>(rank * k), 17);
+            const float* inv = smooth ? inv_smooth.data() : nullptr;
+            struct Out {
+                std::vector<int8_t> q;
+                std::vector<float> scales, act;
+                std::vector<int32_t> sums;
+            };
+            auto run = [&](const CpuKernels& kern) {
+                Out o{std::vector<int8_t>(static_cast<size_t>(m * k)), std::vector<float>(static_cast<size_t>(m * groups)),
+                      std::vector<float>(static_cast<size_t>(m * rank)), std::vector<int32_t>(static_cast<size_t>(m * groups))};
+                run_quantize_act(kern, pool_,
+                                 {x.data(), m, k, inv, rank ? down.data() : nullptr, rank,
+                                  {o.q.data(), o.scales.data(), o.sums.data()}, rank ? o.act.data() : nullptr, encoding});
+                return o;
+            };
+            const Out got = run(kernels());
+            const Out ref = run(cpu_kernels_for(SVDQ_CPU_SCALAR));
+            ASSERT_EQ(got.q, ref.q);
+            ASSERT_EQ(got.scales, ref.scales);
+            ASSERT_EQ(got.sums, ref.sums);
+
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t g = 0; g < groups; ++g) {
+                    float u[64], absmax = 0.0f;
+                    for (int64_t t = 0; t < 64; ++t) {
+                        const int64_t j = g * 64 + t;
+                        u[t] = x[static_cast<size_t>(i * k + j)] + shift;
+                        if (smooth) u[t] *= inv_smooth[static_cast<size_t>(j)];
+                        absmax = std::max(absmax, std::fabs(u[t]));
+                    }
+                    const float step = absmax / 15.0f, mul = absmax > 0.0f ? 15.0f / absmax : 0.0f;
+                    ASSERT_EQ(got.scales[static_cast<size_t>(i * groups + g)], step) << i << ", " << g;
+                    int32_t sum = 0;
+                    for (int64_t t = 0; t < 64; ++t) {
+                        const int q = got.q[static_cast<size_t>(i * k + g * 64 + t)];
+                        ASSERT_EQ(q, static_cast<int>(std::clamp(std::nearbyint(u[t] * mul), 0.0f, 15.0f))) << i << ", " << g * 64 + t;
+                        // Independent of the rounding code: 0 for u <= 0, else within half a
+                        // step (plus the float rounding of u * (15 / absmax), < 1e-5 step).
+                        if (u[t] <= 0.0f)
+                            ASSERT_EQ(q, 0);
+                        else
+                            ASSERT_LE(std::fabs(q * static_cast<double>(step) - u[t]), (0.5 + 1e-5) * step);
+                        sum += q;
+                    }
+                    ASSERT_EQ(got.sums[static_cast<size_t>(i * groups + g)], sum);
+                }
+            EXPECT_EQ(got.scales[0], 0.0f);  // the group the shift zeroes
+            if (ties && !smooth) {
+                const int8_t* q = got.q.data() + (m * k - 64);
+                EXPECT_EQ(std::vector<int>(q, q + 5), (std::vector<int>{15, 2, 4, 0, 1}));  // half to even
+            }
+            if (rank > 0) {
+                const auto act_ref =
+                    test::reference_matmul(x.data(), m, rank, k, [&](int64_t r, int64_t j) { return down[static_cast<size_t>(r * k + j)]; });
+                EXPECT_LT(test::max_rel_error(got.act, act_ref), 1e-5);
+            }
+        }
+    }
 }
 
 namespace {
@@ -196,6 +316,43 @@ TEST_P(CpuKernelTest, GemmW4A4IntegerSumsAreExact) {
             int64_t dot = 0;
             for (int64_t j = 0; j < k; ++j)
                 dot += static_cast<int64_t>(x[static_cast<size_t>(i * k + j)]) * static_cast<int64_t>(w[static_cast<size_t>(o * k + j)]);
+            ASSERT_EQ(y[static_cast<size_t>(i * n + o)], static_cast<float>(dot)) << i << ", " << o;
+        }
+}
+
+// Unsigned activations (0..15) against weights -8..7, every scale 1, so the
+// float result is the integer sum. Rows of all 15 against rows of all 7 and
+// all -8 fill vpmaddubsw's int16 lanes the most (16 pairs of 15 * 15 = 7200);
+// |sum| <= k * 120 < 2^24 keeps the float accumulation across groups exact.
+TEST_P(CpuKernelTest, GemmW4A4UnsignedActivationsGiveExactIntegerSums) {
+    const auto [m, n, k] = shape();
+    const int64_t groups = k / 64;
+    std::mt19937_64 rng(18);
+    Acts qx{std::vector<int8_t>(static_cast<size_t>(m * k)), std::vector<float>(static_cast<size_t>(m * groups), 1.0f),
+            std::vector<int32_t>(static_cast<size_t>(m * groups), 0)};
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < k; ++j) {
+            const int8_t q = static_cast<int8_t>(i % 3 == 0 ? 15 : static_cast<int>(rng() % 16));
+            qx.q[static_cast<size_t>(i * k + j)] = q;
+            qx.sums[static_cast<size_t>(i * groups + j / 64)] += q;
+        }
+    Int4Matrix w;
+    w.rows = n;
+    w.cols = k;
+    w.packed.assign(static_cast<size_t>(n * k / 2), 0);
+    w.scales.assign(static_cast<size_t>(n * groups), 1.0f);
+    for (int64_t o = 0; o < n; ++o)
+        for (int64_t j = 0; j < k; ++j) {
+            const int v = o % 3 == 0 ? 7 : o % 3 == 1 ? -8 : static_cast<int>(rng() % 16) - 8;
+            w.packed[static_cast<size_t>((o * k + j) / 2)] |= static_cast<uint8_t>((v & 0xF) << ((j & 1) * 4));
+        }
+    const PackedWeights pw = kernels().pack_w4a4(w);
+    std::vector<float> y(static_cast<size_t>(m * n));
+    run_gemm_w4a4(kernels(), pool_, {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, nullptr, nullptr, 0, nullptr, SVDQ_ACTIVATION_NONE, y.data()});
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t o = 0; o < n; ++o) {
+            int64_t dot = 0;
+            for (int64_t j = 0; j < k; ++j) dot += qx.q[static_cast<size_t>(i * k + j)] * int4_at(w.row(o), j);
             ASSERT_EQ(y[static_cast<size_t>(i * n + o)], static_cast<float>(dot)) << i << ", " << o;
         }
 }

@@ -4,12 +4,18 @@
 
 #include <filesystem>
 #include <fstream>
+#include <cstring>
 #include <map>
 
 #include "core/context.h"
 #include "core/error.h"
 #include "io/safetensors_file.h"
+#include "io/safetensors_writer.h"
+#include "models/checkpoint_flavour.h"
+#include "models/flux/flux_input_set.h"
+#include "models/flux/flux_quantizer.h"
 #include "models/flux/flux_transformer.h"
+#include "models/nunchaku_flux_layout.h"
 #include "test_util.h"
 
 namespace svdq {
@@ -20,27 +26,7 @@ const std::string kModel = std::string(SVDQ_TEST_DATA_DIR) + "/flux-tiny";
 
 std::vector<float> tensor(const SafeTensorsFile& f, const std::string& name) { return f.read_f32(f.at(name)); }
 
-struct TinyInputs {
-    SafeTensorsFile file{kModel + "/inputs.safetensors"};
-    std::vector<float> hidden = tensor(file, "hidden_states"), context = tensor(file, "encoder_hidden_states");
-    std::vector<float> pooled = tensor(file, "pooled_projections"), timestep = tensor(file, "timestep");
-    std::vector<float> guidance = tensor(file, "guidance"), img_ids = tensor(file, "img_ids"), txt_ids = tensor(file, "txt_ids");
-
-    FluxInputs get() const {
-        FluxInputs in;
-        in.batch = 2;
-        in.img_tokens = 16;
-        in.txt_tokens = 8;
-        in.hidden_states = hidden.data();
-        in.encoder_hidden_states = context.data();
-        in.pooled_projections = pooled.data();
-        in.timestep = timestep.data();
-        in.guidance = guidance.data();
-        in.img_ids = img_ids.data();
-        in.txt_ids = txt_ids.data();
-        return in;
-    }
-};
+FluxInputSet tiny_inputs(const FluxConfig& config) { return read_flux_inputs(SafeTensorsFile(kModel + "/inputs.safetensors"), config); }
 
 }  // namespace
 
@@ -50,8 +36,8 @@ TEST(Flux, FloatForwardMatchesDiffusers) {
     const FluxTransformer model(ctx, checkpoint);
     const SafeTensorsFile expected(kModel + "/expected.safetensors");
     const SafeTensorsFile intermediates(kModel + "/intermediates.safetensors");
-    const TinyInputs tiny;
-    const FluxInputs in = tiny.get();
+    const FluxInputSet tiny = tiny_inputs(checkpoint.config());
+    const FluxInputs in = tiny.view();
 
     std::map<std::string, double> errors;
     const std::vector<float> out = model.forward(ctx, in, [&](const std::string& name, const std::vector<float>& v) {
@@ -66,25 +52,156 @@ TEST(Flux, FloatForwardMatchesDiffusers) {
 }
 
 
-TEST(Flux, CalibratedSvdQuantBeatsRoundToNearest) {
+// What `svdquant quantize` writes, loaded back as a Nunchaku-style checkpoint.
+class FluxQuantized : public ::testing::Test {
+protected:
+    static std::string quantize(const std::string& name, const QuantizerOptions& options, const FluxQuantizeProgress& progress = {}) {
+        Context ctx(test::context_options());
+        const FluxCheckpoint checkpoint(kModel);
+        const FluxInputSet calibration = tiny_inputs(checkpoint.config());
+        const std::string path = (std::filesystem::temp_directory_path() / name).string();
+        quantize_flux(ctx, checkpoint, {calibration.view()}, options, path, progress);
+        return path;
+    }
+    static double error_of(Context& ctx, const FluxTransformer& model, const std::vector<float>& reference) {
+        return test::frobenius_rel_error(model.forward(ctx, tiny_inputs(model.config()).view()), reference);
+    }
+};
+
+TEST_F(FluxQuantized, CalibratedSvdQuantBeatsRoundToNearest) {
     Context ctx(test::context_options());
     const FluxCheckpoint checkpoint(kModel);
-    const TinyInputs tiny;
-    const std::vector<float> reference = FluxTransformer(ctx, checkpoint).forward(ctx, tiny.get());
-    const double naive = test::frobenius_rel_error(FluxTransformer(ctx, checkpoint, SVDQ_LINEAR_W4A4).forward(ctx, tiny.get()), reference);
+    const FluxTransformer float_model(ctx, checkpoint);
+    const std::vector<float> reference = float_model.forward(ctx, tiny_inputs(checkpoint.config()).view());
+    const double naive = error_of(ctx, FluxTransformer(ctx, checkpoint, SVDQ_LINEAR_W4A4), reference);
 
-    FluxTransformer model(ctx, checkpoint);
-    QuantizerOptions q;
-    q.rank = 16;
-    model.quantize(ctx, checkpoint, {tiny.get()}, q);
-    const double svdquant = test::frobenius_rel_error(model.forward(ctx, tiny.get()), reference);
-    std::printf("FLUX-tiny output error vs float: naive W4A4 %.4f, calibrated SVDQuant W4A4 r16 %.4f\n", naive, svdquant);
+    QuantizerOptions options;
+    options.rank = 16;
+    int64_t steps = 0;
+    const std::string path = quantize("svdq_flux_tiny_int4.safetensors", options, [&](const FluxQuantizeStep& step) {
+        EXPECT_EQ(step.done, ++steps);
+        EXPECT_EQ(step.total, flux_quantized_layer_count(checkpoint.config()));
+        return true;
+    });
+    EXPECT_EQ(steps, flux_quantized_layer_count(checkpoint.config()));
+    const FluxTransformer model(ctx, FluxCheckpoint(path));
+    const double svdquant = error_of(ctx, model, reference);
+    std::printf("FLUX-tiny output error vs float: naive W4A4 %.4f, calibrated SVDQuant INT4 r16 from its file %.4f\n", naive, svdquant);
     EXPECT_EQ(model.block_kind(), SVDQ_LINEAR_W4A4);
+    EXPECT_EQ(model.parameter_count(), float_model.parameter_count());
     // flux-tiny's weights and activations are plain Gaussians, without the
-    // outlier channels of a trained FLUX, so the gain is modest here (measured
-    // 0.076 against 0.111); a quantizer that did nothing would sit at 1.0x.
+    // outlier channels of a trained FLUX, so the gain is modest here; a
+    // quantizer that did nothing would sit at 1.0x.
     EXPECT_LT(svdquant, 0.8 * naive);
-    EXPECT_LT(model.weight_bytes(), FluxTransformer(ctx, checkpoint).weight_bytes());
+    EXPECT_LT(model.weight_bytes(), float_model.weight_bytes());
+    std::filesystem::remove(path);
+}
+
+TEST_F(FluxQuantized, FileFollowsNunchakuLayout) {
+    QuantizerOptions options;
+    options.rank = 16;
+    const std::string path = quantize("svdq_flux_tiny_layout.safetensors", options);
+    const SafeTensorsFile file(path);
+    // Fused qkv, split single proj_out, AWQ adaLN, float embedders and norms under diffusers names.
+    for (const char* name : {"transformer_blocks.0.attn.to_qkv.qweight", "transformer_blocks.0.attn.add_qkv_proj.proj_down",
+                             "transformer_blocks.0.ff.net.2.smooth_factor", "transformer_blocks.0.norm1.linear.wzeros",
+                             "transformer_blocks.0.attn.norm_added_k.weight", "single_transformer_blocks.0.attn.to_qkv.wscales",
+                             "single_transformer_blocks.0.attn.to_out.smooth_factor_orig", "single_transformer_blocks.0.mlp_fc1.qweight",
+                             "single_transformer_blocks.0.mlp_fc2.bias", "single_transformer_blocks.0.norm.linear.qweight",
+                             "x_embedder.weight", "proj_out.bias", "time_text_embed.guidance_embedder.linear_1.weight"})
+        EXPECT_NE(file.find(name), nullptr) << name;
+    for (const char* name : {"transformer_blocks.0.attn.to_q.weight", "single_transformer_blocks.0.proj_out.weight"})
+        EXPECT_EQ(file.find(name), nullptr) << name;
+    const CheckpointInfo info = inspect_checkpoint(file);
+    EXPECT_EQ(info.flavour, SVDQ_FLAVOUR_SVDQUANT);
+    EXPECT_EQ(info.precision, SVDQ_PRECISION_INT4);
+    EXPECT_EQ(info.rank, 16);
+    EXPECT_EQ(FluxCheckpoint(path).config().num_layers, FluxCheckpoint(kModel).config().num_layers);
+    std::filesystem::remove(path);
+}
+
+// The same checkpoint under Nunchaku's v0 keys (qkv_proj, lora_down, smooth,
+// norms under the block) runs identically.
+TEST_F(FluxQuantized, NunchakuV0KeysLoadTheSameModel) {
+    QuantizerOptions options;
+    options.rank = 16;
+    const std::string path = quantize("svdq_flux_tiny_diffusers_keys.safetensors", options);
+    const std::string v0_path = path + ".v0.safetensors";
+    {
+        const SafeTensorsFile file(path);
+        const nunchaku::W4A4TensorNames from = nunchaku::w4a4_tensor_names(nunchaku::Keys::Diffusers);
+        const nunchaku::W4A4TensorNames to = nunchaku::w4a4_tensor_names(nunchaku::Keys::V0);
+        auto rename = [&](std::string name) {
+            for (const auto* layers : {&nunchaku::double_block_layers(), &nunchaku::single_block_layers()})
+                for (const nunchaku::LayerName& l : *layers) {
+                    const std::string key = std::string(".") + l.diffusers + ".";
+                    if (const size_t at = name.find(key); at != std::string::npos)
+                        name.replace(at, key.size(), std::string(".") + l.v0 + ".");
+                }
+            for (auto [a, b] : {std::pair{from.smooth_orig, to.smooth_orig}, std::pair{from.smooth, to.smooth},
+                                std::pair{from.lora_down, to.lora_down}, std::pair{from.lora_up, to.lora_up}})
+                if (const size_t at = name.rfind(std::string(".") + a); at != std::string::npos && at + 1 + std::strlen(a) == name.size())
+                    name.replace(at + 1, std::strlen(a), b);
+            if (const size_t at = name.find(".attn.norm_"); at != std::string::npos) name.erase(at, 5);
+            return name;
+        };
+        SafeTensorsWriter v0;
+        for (const auto& [key, value] : file.metadata()) v0.set_metadata(key, value);
+        for (const TensorEntry& t : file.tensors()) v0.add_view(rename(t.name), t.dtype, t.shape, file.data(t), t.size_bytes());
+        v0.save(v0_path);
+        EXPECT_NE(SafeTensorsFile(v0_path).find("transformer_blocks.0.qkv_proj.lora_down"), nullptr);
+        EXPECT_NE(SafeTensorsFile(v0_path).find("single_transformer_blocks.1.norm_k.weight"), nullptr);
+    }
+    Context ctx(test::context_options());
+    const FluxTransformer model(ctx, FluxCheckpoint(path)), v0_model(ctx, FluxCheckpoint(v0_path));
+    const FluxInputSet in = tiny_inputs(model.config());
+    EXPECT_EQ(model.forward(ctx, in.view()), v0_model.forward(ctx, in.view()));
+    EXPECT_EQ(inspect_checkpoint(SafeTensorsFile(v0_path)).keys, SVDQ_KEYS_NUNCHAKU_V0);
+    std::filesystem::remove(path);
+    std::filesystem::remove(v0_path);
+}
+
+TEST_F(FluxQuantized, Nvfp4ModelIsBoundedToo) {
+    Context ctx(test::context_options());
+    const FluxCheckpoint checkpoint(kModel);
+    const std::vector<float> reference = FluxTransformer(ctx, checkpoint).forward(ctx, tiny_inputs(checkpoint.config()).view());
+    QuantizerOptions options;
+    options.rank = 16;
+    options.format = SVDQ_FORMAT_NVFP4;
+    const std::string path = quantize("svdq_flux_tiny_nvfp4.safetensors", options);
+    EXPECT_EQ(inspect_checkpoint(SafeTensorsFile(path)).precision, SVDQ_PRECISION_NVFP4);
+    const double error = error_of(ctx, FluxTransformer(ctx, FluxCheckpoint(path)), reference);
+    std::printf("FLUX-tiny output error vs float: calibrated SVDQuant NVFP4 r16 from its file %.4f\n", error);
+    EXPECT_LT(error, 0.15);
+    std::filesystem::remove(path);
+}
+
+TEST_F(FluxQuantized, CancellingLeavesNoFile) {
+    const std::string path = (std::filesystem::temp_directory_path() / "svdq_flux_tiny_cancelled.safetensors").string();
+    std::filesystem::remove(path);
+    try {
+        quantize("svdq_flux_tiny_cancelled.safetensors", QuantizerOptions{}, [](const FluxQuantizeStep& step) { return step.done < 3; });
+        FAIL() << "a cancelled quantization succeeded";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.status(), SVDQ_ERROR_CANCELLED);
+    }
+    EXPECT_FALSE(std::filesystem::exists(path));
+    for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::temp_directory_path()))
+        EXPECT_EQ(entry.path().filename().string().rfind("svdq_flux_tiny_cancelled", 0), std::string::npos) << entry.path();
+}
+
+TEST_F(FluxQuantized, AlreadyQuantizedOrW4A16IsRefused) {
+    QuantizerOptions options;
+    options.rank = 16;
+    const std::string path = quantize("svdq_flux_tiny_twice.safetensors", options);
+    Context ctx(test::context_options());
+    const FluxCheckpoint quantized(path);
+    const FluxInputSet calibration = tiny_inputs(quantized.config());
+    EXPECT_THROW(quantize_flux(ctx, quantized, {calibration.view()}, options, path + ".again"), Error);
+    options.method = SVDQ_QUANT_W4A16;
+    EXPECT_THROW(quantize_flux(ctx, FluxCheckpoint(kModel), {calibration.view()}, options, path + ".again"), Error);
+    EXPECT_FALSE(std::filesystem::exists(path + ".again"));
+    std::filesystem::remove(path);
 }
 
 TEST(Flux, MissingGuidanceIsANamedError) {

@@ -2,12 +2,15 @@
 // error bounds that make SVDQuant worth having.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/context.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "models/nunchaku_flux_layout.h"
 #include "nn/linear.h"
+#include "quant/int4.h"
 #include "quant/lowrank.h"
 #include "quant/smoothing.h"
 #include "test_util.h"
@@ -104,6 +107,149 @@ TEST(Linear, UnfusedBranchComputesTheSameLayer) {
     unfused.forward(ctx, p.x.data(), M, y2.data());
     EXPECT_LT(test::max_rel_error(y2, y1), 1e-5);
     EXPECT_EQ(unfused.branch_execution(), SVDQ_BRANCH_UNFUSED);
+}
+
+namespace {
+
+// An SVDQuant layer (smoothing, rank 32) whose input is a GELU output, like
+// FLUX's mlp_fc2, reading Nunchaku's unsigned shifted encoding.
+struct GeluInputLayer {
+    std::vector<float> x, w, bias;
+    LinearWeights weights;
+};
+
+GeluInputLayer gelu_input_layer(Context& ctx) {
+    GeluInputLayer p;
+    p.x = test::with_outlier_channels(test::gaussian(static_cast<size_t>(M * K), 31), K, 64, 10.0f);
+    for (float& v : p.x) v = static_cast<float>(test::gelu_tanh_ref(v));
+    p.w = test::gaussian(static_cast<size_t>(N * K), 32, 0.05f);
+    p.bias = test::gaussian(static_cast<size_t>(N), 33);
+    LinearWeights& lw = p.weights;
+    lw.kind = SVDQ_LINEAR_W4A4;
+    lw.n = N;
+    lw.k = K;
+    lw.weight = p.w;
+    lw.bias = p.bias;
+    lw.smooth = compute_smoothing(p.x.data(), M, p.w.data(), N, K, 0.5f, 0.5f, ctx.pool());
+    std::vector<float> smoothed = p.w;
+    for (int64_t i = 0; i < N * K; ++i) smoothed[static_cast<size_t>(i)] *= lw.smooth[static_cast<size_t>(i % K)];
+    LowRank lr = lowrank_decompose(smoothed.data(), N, K, 32);
+    lw.rank = 32;
+    lw.up = std::move(lr.up);
+    lw.down = std::move(lr.down);
+    lw.input_shift = nunchaku::kGeluShift;
+    lw.unsigned_input = true;
+    return p;
+}
+
+std::vector<float> forward(Context& ctx, const LinearWeights& lw, const std::vector<float>& x) {
+    const Linear layer(ctx, lw);
+    std::vector<float> y(static_cast<size_t>(M * N));
+    layer.forward(ctx, x.data(), M, y.data());
+    return y;
+}
+
+}  // namespace
+
+// Y = Qu((X + shift) / smooth) R + up (down / smooth) X + bias in float64,
+// with Qu the unsigned per-token 64-group quantization (levels 0..15, scale
+// absmax / 15) computed with the kernels' float operations so every level
+// agrees, and R the INT4 residual Linear quantizes. What remains is float
+// rounding in the scale products and accumulations: < 1e-5 of max |Y|.
+// The unfused branch computes the same layer within that rounding.
+TEST(Linear, UnsignedShiftedInputMatchesFloat64Math) {
+    Context ctx(test::context_options());
+    const GeluInputLayer p = gelu_input_layer(ctx);
+    const LinearWeights& lw = p.weights;
+    const float shift = lw.input_shift;
+    const Int4Matrix r = quantize_int4(smoothed_residual(lw, ctx.pool()).data(), N, K, ctx.pool());
+    std::vector<float> inv_smooth(static_cast<size_t>(K));
+    for (int64_t j = 0; j < K; ++j) inv_smooth[static_cast<size_t>(j)] = 1.0f / lw.smooth[static_cast<size_t>(j)];
+
+    std::vector<double> ref(static_cast<size_t>(M * N));
+    std::vector<double> a(static_cast<size_t>(K)), branch(static_cast<size_t>(lw.rank));
+    for (int64_t i = 0; i < M; ++i) {
+        const float* xi = p.x.data() + i * K;
+        for (int64_t g = 0; g < K / 64; ++g) {
+            float u[64], absmax = 0.0f;
+            for (int64_t t = 0; t < 64; ++t) {
+                u[t] = (xi[g * 64 + t] + shift) * inv_smooth[static_cast<size_t>(g * 64 + t)];
+                absmax = std::max(absmax, std::fabs(u[t]));
+            }
+            const float mul = absmax > 0.0f ? 15.0f / absmax : 0.0f;
+            for (int64_t t = 0; t < 64; ++t)
+                a[static_cast<size_t>(g * 64 + t)] = std::clamp(std::nearbyint(u[t] * mul), 0.0f, 15.0f) * static_cast<double>(absmax / 15.0f);
+        }
+        for (int64_t q = 0; q < lw.rank; ++q) {
+            double d = 0.0;  // the branch reads the unshifted x
+            for (int64_t j = 0; j < K; ++j)
+                d += static_cast<double>(xi[j]) * lw.down[static_cast<size_t>(q * K + j)] / lw.smooth[static_cast<size_t>(j)];
+            branch[static_cast<size_t>(q)] = d;
+        }
+        for (int64_t o = 0; o < N; ++o) {
+            double acc = p.bias[static_cast<size_t>(o)];
+            for (int64_t j = 0; j < K; ++j) acc += a[static_cast<size_t>(j)] * r.value(o, j);
+            for (int64_t q = 0; q < lw.rank; ++q) acc += branch[static_cast<size_t>(q)] * lw.up[static_cast<size_t>(o * lw.rank + q)];
+            ref[static_cast<size_t>(i * N + o)] = acc;
+        }
+    }
+    const std::vector<float> fused = forward(ctx, lw, p.x);
+    EXPECT_LT(test::max_rel_error(fused, ref), 1e-5);
+    LinearWeights unfused_w = lw;
+    unfused_w.branch_execution = SVDQ_BRANCH_UNFUSED;
+    EXPECT_LT(test::max_rel_error(forward(ctx, unfused_w, p.x), fused), 1e-5);
+}
+
+// With the bias compensating the shift as Nunchaku's files do (bias -
+// (shift / smooth) R^T), the layer approximates X W^T + bias, and on GELU
+// outputs better than the signed encoding: 16 levels cover [0, absmax]
+// where signed quantization spends half of its levels on negatives it never sees.
+TEST(Linear, CompensatedShiftApproximatesTheFloatLayer) {
+    Context ctx(test::context_options());
+    const GeluInputLayer p = gelu_input_layer(ctx);
+    const auto exact = test::reference_matmul(p.x.data(), M, N, K, [&](int64_t o, int64_t j) { return p.w[static_cast<size_t>(o * K + j)]; },
+                                              p.bias.data());
+    LinearWeights shifted = p.weights;
+    const std::vector<float> residual = smoothed_residual(shifted, ctx.pool());
+    for (int64_t o = 0; o < N; ++o) {
+        double c = 0.0;
+        for (int64_t j = 0; j < K; ++j) c += residual[static_cast<size_t>(o * K + j)] / shifted.smooth[static_cast<size_t>(j)];
+        shifted.bias[static_cast<size_t>(o)] -= static_cast<float>(shifted.input_shift * c);
+    }
+    LinearWeights uncompensated = p.weights, signed_input = p.weights;
+    signed_input.input_shift = 0.0f;
+    signed_input.unsigned_input = false;
+    const double err_shifted = test::frobenius_rel_error(forward(ctx, shifted, p.x), exact);
+    const double err_signed = test::frobenius_rel_error(forward(ctx, signed_input, p.x), exact);
+    const double err_uncompensated = test::frobenius_rel_error(forward(ctx, uncompensated, p.x), exact);
+    std::printf("relative error on GELU inputs: unsigned shifted %.4f  signed %.4f  shift without compensation %.4f\n",
+                err_shifted, err_signed, err_uncompensated);
+    EXPECT_LT(err_shifted, err_signed);
+    EXPECT_LT(err_shifted, 0.1);
+    EXPECT_GT(err_uncompensated, 1.5 * err_shifted);
+}
+
+TEST(Linear, InputEncodingIsForInt4W4A4Only) {
+    Context ctx(test::context_options());
+    const std::pair<svdq_linear_kind, svdq_weight_format> others[] = {
+        {SVDQ_LINEAR_FLOAT, SVDQ_FORMAT_INT4}, {SVDQ_LINEAR_W4A16, SVDQ_FORMAT_INT4}, {SVDQ_LINEAR_W4A4, SVDQ_FORMAT_NVFP4}};
+    for (const auto& [kind, format] : others) {
+        LinearWeights lw;
+        lw.kind = kind;
+        lw.format = format;
+        lw.n = 2;
+        lw.k = 64;
+        lw.weight.assign(128, 0.5f);
+        lw.input_shift = nunchaku::kGeluShift;
+        lw.unsigned_input = true;
+        try {
+            const Linear layer(ctx, std::move(lw));
+            ADD_FAILURE() << "input encoding accepted for kind " << kind << ", format " << format;
+        } catch (const Error& e) {
+            EXPECT_EQ(e.status(), SVDQ_ERROR_INVALID_ARGUMENT);
+            EXPECT_NE(std::string(e.what()).find("INT4 W4A4 layers only"), std::string::npos) << e.what();
+        }
+    }
 }
 
 TEST(Linear, RejectsNonFiniteActivations) {

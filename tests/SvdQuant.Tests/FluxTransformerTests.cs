@@ -40,7 +40,7 @@ public sealed class FluxTransformerTests
     [Test]
     public void QuantizedBlocks_StayCloseAndTakeLessMemory()
     {
-        using FluxTransformer model = FluxTransformer.Load(_engine, Model, LinearPrecision.W4A4);
+        using FluxTransformer model = FluxTransformer.Load(_engine, Model, new FluxLoadOptions { BlockPrecision = LinearPrecision.W4A4 });
 
         double error = MaxRelativeError(model.Forward(_engine, ReadInputs()), ReadExpected());
 
@@ -91,7 +91,7 @@ public sealed class FluxTransformerTests
         Assert.Throws<ObjectDisposedException>(() => model.Forward(_engine, ReadInputs()));
     }
 
-    private static FluxInputs ReadInputs()
+    internal static FluxInputs ReadInputs()
     {
         using SafeTensorsFile file = SafeTensorsFile.Open(Path.Combine(Model, "inputs.safetensors"));
         return new FluxInputs

@@ -1,6 +1,9 @@
 #include "api/api_guard.h"
+#include "api/quantize_options.h"
 #include "core/context.h"
 #include "core/tensor.h"
+#include "models/flux/flux_input_set.h"
+#include "models/flux/flux_quantizer.h"
 #include "models/flux/flux_transformer.h"
 
 using namespace svdq;
@@ -18,6 +21,9 @@ const float* input(const svdq_tensor* t, const char* name, std::initializer_list
     require_shape(tensor, shape, name);
     return tensor.f32();
 }
+
+constexpr int64_t kSyntheticCalibrationSamples = 4;
+constexpr uint64_t kSyntheticCalibrationSeed = 2024;
 
 }  // namespace
 
@@ -105,6 +111,40 @@ SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* m
         float* y = const_cast<float*>(input(out, "out", {batch, img, c.patch_features()}));
         const std::vector<float> result = m.forward(ctx, f);
         std::copy(result.begin(), result.end(), y);
+    });
+}
+
+SVDQ_API svdq_status svdq_flux_quantize(svdq_context* context, const char* model_path, const char* calibration_path,
+                                        const char* output_path, const svdq_quantize_options* options,
+                                        svdq_quantize_progress_fn progress, void* user_data) {
+    return guarded(__func__, [&] {
+        svdq_context& ctx = deref(context, "context");
+        deref(model_path, "model_path");
+        deref(output_path, "output_path");
+        svdq_quantize_options o;
+        svdq_quantize_options_init(&o);
+        if (options != nullptr) {
+            require_struct_size(*options, sizeof(svdq_quantize_options), "svdq_quantize_options");
+            o = *options;
+        }
+        const QuantizerOptions q = options_of(o);
+        const FluxCheckpoint checkpoint(model_path);
+        const FluxInputSet calibration =
+            calibration_path != nullptr
+                ? read_flux_inputs(SafeTensorsFile(calibration_path), checkpoint.config())
+                : synthetic_flux_inputs(checkpoint.config(), kSyntheticCalibrationSamples, kSyntheticCalibrationSeed);
+        FluxQuantizeProgress on_step;
+        if (progress != nullptr)
+            on_step = [&](const FluxQuantizeStep& step) {
+                svdq_quantize_progress p{};
+                p.struct_size = sizeof(svdq_quantize_progress);
+                p.layer = step.layer.c_str();
+                p.done = step.done;
+                p.total = step.total;
+                p.calibration_error = step.calibration_error;
+                return progress(user_data, &p) == 0;
+            };
+        quantize_flux(ctx, checkpoint, {calibration.view()}, q, output_path, on_step);
     });
 }
 

@@ -7,21 +7,11 @@
 #include "io/safetensors_file.h"
 #include "models/quantized_layer_file.h"
 #include "nn/linear.h"
+#include "quant/fake_quant.h"
 
 using namespace svdq;
 
 namespace {
-
-const char* method_name(svdq_quant_method m) {
-    switch (m) {
-        case SVDQ_QUANT_RTN: return "rtn";
-        case SVDQ_QUANT_SMOOTHQUANT: return "smoothquant";
-        case SVDQ_QUANT_LOWRANK: return "lowrank";
-        case SVDQ_QUANT_SVDQUANT: return "svdquant";
-        case SVDQ_QUANT_W4A16: return "w4a16";
-    }
-    return "unknown";
-}
 
 // `name` from the layer file, float, of `rank` dimensions; errors name file and tensor.
 const TensorEntry& float_tensor(const SafeTensorsFile& f, const char* name, size_t rank) {
@@ -47,12 +37,14 @@ SVDQ_API svdq_status svdq_layer_quantize_file(svdq_context* context, const svdq_
         if (out_report != nullptr) require_struct_size(*out_report, sizeof(svdq_quantize_report), "svdq_quantize_report");
         const QuantizerOptions q = options_of(o);
         require(input_path != nullptr && output_path != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, "input_path and output_path are required");
+        // Before any work: whether the result could be saved at all.
+        require_layer_file_support(q.method == SVDQ_QUANT_W4A16 ? SVDQ_LINEAR_W4A16 : SVDQ_LINEAR_W4A4, q.format, output_path);
         const SafeTensorsFile in(input_path);
 
         const TensorEntry& weight = float_tensor(in, "weight", 2);
-        const int64_t n = weight.shape[0], k = weight.shape[1];
-        require(k % kInt4Group == 0, SVDQ_ERROR_SHAPE_MISMATCH,
-                in.describe(weight) + " has K = " + std::to_string(k) + ", not a multiple of the group size 64");
+        const int64_t n = weight.shape[0], k = weight.shape[1], group = format_group_size(q.format);
+        require(k % group == 0, SVDQ_ERROR_SHAPE_MISMATCH,
+                in.describe(weight) + " has K = " + std::to_string(k) + ", not a multiple of the group size " + std::to_string(group));
         LayerToQuantize layer{n, in.read_f32(weight), {}};
         if (const TensorEntry* bias = in.find("bias")) {
             require(bias->shape == std::vector<int64_t>{n}, SVDQ_ERROR_SHAPE_MISMATCH,

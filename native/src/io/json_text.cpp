@@ -35,10 +35,12 @@ nlohmann::json parse_json(std::string_view text, const std::string& what) {
     return result;
 }
 
-nlohmann::json read_json_file(const std::string& path) {
+std::string read_text_file(const std::string& path) {
     const MappedFile file(path);
     const auto* text = reinterpret_cast<const char*>(file.data());
-    return parse_json(std::string_view(text == nullptr ? "" : text, static_cast<size_t>(file.size())), path);
+    return text == nullptr ? std::string() : std::string(text, static_cast<size_t>(file.size()));
 }
+
+nlohmann::json read_json_file(const std::string& path) { return parse_json(read_text_file(path), path); }
 
 }  // namespace svdq

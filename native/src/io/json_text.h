@@ -14,6 +14,9 @@ namespace svdq {
 // which are SVDQ_ERROR_FORMAT.
 nlohmann::json parse_json(std::string_view text, const std::string& what);
 
+// A whole file's bytes as text; SVDQ_ERROR_IO naming the path when unreadable.
+std::string read_text_file(const std::string& path);
+
 // Reads and parses a JSON file such as a diffusers config.json.
 nlohmann::json read_json_file(const std::string& path);
 

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "quant/fake_quant.h"
+#include "quant/nvfp4_quant.h"
 
 namespace svdq {
 
@@ -22,6 +23,43 @@ PackedWeights pack_nvfp4_as_float(const CpuKernels& kernels, const std::vector<f
     std::vector<float> values(w.size());
     fake_quantize_rows(SVDQ_FORMAT_NVFP4, w.data(), n, k, false, values.data(), &pool);
     return kernels.pack_f32(values.data(), n, k);
+}
+
+// Stored NVFP4 weights to float, with their channel and tensor scales.
+PackedWeights pack_nvfp4_as_float(const CpuKernels& kernels, const Nvfp4Weights& w, ThreadPool& pool) {
+    const Nvfp4Matrix& v = w.values;
+    std::vector<float> values(static_cast<size_t>(v.rows * v.cols));
+    pool.parallel_for(v.rows, [&](int64_t r) {
+        float* row = values.data() + r * v.cols;
+        dequantize_nvfp4_row(v.packed.data() + r * (v.cols / 2), v.scales.data() + r * v.groups(), v.cols, w.tensor_scale, row);
+        if (!w.channel_scales.empty())
+            for (int64_t j = 0; j < v.cols; ++j) row[j] *= w.channel_scales[static_cast<size_t>(r)];
+    });
+    return kernels.pack_f32(values.data(), v.rows, v.cols);
+}
+
+// Stored 4-bit values must fit the layer they are handed to.
+void check_stored_values(const LinearWeights& w) {
+    const std::string shape = "[" + std::to_string(w.n) + ", " + std::to_string(w.k) + "]";
+    const auto fits = [&](size_t got, int64_t want) { return got == static_cast<size_t>(want); };
+    if (w.quantized_residual) {
+        const Int4Matrix& q = *w.quantized_residual;
+        require(w.kind != SVDQ_LINEAR_FLOAT && w.format == SVDQ_FORMAT_INT4 && !w.nvfp4_residual, SVDQ_ERROR_INVALID_ARGUMENT,
+                "stored INT4 values belong to an INT4 W4A16 or W4A4 layer");
+        require(q.rows == w.n && q.cols == w.k && fits(q.packed.size(), w.n * w.k / 2) && fits(q.scales.size(), w.n * q.groups()),
+                SVDQ_ERROR_SHAPE_MISMATCH, "the stored INT4 values do not fit the layer's " + shape);
+    }
+    if (!w.quantized_zeros.empty())
+        require(w.kind == SVDQ_LINEAR_W4A16 && w.quantized_residual && fits(w.quantized_zeros.size(), w.n * (w.k / kInt4Group)),
+                SVDQ_ERROR_INVALID_ARGUMENT, "zero points belong to the stored INT4 weight of a W4A16 layer, one per 64 columns of " + shape);
+    if (w.nvfp4_residual) {
+        const Nvfp4Weights& f = *w.nvfp4_residual;
+        require(w.kind == SVDQ_LINEAR_W4A4 && w.format == SVDQ_FORMAT_NVFP4, SVDQ_ERROR_INVALID_ARGUMENT,
+                "a stored NVFP4 residual belongs to an NVFP4 W4A4 layer");
+        require(f.values.rows == w.n && f.values.cols == w.k && fits(f.values.packed.size(), w.n * w.k / 2) &&
+                    fits(f.values.scales.size(), w.n * f.values.groups()) && (f.channel_scales.empty() || fits(f.channel_scales.size(), w.n)),
+                SVDQ_ERROR_SHAPE_MISMATCH, "the stored NVFP4 values do not fit the layer's " + shape);
+    }
 }
 
 }  // namespace
@@ -40,6 +78,16 @@ std::vector<float> smoothed_residual(const LinearWeights& w, ThreadPool& pool) {
         }
     });
     return r;
+}
+
+std::vector<float> down_reading_input(const LinearWeights& w) {
+    std::vector<float> down = w.down;
+    if (w.smooth.empty() || w.down_reads_input) return down;
+    for (int64_t j = 0; j < w.k; ++j) {
+        const float inv = 1.0f / w.smooth[static_cast<size_t>(j)];  // as Linear applies it to activations
+        for (int64_t q = 0; q < w.rank; ++q) down[static_cast<size_t>(q * w.k + j)] *= inv;
+    }
+    return down;
 }
 
 LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
@@ -104,22 +152,34 @@ Linear::Linear(Context& ctx, LinearWeights w)
       activation_(w.activation),
       branch_execution_(w.branch_execution),
       format_(w.kind == SVDQ_LINEAR_FLOAT ? SVDQ_FORMAT_INT4 : w.format),
+      input_encoding_{w.input_shift, w.unsigned_input},
       n_(w.n),
       k_(w.k),
       rank_(w.rank),
       kernels_(&ctx.kernels()),
       bias_(std::move(w.bias)) {
+    require(std::isfinite(input_encoding_.shift), SVDQ_ERROR_NON_FINITE,
+            "input shift " + std::to_string(input_encoding_.shift) + " is not finite");
+    if (input_encoding_.shift != 0.0f || input_encoding_.is_unsigned)
+        require(kind_ == SVDQ_LINEAR_W4A4 && format_ == SVDQ_FORMAT_INT4, SVDQ_ERROR_INVALID_ARGUMENT,
+                "an input shift or unsigned input quantization applies to INT4 W4A4 layers only, not to " +
+                    std::string(kind_ == SVDQ_LINEAR_W4A4 ? "W4A4" : kind_ == SVDQ_LINEAR_W4A16 ? "W4A16" : "FLOAT") +
+                    (kind_ == SVDQ_LINEAR_FLOAT ? "" : format_ == SVDQ_FORMAT_NVFP4 ? " NVFP4" : " INT4") + " layers");
+    check_stored_values(w);
     switch (kind_) {
         case SVDQ_LINEAR_FLOAT: weights_ = kernels_->pack_f32(w.weight.data(), n_, k_); break;
         case SVDQ_LINEAR_W4A16:
-            weights_ = format_ == SVDQ_FORMAT_NVFP4 ? pack_nvfp4_as_float(*kernels_, w.weight, n_, k_, ctx.pool())
-                                                    : kernels_->pack_w4a16(quantize_int4(w.weight.data(), n_, k_, ctx.pool()));
+            if (w.quantized_residual)
+                weights_ = kernels_->pack_w4a16(*w.quantized_residual, w.quantized_zeros.empty() ? nullptr : w.quantized_zeros.data());
+            else
+                weights_ = format_ == SVDQ_FORMAT_NVFP4 ? pack_nvfp4_as_float(*kernels_, w.weight, n_, k_, ctx.pool())
+                                                        : kernels_->pack_w4a16(quantize_int4(w.weight.data(), n_, k_, ctx.pool()), nullptr);
             break;
         case SVDQ_LINEAR_W4A4: {
             if (w.quantized_residual) {
-                require(format_ == SVDQ_FORMAT_INT4 && w.quantized_residual->rows == n_ && w.quantized_residual->cols == k_,
-                        SVDQ_ERROR_INVALID_ARGUMENT, "a stored residual must be INT4 [N, K]");
                 weights_ = kernels_->pack_w4a4(*w.quantized_residual);
+            } else if (w.nvfp4_residual) {
+                weights_ = pack_nvfp4_as_float(*kernels_, *w.nvfp4_residual, ctx.pool());
             } else {
                 const std::vector<float> residual = smoothed_residual(w, ctx.pool());
                 weights_ = format_ == SVDQ_FORMAT_NVFP4 ? pack_nvfp4_as_float(*kernels_, residual, n_, k_, ctx.pool())
@@ -129,10 +189,7 @@ Linear::Linear(Context& ctx, LinearWeights w)
                 inv_smooth_.resize(w.smooth.size());
                 for (size_t j = 0; j < w.smooth.size(); ++j) inv_smooth_[j] = 1.0f / w.smooth[j];
             }
-            down_ = std::move(w.down);
-            if (!inv_smooth_.empty() && !w.down_reads_input)
-                for (int64_t q = 0; q < rank_; ++q)
-                    for (int64_t j = 0; j < k_; ++j) down_[static_cast<size_t>(q * k_ + j)] *= inv_smooth_[static_cast<size_t>(j)];
+            down_ = down_reading_input(w);
             if (rank_ == 0) break;
             if (branch_execution_ == SVDQ_BRANCH_FUSED && format_ == SVDQ_FORMAT_INT4) {
                 up_ = kernels_->pack_lowrank_up(w.up.data(), n_, rank_);
@@ -197,7 +254,7 @@ void Linear::forward_w4a4(Context& ctx, const float* x, int64_t m, float* y) con
     s.lowrank_act.resize(static_cast<size_t>(m * rank_));
     run_quantize_act(*kernels_, ctx.pool(),
                      {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), rank_ ? down_.data() : nullptr, rank_,
-                      acts, s.lowrank_act.data()});
+                      acts, s.lowrank_act.data(), input_encoding_});
     run_gemm_w4a4(*kernels_, ctx.pool(),
                   {acts.q, acts.scales, acts.sums, m, &weights_, rank_ ? s.lowrank_act.data() : nullptr,
                    rank_ ? &up_ : nullptr, rank_, bias_.empty() ? nullptr : bias_.data(), activation_, y});
@@ -207,7 +264,7 @@ void Linear::forward_w4a4_unfused(Context& ctx, const float* x, int64_t m, float
     const QuantizedActs acts = activation_scratch(ctx.scratch(), m, k_);
     // Pass 1 over X: quantize. Then the 4-bit GEMM, and the branch's own passes.
     run_quantize_act(*kernels_, ctx.pool(),
-                     {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), nullptr, 0, acts, nullptr});
+                     {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), nullptr, 0, acts, nullptr, input_encoding_});
     run_gemm_w4a4(*kernels_, ctx.pool(),
                   {acts.q, acts.scales, acts.sums, m, &weights_, nullptr, nullptr, 0, bias_.empty() ? nullptr : bias_.data(),
                    SVDQ_ACTIVATION_NONE, y});

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "quant/nvfp4.h"
 #include "svdquant.h"
 
 namespace svdq {
@@ -14,6 +15,14 @@ namespace svdq {
 class Context;
 class ThreadPool;
 class Tensor;
+
+// NVFP4 weights as Nunchaku stores them: value = e2m1(code) * e4m3(group
+// scale) * channel_scales[row] * tensor_scale.
+struct Nvfp4Weights {
+    Nvfp4Matrix values;                 // [n, k] E2M1 codes and E4M3 scales per 16
+    std::vector<float> channel_scales;  // [n] (`wcscales`); empty: all 1
+    float tensor_scale = 1.0f;          // `wtscale`
+};
 
 // The layer's parameters as float, already validated; smooth and the
 // low-rank factors may be empty.
@@ -28,15 +37,32 @@ struct LinearWeights {
     std::vector<float> smooth;  // [k]
     std::vector<float> up;      // [n, rank]
     std::vector<float> down;    // [rank, k], a factor of weight * smooth
-    // From a file: the INT4 residual exactly as stored, used instead of
-    // quantizing weight * smooth - up down again (weight is then unused), and
-    // a down factor that already reads the raw input (divided by smooth).
+    // From a file: the 4-bit values exactly as stored, used instead of
+    // quantizing again (weight is then unused). W4A4: the residual weight *
+    // smooth - up down, INT4 in quantized_residual or NVFP4 in
+    // nvfp4_residual, with a down factor that already reads the raw input
+    // (divided by smooth). INT4 W4A16: the weight in quantized_residual and,
+    // when quantized_zeros [n, k/64] is not empty, AWQ's zero points: a value
+    // is then (q + 8) * scale + zero (q + 8 = AWQ's unsigned nibble), else q * scale.
     std::optional<Int4Matrix> quantized_residual;
+    std::vector<float> quantized_zeros;
+    std::optional<Nvfp4Weights> nvfp4_residual;
     bool down_reads_input = false;
+    // INT4 W4A4 only: how the quantizer reads X (ActEncoding). Nunchaku's INT4
+    // mlp_fc2 layers use input_shift = nunchaku::kGeluShift, unsigned_input:
+    // Y = Qu((X + shift) / smooth) R + up down' X + bias, the branch reading
+    // the raw X and the file's bias already compensating the shift. The
+    // defaults give the plain signed Q(X / smooth).
+    float input_shift = 0.0f;
+    bool unsigned_input = false;
 };
 
 // weight * smooth - up down [n, k]: what a W4A4 layer quantizes.
 std::vector<float> smoothed_residual(const LinearWeights& w, ThreadPool& pool);
+
+// down [rank, k] as the layer applies it to the raw input: times 1 / smooth
+// (as is when there is no smooth or w.down_reads_input).
+std::vector<float> down_reading_input(const LinearWeights& w);
 
 // A layer is packed for the kernels of the context that creates it and always
 // runs with those kernels, whichever context calls forward. NVFP4 layers keep
@@ -72,6 +98,7 @@ private:
     svdq_activation activation_;
     svdq_branch_execution branch_execution_;
     svdq_weight_format format_;
+    ActEncoding input_encoding_;
     int64_t n_, k_, rank_;
     const CpuKernels* kernels_;
     PackedWeights weights_;          // float, INT4, or the INT4 residual for W4A4

@@ -7,6 +7,7 @@
 #include "backend/cpu/epilogue.h"
 #include "core/context.h"
 #include "core/error.h"
+#include "core/half.h"
 #include "core/thread_pool.h"
 #include "quant/fake_quant.h"
 #include "quant/lowrank.h"
@@ -87,6 +88,17 @@ LowRank branch_of(const MatrixF& ws, int64_t n, int64_t k, const QuantizerOption
 
 }  // namespace
 
+const char* method_name(svdq_quant_method method) {
+    switch (method) {
+        case SVDQ_QUANT_RTN: return "rtn";
+        case SVDQ_QUANT_SMOOTHQUANT: return "smoothquant";
+        case SVDQ_QUANT_LOWRANK: return "lowrank";
+        case SVDQ_QUANT_SVDQUANT: return "svdquant";
+        case SVDQ_QUANT_W4A16: return "w4a16";
+    }
+    return "unknown";
+}
+
 void validate(const QuantizerOptions& o) {
     require(o.method >= SVDQ_QUANT_RTN && o.method <= SVDQ_QUANT_W4A16, SVDQ_ERROR_INVALID_ARGUMENT,
             "method " + std::to_string(o.method) + " is not a svdq_quant_method value");
@@ -139,6 +151,9 @@ QuantizedLayers quantize(const std::vector<LayerToQuantize>& layers, int64_t k, 
         out.beta = best.beta;
         out.candidates = best.candidates;
         out.smooth = smoothing_from_maxima(problem.xmax, problem.wmax, best.alpha, best.beta);
+        // Checkpoints store lambda in BF16 (as Nunchaku does); a lambda that
+        // is already BF16 makes the layer built here the one a file reloads.
+        for (float& v : out.smooth) v = bf16_to_float(float_to_bf16(v));
     }
     out.search_seconds = seconds_since(start);
 

@@ -28,6 +28,9 @@ struct QuantizerOptions {
     svdq_branch_execution branch_execution = SVDQ_BRANCH_FUSED;
 };
 
+// The method's name as the CLI and the files spell it ("svdquant", "w4a16", ...).
+const char* method_name(svdq_quant_method method);
+
 // Checks the options against each other (rank a positive multiple of 16,
 // grid_steps >= 1, exponents in [0, 1], ...).
 void validate(const QuantizerOptions& o);

@@ -21,7 +21,7 @@ internal sealed class FluxForwardCommand : Command<FluxForwardSettings>
         try
         {
             using var engine = new Engine();
-            using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, settings.Precision);
+            using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions { BlockPrecision = settings.Precision });
             using SafeTensorsFile file = SafeTensorsFile.Open(settings.Inputs);
             FluxInputs inputs = ReadInputs(file);
             long start = Stopwatch.GetTimestamp();

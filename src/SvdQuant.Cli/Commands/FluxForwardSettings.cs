@@ -7,7 +7,7 @@ namespace SvdQuant.Cli.Commands;
 internal sealed class FluxForwardSettings : CommandSettings
 {
     [CommandOption("--model <PATH>")]
-    [Description("A diffusers FLUX folder: config.json and *.safetensors weights.")]
+    [Description("A diffusers FLUX folder (config.json and *.safetensors weights) or a quantized checkpoint file (Nunchaku's or `svdquant quantize`'s).")]
     public string Model { get; init; } = string.Empty;
 
     [CommandOption("--inputs <FILE>")]
@@ -19,7 +19,7 @@ internal sealed class FluxForwardSettings : CommandSettings
     public string Output { get; init; } = string.Empty;
 
     [CommandOption("--precision <PRECISION>")]
-    [Description("Transformer-block linears: Float (default), W4A16 or W4A4 (round-to-nearest at load).")]
+    [Description("Block linears of a diffusers folder: Float (default), W4A16 or W4A4 (round-to-nearest at load); a quantized file runs as stored.")]
     [DefaultValue(Models.LinearPrecision.Float)]
     public Models.LinearPrecision Precision { get; init; } = Models.LinearPrecision.Float;
 

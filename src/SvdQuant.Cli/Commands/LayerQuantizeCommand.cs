@@ -15,36 +15,19 @@ internal sealed class LayerQuantizeCommand : Command<LayerQuantizeSettings>
 {
     public override int Execute(CommandContext context, LayerQuantizeSettings settings, CancellationToken cancellationToken)
     {
-        QuantizationMethod? method = settings.Method.ToLowerInvariant() switch
+        QuantizerOptions? options = QuantizationArguments.Parse(settings.Method, settings.Format, settings.Rank, out string error);
+        if (options is null)
         {
-            "svdquant" => QuantizationMethod.SvdQuant,
-            "smoothquant" => QuantizationMethod.SmoothQuant,
-            "lowrank" => QuantizationMethod.LowRank,
-            "rtn" => QuantizationMethod.Rtn,
-            "w4a16" => QuantizationMethod.W4A16,
-            _ => null,
-        };
-        WeightFormat? format = settings.Format.ToLowerInvariant() switch
-        {
-            "int4" => WeightFormat.Int4,
-            "nvfp4" => WeightFormat.Nvfp4,
-            _ => null,
-        };
-        if (method is null || format is null)
-        {
-            Console.Error.WriteLine(method is null
-                ? $"svdquant: --method {settings.Method}: expected svdquant, smoothquant, lowrank, rtn or w4a16"
-                : $"svdquant: --format {settings.Format}: expected int4 or nvfp4");
+            Console.Error.WriteLine($"svdquant: {error}");
             return 2;
         }
 
         try
         {
             using var engine = new Engine();
-            QuantizationReport report = Quantizer.QuantizeFile(
-                engine, settings.Input, settings.Output, new QuantizerOptions { Method = method.Value, Format = format.Value, Rank = settings.Rank });
+            QuantizationReport report = Quantizer.QuantizeFile(engine, settings.Input, settings.Output, options);
             AnsiConsole.MarkupLineInterpolated(
-                $"{settings.Output}: {method} {format}{(method is QuantizationMethod.LowRank or QuantizationMethod.SvdQuant ? $", rank {settings.Rank}" : "")}, alpha {report.Alpha:0.00} beta {report.Beta:0.00}, calibration error {report.CalibrationError:0.0000} (search {report.Search.TotalSeconds:0.00} s, SVD {report.Svd.TotalSeconds:0.00} s)");
+                $"{settings.Output}: {options.Method} {options.Format}{(QuantizationArguments.HasBranch(options.Method) ? $", rank {settings.Rank}" : "")}, alpha {report.Alpha:0.00} beta {report.Beta:0.00}, calibration error {report.CalibrationError:0.0000} (search {report.Search.TotalSeconds:0.00} s, SVD {report.Svd.TotalSeconds:0.00} s)");
             return 0;
         }
         catch (SvdQuantException e) when (e.Status is not (StatusCode.OutOfMemory or StatusCode.Internal))

@@ -16,12 +16,12 @@ internal sealed class LayerQuantizeSettings : CommandSettings
     public string Output { get; init; } = string.Empty;
 
     [CommandOption("--method <METHOD>")]
-    [Description("svdquant (default), smoothquant, lowrank or rtn.")]
+    [Description("svdquant (default), smoothquant, lowrank, rtn or w4a16.")]
     [DefaultValue("svdquant")]
     public string Method { get; init; } = "svdquant";
 
     [CommandOption("--format <FORMAT>")]
-    [Description("int4 (default); nvfp4 layers cannot be saved yet.")]
+    [Description("int4 (default) or nvfp4 (not with w4a16: AWQ layers hold INT4 weights).")]
     [DefaultValue("int4")]
     public string Format { get; init; } = "int4";
 

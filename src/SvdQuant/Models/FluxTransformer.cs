@@ -21,16 +21,15 @@ public sealed class FluxTransformer : IDisposable
     public FluxInfo Info { get; }
 
     /// <summary>
-    /// Loads a diffusers folder (config.json and one or more safetensors shards, BF16/F16/F32).
+    /// Loads a diffusers folder (config.json and one or more safetensors shards, BF16/F16/F32) or a
+    /// quantized single-file checkpoint: a Nunchaku SVDQ file (INT4 or NVFP4, either key style) or
+    /// one <see cref="Quantization.Quantizer.QuantizeFlux"/> wrote, whose 4-bit layers run as stored.
     /// </summary>
     /// <param name="engine">The engine that prepares the weights.</param>
-    /// <param name="path">The model folder.</param>
-    /// <param name="blockPrecision">
-    /// The precision of the transformer-block linears, quantized at load; the adaLN modulation
-    /// linears use W4A16 when this is W4A4, as in Nunchaku. Embedders and proj_out stay float.
-    /// </param>
+    /// <param name="path">The model folder or the checkpoint file.</param>
+    /// <param name="options">Null for the defaults (float blocks from a diffusers folder).</param>
     /// <exception cref="SvdQuantException">A missing file or tensor, a bad config, or a wrong shape, named.</exception>
-    public static unsafe FluxTransformer Load(Engine engine, string path, LinearPrecision blockPrecision = LinearPrecision.Float)
+    public static unsafe FluxTransformer Load(Engine engine, string path, FluxLoadOptions? options = null)
     {
         if (engine is null)
         {
@@ -42,17 +41,17 @@ public sealed class FluxTransformer : IDisposable
             throw new ArgumentNullException(nameof(path));
         }
 
-        var options = new svdq_flux_load_options
+        var native = new svdq_flux_load_options
         {
             struct_size = (uint)sizeof(svdq_flux_load_options),
-            linear_kind = (int)blockPrecision,
+            linear_kind = (int)(options ?? new FluxLoadOptions()).BlockPrecision,
         };
         IntPtr model;
         byte[] utf8Path = NativeText.ToUtf8(path);
         fixed (byte* pathData = utf8Path)
         {
             using HandleLease context = engine.Lease();
-            NativeStatus.Check(NativeMethods.svdq_flux_load(context.Pointer, pathData, &options, &model));
+            NativeStatus.Check(NativeMethods.svdq_flux_load(context.Pointer, pathData, &native, &model));
         }
 
         var handle = new FluxHandle(model);

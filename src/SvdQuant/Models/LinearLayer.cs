@@ -105,7 +105,10 @@ public sealed class LinearLayer : IDisposable
         }
     }
 
-    /// <summary>Loads a layer written by <see cref="Quantization.Quantizer.QuantizeFile"/>, its 4-bit values as stored.</summary>
+    /// <summary>
+    /// Loads a layer written by <see cref="Quantization.Quantizer.QuantizeFile"/> (any method and format), its 4-bit
+    /// values as stored, never quantized again.
+    /// </summary>
     /// <exception cref="SvdQuantException">The file is missing, corrupt, or not a quantized layer.</exception>
     public static unsafe LinearLayer Load(Engine engine, string path)
     {

@@ -1,6 +1,8 @@
 using System;
 using System.Collections.Generic;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
+using System.Threading;
 using CommunityToolkit.HighPerformance;
 using SvdQuant.Models;
 using SvdQuant.Native;
@@ -136,9 +138,11 @@ public static class Quantizer
     /// <summary>
     /// Quantizes the layer stored in <paramref name="inputPath"/> (safetensors with <c>weight</c> [N, K],
     /// optional <c>bias</c> [N] and <c>calib</c> [M, K]) and writes it to <paramref name="outputPath"/> as
-    /// one Nunchaku-style layer, loadable with <see cref="Models.LinearLayer.Load"/>. INT4 W4A4 methods only so far.
+    /// one Nunchaku-style layer, loadable with <see cref="Models.LinearLayer.Load"/>: the W4A4 methods in INT4 or NVFP4
+    /// as Nunchaku's SVDQuant layers, <see cref="QuantizationMethod.W4A16"/> as its AWQ layers (INT4 only).
     /// </summary>
-    /// <exception cref="SvdQuantException">A missing or misshapen tensor, named with its file; no output file is left.</exception>
+    /// <exception cref="SvdQuantException">A missing or misshapen tensor, named with its file, or W4A16 with
+    /// <see cref="WeightFormat.Nvfp4"/> (<see cref="StatusCode.Unsupported"/>); no output file is left.</exception>
     public static unsafe QuantizationReport QuantizeFile(Engine engine, string inputPath, string outputPath, QuantizerOptions? options = null)
     {
         if (engine is null)
@@ -159,6 +163,71 @@ public static class Quantizer
         }
 
         return ReportOf(report);
+    }
+
+    /// <summary>
+    /// Quantizes the float diffusers FLUX model in <paramref name="modelPath"/> with calibrated
+    /// SVDQuant and writes one Nunchaku-style safetensors file (fused qkv, AWQ W4A16 adaLN layers,
+    /// float embedders), loadable with <see cref="FluxTransformer.Load"/> and by Nunchaku. Blocks are
+    /// streamed one at a time, so memory holds one float block and its calibration activations.
+    /// </summary>
+    /// <param name="engine">The engine to run on.</param>
+    /// <param name="modelPath">A diffusers folder (config.json and safetensors shards).</param>
+    /// <param name="outputPath">The file to write; nothing is left there on failure or cancellation.</param>
+    /// <param name="options">A W4A4 method (default SVDQuant), INT4 or NVFP4, the rank; null for the defaults.</param>
+    /// <param name="calibrationPath">
+    /// Inputs to calibrate on: a safetensors file with the keys of <c>svdquant flux forward</c>, every
+    /// batch item a sample. Null: 4 synthetic samples (Gaussian latents and text states), which
+    /// calibrate worse than recorded prompts.
+    /// </param>
+    /// <param name="progress">Told after each layer; may be null.</param>
+    /// <param name="cancellationToken">Checked after each layer.</param>
+    /// <exception cref="SvdQuantException">A bad model, calibration file or option, named.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public static unsafe void QuantizeFlux(
+        Engine engine, string modelPath, string outputPath, QuantizerOptions? options = null, string? calibrationPath = null,
+        IProgress<FluxQuantizeProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (engine is null)
+        {
+            throw new ArgumentNullException(nameof(engine));
+        }
+
+        svdq_quantize_options native = ToNative(options ?? new QuantizerOptions());
+        byte[] model = NativeText.ToUtf8(modelPath ?? throw new ArgumentNullException(nameof(modelPath)));
+        byte[] output = NativeText.ToUtf8(outputPath ?? throw new ArgumentNullException(nameof(outputPath)));
+        byte[]? calibration = calibrationPath is null ? null : NativeText.ToUtf8(calibrationPath);
+        var session = new NativeQuantizeProgress(progress, cancellationToken);
+        GCHandle sessionHandle = GCHandle.Alloc(session);
+        try
+        {
+            svdq_status status;
+            fixed (byte* modelData = model)
+            fixed (byte* outputData = output)
+            fixed (byte* calibrationData = calibration)
+            {
+                using HandleLease context = engine.Lease();
+                status = NativeMethods.svdq_flux_quantize(
+                    context.Pointer, modelData, calibrationData, outputData, &native, NativeQuantizeProgress.CallbackPointer,
+                    (void*)GCHandle.ToIntPtr(sessionHandle));
+            }
+
+            if (session.Failure is not null)
+            {
+                ExceptionDispatchInfo.Capture(session.Failure).Throw();
+            }
+
+            if (status == svdq_status.SVDQ_ERROR_CANCELLED)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            NativeStatus.Check(status);
+        }
+        finally
+        {
+            sessionHandle.Free();
+        }
     }
 
     private static QuantizationReport ReportOf(svdq_quantize_report report) => new(

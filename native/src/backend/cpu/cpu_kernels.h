@@ -14,17 +14,28 @@
 
 namespace svdq {
 
-// Quantized activations: int8 values in -8..7 (kept unpacked: the GEMM
-// wants bytes), one scale and one integer sum per token per 64-group.
+// Quantized activations: 4-bit levels kept unpacked as int8 (the GEMM wants
+// bytes), -8..7 or, for an unsigned ActEncoding, 0..15; one scale and one
+// integer sum per token per 64-group.
 struct QuantizedActs {
     int8_t* q;        // [m, k]
     float* scales;    // [m, k / 64]
     int32_t* sums;    // [m, k / 64], sum of q over the group
 };
 
-// Reads X [m, k] once and writes (a) Q(X / lambda) per token per 64-group
-// and (b) the rank-r down-projection X * down'^T [m, r], where
-// down' = down / lambda reads the raw X.
+// How quantize_act maps X to levels: u = (X + shift) * (1 / lambda), L = 7
+// (signed, q in -8..7) or 15 (unsigned, q in 0..15), per 64-group
+// q = clamp(round_half_even(u * (L / absmax|u|)), ...), scale = absmax / L
+// (all-zero group: q = 0, scale 0). Unsigned with a shift is Nunchaku's INT4
+// mlp_fc2 input: the GELU output moved to >= 0 (nunchaku::kGeluShift).
+struct ActEncoding {
+    float shift = 0.0f;
+    bool is_unsigned = false;
+};
+
+// Reads X [m, k] once and writes (a) Q((X + shift) / lambda) per token per
+// 64-group and (b) the rank-r down-projection X * down'^T [m, r] of the raw,
+// unshifted X, where down' = down / lambda.
 struct QuantizeActArgs {
     const float* x;
     int64_t m, k;
@@ -33,6 +44,7 @@ struct QuantizeActArgs {
     int64_t rank;
     QuantizedActs out;
     float* lowrank_act;         // [m, rank]
+    ActEncoding encoding = {};
 };
 
 // Y = Q(X) Q(W)^T (int32 sum per group times both scales)
@@ -52,6 +64,9 @@ struct GemmW4A4Args {
 };
 
 // Y = X W^T + bias, then the activation; W from pack_w4a16 or pack_f32.
+// pack_w4a16 takes INT4 weights and optional AWQ zero points [n, k/64] in
+// the layout of the scales: with them a weight is (q + 8) * scale + zero
+// (q + 8 is the unsigned nibble 0..15 AWQ stores), without them q * scale.
 struct GemmFloatArgs {
     const float* x;
     int64_t m;
@@ -66,17 +81,34 @@ struct Tile {
     int64_t m0, m1, n0, n1;
 };
 
+// Multi-head attention softmax(q k^T / sqrt(head_dim)) v; q, k, v and out
+// are [tokens, heads, head_dim] row-major.
+struct AttentionArgs {
+    const float* q;
+    const float* k;
+    const float* v;
+    int64_t tokens, heads, head_dim;
+    float* out;
+};
+
+// One head's queries [q0, q1) against every key.
+struct AttentionTile {
+    int64_t head, q0, q1;
+};
+
 struct CpuKernels {
     svdq_cpu_level level;
     int64_t tile_rows, tile_cols;  // how cpu_ops cuts the output for threads
     PackedWeights (*pack_f32)(const float* w, int64_t n, int64_t k);
-    PackedWeights (*pack_w4a16)(const Int4Matrix& w);
+    PackedWeights (*pack_w4a16)(const Int4Matrix& w, const float* zeros);
     PackedWeights (*pack_w4a4)(const Int4Matrix& w);
     PackedWeights (*pack_lowrank_up)(const float* up, int64_t n, int64_t rank);
     void (*quantize_act)(const QuantizeActArgs&, int64_t row_begin, int64_t row_end);
     void (*gemm_w4a4)(const GemmW4A4Args&, const Tile&);
     void (*gemm_w4a16)(const GemmFloatArgs&, const Tile&);
     void (*gemm_f32)(const GemmFloatArgs&, const Tile&);
+    int64_t attention_queries;  // queries per attention tile
+    void (*attention)(const AttentionArgs&, const AttentionTile&);
 };
 
 // The best kernels at or below `level`.
@@ -87,20 +119,23 @@ const CpuKernels& cpu_kernels_for(svdq_cpu_level level);
 // Int4Matrix's bytes and scales as they are.
 PackedWeights pack_f32_scalar(const float* w, int64_t n, int64_t k);
 PackedWeights pack_int4_scalar(const Int4Matrix& w);
+PackedWeights pack_w4a16_scalar(const Int4Matrix& w, const float* zeros);  // pack_int4_scalar + zeros as given
 void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end);
 void gemm_w4a4_scalar(const GemmW4A4Args& a, const Tile& t);
 void gemm_w4a16_scalar(const GemmFloatArgs& a, const Tile& t);
 void gemm_f32_scalar(const GemmFloatArgs& a, const Tile& t);
+void attention_scalar(const AttentionArgs& a, const AttentionTile& t);
 
 // AVX2 + FMA versions, compiled with those instructions enabled and called
 // only when CPUID reports them.
 PackedWeights pack_f32_avx2(const float* w, int64_t n, int64_t k);
-PackedWeights pack_w4a16_avx2(const Int4Matrix& w);
+PackedWeights pack_w4a16_avx2(const Int4Matrix& w, const float* zeros);
 PackedWeights pack_w4a4_avx2(const Int4Matrix& w);
 PackedWeights pack_lowrank_up_avx2(const float* up, int64_t n, int64_t rank);
 void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end);
 void gemm_w4a4_avx2(const GemmW4A4Args& a, const Tile& t);
 void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t);
 void gemm_f32_avx2(const GemmFloatArgs& a, const Tile& t);
+void attention_avx2(const AttentionArgs& a, const AttentionTile& t);
 
 }  // namespace svdq

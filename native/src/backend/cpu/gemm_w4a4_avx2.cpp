@@ -8,10 +8,15 @@ namespace svdq {
 namespace {
 
 // MR tokens x one panel of 8 output columns. Per 64-group: 16 vpmaddubsw
-// (u8 weight nibbles w + 8 times s8 activations) summed in int16 lanes
-// (|sum| <= 3840, no overflow), one vpmaddwd to int32, the +8 offset removed
-// with the group's activation sum (sum((w + 8) a) - 8 sum(a) = sum(w a)),
-// then one float FMA with both scales.
+// (u8 weight nibbles w + 8 in 0..15 times s8 activations) summed in int16
+// lanes, one vpmaddwd to int32, the +8 offset removed with the group's
+// activation sum (sum((w + 8) a) - 8 sum(a) = sum(w a)), then one float FMA
+// with both scales. Nothing saturates: a vpmaddubsw lane adds 2 products and
+// each int16 lane takes 16 of them, so signed activations (-8..7) give pairs
+// in [-240, 210] and lanes in [-3840, 3360]; unsigned ones (0..15) pairs in
+// [0, 450] and lanes in [0, 7200], all far inside int16. In int32 the group
+// sum is at most 64 * 15 * 15 and |sum(w a)| <= 64 * 8 * 15 = 7680 < 2^24,
+// so its float conversion is exact too.
 // One K block: the first starts from zero, later ones continue from the
 // partial sums left in y, the last adds the branch, bias and activation.
 template <int MR>

@@ -20,8 +20,8 @@ PackedWeights pack_f32_avx2(const float* w, int64_t n, int64_t k) {
 
 // W4A16: nibbles w + 8 (0..15) in panels of 16 columns, k-major, 8 bytes per
 // k (column 2b in the low nibble of byte b, 2b + 1 in the high one);
-// scales [n/16][k/64][16].
-PackedWeights pack_w4a16_avx2(const Int4Matrix& w) {
+// scales, and zeros when given, [n/16][k/64][16].
+PackedWeights pack_w4a16_avx2(const Int4Matrix& w, const float* zeros) {
     const int64_t n = w.rows, k = w.cols, groups = w.groups(), np = round_up(n, 16);
     PackedWeights p = allocate_packed(n, k, static_cast<size_t>(np * k / 2));
     uint8_t* out = p.mutable_bytes();
@@ -31,8 +31,13 @@ PackedWeights pack_w4a16_avx2(const Int4Matrix& w) {
             out[(i / 16) * k * 8 + j * 8 + (i % 16) / 2] |= static_cast<uint8_t>(u << ((i % 2) * 4));
         }
     p.scales.assign(static_cast<size_t>(np * groups), 0.0f);
+    if (zeros != nullptr) p.zeros.assign(p.scales.size(), 0.0f);
     for (int64_t i = 0; i < n; ++i)
-        for (int64_t g = 0; g < groups; ++g) p.scales[static_cast<size_t>((i / 16) * groups * 16 + g * 16 + i % 16)] = w.row_scales(i)[g];
+        for (int64_t g = 0; g < groups; ++g) {
+            const size_t at = static_cast<size_t>((i / 16) * groups * 16 + g * 16 + i % 16);
+            p.scales[at] = w.row_scales(i)[g];
+            if (zeros != nullptr) p.zeros[at] = zeros[i * groups + g];
+        }
     return p;
 }
 

@@ -17,4 +17,10 @@ PackedWeights pack_int4_scalar(const Int4Matrix& w) {
     return p;
 }
 
+PackedWeights pack_w4a16_scalar(const Int4Matrix& w, const float* zeros) {
+    PackedWeights p = pack_int4_scalar(w);
+    if (zeros != nullptr) p.zeros.assign(zeros, zeros + w.scales.size());
+    return p;
+}
+
 }  // namespace svdq

@@ -15,12 +15,13 @@ struct PackedWeights {
     AlignedBlock data;  // 64-byte aligned, level-specific order
     size_t data_bytes = 0;
     std::vector<float> scales;  // INT4 only, level-specific order
+    std::vector<float> zeros;   // W4A16 with zero points only, in the order of scales
 
     const uint8_t* bytes() const { return static_cast<const uint8_t*>(data.get()); }
     const float* floats() const { return static_cast<const float*>(data.get()); }
     uint8_t* mutable_bytes() { return static_cast<uint8_t*>(data.get()); }
     float* mutable_floats() { return static_cast<float*>(data.get()); }
-    uint64_t memory_bytes() const { return data_bytes + scales.size() * sizeof(float); }
+    uint64_t memory_bytes() const { return data_bytes + (scales.size() + zeros.size()) * sizeof(float); }
 };
 
 // Zero-filled, 64-byte aligned storage of `bytes` bytes.

@@ -6,12 +6,16 @@
 
 namespace svdq {
 
-// Same arithmetic as the scalar reference (multiply by 1 / lambda, then by
-// 7 / absmax, round half to even), so the outputs agree bit for bit.
+// Same arithmetic as the scalar reference (add the shift, multiply by
+// 1 / lambda, then by levels / absmax, round half to even), so the outputs
+// agree bit for bit.
 void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end) {
     const int64_t groups = a.k / 64;
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256i lo = _mm256_set1_epi32(-8), hi = _mm256_set1_epi32(7);
+    const float levels = a.encoding.is_unsigned ? 15.0f : 7.0f;
+    const __m256i lo = _mm256_set1_epi32(a.encoding.is_unsigned ? 0 : -8);
+    const __m256i hi = _mm256_set1_epi32(static_cast<int>(levels));
+    const __m256 shift = _mm256_set1_ps(a.encoding.shift);
     // The rank-r down-projection is accumulated group by group from the same
     // registers the quantizer uses, so X is read exactly once: per rank,
     // 8-wide partial sums wait in this L1-sized buffer until the row ends.
@@ -34,11 +38,13 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
             __m256 absmax = _mm256_setzero_ps();
             SVDQ_UNROLL
             for (int i = 0; i < 8; ++i) {
+                // The branch above read the raw X; the quantizer reads X + shift.
+                v[i] = _mm256_add_ps(v[i], shift);
                 if (a.inv_smooth != nullptr) v[i] = _mm256_mul_ps(v[i], _mm256_loadu_ps(a.inv_smooth + g * 64 + i * 8));
                 absmax = _mm256_max_ps(absmax, _mm256_andnot_ps(sign, v[i]));
             }
             const float amax = avx2::hmax(absmax);
-            const __m256 inv = _mm256_set1_ps(amax > 0.0f ? 7.0f / amax : 0.0f);
+            const __m256 inv = _mm256_set1_ps(amax > 0.0f ? levels / amax : 0.0f);
             __m256i sum = _mm256_setzero_si256();
             int8_t* q = a.out.q + m * a.k + g * 64;
             SVDQ_UNROLL
@@ -54,7 +60,7 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
                 const __m128i b8 = _mm_packs_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
                 _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i * 8), b8);
             }
-            a.out.scales[m * groups + g] = amax / 7.0f;
+            a.out.scales[m * groups + g] = amax / levels;
             a.out.sums[m * groups + g] = avx2::hsum_epi32(sum);
         }
         for (int64_t r = 0; r < a.rank; ++r) a.lowrank_act[m * a.rank + r] = avx2::hsum(_mm256_load_ps(partial.data() + r * 8));

@@ -7,6 +7,8 @@ namespace svdq {
 
 void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end) {
     const int64_t groups = a.k / kInt4Group;
+    const float levels = a.encoding.is_unsigned ? 15.0f : 7.0f;
+    const float lowest = a.encoding.is_unsigned ? 0.0f : -8.0f;
     for (int64_t m = row_begin; m < row_end; ++m) {
         const float* x = a.x + m * a.k;
         for (int64_t r = 0; r < a.rank; ++r) {
@@ -20,18 +22,19 @@ void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t ro
             float absmax = 0.0f;
             for (int64_t i = 0; i < kInt4Group; ++i) {
                 const int64_t j = g * kInt4Group + i;
-                xs[i] = a.inv_smooth ? x[j] * a.inv_smooth[j] : x[j];
+                const float shifted = x[j] + a.encoding.shift;  // exact for shift 0: signed results unchanged
+                xs[i] = a.inv_smooth ? shifted * a.inv_smooth[j] : shifted;
                 absmax = std::max(absmax, std::fabs(xs[i]));
             }
-            // Same rounding as quantize_int4_row: multiply by 7 / absmax.
-            const float inv = absmax > 0.0f ? 7.0f / absmax : 0.0f;
+            // Same rounding as quantize_int4_row: multiply by levels / absmax.
+            const float inv = absmax > 0.0f ? levels / absmax : 0.0f;
             int8_t* q = a.out.q + m * a.k + g * kInt4Group;
             int32_t sum = 0;
             for (int64_t i = 0; i < kInt4Group; ++i) {
-                q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(xs[i] * inv), -8.0f, 7.0f));
+                q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(xs[i] * inv), lowest, levels));
                 sum += q[i];
             }
-            a.out.scales[m * groups + g] = absmax / 7.0f;
+            a.out.scales[m * groups + g] = absmax / levels;
             a.out.sums[m * groups + g] = sum;
         }
     }

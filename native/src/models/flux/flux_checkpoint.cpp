@@ -11,30 +11,58 @@ namespace svdq {
 
 namespace fs = std::filesystem;
 
-FluxCheckpoint::FluxCheckpoint(const std::string& directory) : directory_(directory) {
+FluxCheckpoint::FluxCheckpoint(const std::string& path) : path_(path) {
     std::error_code ec;
-    require(fs::is_directory(directory, ec), SVDQ_ERROR_IO, directory + ": not a directory");
-    const std::string config_path = (fs::path(directory) / "config.json").string();
-    require(fs::exists(config_path, ec), SVDQ_ERROR_IO, config_path + ": missing (a diffusers model folder has one)");
-    config_ = flux_config_from_json(read_json_file(config_path), config_path);
+    require(fs::exists(path, ec), SVDQ_ERROR_IO, path + ": no such file or folder");
+    if (fs::is_directory(path, ec)) {
+        const std::string config_what = (fs::path(path) / "config.json").string();
+        require(fs::exists(config_what, ec), SVDQ_ERROR_IO, config_what + ": missing (a diffusers model folder has one)");
+        config_text_ = read_text_file(config_what);
+        config_ = flux_config_from_json(parse_json(config_text_, config_what), config_what);
+        // diffusers names its shards diffusion_pytorch_model*.safetensors; other
+        // safetensors files in the folder (inputs, references) are not weights.
+        std::vector<std::string> shards, others;
+        for (const auto& entry : fs::directory_iterator(path))
+            if (entry.is_regular_file() && entry.path().extension() == ".safetensors")
+                (entry.path().filename().string().rfind("diffusion_pytorch_model", 0) == 0 ? shards : others)
+                    .push_back(entry.path().string());
+        if (shards.empty()) shards = others;
+        std::sort(shards.begin(), shards.end());
+        require(!shards.empty(), SVDQ_ERROR_IO, path + ": no *.safetensors weights");
+        for (const std::string& f : shards) files_.push_back(std::make_unique<SafeTensorsFile>(f));
+    } else {
+        files_.push_back(std::make_unique<SafeTensorsFile>(path));
+        const auto& metadata = files_.front()->metadata();
+        const auto config = metadata.find("config");
+        require(config != metadata.end(), SVDQ_ERROR_FORMAT,
+                path + ": no __metadata__ 'config' (a single-file FLUX checkpoint carries the diffusers config there; "
+                       "otherwise pass the diffusers folder)");
+        config_text_ = config->second;
+        const std::string config_what = path + ": __metadata__ 'config'";
+        config_ = flux_config_from_json(parse_json(config_text_, config_what), config_what);
+    }
+}
 
-    std::vector<std::string> files;
-    for (const auto& entry : fs::directory_iterator(directory))
-        if (entry.is_regular_file() && entry.path().extension() == ".safetensors") files.push_back(entry.path().string());
-    std::sort(files.begin(), files.end());
-    require(!files.empty(), SVDQ_ERROR_IO, directory + ": no *.safetensors weights");
-    for (const std::string& f : files) shards_.push_back(std::make_unique<SafeTensorsFile>(f));
+const SafeTensorsFile* FluxCheckpoint::file_with(const std::string& name) const {
+    for (const auto& file : files_)
+        if (file->find(name) != nullptr) return file.get();
+    return nullptr;
+}
+
+std::vector<std::string> FluxCheckpoint::tensor_names() const {
+    std::vector<std::string> names;
+    for (const auto& file : files_)
+        for (const TensorEntry& t : file->tensors()) names.push_back(t.name);
+    return names;
 }
 
 std::vector<float> FluxCheckpoint::read(const std::string& name, const std::vector<int64_t>& shape) const {
-    for (const auto& shard : shards_) {
-        const TensorEntry* t = shard->find(name);
-        if (t == nullptr) continue;
-        require(t->shape == shape, SVDQ_ERROR_SHAPE_MISMATCH,
-                shard->describe(*t) + " has shape " + t->shape_string() + ", the config needs " + shape_string(shape));
-        return shard->read_f32(*t);
-    }
-    fail(SVDQ_ERROR_FORMAT, directory_ + ": no tensor '" + name + "' in any shard");
+    const SafeTensorsFile* file = file_with(name);
+    require(file != nullptr, SVDQ_ERROR_FORMAT, path_ + ": no tensor '" + name + "'");
+    const TensorEntry& t = file->at(name);
+    require(t.shape == shape, SVDQ_ERROR_SHAPE_MISMATCH,
+            file->describe(t) + " has shape " + t.shape_string() + ", the config needs " + shape_string(shape));
+    return file->read_f32(t);
 }
 
 }  // namespace svdq

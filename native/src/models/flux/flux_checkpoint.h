@@ -1,5 +1,9 @@
-// A diffusers FLUX folder: config.json plus one or more *.safetensors shards
-// (BF16/F16/F32), tensors looked up by diffusers' key names across shards.
+// Where a FLUX transformer's weights come from: a diffusers folder
+// (config.json plus diffusion_pytorch_model*.safetensors shards, or any
+// *.safetensors when none has that name; BF16/F16/F32) or one
+// safetensors file whose __metadata__ "config" holds the diffusers config (a
+// Nunchaku SVDQ checkpoint, or one `svdquant quantize` wrote). Tensors are
+// looked up by name across the files.
 #pragma once
 
 #include <memory>
@@ -13,19 +17,28 @@ namespace svdq {
 
 class FluxCheckpoint {
 public:
-    explicit FluxCheckpoint(const std::string& directory);
+    explicit FluxCheckpoint(const std::string& path);
 
     const FluxConfig& config() const { return config_; }
-    const std::string& directory() const { return directory_; }
+    const std::string& path() const { return path_; }
+    // The diffusers config JSON as the checkpoint gives it.
+    const std::string& config_text() const { return config_text_; }
+
+    // The file holding `name`, or NULL when no file has it.
+    const SafeTensorsFile* file_with(const std::string& name) const;
+    bool contains(const std::string& name) const { return file_with(name) != nullptr; }
+    // Every tensor name of every file.
+    std::vector<std::string> tensor_names() const;
 
     // The tensor `name` as float, checked to have `shape`; errors name the
-    // file (or folder, when no shard has it) and the tensor.
+    // file (or the checkpoint, when no file has it) and the tensor.
     std::vector<float> read(const std::string& name, const std::vector<int64_t>& shape) const;
 
 private:
-    std::string directory_;
+    std::string path_;
+    std::string config_text_;
     FluxConfig config_;
-    std::vector<std::unique_ptr<SafeTensorsFile>> shards_;
+    std::vector<std::unique_ptr<SafeTensorsFile>> files_;
 };
 
 }  // namespace svdq

@@ -1,0 +1,80 @@
+// The two transformer blocks of FLUX.1, each loadable and runnable on its own
+// (the model-level quantizer streams them one at a time). Linears follow
+// Nunchaku's grouping: q, k, v run as one qkv linear; a single block's
+// proj_out runs as `out` (attention columns) plus `fc2` (MLP columns).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "models/flux/flux_config.h"
+#include "models/flux/flux_layer_loader.h"
+#include "nn/linear.h"
+
+namespace svdq {
+
+class Context;
+struct RopeTables;
+
+// Receives the input rows [rows, in_features] of every linear a forward runs.
+using LinearInputHook = std::function<void(const Linear& layer, const std::vector<float>& x, int64_t rows)>;
+
+// One forward's engine context and the optional hook on linear inputs.
+struct FluxRun {
+    Context& ctx;
+    const LinearInputHook& hook;
+
+    std::vector<float> apply(const Linear& layer, const std::vector<float>& x, int64_t rows) const;
+};
+
+// Token counts of one forward: text tokens come first in joint sequences.
+struct FluxTokens {
+    int64_t batch, img, txt;
+    int64_t joint() const { return img + txt; }
+};
+
+// A block's linears by name, and which of them read one input (they share
+// smoothing when quantized). Pointers to members, so any block can be walked.
+template <typename Block>
+struct BlockLayout {
+    struct Entry {
+        Linear Block::*slot;
+        FluxLayerSpec spec;
+    };
+    std::vector<Entry> linears;
+    std::vector<std::vector<size_t>> input_groups;  // indices into linears
+};
+
+class FluxDoubleBlock {
+public:
+    static const BlockLayout<FluxDoubleBlock>& layout();
+    static std::string prefix(int64_t index) { return "transformer_blocks." + std::to_string(index) + "."; }
+
+    FluxDoubleBlock(FluxLayerLoader& load, int64_t index);
+
+    // x: image states [batch * img, d], c: text states [batch * txt, d], updated in place.
+    void forward(const FluxRun& run, const FluxConfig& config, const std::vector<float>& silu_temb, const FluxTokens& tokens,
+                 const RopeTables& rope, std::vector<float>& x, std::vector<float>& c) const;
+
+    Linear norm1, norm1_context, qkv, qkv_context, out, out_context, fc1, fc2, context_fc1, context_fc2;
+    std::vector<float> norm_q, norm_k, norm_added_q, norm_added_k;
+};
+
+class FluxSingleBlock {
+public:
+    static const BlockLayout<FluxSingleBlock>& layout();
+    static std::string prefix(int64_t index) { return "single_transformer_blocks." + std::to_string(index) + "."; }
+
+    FluxSingleBlock(FluxLayerLoader& load, int64_t index);
+
+    // h: joint states [batch * (txt + img), d], text rows first per batch item; updated in place.
+    void forward(const FluxRun& run, const FluxConfig& config, const std::vector<float>& silu_temb, const FluxTokens& tokens,
+                 const RopeTables& rope, std::vector<float>& h) const;
+
+    Linear norm, qkv, out, fc1, fc2;
+    std::vector<float> norm_q, norm_k;
+};
+
+}  // namespace svdq

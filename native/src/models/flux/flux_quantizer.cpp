@@ -1,0 +1,200 @@
+#include "models/flux/flux_quantizer.h"
+
+#include <map>
+#include <type_traits>
+
+#include "core/context.h"
+#include "core/error.h"
+#include "io/safetensors_stream_writer.h"
+#include "io/safetensors_writer.h"
+#include "models/flux/flux_blocks.h"
+#include "models/flux/flux_layer_loader.h"
+#include "models/flux/flux_ops.h"
+#include "models/nunchaku_layer_convert.h"
+#include "models/nunchaku_linear.h"
+#include "models/nunchaku_metadata.h"
+#include "models/nunchaku_w4a16_linear.h"
+#include "quant/int4.h"
+
+namespace svdq {
+
+namespace {
+
+constexpr const char* kModelClass = "NunchakuFluxTransformer2dModel";
+
+bool in_block(const std::string& name) {
+    return name.rfind("transformer_blocks.", 0) == 0 || name.rfind("single_transformer_blocks.", 0) == 0;
+}
+
+// Copies a tensor's bytes as stored (embedders, norms: float, kept exactly).
+void copy_tensor(SafeTensorsStreamWriter& out, const FluxCheckpoint& ck, const std::string& name, const std::string& as) {
+    const SafeTensorsFile* file = ck.file_with(name);
+    require(file != nullptr, SVDQ_ERROR_FORMAT, ck.path() + ": no tensor '" + name + "'");
+    const TensorEntry& t = file->at(name);
+    out.add(as, t.dtype, t.shape, file->data(t), t.size_bytes());
+}
+
+// Nunchaku runs mlp_fc2 on the GELU output shifted by kGeluShift and
+// quantized unsigned; the branch reads it unshifted. The residual is fixed
+// here so the bias can absorb the shift exactly: y = Qu((x + s) / smooth) R
+// + branch(x) + bias - s sum_k R[n, k] / smooth[k].
+void shift_input_as_nunchaku(LinearWeights& w, ThreadPool& pool) {
+    const std::vector<float> residual = smoothed_residual(w, pool);
+    Int4Matrix q = quantize_int4(residual.data(), w.n, w.k, pool);
+    if (w.bias.empty()) w.bias.assign(static_cast<size_t>(w.n), 0.0f);
+    for (int64_t n = 0; n < w.n; ++n) {
+        double sum = 0.0;
+        for (int64_t k = 0; k < w.k; ++k)
+            sum += static_cast<double>(q.value(n, k)) / (w.smooth.empty() ? 1.0 : static_cast<double>(w.smooth[static_cast<size_t>(k)]));
+        w.bias[static_cast<size_t>(n)] -= static_cast<float>(nunchaku::kGeluShift * sum);
+    }
+    w.quantized_residual = std::move(q);
+    w.input_shift = nunchaku::kGeluShift;
+    w.unsigned_input = true;
+}
+
+struct Quantization {
+    Context& ctx;
+    const FluxCheckpoint& ck;
+    const QuantizerOptions& options;
+    const FluxQuantizeProgress& progress;
+    SafeTensorsStreamWriter& out;
+    FluxLayerLoader load;
+    int64_t done = 0, total = 0;
+
+    void report(const std::string& layer, float error) {
+        ++done;
+        if (progress && !progress({layer, done, total, error}))
+            fail(SVDQ_ERROR_CANCELLED, "quantization cancelled by the progress callback after " + layer);
+    }
+
+    // Quantizes one block: `run_block(block, hook)` runs it over every
+    // calibration state, advancing them, while the hook sees linear inputs.
+    template <typename Block, typename RunBlock>
+    void block(int64_t index, const RunBlock& run_block) {
+        const bool single = std::is_same<Block, FluxSingleBlock>::value;
+        const std::string prefix = Block::prefix(index);
+        const BlockLayout<Block>& layout = Block::layout();
+        const Block block(load, index);
+
+        std::map<const Linear*, size_t> group_of;
+        for (size_t g = 0; g < layout.input_groups.size(); ++g)
+            group_of[&(block.*layout.linears[layout.input_groups[g].front()].slot)] = g;
+        std::vector<std::vector<float>> inputs(layout.input_groups.size());
+        run_block(block, [&](const Linear& layer, const std::vector<float>& x, int64_t) {
+            const auto it = group_of.find(&layer);
+            if (it != group_of.end()) inputs[it->second].insert(inputs[it->second].end(), x.begin(), x.end());
+        });
+
+        std::vector<bool> grouped(layout.linears.size(), false);
+        for (size_t g = 0; g < layout.input_groups.size(); ++g) {
+            std::vector<LayerToQuantize> layers;
+            int64_t k = 0;
+            for (size_t i : layout.input_groups[g]) {
+                grouped[i] = true;
+                LinearWeights f = load.float_weights(prefix, layout.linears[i].spec);
+                k = f.k;
+                layers.push_back({f.n, std::move(f.weight), std::move(f.bias)});
+            }
+            const int64_t m = static_cast<int64_t>(inputs[g].size()) / k;
+            QuantizedLayers q = quantize_layers(layers, k, inputs[g].data(), m, options, ctx);
+            const std::vector<float> score = sample_rows(inputs[g].data(), m, k, options.score_tokens);
+            std::vector<float>().swap(inputs[g]);
+            for (size_t j = 0; j < layout.input_groups[g].size(); ++j) {
+                const auto& entry = layout.linears[layout.input_groups[g][j]];
+                const nunchaku::LayerName& name = nunchaku_layer(single, entry.spec.nunchaku_v0);
+                LinearWeights& w = q.layers[j];
+                w.activation = entry.spec.activation;
+                if (name.kind == nunchaku::LayerKind::W4A4Unsigned && w.format == SVDQ_FORMAT_INT4)
+                    shift_input_as_nunchaku(w, ctx.pool());
+                const NunchakuLinear stored = nunchaku_from_linear_weights(w, ctx.pool());
+                const Linear built(ctx, std::move(w));
+                const float error = relative_output_error(ctx, {&built}, {layers[j]}, score.data(),
+                                                          static_cast<int64_t>(score.size()) / k, k);
+                SafeTensorsWriter part;
+                add_nunchaku_linear(part, prefix + name.diffusers, stored, nunchaku::Keys::Diffusers);
+                out.add_all(part);
+                report(prefix + name.diffusers, error);
+            }
+        }
+        // What is left are the adaLN modulation linears: AWQ W4A16, as Nunchaku keeps them.
+        for (size_t i = 0; i < layout.linears.size(); ++i) {
+            if (grouped[i]) continue;
+            const nunchaku::LayerName& name = nunchaku_layer(single, layout.linears[i].spec.nunchaku_v0);
+            LinearWeights w = load.float_weights(prefix, layout.linears[i].spec);
+            w.kind = SVDQ_LINEAR_W4A16;
+            const int chunks = name.kind == nunchaku::LayerKind::AdaNorm6 ? 6 : 3;
+            SafeTensorsWriter part;
+            add_nunchaku_w4a16_linear(part, prefix + name.diffusers, adanorm_to_nunchaku(awq_from_linear_weights(w, ctx.pool()), chunks));
+            out.add_all(part);
+            report(prefix + name.diffusers, -1.0f);
+        }
+        for (const char* norm : single ? std::vector<const char*>{"norm_q", "norm_k"}
+                                       : std::vector<const char*>{"norm_q", "norm_k", "norm_added_q", "norm_added_k"})
+            copy_tensor(out, ck, prefix + "attn." + norm + ".weight", prefix + "attn." + norm + ".weight");
+    }
+};
+
+}  // namespace
+
+int64_t flux_quantized_layer_count(const FluxConfig& config) {
+    return config.num_layers * static_cast<int64_t>(FluxDoubleBlock::layout().linears.size()) +
+           config.num_single_layers * static_cast<int64_t>(FluxSingleBlock::layout().linears.size());
+}
+
+void quantize_flux(Context& ctx, const FluxCheckpoint& ck, const std::vector<FluxInputs>& calibration,
+                   const QuantizerOptions& options, const std::string& output_path, const FluxQuantizeProgress& progress) {
+    validate(options);
+    require(options.method != SVDQ_QUANT_W4A16, SVDQ_ERROR_UNSUPPORTED,
+            "a FLUX checkpoint quantizes its block linears to W4A4 (rtn, smoothquant, lowrank or svdquant); w4a16 is per layer only");
+    require(!calibration.empty(), SVDQ_ERROR_INVALID_ARGUMENT, "quantizing a FLUX model needs at least one calibration input");
+    const FluxConfig& config = ck.config();
+    SafeTensorsStreamWriter out(output_path);
+    Quantization q{ctx, ck, options, progress, out, FluxLayerLoader(ctx, ck, SVDQ_LINEAR_FLOAT)};
+    q.total = flux_quantized_layer_count(config);
+    require(q.load.stored_layer(FluxDoubleBlock::prefix(0), nunchaku::double_block_layers().front()).empty(),
+            SVDQ_ERROR_INVALID_ARGUMENT, ck.path() + " is already quantized: quantize a float diffusers checkpoint");
+
+    SafeTensorsWriter metadata;
+    const bool branch = options.method == SVDQ_QUANT_LOWRANK || options.method == SVDQ_QUANT_SVDQUANT;
+    set_nunchaku_metadata(metadata,
+                          options.format == SVDQ_FORMAT_NVFP4 ? SVDQ_PRECISION_NVFP4 : SVDQ_PRECISION_INT4,
+                          branch ? options.rank : 0, ck.config_text(), kModelClass);
+    out.add_all(metadata);
+
+    // Embedders, norm_out and proj_out stay float, copied as stored.
+    for (const std::string& name : ck.tensor_names())
+        if (!in_block(name)) copy_tensor(out, ck, name, name);
+
+    const FluxEmbeddings embeddings(q.load);
+    const LinearInputHook no_hook;
+    std::vector<FluxEmbedded> states;
+    for (const FluxInputs& in : calibration) states.push_back(embeddings.embed({ctx, no_hook}, config, in, {}));
+
+    for (int64_t i = 0; i < config.num_layers; ++i)
+        q.block<FluxDoubleBlock>(i, [&](const FluxDoubleBlock& block, const LinearInputHook& hook) {
+            for (size_t c = 0; c < states.size(); ++c)
+                block.forward({ctx, hook}, config, states[c].silu_temb, calibration[c].tokens(), states[c].rope, states[c].x,
+                              states[c].c);
+        });
+
+    // The single blocks run on the joint sequence, text rows first per batch item.
+    std::vector<std::vector<float>> joint(states.size());
+    for (size_t c = 0; c < states.size(); ++c) {
+        const FluxTokens t = calibration[c].tokens();
+        const int64_t d = config.inner_dim();
+        joint[c].resize(static_cast<size_t>(t.batch * t.joint() * d));
+        for (int64_t b = 0; b < t.batch; ++b) {
+            copy_rows(states[c].c, b * t.txt, joint[c], b * t.joint(), t.txt, d);
+            copy_rows(states[c].x, b * t.img, joint[c], b * t.joint() + t.txt, t.img, d);
+        }
+    }
+    for (int64_t i = 0; i < config.num_single_layers; ++i)
+        q.block<FluxSingleBlock>(i, [&](const FluxSingleBlock& block, const LinearInputHook& hook) {
+            for (size_t c = 0; c < states.size(); ++c)
+                block.forward({ctx, hook}, config, states[c].silu_temb, calibration[c].tokens(), states[c].rope, joint[c]);
+        });
+    out.finish();
+}
+
+}  // namespace svdq

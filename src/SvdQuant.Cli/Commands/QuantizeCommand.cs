@@ -1,0 +1,72 @@
+using System;
+using System.Diagnostics;
+using System.Threading;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using SvdQuant.Models;
+using SvdQuant.Quantization;
+
+namespace SvdQuant.Cli.Commands;
+
+/// <summary>
+/// <c>svdquant quantize</c>: a float FLUX model to a Nunchaku-style SVDQuant checkpoint, with a
+/// progress bar over its layers. A bad model, calibration file or option is one line naming it,
+/// exit code 2, and no output file.
+/// </summary>
+internal sealed class QuantizeCommand : Command<QuantizeSettings>
+{
+    public override int Execute(CommandContext context, QuantizeSettings settings, CancellationToken cancellationToken)
+    {
+        QuantizerOptions? options = QuantizationArguments.Parse(settings.Method, settings.Format, settings.Rank, out string error);
+        if (options is null)
+        {
+            Console.Error.WriteLine($"svdquant: {error}");
+            return 2;
+        }
+
+        try
+        {
+            using var engine = new Engine();
+            float worst = 0;
+            string worstLayer = string.Empty;
+            long start = Stopwatch.GetTimestamp();
+            AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(progress =>
+                {
+                    ProgressTask task = progress.AddTask("calibrating", maxValue: 1);
+                    var report = new Reporter(step =>
+                    {
+                        task.MaxValue = step.Total;
+                        task.Value = step.Done;
+                        task.Description = Markup.Escape(step.CalibrationError is float e ? $"{step.Layer} ({e:0.0000})" : step.Layer);
+                        if (step.CalibrationError > worst)
+                        {
+                            worst = step.CalibrationError.Value;
+                            worstLayer = step.Layer;
+                        }
+                    });
+                    Quantizer.QuantizeFlux(engine, settings.Model, settings.Output, options, settings.Calib, report, cancellationToken);
+                });
+            AnsiConsole.MarkupLineInterpolated(
+                $"{settings.Output}: {options.Method} {options.Format}{(QuantizationArguments.HasBranch(options.Method) ? $", rank {options.Rank}" : "")}, calibrated on {(settings.Calib ?? "synthetic inputs")} in {Stopwatch.GetElapsedTime(start).TotalSeconds:0.0} s; largest layer error {worst:0.0000} ({worstLayer})");
+            return 0;
+        }
+        catch (SvdQuantException e) when (e.Status is not (StatusCode.OutOfMemory or StatusCode.Internal))
+        {
+            Console.Error.WriteLine($"svdquant: {e.Message}");
+            return 2;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("svdquant: cancelled; no file written");
+            return 130;
+        }
+    }
+
+    // Reports on the quantizing thread itself (Progress<T> would post to the thread pool).
+    private sealed class Reporter(Action<FluxQuantizeProgress> report) : IProgress<FluxQuantizeProgress>
+    {
+        public void Report(FluxQuantizeProgress value) => report(value);
+    }
+}

@@ -1,0 +1,13 @@
+namespace SvdQuant.Models;
+
+/// <summary>How <see cref="FluxTransformer.Load"/> prepares a model.</summary>
+public sealed class FluxLoadOptions
+{
+    /// <summary>
+    /// The precision of transformer-block linears read from float tensors (a diffusers folder),
+    /// quantized at load without calibration; the adaLN modulation linears use W4A16 when this is
+    /// W4A4, as in Nunchaku. Layers a quantized checkpoint stores are used as stored whatever this
+    /// says. Embedders and proj_out stay float. Default: <see cref="LinearPrecision.Float"/>.
+    /// </summary>
+    public LinearPrecision BlockPrecision { get; set; } = LinearPrecision.Float;
+}

@@ -1,0 +1,129 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Threading;
+using NUnit.Framework;
+using SvdQuant.Formats;
+using SvdQuant.Models;
+using SvdQuant.Quantization;
+
+namespace SvdQuant.Tests;
+
+/// <summary>Model-level quantization of the tiny reference model and loading its file.</summary>
+public sealed class FluxQuantizeTests
+{
+    private static readonly string Model = Path.Combine(AppContext.BaseDirectory, "data", "flux-tiny");
+    private static readonly string Inputs = Path.Combine(Model, "inputs.safetensors");
+
+    private Engine _engine = null!;
+    private string _output = null!;
+
+    [SetUp]
+    public void Start()
+    {
+        _engine = new Engine();
+        _output = Path.Combine(Path.GetTempPath(), $"svdq-flux-{Guid.NewGuid():N}.safetensors");
+    }
+
+    [TearDown]
+    public void Stop()
+    {
+        _engine.Dispose();
+        File.Delete(_output);
+    }
+
+    [Test]
+    public void QuantizedFile_LoadsAndBeatsRoundToNearest()
+    {
+        var steps = new List<FluxQuantizeProgress>();
+        Quantizer.QuantizeFlux(_engine, Model, _output, new QuantizerOptions { Rank = 16 }, Inputs, new Collect(steps));
+
+        using FluxTransformer reference = FluxTransformer.Load(_engine, Model);
+        using FluxTransformer naive = FluxTransformer.Load(_engine, Model, new FluxLoadOptions { BlockPrecision = LinearPrecision.W4A4 });
+        using FluxTransformer quantized = FluxTransformer.Load(_engine, _output);
+        FluxInputs inputs = FluxTransformerTests.ReadInputs();
+        float[] expected = reference.Forward(_engine, inputs);
+        double naiveError = RelativeError(naive.Forward(_engine, inputs), expected);
+        double svdquantError = RelativeError(quantized.Forward(_engine, inputs), expected);
+        TestContext.Out.WriteLine($"flux-tiny output error vs float: naive W4A4 {naiveError:0.0000}, SVDQuant r16 file {svdquantError:0.0000}");
+
+        Assert.Multiple(() =>
+        {
+            // 2 double blocks x 10 linears + 2 single blocks x 5.
+            Assert.That(steps, Has.Count.EqualTo(30));
+            Assert.That(steps[^1].Done, Is.EqualTo(30));
+            Assert.That(steps[^1].Total, Is.EqualTo(30));
+            Assert.That(steps.FindAll(s => s.CalibrationError is null), Has.Count.EqualTo(6), "the adaLN layers are W4A16");
+            Assert.That(steps.TrueForAll(s => s.CalibrationError is null or (> 0 and < 0.5f)), Is.True);
+            Assert.That(quantized.Info.BlockPrecision, Is.EqualTo(LinearPrecision.W4A4));
+            Assert.That(quantized.Info.ParameterCount, Is.EqualTo(reference.Info.ParameterCount));
+            Assert.That(quantized.Info.WeightBytes, Is.LessThan(reference.Info.WeightBytes));
+            Assert.That(svdquantError, Is.LessThan(0.8 * naiveError));
+        });
+        using SafeTensorsFile file = SafeTensorsFile.Open(_output);
+        Assert.That(file.DetectFlavour().Flavour, Is.EqualTo(CheckpointFlavour.SvdQuant));
+    }
+
+    [Test]
+    public void Cancelling_LeavesNoFile()
+    {
+        using var cancel = new CancellationTokenSource();
+        var steps = new List<FluxQuantizeProgress>();
+        var progress = new Collect(steps, () => cancel.Cancel());
+
+        Assert.Throws<OperationCanceledException>(
+            () => Quantizer.QuantizeFlux(_engine, Model, _output, new QuantizerOptions { Rank = 16 }, Inputs, progress, cancel.Token));
+        Assert.Multiple(() =>
+        {
+            Assert.That(steps, Has.Count.EqualTo(1));
+            Assert.That(File.Exists(_output), Is.False);
+        });
+    }
+
+    [Test]
+    public void ThrowingProgress_IsRethrownAndLeavesNoFile()
+    {
+        var progress = new Collect(new List<FluxQuantizeProgress>(), () => throw new InvalidOperationException("display failed"));
+
+        var e = Assert.Throws<InvalidOperationException>(() => Quantizer.QuantizeFlux(_engine, Model, _output, null, Inputs, progress));
+        Assert.Multiple(() =>
+        {
+            Assert.That(e!.Message, Is.EqualTo("display failed"));
+            Assert.That(File.Exists(_output), Is.False);
+        });
+    }
+
+    [Test]
+    public void BadCalibrationFile_IsNamed()
+    {
+        string weights = Path.Combine(Model, "diffusion_pytorch_model.safetensors");
+
+        var e = Assert.Throws<SvdQuantException>(() => Quantizer.QuantizeFlux(_engine, Model, _output, null, weights));
+        Assert.Multiple(() =>
+        {
+            Assert.That(e!.Message, Does.Contain("hidden_states"));
+            Assert.That(File.Exists(_output), Is.False);
+        });
+    }
+
+    private static double RelativeError(float[] actual, float[] expected)
+    {
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            diff += (actual[i] - expected[i]) * (double)(actual[i] - expected[i]);
+            norm += expected[i] * (double)expected[i];
+        }
+
+        return Math.Sqrt(diff / norm);
+    }
+
+    private sealed class Collect(List<FluxQuantizeProgress> steps, Action? after = null) : IProgress<FluxQuantizeProgress>
+    {
+        public void Report(FluxQuantizeProgress value)
+        {
+            steps.Add(value);
+            after?.Invoke();
+        }
+    }
+}
