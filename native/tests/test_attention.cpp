@@ -15,6 +15,7 @@
 #include "core/context.h"
 #include "core/cpu_features.h"
 #include "nn/attention.h"
+#include "cpu_levels.h"
 #include "test_util.h"
 
 namespace svdq {
@@ -94,13 +95,6 @@ std::vector<float> pick_rows(const std::vector<float>& out, const std::vector<in
     std::vector<float> picked;
     for (int64_t i : rows) picked.insert(picked.end(), out.begin() + i * stride, out.begin() + (i + 1) * stride);
     return picked;
-}
-
-std::vector<svdq_cpu_level> runnable_levels() {
-    std::vector<svdq_cpu_level> levels;
-    for (svdq_cpu_level l : {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI})
-        if (l <= detected_cpu_level()) levels.push_back(l);
-    return levels;
 }
 
 class AttentionTest : public testing::TestWithParam<std::tuple<svdq_cpu_level, int>> {
@@ -192,7 +186,7 @@ TEST_P(AttentionTest, RisingAndEqualHugeScores) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, AttentionTest,
-                         testing::Combine(testing::ValuesIn(runnable_levels()),
+                         testing::Combine(testing::ValuesIn(test::runnable_levels()),
                                           testing::Range(0, static_cast<int>(std::size(kShapes)))),
                          [](const auto& info) {
                              const Shape s = kShapes[std::get<1>(info.param)];

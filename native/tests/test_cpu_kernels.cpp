@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "models/nunchaku_flux_layout.h"
 #include "quant/int4.h"
+#include "cpu_levels.h"
 #include "test_util.h"
 
 namespace svdq {
@@ -23,13 +24,6 @@ struct Shape {
 // FLUX width and at FLUX's MLP width; more rows than one thread tile.
 const Shape kShapes[] = {{1, 64, 64},   {3, 37, 64},    {17, 130, 128}, {1, 200, 3072},
                          {9, 65, 3072}, {5, 33, 12288}, {70, 3, 192},   {200, 71, 256}};
-
-std::vector<svdq_cpu_level> runnable_levels() {
-    std::vector<svdq_cpu_level> levels;
-    for (svdq_cpu_level l : {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI})
-        if (l <= detected_cpu_level()) levels.push_back(l);
-    return levels;
-}
 
 class CpuKernelTest : public testing::TestWithParam<std::tuple<svdq_cpu_level, int>> {
 protected:
@@ -358,7 +352,7 @@ TEST_P(CpuKernelTest, GemmW4A4UnsignedActivationsGiveExactIntegerSums) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, CpuKernelTest,
-                         testing::Combine(testing::ValuesIn(runnable_levels()), testing::Range(0, static_cast<int>(std::size(kShapes)))),
+                         testing::Combine(testing::ValuesIn(test::runnable_levels()), testing::Range(0, static_cast<int>(std::size(kShapes)))),
                          [](const auto& info) {
                              const Shape s = kShapes[std::get<1>(info.param)];
                              return std::string(cpu_level_name(std::get<0>(info.param))) + "_m" + std::to_string(s.m) + "_n" +
