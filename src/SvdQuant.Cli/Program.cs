@@ -32,9 +32,9 @@ app.Configure(config =>
     {
         layer.SetDescription("One linear layer from and to safetensors files.");
         layer.AddCommand<LayerQuantizeCommand>("quantize")
-            .WithDescription("Quantize weight [N,K] (+ bias, calib) into a Nunchaku-style layer file.");
+            .WithDescription("Quantize weight [[N,K]] (+ bias, calib) into a Nunchaku-style layer file.");
         layer.AddCommand<LayerRunCommand>("run")
-            .WithDescription("Apply a quantized layer file to x [T,K]; write y [T,N].");
+            .WithDescription("Apply a quantized layer file to x [[T,K]]; write y [[T,N]].");
     });
     config.AddCommand<InspectCommand>("inspect")
         .WithDescription("Show a safetensors checkpoint's flavour (diffusers, Nunchaku INT4/NVFP4, ours), parameters, size, metadata and tensors.");

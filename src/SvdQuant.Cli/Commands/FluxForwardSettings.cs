@@ -4,6 +4,7 @@ using Spectre.Console.Cli;
 namespace SvdQuant.Cli.Commands;
 
 /// <summary>Arguments of <c>svdquant flux forward</c>.</summary>
+// Descriptions are Spectre markup: [[ and ]] print brackets.
 internal sealed class FluxForwardSettings : CommandSettings
 {
     [CommandOption("--model <PATH>")]
@@ -11,11 +12,11 @@ internal sealed class FluxForwardSettings : CommandSettings
     public string Model { get; init; } = string.Empty;
 
     [CommandOption("--inputs <FILE>")]
-    [Description("safetensors with hidden_states [B,S_img,C], encoder_hidden_states [B,S_txt,D], pooled_projections [B,P], timestep [B] (t/1000), optional guidance [B], img_ids [S_img,3], txt_ids [S_txt,3].")]
+    [Description("safetensors with hidden_states [[B,S_img,C]], encoder_hidden_states [[B,S_txt,D]], pooled_projections [[B,P]], timestep [[B]] (t/1000), optional guidance [[B]], img_ids [[S_img,3]], txt_ids [[S_txt,3]].")]
     public string Inputs { get; init; } = string.Empty;
 
     [CommandOption("--output <FILE>")]
-    [Description("Where to write `output` [B,S_img,C_out] as F32.")]
+    [Description("Where to write `output` [[B,S_img,C_out]] as F32.")]
     public string Output { get; init; } = string.Empty;
 
     [CommandOption("--precision <PRECISION>")]

@@ -5,10 +5,11 @@ using Spectre.Console.Cli;
 namespace SvdQuant.Cli.Commands;
 
 /// <summary>Arguments of <c>svdquant layer quantize</c>.</summary>
+// Descriptions are Spectre markup: [[ and ]] print brackets.
 internal sealed class LayerQuantizeSettings : CommandSettings
 {
     [CommandOption("--input <FILE>")]
-    [Description("safetensors with weight [N,K], optional bias [N] and calib [M,K] (F32, F16 or BF16).")]
+    [Description("safetensors with weight [[N,K]], optional bias [[N]] and calib [[M,K]] (F32, F16 or BF16).")]
     public string Input { get; init; } = string.Empty;
 
     [CommandOption("--output <FILE>")]

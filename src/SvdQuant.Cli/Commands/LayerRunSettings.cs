@@ -5,6 +5,7 @@ using Spectre.Console.Cli;
 namespace SvdQuant.Cli.Commands;
 
 /// <summary>Arguments of <c>svdquant layer run</c>.</summary>
+// Descriptions are Spectre markup: [[ and ]] print brackets.
 internal sealed class LayerRunSettings : CommandSettings
 {
     [CommandOption("--layer <FILE>")]
@@ -12,11 +13,11 @@ internal sealed class LayerRunSettings : CommandSettings
     public string Layer { get; init; } = string.Empty;
 
     [CommandOption("--input <FILE>")]
-    [Description("safetensors with x [T,K].")]
+    [Description("safetensors with x [[T,K]].")]
     public string Input { get; init; } = string.Empty;
 
     [CommandOption("--output <FILE>")]
-    [Description("Where to write y [T,N] as F32.")]
+    [Description("Where to write y [[T,N]] as F32.")]
     public string Output { get; init; } = string.Empty;
 
     public override ValidationResult Validate() =>
