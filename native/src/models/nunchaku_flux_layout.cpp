@@ -1,5 +1,10 @@
 #include "models/nunchaku_flux_layout.h"
 
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+
 namespace svdq::nunchaku {
 
 const std::vector<LayerName>& double_block_layers() {
@@ -27,6 +32,12 @@ const std::vector<LayerName>& single_block_layers() {
         {"mlp_fc2", "mlp_fc2", LayerKind::W4A4Unsigned},
     };
     return layers;
+}
+
+const LayerName& layer_named(bool single_block, const char* v0) {
+    for (const LayerName& l : single_block ? single_block_layers() : double_block_layers())
+        if (std::strcmp(l.v0, v0) == 0) return l;
+    fail(SVDQ_ERROR_INTERNAL, std::string("no Nunchaku layer '") + v0 + "'");
 }
 
 W4A4TensorNames w4a4_tensor_names(Keys keys) {

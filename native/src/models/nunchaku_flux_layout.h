@@ -55,6 +55,9 @@ struct LayerName {
 const std::vector<LayerName>& double_block_layers();
 const std::vector<LayerName>& single_block_layers();
 
+// The entry of double_block_layers() or single_block_layers() whose v0 name is `v0`.
+const LayerName& layer_named(bool single_block, const char* v0);
+
 // The suffixes of a W4A4 layer's tensors in each key style.
 struct W4A4TensorNames {
     const char* smooth;

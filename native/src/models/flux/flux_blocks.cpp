@@ -1,5 +1,7 @@
 #include "models/flux/flux_blocks.h"
 
+#include <utility>
+
 #include "core/context.h"
 #include "core/error.h"
 #include "models/flux/flux_ops.h"
@@ -33,19 +35,19 @@ std::vector<float> FluxRun::apply(const Linear& layer, const std::vector<float>&
 
 const BlockLayout<FluxDoubleBlock>& FluxDoubleBlock::layout() {
     using B = FluxDoubleBlock;
+    const auto named = [](const char* v0) { return &nunchaku::layer_named(false, v0); };
     static const BlockLayout<B> table{
         {
-            {&B::norm1, {"norm1.linear", {{"norm1.linear"}}, 1, 6, SVDQ_ACTIVATION_NONE}},
-            {&B::norm1_context, {"norm1_context.linear", {{"norm1_context.linear"}}, 1, 6, SVDQ_ACTIVATION_NONE}},
-            {&B::qkv, {"qkv_proj", {{"attn.to_q", "attn.to_k", "attn.to_v"}}, 1, 3, SVDQ_ACTIVATION_NONE}},
-            {&B::qkv_context,
-             {"qkv_proj_context", {{"attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj"}}, 1, 3, SVDQ_ACTIVATION_NONE}},
-            {&B::out, {"out_proj", {{"attn.to_out.0"}}, 1, 1, SVDQ_ACTIVATION_NONE}},
-            {&B::out_context, {"out_proj_context", {{"attn.to_add_out"}}, 1, 1, SVDQ_ACTIVATION_NONE}},
-            {&B::fc1, {"mlp_fc1", {{"ff.net.0.proj"}}, 1, 4, SVDQ_ACTIVATION_GELU_TANH}},
-            {&B::fc2, {"mlp_fc2", {{"ff.net.2"}}, 4, 1, SVDQ_ACTIVATION_NONE}},
-            {&B::context_fc1, {"mlp_context_fc1", {{"ff_context.net.0.proj"}}, 1, 4, SVDQ_ACTIVATION_GELU_TANH}},
-            {&B::context_fc2, {"mlp_context_fc2", {{"ff_context.net.2"}}, 4, 1, SVDQ_ACTIVATION_NONE}},
+            {&B::norm1, {named("norm1.linear"), {{"norm1.linear"}}, 1, 6, SVDQ_ACTIVATION_NONE}},
+            {&B::norm1_context, {named("norm1_context.linear"), {{"norm1_context.linear"}}, 1, 6, SVDQ_ACTIVATION_NONE}},
+            {&B::qkv, {named("qkv_proj"), {{"attn.to_q", "attn.to_k", "attn.to_v"}}, 1, 3, SVDQ_ACTIVATION_NONE}},
+            {&B::qkv_context, {named("qkv_proj_context"), {{"attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj"}}, 1, 3, SVDQ_ACTIVATION_NONE}},
+            {&B::out, {named("out_proj"), {{"attn.to_out.0"}}, 1, 1, SVDQ_ACTIVATION_NONE}},
+            {&B::out_context, {named("out_proj_context"), {{"attn.to_add_out"}}, 1, 1, SVDQ_ACTIVATION_NONE}},
+            {&B::fc1, {named("mlp_fc1"), {{"ff.net.0.proj"}}, 1, 4, SVDQ_ACTIVATION_GELU_TANH}},
+            {&B::fc2, {named("mlp_fc2"), {{"ff.net.2"}}, 4, 1, SVDQ_ACTIVATION_NONE}},
+            {&B::context_fc1, {named("mlp_context_fc1"), {{"ff_context.net.0.proj"}}, 1, 4, SVDQ_ACTIVATION_GELU_TANH}},
+            {&B::context_fc2, {named("mlp_context_fc2"), {{"ff_context.net.2"}}, 4, 1, SVDQ_ACTIVATION_NONE}},
         },
         {{2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}},
     };
@@ -100,7 +102,7 @@ void FluxDoubleBlock::forward(const FluxRun& run, const FluxConfig& config, cons
         rms_norm_heads(q.data() + (b * s + st) * d, si, heads, hd, norm_q.data(), kFluxNormEps);
         rms_norm_heads(k.data() + (b * s + st) * d, si, heads, hd, norm_k.data(), kFluxNormEps);
     }
-    const std::vector<float> o = joint_attention(run.ctx, q, k, joint(2), B, s, heads, hd, rope);
+    const std::vector<float> o = joint_attention(run.ctx, std::move(q), std::move(k), joint(2), B, s, heads, hd, rope);
     std::vector<float> ox(static_cast<size_t>(B * si * d)), oc(static_cast<size_t>(B * st * d));
     for (int64_t b = 0; b < B; ++b) {
         copy_rows(o, b * s, oc, b * st, st, d);
@@ -116,13 +118,14 @@ void FluxDoubleBlock::forward(const FluxRun& run, const FluxConfig& config, cons
 
 const BlockLayout<FluxSingleBlock>& FluxSingleBlock::layout() {
     using B = FluxSingleBlock;
+    const auto named = [](const char* v0) { return &nunchaku::layer_named(true, v0); };
     static const BlockLayout<B> table{
         {
-            {&B::norm, {"norm.linear", {{"norm.linear"}}, 1, 3, SVDQ_ACTIVATION_NONE}},
-            {&B::qkv, {"qkv_proj", {{"attn.to_q", "attn.to_k", "attn.to_v"}}, 1, 3, SVDQ_ACTIVATION_NONE}},
-            {&B::out, {"out_proj", {{"proj_out"}, 0, 5, false}, 1, 1, SVDQ_ACTIVATION_NONE}},
-            {&B::fc1, {"mlp_fc1", {{"proj_mlp"}}, 1, 4, SVDQ_ACTIVATION_GELU_TANH}},
-            {&B::fc2, {"mlp_fc2", {{"proj_out"}, 1, 5, true}, 4, 1, SVDQ_ACTIVATION_NONE}},
+            {&B::norm, {named("norm.linear"), {{"norm.linear"}}, 1, 3, SVDQ_ACTIVATION_NONE}},
+            {&B::qkv, {named("qkv_proj"), {{"attn.to_q", "attn.to_k", "attn.to_v"}}, 1, 3, SVDQ_ACTIVATION_NONE}},
+            {&B::out, {named("out_proj"), {{"proj_out"}, 0, 5, false}, 1, 1, SVDQ_ACTIVATION_NONE}},
+            {&B::fc1, {named("mlp_fc1"), {{"proj_mlp"}}, 1, 4, SVDQ_ACTIVATION_GELU_TANH}},
+            {&B::fc2, {named("mlp_fc2"), {{"proj_out"}, 1, 5, true}, 4, 1, SVDQ_ACTIVATION_NONE}},
         },
         {{1, 3}, {2}, {4}},
     };
@@ -152,7 +155,7 @@ void FluxSingleBlock::forward(const FluxRun& run, const FluxConfig& config, cons
     std::vector<float> q = take_columns(joint_qkv, rows, 3 * d, 0, d), k = take_columns(joint_qkv, rows, 3 * d, d, d);
     rms_norm_heads(q.data(), rows, heads, hd, norm_q.data(), kFluxNormEps);
     rms_norm_heads(k.data(), rows, heads, hd, norm_k.data(), kFluxNormEps);
-    const std::vector<float> attn = joint_attention(run.ctx, q, k, take_columns(joint_qkv, rows, 3 * d, 2 * d, d), B, s, heads, hd, rope);
+    const std::vector<float> attn = joint_attention(run.ctx, std::move(q), std::move(k), take_columns(joint_qkv, rows, 3 * d, 2 * d, d), B, s, heads, hd, rope);
     // diffusers' proj_out over [attention, MLP] is out(attention) + fc2(MLP).
     std::vector<float> y = run.apply(out, attn, rows);
     const std::vector<float> mlp = run.apply(fc2, run.apply(fc1, nh, rows), rows);

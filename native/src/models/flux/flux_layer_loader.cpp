@@ -1,7 +1,5 @@
 #include "models/flux/flux_layer_loader.h"
 
-#include <cstring>
-
 #include "core/context.h"
 #include "core/error.h"
 #include "models/nunchaku_layer_convert.h"
@@ -9,12 +7,6 @@
 #include "models/nunchaku_w4a16_linear.h"
 
 namespace svdq {
-
-const nunchaku::LayerName& nunchaku_layer(bool single_block, const char* v0_name) {
-    for (const nunchaku::LayerName& l : single_block ? nunchaku::single_block_layers() : nunchaku::double_block_layers())
-        if (std::strcmp(l.v0, v0_name) == 0) return l;
-    fail(SVDQ_ERROR_INTERNAL, std::string("no Nunchaku layer '") + v0_name + "'");
-}
 
 FluxLayerLoader::FluxLayerLoader(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_kind block_kind)
     : ctx_(ctx), ck_(checkpoint), block_kind_(block_kind) {}
@@ -78,7 +70,7 @@ LinearWeights FluxLayerLoader::float_weights(const std::string& prefix, const Fl
 }
 
 Linear FluxLayerLoader::block(const std::string& prefix, const FluxLayerSpec& spec) {
-    const nunchaku::LayerName& layer = nunchaku_layer(prefix.rfind("single_", 0) == 0, spec.nunchaku_v0);
+    const nunchaku::LayerName& layer = *spec.nunchaku;
     const bool modulation = layer.kind == nunchaku::LayerKind::AdaNorm6 || layer.kind == nunchaku::LayerKind::AdaNorm3;
     const int64_t d = ck_.config().inner_dim(), in = spec.in_mult * d, out = spec.out_mult * d;
     const int64_t parameters = out * in + (spec.source.bias ? out : 0);

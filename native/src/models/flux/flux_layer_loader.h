@@ -31,7 +31,7 @@ struct FloatSource {
 
 // Where one engine linear of a block lives in each checkpoint style.
 struct FluxLayerSpec {
-    const char* nunchaku_v0;  // the layer's name in nunchaku_flux_layout.h (v0 keys)
+    const nunchaku::LayerName* nunchaku;  // its names and kind in Nunchaku checkpoints
     FloatSource source;
     int64_t in_mult, out_mult;  // in and out features as multiples of the model width
     svdq_activation activation;
@@ -72,8 +72,5 @@ private:
     uint64_t bytes_ = 0;
     int64_t stored_quantized_ = 0;
 };
-
-// The Nunchaku layout entry called `v0_name` in a double or single block.
-const nunchaku::LayerName& nunchaku_layer(bool single_block, const char* v0_name);
 
 }  // namespace svdq

@@ -49,19 +49,15 @@ std::vector<float> take_columns(const std::vector<float>& x, int64_t rows, int64
     return out;
 }
 
-std::vector<float> joint_attention(Context& ctx, const std::vector<float>& q, const std::vector<float>& k,
-                                   const std::vector<float>& v, int64_t batch, int64_t tokens, int64_t heads,
-                                   int64_t head_dim, const RopeTables& rope) {
-    const int64_t d = heads * head_dim;
-    std::vector<float> out(q.size()), qb(static_cast<size_t>(tokens * d)), kb(qb.size()), vb(qb.size()), ob(qb.size());
+std::vector<float> joint_attention(Context& ctx, std::vector<float> q, std::vector<float> k, const std::vector<float>& v,
+                                   int64_t batch, int64_t tokens, int64_t heads, int64_t head_dim, const RopeTables& rope) {
+    const int64_t rows = tokens * heads * head_dim;
+    std::vector<float> out(q.size());
     for (int64_t b = 0; b < batch; ++b) {
-        copy_rows(q, b * tokens, qb, 0, tokens, d);
-        copy_rows(k, b * tokens, kb, 0, tokens, d);
-        copy_rows(v, b * tokens, vb, 0, tokens, d);
-        apply_rope(qb.data(), heads, rope);
-        apply_rope(kb.data(), heads, rope);
-        attention(ctx, qb.data(), kb.data(), vb.data(), tokens, heads, head_dim, ob.data());
-        copy_rows(ob, 0, out, b * tokens, tokens, d);
+        apply_rope(q.data() + b * rows, heads, rope);
+        apply_rope(k.data() + b * rows, heads, rope);
+        attention(ctx, q.data() + b * rows, k.data() + b * rows, v.data() + b * rows, tokens, heads, head_dim,
+                  out.data() + b * rows);
     }
     return out;
 }

@@ -30,9 +30,8 @@ void copy_rows(const std::vector<float>& src, int64_t src_row, std::vector<float
 std::vector<float> take_columns(const std::vector<float>& x, int64_t rows, int64_t stride, int64_t col, int64_t width);
 
 // Attention over `tokens` joint rows per batch item, RoPE applied to q and k
-// first. q, k, v, result: [batch * tokens, heads * head_dim].
-std::vector<float> joint_attention(Context& ctx, const std::vector<float>& q, const std::vector<float>& k,
-                                   const std::vector<float>& v, int64_t batch, int64_t tokens, int64_t heads,
-                                   int64_t head_dim, const RopeTables& rope);
+// first (in the copies passed in). q, k, v, result: [batch * tokens, heads * head_dim].
+std::vector<float> joint_attention(Context& ctx, std::vector<float> q, std::vector<float> k, const std::vector<float>& v,
+                                   int64_t batch, int64_t tokens, int64_t heads, int64_t head_dim, const RopeTables& rope);
 
 }  // namespace svdq

@@ -102,7 +102,7 @@ struct Quantization {
             std::vector<float>().swap(inputs[g]);
             for (size_t j = 0; j < layout.input_groups[g].size(); ++j) {
                 const auto& entry = layout.linears[layout.input_groups[g][j]];
-                const nunchaku::LayerName& name = nunchaku_layer(single, entry.spec.nunchaku_v0);
+                const nunchaku::LayerName& name = *entry.spec.nunchaku;
                 LinearWeights& w = q.layers[j];
                 w.activation = entry.spec.activation;
                 if (name.kind == nunchaku::LayerKind::W4A4Unsigned && w.format == SVDQ_FORMAT_INT4)
@@ -120,7 +120,7 @@ struct Quantization {
         // What is left are the adaLN modulation linears: AWQ W4A16, as Nunchaku keeps them.
         for (size_t i = 0; i < layout.linears.size(); ++i) {
             if (grouped[i]) continue;
-            const nunchaku::LayerName& name = nunchaku_layer(single, layout.linears[i].spec.nunchaku_v0);
+            const nunchaku::LayerName& name = *layout.linears[i].spec.nunchaku;
             LinearWeights w = load.float_weights(prefix, layout.linears[i].spec);
             w.kind = SVDQ_LINEAR_W4A16;
             const int chunks = name.kind == nunchaku::LayerKind::AdaNorm6 ? 6 : 3;
