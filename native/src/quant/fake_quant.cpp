@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 #include "core/thread_pool.h"
+#include "quant/absmax.h"
 #include "quant/int4.h"
 #include "quant/nvfp4_quant.h"
 
@@ -16,9 +16,7 @@ void fake_quantize_rows(svdq_weight_format format, const float* x, int64_t rows,
                         float* out, ThreadPool* pool) {
     float tensor_scale = -1.0f;  // per row
     if (format == SVDQ_FORMAT_NVFP4 && !per_row_tensor_scale) {
-        float absmax = 0.0f;
-        for (int64_t i = 0; i < rows * k; ++i) absmax = std::max(absmax, std::fabs(x[i]));
-        tensor_scale = nvfp4_tensor_scale(absmax);
+        tensor_scale = nvfp4_tensor_scale(absmax_of(x, rows * k));
     }
     const auto row = [&](int64_t r) {
         const float* xr = x + r * k;
@@ -27,10 +25,11 @@ void fake_quantize_rows(svdq_weight_format format, const float* x, int64_t rows,
             fake_quantize_nvfp4_row(xr, k, tensor_scale, yr);
             return;
         }
-        std::vector<uint8_t> q(static_cast<size_t>(k / 2));
-        std::vector<float> scales(static_cast<size_t>(k / kInt4Group));
-        quantize_int4_row(xr, k, q.data(), scales.data());
-        for (int64_t j = 0; j < k; ++j) yr[j] = static_cast<float>(int4_at(q.data(), j)) * scales[static_cast<size_t>(j / kInt4Group)];
+        for (int64_t g = 0; g < k; g += kInt4Group) {  // quantize_int4_row's levels, dequantized in place
+            const float absmax = absmax_of(xr + g, kInt4Group);
+            const float inv = absmax > 0.0f ? 7.0f / absmax : 0.0f, scale = absmax / 7.0f;
+            for (int64_t i = g; i < g + kInt4Group; ++i) yr[i] = int4_level(xr[i] * inv) * scale;
+        }
     };
     if (pool != nullptr)
         pool->parallel_for(rows, row);

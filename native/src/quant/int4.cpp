@@ -4,22 +4,22 @@
 #include <cmath>
 
 #include "core/thread_pool.h"
+#include "quant/absmax.h"
 
 namespace svdq {
 
 void quantize_int4_row(const float* x, int64_t k, uint8_t* q, float* scales) {
     for (int64_t g = 0; g < k / kInt4Group; ++g) {
         const float* xg = x + g * kInt4Group;
-        float absmax = 0.0f;
-        for (int64_t i = 0; i < kInt4Group; ++i) absmax = std::max(absmax, std::fabs(xg[i]));
+        const float absmax = absmax_of(xg, kInt4Group);
         // Multiply by 7/absmax rather than divide by the scale: the SIMD
         // kernels do the same, so every path rounds identically.
         const float inv = absmax > 0.0f ? 7.0f / absmax : 0.0f;
         scales[g] = absmax / 7.0f;
         uint8_t* qg = q + g * (kInt4Group / 2);
         for (int64_t i = 0; i < kInt4Group; i += 2) {
-            const int lo = static_cast<int>(std::clamp(std::nearbyint(xg[i] * inv), -8.0f, 7.0f));
-            const int hi = static_cast<int>(std::clamp(std::nearbyint(xg[i + 1] * inv), -8.0f, 7.0f));
+            const int lo = static_cast<int>(int4_level(xg[i] * inv));
+            const int hi = static_cast<int>(int4_level(xg[i + 1] * inv));
             qg[i / 2] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
         }
     }

@@ -4,6 +4,7 @@
 // to nearest-even and clamped to -8..7.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -12,6 +13,14 @@ namespace svdq {
 class ThreadPool;
 
 constexpr int64_t kInt4Group = 64;
+
+// The level of v = x * (7 / absmax): rounded half to even, as nearbyint does
+// in the default rounding mode, but without its libm call on baseline x86-64
+// (adding 1.5 * 2^23 leaves no fraction bits; exact for |v| < 2^22).
+inline float int4_level(float v) {
+    const float rounded = (v + 12582912.0f) - 12582912.0f;
+    return std::clamp(rounded, -8.0f, 7.0f);
+}
 
 // Unpacks the signed nibble for column k of a packed row.
 inline int int4_at(const uint8_t* row, int64_t k) {

@@ -93,19 +93,6 @@ LowRank randomized(const MatrixMap& w, int64_t rank, Context* ctx) {
     return from_svd(u, svd.singularValues(), v, w.rows(), w.cols(), rank);
 }
 
-LowRank gram(const MatrixMap& w, int64_t rank) {
-    const Matrix g = (w * w.transpose()).cast<double>();
-    Eigen::SelfAdjointEigenSolver<Matrix> eig(g);  // ascending eigenvalues
-    const MatrixF u = eig.eigenvectors().rightCols(rank).rowwise().reverse().cast<float>();
-    LowRank out;
-    out.rank = rank;
-    out.up.resize(static_cast<size_t>(w.rows() * rank));
-    out.down.resize(static_cast<size_t>(rank * w.cols()));
-    Eigen::Map<MatrixF>(out.up.data(), w.rows(), rank) = u;  // W ~= U (U^T W)
-    Eigen::Map<MatrixF>(out.down.data(), rank, w.cols()).noalias() = u.transpose() * w;
-    return out;
-}
-
 }  // namespace
 
 LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, SvdMethod method, Context* ctx) {
@@ -116,9 +103,19 @@ LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, Sv
         method = rank + kOversample <= std::min(n, k) / 2 ? SvdMethod::Randomized : SvdMethod::Exact;
     switch (method) {
         case SvdMethod::Exact: return exact(wm, rank);
-        case SvdMethod::Gram: return gram(wm, rank);
         default: return randomized(wm, rank, ctx);
     }
+}
+
+std::vector<float> top_eigenvectors(const float* symmetric, int64_t n, int64_t rank) {
+    require(rank > 0 && rank <= n, SVDQ_ERROR_INVALID_ARGUMENT,
+            "rank " + std::to_string(rank) + " must be in 1..n = " + std::to_string(n));
+    // Column-major float: the solver's rotations then run down contiguous columns.
+    const Eigen::MatrixXf a = Eigen::Map<const MatrixF>(symmetric, n, n);
+    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXf> eig(a);  // ascending eigenvalues
+    std::vector<float> u(static_cast<size_t>(n * rank));
+    Eigen::Map<MatrixF>(u.data(), n, rank) = eig.eigenvectors().rightCols(rank).rowwise().reverse();
+    return u;
 }
 
 }  // namespace svdq

@@ -15,10 +15,7 @@ struct LowRank {
     std::vector<float> down;  // [rank, k]
 };
 
-// Gram: the top eigenvectors of W W^T in float64, for few rows n. It squares
-// the condition number, which is harmless for the dominant directions the
-// branch keeps; the smoothing search scores its candidates with it.
-enum class SvdMethod { Auto, Exact, Randomized, Gram };
+enum class SvdMethod { Auto, Exact, Randomized };
 
 // w: [n, k] row-major. Auto uses the randomized SVD (Halko et al., with
 // oversampling and power iterations) when the rank is small next to the
@@ -27,5 +24,12 @@ enum class SvdMethod { Auto, Exact, Randomized, Gram };
 // given; the small SVD at its end and the exact SVD run in float64.
 LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, SvdMethod method = SvdMethod::Auto,
                           Context* ctx = nullptr);
+
+// The eigenvectors of the `rank` largest eigenvalues of a symmetric [n, n]
+// matrix (its lower triangle is read), as columns of [n, rank] row-major,
+// largest first. Of a Gram matrix W W^T they span W's top-r left singular
+// subspace: the smoothing search finds each candidate's branch this way (it
+// squares the condition number, harmless for the dominant directions kept).
+std::vector<float> top_eigenvectors(const float* symmetric, int64_t n, int64_t rank);
 
 }  // namespace svdq

@@ -4,16 +4,11 @@
 #include <cmath>
 
 #include "core/thread_pool.h"
+#include "quant/absmax.h"
 
 namespace svdq {
 
 namespace {
-
-float absmax_of(const float* x, int64_t count) {
-    float m = 0.0f;
-    for (int64_t i = 0; i < count; ++i) m = std::max(m, std::fabs(x[i]));
-    return m;
-}
 
 // A group's E4M3 scale code and the step it stands for (scale * tensor scale).
 float group_step(const float* xg, float tensor_scale, uint8_t& code) {

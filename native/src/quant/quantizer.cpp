@@ -19,6 +19,7 @@ namespace svdq {
 namespace {
 
 using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MapF = Eigen::Map<MatrixF>;
 using ConstMapF = Eigen::Map<const MatrixF>;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -29,8 +30,10 @@ bool smooths(svdq_quant_method m) { return m == SVDQ_QUANT_SMOOTHQUANT || m == S
 bool has_branch(svdq_quant_method m) { return m == SVDQ_QUANT_LOWRANK || m == SVDQ_QUANT_SVDQUANT; }
 
 SearchProblem search_problem(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
-                             const QuantizerOptions& o, ThreadPool& pool) {
+                             const QuantizerOptions& o, Context& ctx) {
+    ThreadPool& pool = ctx.pool();
     SearchProblem p;
+    p.kernels = &ctx.kernels();
     p.format = o.format;
     p.k = k;
     p.rank = has_branch(o.method) ? o.rank : 0;
@@ -45,10 +48,14 @@ SearchProblem search_problem(const std::vector<LayerToQuantize>& layers, int64_t
         // Enough rows that the subset's rank-r SVD is a fair proxy.
         s.rows = std::min(l.n, std::max(o.score_rows, 4 * p.rank));
         s.weight = sample_rows(l.weight.data(), l.n, k, s.rows);
-        s.y_ref.resize(static_cast<size_t>(p.tokens * s.rows));
-        Eigen::Map<MatrixF>(s.y_ref.data(), p.tokens, s.rows).noalias() =
-            ConstMapF(p.x.data(), p.tokens, k) * ConstMapF(s.weight.data(), s.rows, k).transpose();
-        s.ref_norm2 = std::max(static_cast<double>(Eigen::Map<MatrixF>(s.y_ref.data(), p.tokens, s.rows).squaredNorm()), 1e-30);
+        const ConstMapF w(s.weight.data(), s.rows, k);
+        s.packed = p.kernels->pack_f32(s.weight.data(), s.rows, k);
+        s.weight_t.resize(s.weight.size());
+        MapF(s.weight_t.data(), k, s.rows) = w.transpose();
+        s.y_ref_t.resize(static_cast<size_t>(s.rows * p.tokens));
+        MapF y_ref_t(s.y_ref_t.data(), s.rows, p.tokens);
+        y_ref_t.noalias() = w * ConstMapF(p.x.data(), p.tokens, k).transpose();
+        s.ref_norm2 = std::max(static_cast<double>(y_ref_t.squaredNorm()), 1e-30);
         p.layers.push_back(std::move(s));
     }
     return p;
@@ -66,15 +73,15 @@ double residual_error(const MatrixF& w, const LowRank& lr, int64_t n, int64_t k,
 }
 
 // The rank-r branch of the smoothed weight, refined while the quantization error falls.
-LowRank branch_of(const MatrixF& ws, int64_t n, int64_t k, const QuantizerOptions& o, ThreadPool& pool, Context* ctx,
+LowRank branch_of(const MatrixF& ws, int64_t n, int64_t k, const QuantizerOptions& o, ThreadPool& pool, Context& ctx,
                   int& rounds) {
-    LowRank lr = lowrank_decompose(ws.data(), n, k, o.rank, SvdMethod::Auto, ctx);
+    LowRank lr = lowrank_decompose(ws.data(), n, k, o.rank, SvdMethod::Auto, &ctx);
     if (o.refine_iterations == 0) return lr;
     MatrixF q;
     double error = residual_error(ws, lr, n, k, o.format, pool, &q);
     for (int i = 0; i < o.refine_iterations; ++i) {
         const MatrixF target = ws - q;  // L = SVD_r(W - Q(W - L))
-        LowRank next = lowrank_decompose(target.data(), n, k, o.rank, SvdMethod::Auto, ctx);
+        LowRank next = lowrank_decompose(target.data(), n, k, o.rank, SvdMethod::Auto, &ctx);
         MatrixF next_q;
         const double next_error = residual_error(ws, next, n, k, o.format, pool, &next_q);
         if (next_error >= error) break;
@@ -125,10 +132,9 @@ std::vector<float> sample_rows(const float* a, int64_t rows, int64_t cols, int64
     return out;
 }
 
-namespace {
-
-QuantizedLayers quantize(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
-                         const QuantizerOptions& o, ThreadPool& pool, Context* ctx) {
+QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
+                                const QuantizerOptions& o, Context& ctx) {
+    ThreadPool& pool = ctx.pool();
     validate(o);
     require(!smooths(o.method) || (calib != nullptr && m > 0), SVDQ_ERROR_INVALID_ARGUMENT,
             "calibration activations are required by the smoothquant and svdquant methods");
@@ -144,7 +150,7 @@ QuantizedLayers quantize(const std::vector<LayerToQuantize>& layers, int64_t k, 
     out.smooth.assign(static_cast<size_t>(k), 1.0f);
     auto start = std::chrono::steady_clock::now();
     if (smooths(o.method)) {
-        const SearchProblem problem = search_problem(layers, k, calib, m, o, pool);
+        const SearchProblem problem = search_problem(layers, k, calib, m, o, ctx);
         SearchResult best{o.alpha, o.beta, 0.0, 0};
         if (o.search != SVDQ_SEARCH_FIXED) best = search_smoothing(problem, o.search, o.grid_steps, pool);
         out.alpha = best.alpha;
@@ -181,18 +187,6 @@ QuantizedLayers quantize(const std::vector<LayerToQuantize>& layers, int64_t k, 
     }
     out.svd_seconds = seconds_since(start);
     return out;
-}
-
-}  // namespace
-
-QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
-                                const QuantizerOptions& o, Context& ctx) {
-    return quantize(layers, k, calib, m, o, ctx.pool(), &ctx);
-}
-
-QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
-                                const QuantizerOptions& o, ThreadPool& pool) {
-    return quantize(layers, k, calib, m, o, pool, nullptr);
 }
 
 float relative_output_error(Context& ctx, const std::vector<const Linear*>& linears,

@@ -12,7 +12,6 @@
 namespace svdq {
 
 class Context;
-class ThreadPool;
 
 struct QuantizerOptions {
     svdq_quant_method method = SVDQ_QUANT_SVDQUANT;
@@ -51,13 +50,11 @@ struct QuantizedLayers {
     double svd_seconds = 0.0;
 };
 
-// calib [m, k] may be null (m = 0) for the methods that do not smooth.
-// With a context the final SVDs run on its SIMD float GEMM; with only a
-// pool, on Eigen (several times slower for FLUX-sized layers).
+// calib [m, k] may be null (m = 0) for the methods that do not smooth. The
+// search and the SVDs run their large products on the context's SIMD float
+// GEMM and spread over its threads.
 QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
                                 const QuantizerOptions& options, Context& ctx);
-QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
-                                const QuantizerOptions& options, ThreadPool& pool);
 
 // Evenly spaced rows [count, cols] of a [rows, cols] matrix (all of them when count >= rows).
 std::vector<float> sample_rows(const float* a, int64_t rows, int64_t cols, int64_t count);

@@ -5,6 +5,7 @@
 #include <map>
 #include <utility>
 
+#include "backend/cpu/cpu_kernels.h"
 #include "core/thread_pool.h"
 #include "quant/fake_quant.h"
 #include "quant/lowrank.h"
@@ -20,36 +21,69 @@ using ConstMapF = Eigen::Map<const MatrixF>;
 
 using GridPoint = std::pair<int, int>;  // (alpha, beta) in grid steps
 
-}  // namespace
+// Buffers one thread reuses from candidate to candidate: fresh multi-MB
+// allocations per candidate cost more in page faults than the arithmetic.
+struct ScoreWorkspace {
+    MatrixF xq, scaled, gram, down_t, residual, product, y_t;
+};
 
-double score_smoothing(const SearchProblem& p, float alpha, float beta) {
-    const int64_t k = p.k, t = p.tokens;
+// y = x [m, w.k] times the packed W^T, on this thread: [m, w.n].
+void times_transpose(const CpuKernels& kernels, const float* x, int64_t m, const PackedWeights& w, MatrixF& y) {
+    y.resize(m, w.n);
+    kernels.gemm_f32({x, m, &w, nullptr, SVDQ_ACTIVATION_NONE, y.data()}, {0, m, 0, w.n});
+}
+
+// The lower triangle (what top_eigenvectors reads) of x x^T, w = pack(x):
+// row blocks stop at the diagonal's 16-column panel, 5/8 of the full product.
+void gram_lower(const CpuKernels& kernels, const float* x, const PackedWeights& w, MatrixF& gram) {
+    constexpr int64_t kRowBlock = 24;  // a multiple of the 6-row micro-tile
+    gram.resize(w.n, w.n);
+    const GemmFloatArgs args{x, w.n, &w, nullptr, SVDQ_ACTIVATION_NONE, gram.data()};
+    for (int64_t m0 = 0; m0 < w.n; m0 += kRowBlock) {
+        const int64_t m1 = std::min(m0 + kRowBlock, w.n);
+        kernels.gemm_f32(args, {m0, m1, 0, std::min((m1 + 15) / 16 * 16, w.n)});
+    }
+}
+
+double score_smoothing(const SearchProblem& p, float alpha, float beta, ScoreWorkspace& ws) {
+    const CpuKernels& kernels = *p.kernels;
+    const int64_t k = p.k, t = p.tokens, rank = p.rank;
     const std::vector<float> lambda = smoothing_from_maxima(p.xmax, p.wmax, alpha, beta);
     const Eigen::Map<const Eigen::RowVectorXf> lam(lambda.data(), k);
 
-    MatrixF xs = ConstMapF(p.x.data(), t, k).array().rowwise() / lam.array();
-    MatrixF xq(t, k);
-    fake_quantize_rows(p.format, xs.data(), t, k, true, xq.data(), nullptr);
+    ws.xq = ConstMapF(p.x.data(), t, k).array().rowwise() / lam.array();
+    fake_quantize_rows(p.format, ws.xq.data(), t, k, true, ws.xq.data(), nullptr);
+    const PackedWeights xq_packed = kernels.pack_f32(ws.xq.data(), t, k);
 
     double error = 0.0;
     for (const SearchLayer& layer : p.layers) {
-        MatrixF ws = ConstMapF(layer.weight.data(), layer.rows, k).array().rowwise() * lam.array();
-        MatrixF y;
-        if (p.rank > 0) {
-            const LowRank lr = lowrank_decompose(ws.data(), layer.rows, k, p.rank, SvdMethod::Gram);
-            const ConstMapF up(lr.up.data(), layer.rows, p.rank), down(lr.down.data(), p.rank, k);
-            ws.noalias() -= up * down;
-            y.noalias() = (xs * down.transpose()) * up.transpose();
+        const int64_t rows = layer.rows;
+        const ConstMapF w(layer.weight.data(), rows, k), y_ref_t(layer.y_ref_t.data(), rows, t);
+        ws.residual = w.array().rowwise() * lam.array();
+        if (rank > 0) {
+            // U: top eigenvectors of (W lambda)(W lambda)^T = (W lambda^2) W^T.
+            ws.scaled = ws.residual.array().rowwise() * lam.array();
+            gram_lower(kernels, ws.scaled.data(), layer.packed, ws.gram);
+            const std::vector<float> u_values = top_eigenvectors(ws.gram.data(), rows, rank);
+            const ConstMapF u(u_values.data(), rows, rank);
+            // Residual W lambda - U (U^T W) lambda, U^T W through W^T U.
+            const MatrixF ut = u.transpose();
+            times_transpose(kernels, layer.weight_t.data(), k, kernels.pack_f32(ut.data(), rank, rows), ws.down_t);
+            times_transpose(kernels, u.data(), rows, kernels.pack_f32(ws.down_t.data(), k, rank), ws.product);
+            ws.residual -= ws.product.cwiseProduct(lam.replicate(rows, 1));
+            // The branch's output X/lambda (U^T W lambda)^T U^T, transposed, is U U^T W X^T.
+            ws.y_t.noalias() = u * (ut * y_ref_t);
         } else {
-            y = MatrixF::Zero(t, layer.rows);
+            ws.y_t.setZero(rows, t);
         }
-        MatrixF wq(layer.rows, k);
-        fake_quantize_rows(p.format, ws.data(), layer.rows, k, false, wq.data(), nullptr);
-        y.noalias() += xq * wq.transpose();
-        error += static_cast<double>((y - ConstMapF(layer.y_ref.data(), t, layer.rows)).squaredNorm()) / layer.ref_norm2;
+        fake_quantize_rows(p.format, ws.residual.data(), rows, k, false, ws.residual.data(), nullptr);
+        times_transpose(kernels, ws.residual.data(), rows, xq_packed, ws.product);
+        error += static_cast<double>((ws.y_t + ws.product - y_ref_t).squaredNorm()) / layer.ref_norm2;
     }
     return error / static_cast<double>(p.layers.size());
 }
+
+}  // namespace
 
 SearchResult search_smoothing(const SearchProblem& p, svdq_smooth_search mode, int grid_steps, ThreadPool& pool) {
     std::map<GridPoint, double> scored;
@@ -60,8 +94,11 @@ SearchResult search_smoothing(const SearchProblem& p, svdq_smooth_search mode, i
         for (const GridPoint& g : points)
             if (scored.count(g) == 0 && std::find(todo.begin(), todo.end(), g) == todo.end()) todo.push_back(g);
         std::vector<double> errors(todo.size());
-        pool.parallel_for(static_cast<int64_t>(todo.size()), [&](int64_t i) {
-            errors[static_cast<size_t>(i)] = score_smoothing(p, value(todo[static_cast<size_t>(i)].first), value(todo[static_cast<size_t>(i)].second));
+        const int64_t workers = std::min<int64_t>(pool.size(), static_cast<int64_t>(todo.size()));
+        pool.parallel_for(workers, [&](int64_t worker) {
+            ScoreWorkspace workspace;
+            for (size_t i = static_cast<size_t>(worker); i < todo.size(); i += static_cast<size_t>(workers))
+                errors[i] = score_smoothing(p, value(todo[i].first), value(todo[i].second), workspace);
         });
         for (size_t i = 0; i < todo.size(); ++i) scored[todo[i]] = errors[i];
         return std::min_element(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.second < b.second; })->first;

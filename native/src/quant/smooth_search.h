@@ -5,26 +5,32 @@
 // score reads a subset of the calibration tokens and of the output channels:
 // INT4 groups are per output row, so a row subset's quantization is exactly
 // the full layer's; the branch then comes from the subset's own SVD, a proxy
-// for the full one used only to rank candidates.
+// for the full one used only to rank candidates. The large products run on
+// the engine's float GEMM kernels (SIMD), one candidate per thread.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "backend/cpu/packed_weights.h"
 #include "svdquant.h"
 
 namespace svdq {
 
 class ThreadPool;
+struct CpuKernels;
 
 struct SearchLayer {
     int64_t rows = 0;            // sampled output channels
-    std::vector<float> weight;   // [rows, k]
-    std::vector<float> y_ref;    // [tokens, rows] = X W^T in float
+    std::vector<float> weight;   // W [rows, k]
+    std::vector<float> weight_t; // W^T [k, rows]
+    PackedWeights packed;        // W, for products with W^T
+    std::vector<float> y_ref_t;  // [rows, tokens] = W X^T in float
     double ref_norm2 = 0.0;      // ||y_ref||^2
 };
 
 struct SearchProblem {
+    const CpuKernels* kernels = nullptr;  // packed the layers; runs the products
     svdq_weight_format format = SVDQ_FORMAT_INT4;
     int64_t k = 0;
     int64_t rank = 0;            // 0: no branch (SmoothQuant)
@@ -40,9 +46,6 @@ struct SearchResult {
     double error = 0.0;  // mean relative squared output error over the layers
     int candidates = 0;
 };
-
-// Scores one candidate; runs on the calling thread only.
-double score_smoothing(const SearchProblem& p, float alpha, float beta);
 
 // alpha, beta in {0, 1/steps, ..., 1}; candidates are scored in parallel.
 SearchResult search_smoothing(const SearchProblem& p, svdq_smooth_search mode, int grid_steps, ThreadPool& pool);
