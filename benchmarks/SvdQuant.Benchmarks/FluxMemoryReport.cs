@@ -26,26 +26,29 @@ internal static class FluxMemoryReport
 
     private enum Part
     {
-        W4A4Values, W4A4Scales, Branch, Smooth, SmoothOrig, W4A4Bias, W4A16Values, W4A16Scales, W4A16Zeros, W4A16Bias, Float,
+        W4A4Values, W4A4Scales, Branch, Smooth, SmoothOrig, W4A4Bias, W4A16Values, W4A16Scales, W4A16Zeros, W4A16Bias,
+        FloatMatrices, FloatVectors,
     }
 
     // The parts of a quantized file (in the order of Part), each with the bytes it takes in memory
-    // per stored byte: the engine widens every 16-bit float to fp32, keeps 4-bit values packed,
-    // reads smooth_factor_orig (Nunchaku's unfolded copy) for nothing and drops AWQ zero points
-    // that equal -8 x scale (symmetric, as the quantizer writes them).
+    // per stored byte: the engine keeps 4-bit values packed and group scales, the low-rank branch
+    // and BF16 float weight matrices in BF16 as stored, widens vectors (bias, smoothing, norms) to
+    // fp32, reads smooth_factor_orig (Nunchaku's unfolded copy) for nothing and drops AWQ zero
+    // points that equal -8 x scale (symmetric, as the quantizer writes them).
     private static readonly (string Name, double MemoryPerFileByte)[] Parts =
     [
         ("W4A4 packed values (qweight, 4 bit)", 1),
-        ("W4A4 group scales (wscales, 1 per 64)", 2),
-        ($"W4A4 low-rank branch r{Rank} (proj_down, proj_up)", 2),
+        ("W4A4 group scales (wscales, 1 per 64)", 1),
+        ($"W4A4 low-rank branch r{Rank} (proj_down, proj_up)", 1),
         ("W4A4 smoothing (smooth_factor)", 2),
         ("W4A4 smooth_factor_orig (file only)", 0),
         ("W4A4 bias", 2),
         ("W4A16 adaLN packed values (AWQ qweight)", 1),
-        ("W4A16 adaLN group scales (wscales)", 2),
+        ("W4A16 adaLN group scales (wscales)", 1),
         ("W4A16 adaLN zero points (wzeros, file only)", 0),
         ("W4A16 adaLN bias", 2),
-        ("float: embedders, norm_out, proj_out, q/k norms", 2),
+        ("float weight matrices: embedders, norm_out, proj_out", 1),
+        ("float vectors: their biases, q/k norms", 2),
     ];
 
     public static void Run(TextWriter output)
@@ -76,7 +79,7 @@ internal static class FluxMemoryReport
 
         output.WriteLine($"### SVDQuant W4A4 r{Rank} by part (FLUX.1-dev, extrapolated the same way)");
         output.WriteLine();
-        output.WriteLine("File bytes are the file's tensors summed by kind; memory bytes apply how the engine stores each kind (16-bit floats widened to fp32, 4-bit values packed as stored, `smooth_factor_orig` and symmetric AWQ zero points not kept), checked against the measured total below.");
+        output.WriteLine("File bytes are the file's tensors summed by kind; memory bytes apply how the engine stores each kind (4-bit values, group scales, the branch and BF16 weight matrices as stored; vectors widened to fp32; `smooth_factor_orig` and symmetric AWQ zero points not kept), checked against the measured total below.");
         output.WriteLine();
         output.WriteLine("| part | file | in memory | share of memory | BF16 / memory, were this part kept 16-bit as in the file |");
         output.WriteLine("|---|---:|---:|---:|---:|");
@@ -146,7 +149,8 @@ internal static class FluxMemoryReport
         foreach (TensorInfo t in file.Tensors)
         {
             string kind = t.Name[(t.Name.LastIndexOf('.') + 1)..];
-            Part part = !qweightType.TryGetValue(Layer(t.Name), out TensorDType type) ? Part.Float
+            Part part = !qweightType.TryGetValue(Layer(t.Name), out TensorDType type)
+                    ? (t.Shape.Count == 2 ? Part.FloatMatrices : Part.FloatVectors)
                 : type == TensorDType.I32 ? kind switch
                 {
                     "qweight" => Part.W4A16Values,

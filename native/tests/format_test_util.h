@@ -29,7 +29,7 @@ inline std::vector<float> bf16_values(int64_t count, float lo, float hi, uint64_
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<float> dist(lo, hi);
     std::vector<float> v(static_cast<size_t>(count));
-    for (float& x : v) x = bf16_to_float(float_to_bf16(dist(rng)));
+    for (float& x : v) x = round_to_bf16(dist(rng));
     return v;
 }
 

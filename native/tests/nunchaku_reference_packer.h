@@ -211,7 +211,7 @@ inline ReferenceW4A4 random_reference_w4a4(int64_t n, int64_t k, int64_t rank, b
     std::uniform_real_distribution<float> uniform(0, 1);
     const auto floats = [&](int64_t count, float lo, float hi) {
         std::vector<float> v(static_cast<size_t>(count));
-        for (float& x : v) x = bf16_to_float(float_to_bf16(lo + (hi - lo) * uniform(rng)));
+        for (float& x : v) x = round_to_bf16(lo + (hi - lo) * uniform(rng));
         return v;
     };
     ReferenceW4A4 l;
@@ -246,8 +246,8 @@ inline ReferenceAdaNorm random_reference_adanorm(int64_t chunks, int64_t per_chu
     l.q.resize(static_cast<size_t>(l.n * k));
     for (int32_t& v : l.q) v = nibble(rng);
     for (int64_t i = 0; i < l.n * k / 64; ++i) {
-        l.scales.push_back(bf16_to_float(float_to_bf16(0.01f + 0.09f * uniform(rng))));
-        l.zeros.push_back(bf16_to_float(float_to_bf16(-7.0f * l.scales.back())));
+        l.scales.push_back(round_to_bf16(0.01f + 0.09f * uniform(rng)));
+        l.zeros.push_back(round_to_bf16(-7.0f * l.scales.back()));
     }
     // Multiples of 1/64 in [-1, 1] stay exact in BF16 after Nunchaku adds 1.
     for (int64_t i = 0; i < l.n; ++i) l.bias.push_back(static_cast<float>(sixty_fourths(rng)) / 64.0f);

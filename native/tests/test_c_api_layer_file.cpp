@@ -47,6 +47,8 @@ protected:
         ASSERT_EQ(svdq_context_create(nullptr, &ctx_), SVDQ_OK);
         svdq_quantize_options_init(&options_);
         options_.rank = 16;
+        // Fixed exponents: a searched (0, 0) would mean lambda = 1, no smoothing to round-trip.
+        options_.search = SVDQ_SEARCH_FIXED;
     }
     void TearDown() override { svdq_context_destroy(ctx_); }
 

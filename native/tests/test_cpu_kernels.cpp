@@ -55,6 +55,27 @@ TEST_P(CpuKernelTest, GemmF32MatchesFloat64) {
     }
 }
 
+// BF16 weights widen exactly, so the BF16 GEMM must give gemm_f32's result
+// on the same values bit for bit, in half the bytes.
+TEST_P(CpuKernelTest, GemmBf16IsGemmF32OnBf16Values) {
+    const auto [m, n, k] = shape();
+    const auto x = test::gaussian(static_cast<size_t>(m * k), 1);
+    const auto w = test::bf16_values(test::gaussian(static_cast<size_t>(n * k), 2));
+    const auto bias = test::gaussian(static_cast<size_t>(n), 3);
+    const PackedWeights p16 = kernels().pack_bf16(w.data(), n, k), p32 = kernels().pack_f32(w.data(), n, k);
+    EXPECT_EQ(p16.memory_bytes() * 2, p32.memory_bytes());
+    std::vector<float> y16(static_cast<size_t>(m * n)), y32(y16.size());
+    for (int32_t act : {SVDQ_ACTIVATION_NONE, SVDQ_ACTIVATION_GELU_TANH}) {
+        run_gemm_bf16(kernels(), pool_, {x.data(), m, &p16, bias.data(), act, y16.data()});
+        run_gemm_f32(kernels(), pool_, {x.data(), m, &p32, bias.data(), act, y32.data()});
+        ASSERT_EQ(y16, y32) << "activation " << act;
+        auto ref = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) { return w[static_cast<size_t>(o * k + j)]; },
+                                          bias.data());
+        if (act == SVDQ_ACTIVATION_GELU_TANH) ref = apply_gelu(ref);
+        EXPECT_LT(test::max_rel_error(y16, ref), 1e-5);
+    }
+}
+
 TEST_P(CpuKernelTest, GemmW4A16MatchesFloat64OnDequantizedWeights) {
     const auto [m, n, k] = shape();
     const auto x = test::gaussian(static_cast<size_t>(m * k), 4);
@@ -81,7 +102,8 @@ TEST_P(CpuKernelTest, GemmW4A16WithZeroPointsMatchesFloat64AndTheReference) {
     const auto x = test::gaussian(static_cast<size_t>(m * k), 11);
     const auto bias = test::gaussian(static_cast<size_t>(n), 12);
     const Int4Matrix qw = quantize_int4(test::gaussian(static_cast<size_t>(n * k), 13).data(), n, k, pool_);
-    const auto zeros = test::gaussian(static_cast<size_t>(n * groups), 14, 0.5f);
+    auto zeros = test::gaussian(static_cast<size_t>(n * groups), 14, 0.5f);
+    for (float& z : zeros) z = round_to_bf16(z);  // BF16, as AWQ files store them
     const auto gemm = [&](const CpuKernels& kern, const float* z) {
         const PackedWeights pw = kern.pack_w4a16(qw, z);
         std::vector<float> y(static_cast<size_t>(m * n));
@@ -105,7 +127,8 @@ TEST_P(CpuKernelTest, QuantizeActMatchesTheReferenceBitForBit) {
     const auto [m, n, k] = shape();
     const int64_t rank = 16, groups = k / 64;
     const auto x = test::with_outlier_channels(test::gaussian(static_cast<size_t>(m * k), 7), k, 29, 25.0f);
-    const auto down = test::gaussian(static_cast<size_t>(rank * k), 8);
+    const auto down = test::bf16_values(test::gaussian(static_cast<size_t>(rank * k), 8));
+    const std::vector<uint16_t> down16 = to_bf16(down.data(), down.size());
     std::vector<float> inv_smooth(static_cast<size_t>(k));
     for (int64_t j = 0; j < k; ++j) inv_smooth[static_cast<size_t>(j)] = 0.25f + 0.01f * static_cast<float>(j % 97);
     struct Out {
@@ -116,7 +139,7 @@ TEST_P(CpuKernelTest, QuantizeActMatchesTheReferenceBitForBit) {
     auto run = [&](const CpuKernels& kern) {
         Out o{std::vector<int8_t>(static_cast<size_t>(m * k)), std::vector<float>(static_cast<size_t>(m * groups)),
               std::vector<float>(static_cast<size_t>(m * rank)), std::vector<int32_t>(static_cast<size_t>(m * groups))};
-        run_quantize_act(kern, pool_, {x.data(), m, k, inv_smooth.data(), down.data(), rank, {o.q.data(), o.scales.data(), o.sums.data()}, o.act.data()});
+        run_quantize_act(kern, pool_, {x.data(), m, k, inv_smooth.data(), down16.data(), rank, {o.q.data(), o.scales.data(), o.sums.data()}, o.act.data()});
         return o;
     };
     const Out got = run(kernels());
@@ -134,7 +157,8 @@ TEST_P(CpuKernelTest, QuantizeActMatchesTheReferenceBitForBit) {
         quantize_int4_row(smoothed.data(), k, q_ref.data(), s_ref.data());
         for (int64_t j = 0; j < k; ++j) ASSERT_EQ(got.q[static_cast<size_t>(i * k + j)], int4_at(q_ref.data(), j)) << i << ", " << j;
         for (int64_t g = 0; g < groups; ++g) {
-            ASSERT_EQ(got.scales[static_cast<size_t>(i * groups + g)], s_ref[static_cast<size_t>(g)]);
+            // Activation scales stay fp32; weights keep theirs in BF16.
+            ASSERT_EQ(round_to_bf16(got.scales[static_cast<size_t>(i * groups + g)]), s_ref[static_cast<size_t>(g)]);
             int32_t sum = 0;
             for (int64_t j = g * 64; j < (g + 1) * 64; ++j) sum += got.q[static_cast<size_t>(i * k + j)];
             ASSERT_EQ(got.sums[static_cast<size_t>(i * groups + g)], sum);
@@ -175,7 +199,8 @@ TEST_P(CpuKernelTest, QuantizeActUnsignedShiftedMatchesTheDefinition) {
     for (int64_t rank : {0, 16, 32}) {
         for (bool smooth : {false, true}) {
             SCOPED_TRACE("rank " + std::to_string(rank) + (smooth ? ", smooth" : ", no smooth"));
-            const auto down = test::gaussian(static_cast<size_t>(rank * k), 17);
+            const auto down = test::bf16_values(test::gaussian(static_cast<size_t>(rank * k), 17));
+            const std::vector<uint16_t> down16 = to_bf16(down.data(), down.size());
             const float* inv = smooth ? inv_smooth.data() : nullptr;
             struct Out {
                 std::vector<int8_t> q;
@@ -186,7 +211,7 @@ TEST_P(CpuKernelTest, QuantizeActUnsignedShiftedMatchesTheDefinition) {
                 Out o{std::vector<int8_t>(static_cast<size_t>(m * k)), std::vector<float>(static_cast<size_t>(m * groups)),
                       std::vector<float>(static_cast<size_t>(m * rank)), std::vector<int32_t>(static_cast<size_t>(m * groups))};
                 run_quantize_act(kern, pool_,
-                                 {x.data(), m, k, inv, rank ? down.data() : nullptr, rank,
+                                 {x.data(), m, k, inv, rank ? down16.data() : nullptr, rank,
                                   {o.q.data(), o.scales.data(), o.sums.data()}, rank ? o.act.data() : nullptr, encoding});
                 return o;
             };
@@ -262,7 +287,7 @@ TEST_P(CpuKernelTest, GemmW4A4WithBranchMatchesFloat64OnDequantizedOperands) {
     const auto x = test::gaussian(static_cast<size_t>(m * k), 9);
     const auto w = test::gaussian(static_cast<size_t>(n * k), 10);
     const auto act = test::gaussian(static_cast<size_t>(m * rank), 11);
-    const auto up = test::gaussian(static_cast<size_t>(n * rank), 12);
+    const auto up = test::bf16_values(test::gaussian(static_cast<size_t>(n * rank), 12));
     const auto bias = test::gaussian(static_cast<size_t>(n), 13);
     const Acts qx = quantize_acts(x, m, k, pool_);
     const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);

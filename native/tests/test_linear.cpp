@@ -37,13 +37,19 @@ Problem outlier_problem() {
     return p;
 }
 
-double run(Context& ctx, const Problem& p, svdq_linear_kind kind, bool smooth, bool branch) {
+// The problem's layer [N, K] with its bias, no smoothing, no branch.
+LinearWeights layer_of(const Problem& p, svdq_linear_kind kind) {
     LinearWeights lw;
     lw.kind = kind;
     lw.n = N;
     lw.k = K;
     lw.weight = p.w;
     lw.bias = p.bias;
+    return lw;
+}
+
+double run(Context& ctx, const Problem& p, svdq_linear_kind kind, bool smooth, bool branch) {
+    LinearWeights lw = layer_of(p, kind);
     if (smooth) lw.smooth = compute_smoothing(p.x.data(), M, p.w.data(), N, K, 0.5f, 0.5f, ctx.pool());
     if (branch) {
         std::vector<float> smoothed = p.w;
@@ -85,13 +91,8 @@ TEST(Linear, ErrorOrderingFollowsThePaper) {
 TEST(Linear, UnfusedBranchComputesTheSameLayer) {
     Context ctx(test::context_options());
     const Problem p = outlier_problem();
-    LinearWeights lw;
-    lw.kind = SVDQ_LINEAR_W4A4;
+    LinearWeights lw = layer_of(p, SVDQ_LINEAR_W4A4);
     lw.activation = SVDQ_ACTIVATION_GELU_TANH;
-    lw.n = N;
-    lw.k = K;
-    lw.weight = p.w;
-    lw.bias = p.bias;
     lw.smooth = compute_smoothing(p.x.data(), M, p.w.data(), N, K, 0.5f, 0.5f, ctx.pool());
     std::vector<float> smoothed = p.w;
     for (int64_t i = 0; i < N * K; ++i) smoothed[static_cast<size_t>(i)] *= lw.smooth[static_cast<size_t>(i % K)];
@@ -151,7 +152,8 @@ std::vector<float> forward(Context& ctx, const LinearWeights& lw, const std::vec
 
 }  // namespace
 
-// Y = Qu((X + shift) / smooth) R + up (down / smooth) X + bias in float64,
+// Y = Qu((X + shift) / smooth) R + up (down / smooth) X + bias in float64
+// (up and down / smooth rounded to BF16, as Linear keeps them),
 // with Qu the unsigned per-token 64-group quantization (levels 0..15, scale
 // absmax / 15) computed with the kernels' float operations so every level
 // agrees, and R the INT4 residual Linear quantizes. What remains is float
@@ -183,13 +185,13 @@ TEST(Linear, UnsignedShiftedInputMatchesFloat64Math) {
         for (int64_t q = 0; q < lw.rank; ++q) {
             double d = 0.0;  // the branch reads the unshifted x
             for (int64_t j = 0; j < K; ++j)
-                d += static_cast<double>(xi[j]) * lw.down[static_cast<size_t>(q * K + j)] / lw.smooth[static_cast<size_t>(j)];
+                d += static_cast<double>(xi[j]) * round_to_bf16(lw.down[static_cast<size_t>(q * K + j)] * (1.0f / lw.smooth[static_cast<size_t>(j)]));
             branch[static_cast<size_t>(q)] = d;
         }
         for (int64_t o = 0; o < N; ++o) {
             double acc = p.bias[static_cast<size_t>(o)];
             for (int64_t j = 0; j < K; ++j) acc += a[static_cast<size_t>(j)] * r.value(o, j);
-            for (int64_t q = 0; q < lw.rank; ++q) acc += branch[static_cast<size_t>(q)] * lw.up[static_cast<size_t>(o * lw.rank + q)];
+            for (int64_t q = 0; q < lw.rank; ++q) acc += branch[static_cast<size_t>(q)] * round_to_bf16(lw.up[static_cast<size_t>(o * lw.rank + q)]);
             ref[static_cast<size_t>(i * N + o)] = acc;
         }
     }
@@ -227,6 +229,31 @@ TEST(Linear, CompensatedShiftApproximatesTheFloatLayer) {
     EXPECT_LT(err_shifted, err_signed);
     EXPECT_LT(err_shifted, 0.1);
     EXPECT_GT(err_uncompensated, 1.5 * err_shifted);
+}
+
+// A float layer keeps BF16 weights (a BF16 checkpoint's) in BF16 and any
+// other weights in fp32; both compute the same layer.
+TEST(Linear, FloatLayerKeepsBf16WeightsInHalfTheBytes) {
+    Context ctx(test::context_options());
+    const Problem p = outlier_problem();
+    LinearWeights exact = layer_of(p, SVDQ_LINEAR_FLOAT);  // p.w: not all BF16 values
+    exact.bias.clear();
+    LinearWeights bf16 = exact;
+    bf16.weight = test::bf16_values(p.w);
+    LinearWeights widened = bf16;
+    widened.weight[0] = std::nextafter(widened.weight[0], 1.0f);  // one value off the BF16 grid: fp32 storage
+    const Linear a(ctx, std::move(exact)), b(ctx, std::move(bf16)), c(ctx, std::move(widened));
+    EXPECT_EQ(a.weight_bytes(), static_cast<uint64_t>(N * K * 4));
+    EXPECT_EQ(b.weight_bytes(), static_cast<uint64_t>(N * K * 2));
+    EXPECT_EQ(c.weight_bytes(), static_cast<uint64_t>(N * K * 4));
+    std::vector<float> yb(static_cast<size_t>(M * N)), yc(yb.size());
+    b.forward(ctx, p.x.data(), M, yb.data());
+    c.forward(ctx, p.x.data(), M, yc.data());
+    const auto ref = test::reference_matmul(p.x.data(), M, N, K, [&](int64_t o, int64_t j) {
+        return static_cast<double>(round_to_bf16(p.w[static_cast<size_t>(o * K + j)]));
+    });
+    EXPECT_LT(test::max_rel_error(yb, ref), 1e-5);
+    EXPECT_LT(test::max_rel_error(yc, yb), 1e-5);
 }
 
 TEST(Linear, InputEncodingIsForInt4W4A4Only) {

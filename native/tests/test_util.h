@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "core/half.h"
 #include "svdquant.h"
 
 namespace svdq::test {
@@ -30,6 +31,12 @@ inline std::vector<float> gaussian(size_t count, uint64_t seed, float stddev = 1
 }
 
 // Activations with a few outlier channels, as in diffusion transformers.
+// The values rounded to BF16: what the kernels keep of scales and the branch.
+inline std::vector<float> bf16_values(std::vector<float> v) {
+    for (float& x : v) x = round_to_bf16(x);
+    return v;
+}
+
 inline std::vector<float> with_outlier_channels(std::vector<float> x, int64_t k, int64_t every, float factor) {
     for (size_t i = 0; i < x.size(); ++i)
         if (static_cast<int64_t>(i) % k % every == 3) x[i] *= factor;

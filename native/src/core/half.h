@@ -2,8 +2,10 @@
 // and the 16-bit tensors of checkpoint files.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace svdq {
 
@@ -45,6 +47,14 @@ inline uint16_t float_to_bf16(float f) {
     if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
     bits += 0x7fffu + ((bits >> 16) & 1u);
     return static_cast<uint16_t>(bits >> 16);
+}
+
+inline float round_to_bf16(float f) { return bf16_to_float(float_to_bf16(f)); }
+
+inline std::vector<uint16_t> to_bf16(const float* x, size_t count) {
+    std::vector<uint16_t> out(count);
+    for (size_t i = 0; i < count; ++i) out[i] = float_to_bf16(x[i]);
+    return out;
 }
 
 // Round to nearest even; overflow gives infinity, tiny values subnormals.

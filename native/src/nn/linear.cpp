@@ -1,11 +1,13 @@
 #include "nn/linear.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "backend/cpu/cpu_ops.h"
 #include "core/context.h"
 #include "core/error.h"
+#include "core/half.h"
 #include "core/tensor.h"
 #include "quant/fake_quant.h"
 #include "quant/nvfp4_quant.h"
@@ -167,7 +169,11 @@ Linear::Linear(Context& ctx, LinearWeights w)
                     (kind_ == SVDQ_LINEAR_FLOAT ? "" : format_ == SVDQ_FORMAT_NVFP4 ? " NVFP4" : " INT4") + " layers");
     check_stored_values(w);
     switch (kind_) {
-        case SVDQ_LINEAR_FLOAT: weights_ = kernels_->pack_f32(w.weight.data(), n_, k_); break;
+        case SVDQ_LINEAR_FLOAT:
+            // Weights that are all BF16 values (a BF16 checkpoint's) stay BF16: exact, half the memory.
+            bf16_weights_ = std::all_of(w.weight.begin(), w.weight.end(), [](float v) { return round_to_bf16(v) == v; });
+            weights_ = bf16_weights_ ? kernels_->pack_bf16(w.weight.data(), n_, k_) : kernels_->pack_f32(w.weight.data(), n_, k_);
+            break;
         case SVDQ_LINEAR_W4A16:
             if (w.quantized_residual)
                 weights_ = kernels_->pack_w4a16(*w.quantized_residual, w.quantized_zeros.empty() ? nullptr : w.quantized_zeros.data());
@@ -189,14 +195,17 @@ Linear::Linear(Context& ctx, LinearWeights w)
                 inv_smooth_.resize(w.smooth.size());
                 for (size_t j = 0; j < w.smooth.size(); ++j) inv_smooth_[j] = 1.0f / w.smooth[j];
             }
-            down_ = down_reading_input(w);
             if (rank_ == 0) break;
+            const std::vector<float> down = down_reading_input(w);
             if (branch_execution_ == SVDQ_BRANCH_FUSED && format_ == SVDQ_FORMAT_INT4) {
                 up_ = kernels_->pack_lowrank_up(w.up.data(), n_, rank_);
-            } else {
-                up_ = kernels_->pack_f32(w.up.data(), n_, rank_);
-                down_packed_ = kernels_->pack_f32(down_.data(), rank_, k_);
-                down_.clear();
+                down_ = to_bf16(down.data(), down.size());
+            } else {  // the fused path's BF16 values, in float GEMM weights
+                std::vector<float> up = w.up, down_values = down;
+                for (float& v : up) v = round_to_bf16(v);
+                for (float& v : down_values) v = round_to_bf16(v);
+                up_ = kernels_->pack_f32(up.data(), n_, rank_);
+                down_packed_ = kernels_->pack_f32(down_values.data(), rank_, k_);
             }
             break;
         }
@@ -204,8 +213,9 @@ Linear::Linear(Context& ctx, LinearWeights w)
 }
 
 uint64_t Linear::weight_bytes() const {
-    const uint64_t floats = bias_.size() + inv_smooth_.size() + down_.size();
-    return weights_.memory_bytes() + up_.memory_bytes() + down_packed_.memory_bytes() + floats * sizeof(float);
+    const uint64_t floats = bias_.size() + inv_smooth_.size();
+    return weights_.memory_bytes() + up_.memory_bytes() + down_packed_.memory_bytes() + floats * sizeof(float) +
+           down_.size() * sizeof(uint16_t);
 }
 
 void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
@@ -217,7 +227,9 @@ void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
                                             std::to_string(i / k_) + ", column " + std::to_string(i % k_));
     const float* bias = bias_.empty() ? nullptr : bias_.data();
     switch (kind_) {
-        case SVDQ_LINEAR_FLOAT: run_gemm_f32(*kernels_, ctx.pool(), {x, m, &weights_, bias, activation_, y}); break;
+        case SVDQ_LINEAR_FLOAT:
+            (bf16_weights_ ? run_gemm_bf16 : run_gemm_f32)(*kernels_, ctx.pool(), {x, m, &weights_, bias, activation_, y});
+            break;
         case SVDQ_LINEAR_W4A16:
             if (format_ == SVDQ_FORMAT_NVFP4)
                 run_gemm_f32(*kernels_, ctx.pool(), {x, m, &weights_, bias, activation_, y});

@@ -101,13 +101,15 @@ private:
     ActEncoding input_encoding_;
     int64_t n_, k_, rank_;
     const CpuKernels* kernels_;
-    PackedWeights weights_;          // float, INT4, or the INT4 residual for W4A4
+    PackedWeights weights_;          // float (BF16 when bf16_weights_), INT4, or the INT4 residual for W4A4
+    bool bf16_weights_ = false;
     std::vector<float> bias_;
     std::vector<float> inv_smooth_;  // 1 / lambda, applied to activations
     // The branch. Fused: up_ packed for the W4A4 epilogue, down_ plain for the
-    // activation quantizer. Unfused and NVFP4: both packed as float GEMM weights.
+    // activation quantizer, both BF16 as checkpoints store them. Unfused and
+    // NVFP4: both packed as float GEMM weights.
     PackedWeights up_;               // [n, rank]
-    std::vector<float> down_;        // [rank, k] divided by lambda: reads raw X
+    std::vector<uint16_t> down_;     // BF16 [rank, k] divided by lambda: reads raw X
     PackedWeights down_packed_;      // unfused and NVFP4 only
 };
 

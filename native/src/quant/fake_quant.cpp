@@ -27,7 +27,7 @@ void fake_quantize_rows(svdq_weight_format format, const float* x, int64_t rows,
         }
         for (int64_t g = 0; g < k; g += kInt4Group) {  // quantize_int4_row's levels, dequantized in place
             const float absmax = absmax_of(xr + g, kInt4Group);
-            const float inv = absmax > 0.0f ? 7.0f / absmax : 0.0f, scale = absmax / 7.0f;
+            const float inv = absmax > 0.0f ? 7.0f / absmax : 0.0f, scale = int4_scale(absmax);
             for (int64_t i = g; i < g + kInt4Group; ++i) yr[i] = int4_level(xr[i] * inv) * scale;
         }
     };

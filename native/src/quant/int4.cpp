@@ -15,7 +15,7 @@ void quantize_int4_row(const float* x, int64_t k, uint8_t* q, float* scales) {
         // Multiply by 7/absmax rather than divide by the scale: the SIMD
         // kernels do the same, so every path rounds identically.
         const float inv = absmax > 0.0f ? 7.0f / absmax : 0.0f;
-        scales[g] = absmax / 7.0f;
+        scales[g] = int4_scale(absmax);
         uint8_t* qg = q + g * (kInt4Group / 2);
         for (int64_t i = 0; i < kInt4Group; i += 2) {
             const int lo = static_cast<int>(int4_level(xg[i] * inv));

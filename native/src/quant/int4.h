@@ -1,6 +1,6 @@
 // INT4 group quantization, the canonical layout every backend starts from:
 // row-major, two signed nibbles per byte (low nibble = even column), one fp32
-// scale per row per group of 64 along K, scale = absmax / 7, values rounded
+// scale per row per group of 64 along K, scale = absmax / 7 (rounded to BF16), values rounded
 // to nearest-even and clamped to -8..7.
 #pragma once
 
@@ -8,11 +8,18 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/half.h"
+
 namespace svdq {
 
 class ThreadPool;
 
 constexpr int64_t kInt4Group = 64;
+
+// A group's scale, absmax / 7 rounded to BF16: what checkpoints store and
+// the kernels keep in memory, so a layer quantized here is the one a file
+// reloads. Levels still come from 7 / absmax (see int4_level).
+inline float int4_scale(float absmax) { return round_to_bf16(absmax / 7.0f); }
 
 // The level of v = x * (7 / absmax): rounded half to even, as nearbyint does
 // in the default rounding mode, but without its libm call on baseline x86-64

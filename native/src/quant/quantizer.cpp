@@ -159,7 +159,7 @@ QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int6
         out.smooth = smoothing_from_maxima(problem.xmax, problem.wmax, best.alpha, best.beta);
         // Checkpoints store lambda in BF16 (as Nunchaku does); a lambda that
         // is already BF16 makes the layer built here the one a file reloads.
-        for (float& v : out.smooth) v = bf16_to_float(float_to_bf16(v));
+        for (float& v : out.smooth) v = round_to_bf16(v);
     }
     out.search_seconds = seconds_since(start);
 

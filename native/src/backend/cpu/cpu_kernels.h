@@ -35,12 +35,13 @@ struct ActEncoding {
 
 // Reads X [m, k] once and writes (a) Q((X + shift) / lambda) per token per
 // 64-group and (b) the rank-r down-projection X * down'^T [m, r] of the raw,
-// unshifted X, where down' = down / lambda.
+// unshifted X, where down' = down / lambda, kept in BF16 like the checkpoint's
+// branch (half the memory; widened as it is loaded).
 struct QuantizeActArgs {
     const float* x;
     int64_t m, k;
     const float* inv_smooth;    // [k] 1 / lambda, or nullptr
-    const float* lowrank_down;  // [rank, k] already divided by lambda, or nullptr
+    const uint16_t* lowrank_down;  // BF16 [rank, k] already divided by lambda, or nullptr
     int64_t rank;
     QuantizedActs out;
     float* lowrank_act;         // [m, rank]
@@ -56,14 +57,15 @@ struct GemmW4A4Args {
     int64_t m;
     const PackedWeights* w;  // from pack_w4a4, [n, k]
     const float* lowrank_act;        // [m, rank] or nullptr
-    const PackedWeights* lowrank_up;  // from pack_lowrank_up, [n, rank]
+    const PackedWeights* lowrank_up;  // from pack_lowrank_up, BF16 [n, rank]
     int64_t rank;
     const float* bias;  // [n] or nullptr
     int32_t activation;
     float* y;  // [m, n]
 };
 
-// Y = X W^T + bias, then the activation; W from pack_w4a16 or pack_f32.
+// Y = X W^T + bias, then the activation; W from pack_w4a16, pack_bf16 or
+// pack_f32 (each with its own gemm).
 // pack_w4a16 takes INT4 weights and optional AWQ zero points [n, k/64] in
 // the layout of the scales: with them a weight is (q + 8) * scale + zero
 // (q + 8 is the unsigned nibble 0..15 AWQ stores), without them q * scale.
@@ -100,6 +102,7 @@ struct CpuKernels {
     svdq_cpu_level level;
     int64_t tile_rows, tile_cols;  // how cpu_ops cuts the output for threads
     PackedWeights (*pack_f32)(const float* w, int64_t n, int64_t k);
+    PackedWeights (*pack_bf16)(const float* w, int64_t n, int64_t k);  // w's values rounded to BF16
     PackedWeights (*pack_w4a16)(const Int4Matrix& w, const float* zeros);
     PackedWeights (*pack_w4a4)(const Int4Matrix& w);
     PackedWeights (*pack_lowrank_up)(const float* up, int64_t n, int64_t rank);
@@ -107,6 +110,7 @@ struct CpuKernels {
     void (*gemm_w4a4)(const GemmW4A4Args&, const Tile&);
     void (*gemm_w4a16)(const GemmFloatArgs&, const Tile&);
     void (*gemm_f32)(const GemmFloatArgs&, const Tile&);
+    void (*gemm_bf16)(const GemmFloatArgs&, const Tile&);
     int64_t attention_queries;  // queries per attention tile
     void (*attention)(const AttentionArgs&, const AttentionTile&);
 };
@@ -115,20 +119,24 @@ struct CpuKernels {
 const CpuKernels& cpu_kernels_for(svdq_cpu_level level);
 
 // Scalar references. Their packed layouts are the canonical ones: float
-// [n, k] row-major (weights and the low-rank up-projection [n, rank]), and
-// Int4Matrix's bytes and scales as they are.
+// [n, k] row-major, the low-rank up-projection BF16 [n, rank] row-major, and
+// Int4Matrix's bytes and (BF16) scales as they are.
 PackedWeights pack_f32_scalar(const float* w, int64_t n, int64_t k);
+PackedWeights pack_bf16_scalar(const float* w, int64_t n, int64_t k);
+PackedWeights pack_lowrank_up_scalar(const float* up, int64_t n, int64_t rank);
 PackedWeights pack_int4_scalar(const Int4Matrix& w);
 PackedWeights pack_w4a16_scalar(const Int4Matrix& w, const float* zeros);  // pack_int4_scalar + zeros as given
 void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end);
 void gemm_w4a4_scalar(const GemmW4A4Args& a, const Tile& t);
 void gemm_w4a16_scalar(const GemmFloatArgs& a, const Tile& t);
 void gemm_f32_scalar(const GemmFloatArgs& a, const Tile& t);
+void gemm_bf16_scalar(const GemmFloatArgs& a, const Tile& t);
 void attention_scalar(const AttentionArgs& a, const AttentionTile& t);
 
 // AVX2 + FMA versions, compiled with those instructions enabled and called
 // only when CPUID reports them.
 PackedWeights pack_f32_avx2(const float* w, int64_t n, int64_t k);
+PackedWeights pack_bf16_avx2(const float* w, int64_t n, int64_t k);
 PackedWeights pack_w4a16_avx2(const Int4Matrix& w, const float* zeros);
 PackedWeights pack_w4a4_avx2(const Int4Matrix& w);
 PackedWeights pack_lowrank_up_avx2(const float* up, int64_t n, int64_t rank);
@@ -136,6 +144,7 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
 void gemm_w4a4_avx2(const GemmW4A4Args& a, const Tile& t);
 void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t);
 void gemm_f32_avx2(const GemmFloatArgs& a, const Tile& t);
+void gemm_bf16_avx2(const GemmFloatArgs& a, const Tile& t);
 void attention_avx2(const AttentionArgs& a, const AttentionTile& t);
 
 }  // namespace svdq

@@ -44,6 +44,10 @@ void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatAr
     for_each_tile(kernels, pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_f32(args, t); });
 }
 
+void run_gemm_bf16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {
+    for_each_tile(kernels, pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_bf16(args, t); });
+}
+
 void run_add_activation(ThreadPool& pool, float* y, const float* addend, int64_t count, int32_t activation) {
     const int64_t blocks = std::min<int64_t>(count, pool.size() * 4);
     pool.parallel_for(blocks, [&](int64_t b) {

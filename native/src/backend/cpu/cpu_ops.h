@@ -12,6 +12,7 @@ void run_quantize_act(const CpuKernels& kernels, ThreadPool& pool, const Quantiz
 void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Args& args);
 void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);
 void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);
+void run_gemm_bf16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);
 
 // y[i] = activation(y[i] + addend[i]): the extra pass the unfused branch pays.
 void run_add_activation(ThreadPool& pool, float* y, const float* addend, int64_t count, int32_t activation);

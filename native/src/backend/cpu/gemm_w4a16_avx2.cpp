@@ -1,8 +1,4 @@
-#include <vector>
-
-#include "backend/cpu/cpu_kernels.h"
-#include "backend/cpu/simd_avx2.h"
-#include "core/aligned.h"
+#include "backend/cpu/gemm_widened_avx2.h"
 
 namespace svdq {
 
@@ -12,12 +8,12 @@ namespace {
 // [kc][16]: each group's scale and zero are read once, and the value is one
 // FMA of the unsigned nibble u: u * scale + zero, the zero being AWQ's or,
 // for symmetric weights (zeros nullptr), -8 * scale (exactly q * scale).
-void dequantize_slice(const uint8_t* q, const float* scales, const float* zeros, int64_t k0, int64_t kc, float* out) {
+void dequantize_slice(const uint8_t* q, const uint16_t* scales, const uint16_t* zeros, int64_t k0, int64_t kc, float* out) {
     const __m128i low4 = _mm_set1_epi8(0x0F);
     for (int64_t g = k0 / 64; g < (k0 + kc) / 64; ++g) {
-        const __m256 s0 = _mm256_loadu_ps(scales + g * 16), s1 = _mm256_loadu_ps(scales + g * 16 + 8);
-        const __m256 z0 = zeros ? _mm256_loadu_ps(zeros + g * 16) : _mm256_mul_ps(s0, _mm256_set1_ps(-8.0f));
-        const __m256 z1 = zeros ? _mm256_loadu_ps(zeros + g * 16 + 8) : _mm256_mul_ps(s1, _mm256_set1_ps(-8.0f));
+        const __m256 s0 = avx2::load_bf16(scales + g * 16), s1 = avx2::load_bf16(scales + g * 16 + 8);
+        const __m256 z0 = zeros ? avx2::load_bf16(zeros + g * 16) : _mm256_mul_ps(s0, _mm256_set1_ps(-8.0f));
+        const __m256 z1 = zeros ? avx2::load_bf16(zeros + g * 16 + 8) : _mm256_mul_ps(s1, _mm256_set1_ps(-8.0f));
         for (int64_t j = g * 64; j < (g + 1) * 64; ++j) {
             const __m128i packed = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + j * 8));
             const __m128i lo = _mm_and_si128(packed, low4);
@@ -34,19 +30,10 @@ void dequantize_slice(const uint8_t* q, const float* scales, const float* zeros,
 }  // namespace
 
 void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t) {
-    const int64_t k = a.w->k, n = a.w->n, groups = k / 64;
-    // Per-thread slice buffer (32 KiB, L1-sized): dequantised once per tile
-    // and K block, then reused by every row of the tile.
-    thread_local std::vector<float, AlignedAllocator<float>> slice(avx2::kFloatKBlock * 16);
-    // K blocks outermost: the tile's slice of X stays in L2 across all panels.
-    avx2::for_each_k_block(k, avx2::kFloatKBlock, [&](const avx2::KBlock& kb) {
-        for (int64_t n0 = t.n0; n0 < t.n1; n0 += 16) {
-            const int64_t p = n0 / 16;
-            const int width = static_cast<int>(std::min<int64_t>(16, t.n1 - n0));
-            dequantize_slice(a.w->bytes() + p * k * 8, a.w->scales.data() + p * groups * 16,
-                             a.w->zeros.empty() ? nullptr : a.w->zeros.data() + p * groups * 16, kb.k0, kb.kc, slice.data());
-            avx2::f32_tile_panel(a.x, k, slice.data(), kb, t.m0, t.m1, n0, width, a.bias, a.activation, a.y, n);
-        }
+    const int64_t k = a.w->k, groups = k / 64;
+    avx2::gemm_widened_panels(a, t, [&](int64_t p, const avx2::KBlock& kb, float* slice) {
+        dequantize_slice(a.w->bytes() + p * k * 8, a.w->scales.data() + p * groups * 16,
+                         a.w->zeros.empty() ? nullptr : a.w->zeros.data() + p * groups * 16, kb.k0, kb.kc, slice);
     });
 }
 

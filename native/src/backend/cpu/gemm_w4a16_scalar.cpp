@@ -3,6 +3,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/epilogue.h"
+#include "core/half.h"
 
 namespace svdq {
 
@@ -12,12 +13,13 @@ void gemm_w4a16_scalar(const GemmFloatArgs& a, const Tile& t) {
     for (int64_t n = t.n0; n < t.n1; ++n) {
         // Dequantise the weight row once per tile, reuse it for every token.
         const uint8_t* qw = a.w->bytes() + n * (k / 2);
-        const float* scales = a.w->scales.data() + n * groups;
-        const float* zeros = a.w->zeros.empty() ? nullptr : a.w->zeros.data() + n * groups;
+        const uint16_t* scales = a.w->scales.data() + n * groups;
+        const uint16_t* zeros = a.w->zeros.empty() ? nullptr : a.w->zeros.data() + n * groups;
         for (int64_t j = 0; j < k; ++j) {
             const int64_t g = j / kInt4Group;
-            w[static_cast<size_t>(j)] = zeros ? static_cast<float>(int4_at(qw, j) + 8) * scales[g] + zeros[g]
-                                              : static_cast<float>(int4_at(qw, j)) * scales[g];
+            const float scale = bf16_to_float(scales[g]);
+            w[static_cast<size_t>(j)] = zeros ? static_cast<float>(int4_at(qw, j) + 8) * scale + bf16_to_float(zeros[g])
+                                              : static_cast<float>(int4_at(qw, j)) * scale;
         }
         for (int64_t m = t.m0; m < t.m1; ++m) {
             const float* x = a.x + m * k;

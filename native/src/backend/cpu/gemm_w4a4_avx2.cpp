@@ -24,7 +24,7 @@ void w4a4_rows(const GemmW4A4Args& a, const avx2::KBlock& kb, int64_t m0, int64_
     const int64_t k = a.w->k, n = a.w->n, groups = k / 64;
     const int64_t panel = n0 / 8;
     const uint8_t* wq = a.w->bytes() + panel * k * 4;
-    const float* ws = a.w->scales.data() + panel * groups * 8;
+    const uint16_t* ws = a.w->scales.data() + panel * groups * 8;
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     const __m256i ones = _mm256_set1_epi16(1);
 
@@ -49,7 +49,7 @@ void w4a4_rows(const GemmW4A4Args& a, const avx2::KBlock& kb, int64_t m0, int64_
                 sum16[r] = _mm256_add_epi16(sum16[r], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(quad1)));
             }
         }
-        const __m256 wscale = _mm256_loadu_ps(ws + g * 8);
+        const __m256 wscale = avx2::load_bf16(ws + g * 8);
         SVDQ_UNROLL
         for (int r = 0; r < MR; ++r) {
             const int64_t row = (m0 + r) * groups + g;
@@ -63,9 +63,9 @@ void w4a4_rows(const GemmW4A4Args& a, const avx2::KBlock& kb, int64_t m0, int64_
         return;
     }
     if (a.lowrank_act != nullptr) {
-        const float* up = a.lowrank_up->floats() + panel * a.rank * 8;
+        const uint16_t* up = a.lowrank_up->halves() + panel * a.rank * 8;
         for (int64_t q = 0; q < a.rank; ++q) {
-            const __m256 u = _mm256_loadu_ps(up + q * 8);
+            const __m256 u = avx2::load_bf16(up + q * 8);
             SVDQ_UNROLL
             for (int r = 0; r < MR; ++r)
                 acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a.lowrank_act[(m0 + r) * a.rank + q]), u, acc[r]);

@@ -1,5 +1,6 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/epilogue.h"
+#include "core/half.h"
 
 namespace svdq {
 
@@ -10,14 +11,15 @@ void gemm_w4a4_scalar(const GemmW4A4Args& a, const Tile& t) {
         const float* sx = a.sx + m * groups;
         for (int64_t n = t.n0; n < t.n1; ++n) {
             const uint8_t* qw = a.w->bytes() + n * (k / 2);
-            const float* sw = a.w->scales.data() + n * groups;
+            const uint16_t* sw = a.w->scales.data() + n * groups;
             float acc = 0.0f;
             for (int64_t g = 0; g < groups; ++g) {
                 int32_t dot = 0;  // exact: every SIMD path must match it bit for bit
                 for (int64_t j = g * kInt4Group; j < (g + 1) * kInt4Group; ++j) dot += qx[j] * int4_at(qw, j);
-                acc += static_cast<float>(dot) * (sx[g] * sw[g]);
+                acc += static_cast<float>(dot) * (sx[g] * bf16_to_float(sw[g]));
             }
-            for (int64_t r = 0; r < a.rank; ++r) acc += a.lowrank_act[m * a.rank + r] * a.lowrank_up->floats()[n * a.rank + r];
+            for (int64_t r = 0; r < a.rank; ++r)
+                acc += a.lowrank_act[m * a.rank + r] * bf16_to_float(a.lowrank_up->halves()[n * a.rank + r]);
             a.y[m * n_total + n] = epilogue(acc, a.bias, n, a.activation);
         }
     }

@@ -1,5 +1,6 @@
 // Weight layouts of the AVX2 kernels, made once at load time.
 #include "backend/cpu/cpu_kernels.h"
+#include "core/half.h"
 
 namespace svdq {
 
@@ -7,16 +8,24 @@ namespace {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-}  // namespace
-
-// Float: panels of 16 columns, k-major: [n/16][k][16], zero padded.
-PackedWeights pack_f32_avx2(const float* w, int64_t n, int64_t k) {
-    PackedWeights p = allocate_packed(n, k, static_cast<size_t>(round_up(n, 16) * k) * sizeof(float));
-    float* out = p.mutable_floats();
+// [n, k] as panels of `width` columns, k-major: [n/width][k][width], zero
+// padded, each value stored as T.
+template <class T, class Convert>
+PackedWeights pack_panels(const float* w, int64_t n, int64_t k, int64_t width, Convert convert) {
+    PackedWeights p = allocate_packed(n, k, static_cast<size_t>(round_up(n, width) * k) * sizeof(T));
+    T* out = static_cast<T*>(p.data.get());
     for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < k; ++j) out[(i / 16) * k * 16 + j * 16 + i % 16] = w[i * k + j];
+        for (int64_t j = 0; j < k; ++j) out[(i / width) * k * width + j * width + i % width] = convert(w[i * k + j]);
     return p;
 }
+
+float as_is(float v) { return v; }
+
+}  // namespace
+
+// Float and BF16: panels of 16 columns, k-major: [n/16][k][16].
+PackedWeights pack_f32_avx2(const float* w, int64_t n, int64_t k) { return pack_panels<float>(w, n, k, 16, as_is); }
+PackedWeights pack_bf16_avx2(const float* w, int64_t n, int64_t k) { return pack_panels<uint16_t>(w, n, k, 16, float_to_bf16); }
 
 // W4A16: nibbles w + 8 (0..15) in panels of 16 columns, k-major, 8 bytes per
 // k (column 2b in the low nibble of byte b, 2b + 1 in the high one);
@@ -30,13 +39,13 @@ PackedWeights pack_w4a16_avx2(const Int4Matrix& w, const float* zeros) {
             const int u = i < n ? int4_at(w.row(i), j) + 8 : 8;
             out[(i / 16) * k * 8 + j * 8 + (i % 16) / 2] |= static_cast<uint8_t>(u << ((i % 2) * 4));
         }
-    p.scales.assign(static_cast<size_t>(np * groups), 0.0f);
-    if (zeros != nullptr) p.zeros.assign(p.scales.size(), 0.0f);
+    p.scales.assign(static_cast<size_t>(np * groups), 0);
+    if (zeros != nullptr) p.zeros.assign(p.scales.size(), 0);
     for (int64_t i = 0; i < n; ++i)
         for (int64_t g = 0; g < groups; ++g) {
             const size_t at = static_cast<size_t>((i / 16) * groups * 16 + g * 16 + i % 16);
-            p.scales[at] = w.row_scales(i)[g];
-            if (zeros != nullptr) p.zeros[at] = zeros[i * groups + g];
+            p.scales[at] = float_to_bf16(w.row_scales(i)[g]);
+            if (zeros != nullptr) p.zeros[at] = float_to_bf16(zeros[i * groups + g]);
         }
     return p;
 }
@@ -56,19 +65,16 @@ PackedWeights pack_w4a4_avx2(const Int4Matrix& w) {
             uint8_t& byte = out[(i / 8) * k * 4 + chunk * 32 + (i % 8) * 4 + within % 4];
             byte |= static_cast<uint8_t>(u << (within / 4 * 4));
         }
-    p.scales.assign(static_cast<size_t>(np * groups), 0.0f);
+    p.scales.assign(static_cast<size_t>(np * groups), 0);
     for (int64_t i = 0; i < n; ++i)
-        for (int64_t g = 0; g < groups; ++g) p.scales[static_cast<size_t>((i / 8) * groups * 8 + g * 8 + i % 8)] = w.row_scales(i)[g];
+        for (int64_t g = 0; g < groups; ++g)
+            p.scales[static_cast<size_t>((i / 8) * groups * 8 + g * 8 + i % 8)] = float_to_bf16(w.row_scales(i)[g]);
     return p;
 }
 
-// Low-rank up-projection [n, rank] as panels of 8 columns: [n/8][rank][8].
+// Low-rank up-projection [n, rank] in BF16 as panels of 8 columns: [n/8][rank][8].
 PackedWeights pack_lowrank_up_avx2(const float* up, int64_t n, int64_t rank) {
-    PackedWeights p = allocate_packed(n, rank, static_cast<size_t>(round_up(n, 8) * rank) * sizeof(float));
-    float* out = p.mutable_floats();
-    for (int64_t i = 0; i < n; ++i)
-        for (int64_t r = 0; r < rank; ++r) out[(i / 8) * rank * 8 + r * 8 + i % 8] = up[i * rank + r];
-    return p;
+    return pack_panels<uint16_t>(up, n, rank, 8, float_to_bf16);
 }
 
 }  // namespace svdq

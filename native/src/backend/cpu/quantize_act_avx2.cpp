@@ -28,10 +28,10 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
             SVDQ_UNROLL
             for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(x + g * 64 + i * 8);
             for (int64_t r = 0; r < a.rank; ++r) {
-                const float* down = a.lowrank_down + r * a.k + g * 64;
-                __m256 acc = _mm256_mul_ps(v[0], _mm256_loadu_ps(down));
+                const uint16_t* down = a.lowrank_down + r * a.k + g * 64;
+                __m256 acc = _mm256_mul_ps(v[0], avx2::load_bf16(down));
                 SVDQ_UNROLL
-                for (int i = 1; i < 8; ++i) acc = _mm256_fmadd_ps(v[i], _mm256_loadu_ps(down + i * 8), acc);
+                for (int i = 1; i < 8; ++i) acc = _mm256_fmadd_ps(v[i], avx2::load_bf16(down + i * 8), acc);
                 float* p = partial.data() + r * 8;
                 _mm256_store_ps(p, _mm256_add_ps(_mm256_load_ps(p), acc));
             }

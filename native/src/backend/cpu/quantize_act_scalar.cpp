@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "core/half.h"
 
 namespace svdq {
 
@@ -12,9 +13,9 @@ void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t ro
     for (int64_t m = row_begin; m < row_end; ++m) {
         const float* x = a.x + m * a.k;
         for (int64_t r = 0; r < a.rank; ++r) {
-            const float* down = a.lowrank_down + r * a.k;
+            const uint16_t* down = a.lowrank_down + r * a.k;
             float acc = 0.0f;
-            for (int64_t j = 0; j < a.k; ++j) acc += x[j] * down[j];
+            for (int64_t j = 0; j < a.k; ++j) acc += x[j] * bf16_to_float(down[j]);
             a.lowrank_act[m * a.rank + r] = acc;
         }
         for (int64_t g = 0; g < groups; ++g) {
