@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/thread_pool.h"
+#include "quant/fake_quant.h"
 #include "quant/int4.h"
 #include "test_util.h"
 
@@ -52,6 +53,25 @@ TEST(Int4, RoundTripErrorIsAtMostHalfAStep) {
             EXPECT_LE(std::fabs(m.value(r, c) - x[static_cast<size_t>(r * cols + c)]), 0.5f * scale + 8.0f * scale / 512.0f)
                 << "at " << r << ", " << c;
         }
+}
+
+// The quantizer scores candidates with fake_quantize_rows: it must give the
+// dequantized values of quantize_int4 exactly, ties and zero groups included.
+TEST(Int4, FakeQuantizationIsTheDequantizedInt4Matrix) {
+    ThreadPool pool(2);
+    const int64_t rows = 3, cols = 3072;
+    std::vector<float> x = test::gaussian(static_cast<size_t>(rows * cols), 8);
+    std::fill(x.begin() + 64, x.begin() + 128, 0.0f);  // a zero group
+    for (int i = 0; i < 64; ++i) x[static_cast<size_t>(128 + i)] = 0.5f * static_cast<float>(i % 15 - 7);  // exact half steps
+    x[128] = 3.5f;  // absmax 3.5: every value lands on a tie of round-half-even
+    const Int4Matrix m = quantize_int4(x.data(), rows, cols, pool);
+    std::vector<float> fake(x.size());
+    fake_quantize_rows(SVDQ_FORMAT_INT4, x.data(), rows, cols, false, fake.data(), &pool);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(fake[static_cast<size_t>(r * cols + c)], m.value(r, c)) << r << ", " << c;
+    std::vector<float> in_place = x;
+    fake_quantize_rows(SVDQ_FORMAT_INT4, in_place.data(), rows, cols, false, in_place.data(), nullptr);
+    EXPECT_EQ(in_place, fake);
 }
 
 }  // namespace svdq

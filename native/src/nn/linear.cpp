@@ -73,11 +73,15 @@ std::vector<float> smoothed_residual(const LinearWeights& w, ThreadPool& pool) {
         float* row = r.data() + i * w.k;
         for (int64_t j = 0; j < w.k; ++j)
             row[j] = w.weight[static_cast<size_t>(i * w.k + j)] * (w.smooth.empty() ? 1.0f : w.smooth[static_cast<size_t>(j)]);
-        for (int64_t q = 0; q < w.rank; ++q) {
-            const float u = w.up[static_cast<size_t>(i * w.rank + q)];
-            const float* d = w.down.data() + q * w.k;
-            for (int64_t j = 0; j < w.k; ++j) row[j] -= u * d[j];
+        // Four ranks per pass over the row: the loop is bound by its loads and stores.
+        const float* u = w.up.data() + i * w.rank;
+        int64_t q = 0;
+        for (; q + 4 <= w.rank; q += 4) {
+            const float *d0 = w.down.data() + q * w.k, *d1 = d0 + w.k, *d2 = d1 + w.k, *d3 = d2 + w.k;
+            for (int64_t j = 0; j < w.k; ++j) row[j] -= (u[q] * d0[j] + u[q + 1] * d1[j]) + (u[q + 2] * d2[j] + u[q + 3] * d3[j]);
         }
+        for (; q < w.rank; ++q)
+            for (int64_t j = 0; j < w.k; ++j) row[j] -= u[q] * w.down[static_cast<size_t>(q * w.k + j)];
     });
     return r;
 }

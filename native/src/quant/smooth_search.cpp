@@ -50,6 +50,7 @@ double score_smoothing(const SearchProblem& p, float alpha, float beta, ScoreWor
     const int64_t k = p.k, t = p.tokens, rank = p.rank;
     const std::vector<float> lambda = smoothing_from_maxima(p.xmax, p.wmax, alpha, beta);
     const Eigen::Map<const Eigen::RowVectorXf> lam(lambda.data(), k);
+    const Eigen::RowVectorXf lam2 = lam.array().square();
 
     ws.xq = ConstMapF(p.x.data(), t, k).array().rowwise() / lam.array();
     fake_quantize_rows(p.format, ws.xq.data(), t, k, true, ws.xq.data(), nullptr);
@@ -59,10 +60,9 @@ double score_smoothing(const SearchProblem& p, float alpha, float beta, ScoreWor
     for (const SearchLayer& layer : p.layers) {
         const int64_t rows = layer.rows;
         const ConstMapF w(layer.weight.data(), rows, k), y_ref_t(layer.y_ref_t.data(), rows, t);
-        ws.residual = w.array().rowwise() * lam.array();
         if (rank > 0) {
             // U: top eigenvectors of (W lambda)(W lambda)^T = (W lambda^2) W^T.
-            ws.scaled = ws.residual.array().rowwise() * lam.array();
+            ws.scaled = w.array().rowwise() * lam2.array();
             gram_lower(kernels, ws.scaled.data(), layer.packed, ws.gram);
             const std::vector<float> u_values = top_eigenvectors(ws.gram.data(), rows, rank);
             const ConstMapF u(u_values.data(), rows, rank);
@@ -70,10 +70,11 @@ double score_smoothing(const SearchProblem& p, float alpha, float beta, ScoreWor
             const MatrixF ut = u.transpose();
             times_transpose(kernels, layer.weight_t.data(), k, kernels.pack_f32(ut.data(), rank, rows), ws.down_t);
             times_transpose(kernels, u.data(), rows, kernels.pack_f32(ws.down_t.data(), k, rank), ws.product);
-            ws.residual -= ws.product.cwiseProduct(lam.replicate(rows, 1));
+            ws.residual = (w - ws.product).array().rowwise() * lam.array();
             // The branch's output X/lambda (U^T W lambda)^T U^T, transposed, is U U^T W X^T.
             ws.y_t.noalias() = u * (ut * y_ref_t);
         } else {
+            ws.residual = w.array().rowwise() * lam.array();
             ws.y_t.setZero(rows, t);
         }
         fake_quantize_rows(p.format, ws.residual.data(), rows, k, false, ws.residual.data(), nullptr);
