@@ -30,6 +30,7 @@ LowRank lowrank_decompose(const float* w, int64_t n, int64_t k, int64_t rank, Sv
 // largest first. Of a Gram matrix W W^T they span W's top-r left singular
 // subspace: the smoothing search finds each candidate's branch this way (it
 // squares the condition number, harmless for the dominant directions kept).
+// Computed by inverse iteration on the tridiagonal form (see lowrank.cpp).
 std::vector<float> top_eigenvectors(const float* symmetric, int64_t n, int64_t rank);
 
 }  // namespace svdq

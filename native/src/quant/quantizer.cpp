@@ -197,9 +197,11 @@ float relative_output_error(Context& ctx, const std::vector<const Linear*>& line
         const int64_t n = layers[i].n;
         MatrixF y(m, n);
         linears[i]->forward(ctx, x, m, y.data());
-        MatrixF ref(m, n);  // X W^T on the engine's float GEMM (Eigen's takes longer than the whole layer's packing)
-        const PackedWeights w = ctx.kernels().pack_f32(layers[i].weight.data(), n, k);
-        run_gemm_f32(ctx.kernels(), ctx.pool(), {x, m, &w, nullptr, SVDQ_ACTIVATION_NONE, ref.data()});
+        // X W^T on the engine's float GEMM, as (W X^T)^T so only the small X is packed.
+        MatrixF ref_t(n, m);
+        const PackedWeights xp = ctx.kernels().pack_f32(x, m, k);
+        run_gemm_f32(ctx.kernels(), ctx.pool(), {layers[i].weight.data(), n, &xp, nullptr, SVDQ_ACTIVATION_NONE, ref_t.data()});
+        MatrixF ref = ref_t.transpose();
         if (!layers[i].bias.empty()) ref.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(layers[i].bias.data(), n);
         if (linears[i]->activation() == SVDQ_ACTIVATION_GELU_TANH) ref = ref.unaryExpr([](float v) { return gelu_tanh(v); });
         diff += static_cast<double>((y - ref).squaredNorm());
