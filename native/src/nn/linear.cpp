@@ -204,12 +204,9 @@ Linear::Linear(Context& ctx, LinearWeights w)
             if (branch_execution_ == SVDQ_BRANCH_FUSED && format_ == SVDQ_FORMAT_INT4) {
                 up_ = kernels_->pack_lowrank_up(w.up.data(), n_, rank_);
                 down_ = to_bf16(down.data(), down.size());
-            } else {  // the fused path's BF16 values, in float GEMM weights
-                std::vector<float> up = w.up, down_values = down;
-                for (float& v : up) v = round_to_bf16(v);
-                for (float& v : down_values) v = round_to_bf16(v);
-                up_ = kernels_->pack_f32(up.data(), n_, rank_);
-                down_packed_ = kernels_->pack_f32(down_values.data(), rank_, k_);
+            } else {  // the same BF16 values as GEMM weights
+                up_ = kernels_->pack_bf16(w.up.data(), n_, rank_);
+                down_packed_ = kernels_->pack_bf16(down.data(), rank_, k_);
             }
             break;
         }
@@ -307,8 +304,8 @@ void Linear::add_branch_unfused(Context& ctx, const float* x, int64_t m, float* 
     Scratch& s = ctx.scratch();
     s.lowrank_act.resize(static_cast<size_t>(m * rank_));
     s.branch_out.resize(static_cast<size_t>(m * n_));
-    run_gemm_f32(*kernels_, ctx.pool(), {x, m, &down_packed_, nullptr, SVDQ_ACTIVATION_NONE, s.lowrank_act.data()});
-    run_gemm_f32(*kernels_, ctx.pool(), {s.lowrank_act.data(), m, &up_, nullptr, SVDQ_ACTIVATION_NONE, s.branch_out.data()});
+    run_gemm_bf16(*kernels_, ctx.pool(), {x, m, &down_packed_, nullptr, SVDQ_ACTIVATION_NONE, s.lowrank_act.data()});
+    run_gemm_bf16(*kernels_, ctx.pool(), {s.lowrank_act.data(), m, &up_, nullptr, SVDQ_ACTIVATION_NONE, s.branch_out.data()});
     run_add_activation(ctx.pool(), y, s.branch_out.data(), m * n_, activation_);
 }
 

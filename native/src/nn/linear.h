@@ -107,7 +107,7 @@ private:
     std::vector<float> inv_smooth_;  // 1 / lambda, applied to activations
     // The branch. Fused: up_ packed for the W4A4 epilogue, down_ plain for the
     // activation quantizer, both BF16 as checkpoints store them. Unfused and
-    // NVFP4: both packed as float GEMM weights.
+    // NVFP4: both packed as BF16 GEMM weights.
     PackedWeights up_;               // [n, rank]
     std::vector<uint16_t> down_;     // BF16 [rank, k] divided by lambda: reads raw X
     PackedWeights down_packed_;      // unfused and NVFP4 only

@@ -193,13 +193,13 @@ QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int6
 float relative_output_error(Context& ctx, const std::vector<const Linear*>& linears,
                             const std::vector<LayerToQuantize>& layers, const float* x, int64_t m, int64_t k) {
     double diff = 0.0, norm = 0.0;
+    // X W^T on the engine's float GEMM, as (W X^T)^T so only the small X is packed, once for all layers.
+    const PackedWeights xp = ctx.kernels().pack_f32(x, m, k);
     for (size_t i = 0; i < linears.size(); ++i) {
         const int64_t n = layers[i].n;
         MatrixF y(m, n);
         linears[i]->forward(ctx, x, m, y.data());
-        // X W^T on the engine's float GEMM, as (W X^T)^T so only the small X is packed.
         MatrixF ref_t(n, m);
-        const PackedWeights xp = ctx.kernels().pack_f32(x, m, k);
         run_gemm_f32(ctx.kernels(), ctx.pool(), {layers[i].weight.data(), n, &xp, nullptr, SVDQ_ACTIVATION_NONE, ref_t.data()});
         MatrixF ref = ref_t.transpose();
         if (!layers[i].bias.empty()) ref.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(layers[i].bias.data(), n);
