@@ -14,32 +14,24 @@ namespace SvdQuant.Cli.Commands;
 /// safetensors file holding <c>output</c>. A missing or misshapen input is one line naming it,
 /// exit code 2, and no output file.
 /// </summary>
-internal sealed class FluxForwardCommand : Command<FluxForwardSettings>
+internal sealed class FluxForwardCommand : FileCommand<FluxForwardSettings>
 {
-    public override int Execute(CommandContext context, FluxForwardSettings settings, CancellationToken cancellationToken)
+    protected override int Run(FluxForwardSettings settings, CancellationToken cancellationToken)
     {
-        try
-        {
-            using var engine = new Engine();
-            using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions { BlockPrecision = settings.Precision });
-            using SafeTensorsFile file = SafeTensorsFile.Open(settings.Inputs);
-            FluxInputs inputs = ReadInputs(file);
-            long start = Stopwatch.GetTimestamp();
-            float[] output = model.Forward(engine, inputs);
-            TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
+        using var engine = new Engine();
+        using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions { BlockPrecision = settings.Precision });
+        using SafeTensorsFile file = SafeTensorsFile.Open(settings.Inputs);
+        FluxInputs inputs = ReadInputs(file);
+        long start = Stopwatch.GetTimestamp();
+        float[] output = model.Forward(engine, inputs);
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
 
-            using var writer = new SafeTensorsWriter();
-            writer.AddTensor("output", [inputs.Batch, inputs.ImageTokens, model.Info.OutputTokenWidth], output);
-            writer.Save(settings.Output);
-            AnsiConsole.MarkupLineInterpolated(
-                $"FLUX ({model.Info.Layers} + {model.Info.SingleLayers} blocks, {model.Info.BlockPrecision}): B = {inputs.Batch}, {inputs.ImageTokens} image + {inputs.TextTokens} text tokens in {elapsed.TotalMilliseconds:0.0} ms -> {settings.Output}");
-            return 0;
-        }
-        catch (SvdQuantException e) when (e.Status is not (StatusCode.OutOfMemory or StatusCode.Internal))
-        {
-            Console.Error.WriteLine($"svdquant: {e.Message}");
-            return 2;
-        }
+        using var writer = new SafeTensorsWriter();
+        writer.AddTensor("output", [inputs.Batch, inputs.ImageTokens, model.Info.OutputTokenWidth], output);
+        writer.Save(settings.Output);
+        AnsiConsole.MarkupLineInterpolated(
+            $"FLUX ({model.Info.Layers} + {model.Info.SingleLayers} blocks, {model.Info.BlockPrecision}): B = {inputs.Batch}, {inputs.ImageTokens} image + {inputs.TextTokens} text tokens in {elapsed.TotalMilliseconds:0.0} ms -> {settings.Output}");
+        return 0;
     }
 
     private static FluxInputs ReadInputs(SafeTensorsFile file)

@@ -11,29 +11,20 @@ namespace SvdQuant.Cli.Commands;
 /// <c>svdquant layer quantize</c>: one layer file in, its quantized form out. Bad input is one
 /// line naming the tensor, exit code 2, and no output file.
 /// </summary>
-internal sealed class LayerQuantizeCommand : Command<LayerQuantizeSettings>
+internal sealed class LayerQuantizeCommand : FileCommand<LayerQuantizeSettings>
 {
-    public override int Execute(CommandContext context, LayerQuantizeSettings settings, CancellationToken cancellationToken)
+    protected override int Run(LayerQuantizeSettings settings, CancellationToken cancellationToken)
     {
         QuantizerOptions? options = QuantizationArguments.Parse(settings.Method, settings.Format, settings.Rank, out string error);
         if (options is null)
         {
-            Console.Error.WriteLine($"svdquant: {error}");
-            return 2;
+            return Fail(error);
         }
 
-        try
-        {
-            using var engine = new Engine();
-            QuantizationReport report = Quantizer.QuantizeFile(engine, settings.Input, settings.Output, options);
-            AnsiConsole.MarkupLineInterpolated(
-                $"{settings.Output}: {options.Method} {options.Format}{(QuantizationArguments.HasBranch(options.Method) ? $", rank {settings.Rank}" : "")}, alpha {report.Alpha:0.00} beta {report.Beta:0.00}, calibration error {report.CalibrationError:0.0000} (search {report.Search.TotalSeconds:0.00} s, SVD {report.Svd.TotalSeconds:0.00} s)");
-            return 0;
-        }
-        catch (SvdQuantException e) when (e.Status is not (StatusCode.OutOfMemory or StatusCode.Internal))
-        {
-            Console.Error.WriteLine($"svdquant: {e.Message}");
-            return 2;
-        }
+        using var engine = new Engine();
+        QuantizationReport report = Quantizer.QuantizeFile(engine, settings.Input, settings.Output, options);
+        AnsiConsole.MarkupLineInterpolated(
+            $"{settings.Output}: {options.Method} {options.Format}{(QuantizationArguments.HasBranch(options.Method) ? $", rank {settings.Rank}" : "")}, alpha {report.Alpha:0.00} beta {report.Beta:0.00}, calibration error {report.CalibrationError:0.0000} (search {report.Search.TotalSeconds:0.00} s, SVD {report.Svd.TotalSeconds:0.00} s)");
+        return 0;
     }
 }

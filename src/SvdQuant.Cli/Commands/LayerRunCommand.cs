@@ -12,42 +12,34 @@ namespace SvdQuant.Cli.Commands;
 /// <c>svdquant layer run</c>: a quantized layer applied to <c>x</c> [T,K], <c>y</c> [T,N] written as
 /// F32. Bad input is one line naming the tensor, exit code 2, and no output file.
 /// </summary>
-internal sealed class LayerRunCommand : Command<LayerRunSettings>
+internal sealed class LayerRunCommand : FileCommand<LayerRunSettings>
 {
-    public override int Execute(CommandContext context, LayerRunSettings settings, CancellationToken cancellationToken)
+    protected override int Run(LayerRunSettings settings, CancellationToken cancellationToken)
     {
-        try
+        using var engine = new Engine();
+        using LinearLayer layer = LinearLayer.Load(engine, settings.Layer);
+        using SafeTensorsFile input = SafeTensorsFile.Open(settings.Input);
+        if (!input.TryGetTensor("x", out TensorInfo x))
         {
-            using var engine = new Engine();
-            using LinearLayer layer = LinearLayer.Load(engine, settings.Layer);
-            using SafeTensorsFile input = SafeTensorsFile.Open(settings.Input);
-            if (!input.TryGetTensor("x", out TensorInfo x))
-            {
-                throw new SvdQuantException(StatusCode.Format, $"{input.Path}: missing tensor 'x' [T, {layer.Info.InFeatures}]");
-            }
-
-            if (x.Shape.Count != 2 || x.Shape[1] != layer.Info.InFeatures || !x.IsFloat)
-            {
-                throw new SvdQuantException(
-                    StatusCode.ShapeMismatch,
-                    $"{input.Path}: tensor 'x' is {x.DType} [{string.Join(", ", x.Shape)}], expected a float [T, {layer.Info.InFeatures}]");
-            }
-
-            int tokens = (int)x.Shape[0];
-            float[] values = input.ReadFloats("x");
-            var y = new float[tokens * layer.Info.OutFeatures];
-            layer.Forward(engine, new ReadOnlySpan2D<float>(values, tokens, layer.Info.InFeatures), new Span2D<float>(y, tokens, layer.Info.OutFeatures));
-
-            using var writer = new SafeTensorsWriter();
-            writer.AddTensor("y", [tokens, layer.Info.OutFeatures], y);
-            writer.Save(settings.Output);
-            AnsiConsole.MarkupLineInterpolated($"{settings.Output}: y [[{tokens}, {layer.Info.OutFeatures}]]");
-            return 0;
+            throw new SvdQuantException(StatusCode.Format, $"{input.Path}: missing tensor 'x' [T, {layer.Info.InFeatures}]");
         }
-        catch (SvdQuantException e) when (e.Status is not (StatusCode.OutOfMemory or StatusCode.Internal))
+
+        if (x.Shape.Count != 2 || x.Shape[1] != layer.Info.InFeatures || !x.IsFloat)
         {
-            Console.Error.WriteLine($"svdquant: {e.Message}");
-            return 2;
+            throw new SvdQuantException(
+                StatusCode.ShapeMismatch,
+                $"{input.Path}: tensor 'x' is {x.DType} [{string.Join(", ", x.Shape)}], expected a float [T, {layer.Info.InFeatures}]");
         }
+
+        int tokens = (int)x.Shape[0];
+        float[] values = input.ReadFloats("x");
+        var y = new float[tokens * layer.Info.OutFeatures];
+        layer.Forward(engine, new ReadOnlySpan2D<float>(values, tokens, layer.Info.InFeatures), new Span2D<float>(y, tokens, layer.Info.OutFeatures));
+
+        using var writer = new SafeTensorsWriter();
+        writer.AddTensor("y", [tokens, layer.Info.OutFeatures], y);
+        writer.Save(settings.Output);
+        AnsiConsole.MarkupLineInterpolated($"{settings.Output}: y [[{tokens}, {layer.Info.OutFeatures}]]");
+        return 0;
     }
 }

@@ -13,15 +13,14 @@ namespace SvdQuant.Cli.Commands;
 /// progress bar over its layers. A bad model, calibration file or option is one line naming it,
 /// exit code 2, and no output file.
 /// </summary>
-internal sealed class QuantizeCommand : Command<QuantizeSettings>
+internal sealed class QuantizeCommand : FileCommand<QuantizeSettings>
 {
-    public override int Execute(CommandContext context, QuantizeSettings settings, CancellationToken cancellationToken)
+    protected override int Run(QuantizeSettings settings, CancellationToken cancellationToken)
     {
         QuantizerOptions? options = QuantizationArguments.Parse(settings.Method, settings.Format, settings.Rank, out string error);
         if (options is null)
         {
-            Console.Error.WriteLine($"svdquant: {error}");
-            return 2;
+            return Fail(error);
         }
 
         try
@@ -51,11 +50,6 @@ internal sealed class QuantizeCommand : Command<QuantizeSettings>
             AnsiConsole.MarkupLineInterpolated(
                 $"{settings.Output}: {options.Method} {options.Format}{(QuantizationArguments.HasBranch(options.Method) ? $", rank {options.Rank}" : "")}, calibrated on {(settings.Calib ?? "synthetic inputs")} in {Stopwatch.GetElapsedTime(start).TotalSeconds:0.0} s; largest layer error {worst:0.0000} ({worstLayer})");
             return 0;
-        }
-        catch (SvdQuantException e) when (e.Status is not (StatusCode.OutOfMemory or StatusCode.Internal))
-        {
-            Console.Error.WriteLine($"svdquant: {e.Message}");
-            return 2;
         }
         catch (OperationCanceledException)
         {
