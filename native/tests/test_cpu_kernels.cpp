@@ -123,6 +123,28 @@ TEST_P(CpuKernelTest, GemmW4A16WithZeroPointsMatchesFloat64AndTheReference) {
     EXPECT_LT(test::max_rel_error(gemm(kernels(), symmetric.data()), gemm(kernels(), nullptr)), 1e-6);
 }
 
+namespace {
+
+// Everything quantize_act writes for x [m, k], at one kernel level.
+struct ActOutputs {
+    std::vector<int8_t> q;
+    std::vector<float> scales, act;
+    std::vector<int32_t> sums;
+};
+
+ActOutputs quantize_act_at(const CpuKernels& kern, ThreadPool& pool, const std::vector<float>& x, int64_t m, int64_t k,
+                           const float* inv_smooth, const std::vector<uint16_t>& down, int64_t rank, ActEncoding encoding = {}) {
+    const int64_t groups = k / 64;
+    ActOutputs o{std::vector<int8_t>(static_cast<size_t>(m * k)), std::vector<float>(static_cast<size_t>(m * groups)),
+                 std::vector<float>(static_cast<size_t>(m * rank)), std::vector<int32_t>(static_cast<size_t>(m * groups))};
+    run_quantize_act(kern, pool,
+                     {x.data(), m, k, inv_smooth, rank ? down.data() : nullptr, rank, {o.q.data(), o.scales.data(), o.sums.data()},
+                      rank ? o.act.data() : nullptr, encoding});
+    return o;
+}
+
+}  // namespace
+
 TEST_P(CpuKernelTest, QuantizeActMatchesTheReferenceBitForBit) {
     const auto [m, n, k] = shape();
     const int64_t rank = 16, groups = k / 64;
@@ -131,19 +153,8 @@ TEST_P(CpuKernelTest, QuantizeActMatchesTheReferenceBitForBit) {
     const std::vector<uint16_t> down16 = to_bf16(down.data(), down.size());
     std::vector<float> inv_smooth(static_cast<size_t>(k));
     for (int64_t j = 0; j < k; ++j) inv_smooth[static_cast<size_t>(j)] = 0.25f + 0.01f * static_cast<float>(j % 97);
-    struct Out {
-        std::vector<int8_t> q;
-        std::vector<float> scales, act;
-        std::vector<int32_t> sums;
-    };
-    auto run = [&](const CpuKernels& kern) {
-        Out o{std::vector<int8_t>(static_cast<size_t>(m * k)), std::vector<float>(static_cast<size_t>(m * groups)),
-              std::vector<float>(static_cast<size_t>(m * rank)), std::vector<int32_t>(static_cast<size_t>(m * groups))};
-        run_quantize_act(kern, pool_, {x.data(), m, k, inv_smooth.data(), down16.data(), rank, {o.q.data(), o.scales.data(), o.sums.data()}, o.act.data()});
-        return o;
-    };
-    const Out got = run(kernels());
-    const Out ref = run(cpu_kernels_for(SVDQ_CPU_SCALAR));
+    const ActOutputs got = quantize_act_at(kernels(), pool_, x, m, k, inv_smooth.data(), down16, rank);
+    const ActOutputs ref = quantize_act_at(cpu_kernels_for(SVDQ_CPU_SCALAR), pool_, x, m, k, inv_smooth.data(), down16, rank);
     EXPECT_EQ(got.q, ref.q);
     EXPECT_EQ(got.scales, ref.scales);
     EXPECT_EQ(got.sums, ref.sums);
@@ -202,21 +213,8 @@ TEST_P(CpuKernelTest, QuantizeActUnsignedShiftedMatchesTheDefinition) {
             const auto down = test::bf16_values(test::gaussian(static_cast<size_t>(rank * k), 17));
             const std::vector<uint16_t> down16 = to_bf16(down.data(), down.size());
             const float* inv = smooth ? inv_smooth.data() : nullptr;
-            struct Out {
-                std::vector<int8_t> q;
-                std::vector<float> scales, act;
-                std::vector<int32_t> sums;
-            };
-            auto run = [&](const CpuKernels& kern) {
-                Out o{std::vector<int8_t>(static_cast<size_t>(m * k)), std::vector<float>(static_cast<size_t>(m * groups)),
-                      std::vector<float>(static_cast<size_t>(m * rank)), std::vector<int32_t>(static_cast<size_t>(m * groups))};
-                run_quantize_act(kern, pool_,
-                                 {x.data(), m, k, inv, rank ? down16.data() : nullptr, rank,
-                                  {o.q.data(), o.scales.data(), o.sums.data()}, rank ? o.act.data() : nullptr, encoding});
-                return o;
-            };
-            const Out got = run(kernels());
-            const Out ref = run(cpu_kernels_for(SVDQ_CPU_SCALAR));
+            const ActOutputs got = quantize_act_at(kernels(), pool_, x, m, k, inv, down16, rank, encoding);
+            const ActOutputs ref = quantize_act_at(cpu_kernels_for(SVDQ_CPU_SCALAR), pool_, x, m, k, inv, down16, rank, encoding);
             ASSERT_EQ(got.q, ref.q);
             ASSERT_EQ(got.scales, ref.scales);
             ASSERT_EQ(got.sums, ref.sums);
