@@ -66,43 +66,64 @@ pack() {
   ls "$PACKAGES_DIR"
 }
 
-# Runs CTest then NUnit, always both, and ends with one line that sums them.
-run_tests() {
-  local passed=0 failed=0 out status=0
-  log "native tests (CTest)"
-  if out=$(cd "$BUILD_DIR" && ctest -j "$(nproc)" --output-on-failure 2>&1); then
-    printf '%s\n' "$out" | tail -n 3
+# The kernel levels below the best one this CPU has, for the extra native
+# runs (SVDQ_CPU_LEVEL caps every context of a run).
+lower_cpu_levels() {
+  local flags
+  flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+  has() { for f in "$@"; do [[ $flags == *" $f "* ]] || return 1; done; }
+  if has avx512f avx512bw avx512vl avx512_vnni && has avx2 fma f16c; then echo avx2 scalar
+  elif has avx2 fma f16c; then echo scalar
+  fi
+}
+
+PASSED=0 FAILED=0 SKIPPED=0 STATUS=0
+
+# One CTest run over the native suite; adds its counts to the totals.
+# Skipped and disabled tests count as skipped; a test CTest could not run
+# (missing executable) counts as failed, as CTest counts it.
+run_ctest() {  # LEVEL [ctest arguments...]
+  local level=$1; shift
+  local out line total fails skipped
+  log "native tests (CTest, SVDQ_CPU_LEVEL=$level)"
+  if out=$(cd "$BUILD_DIR" && SVDQ_CPU_LEVEL=$level ctest -j "$(nproc)" --output-on-failure "$@" 2>&1); then
+    printf '%s\n' "$out" | grep -E 'tests passed|Total Test time'
   else
-    status=1
+    STATUS=1
     printf '%s\n' "$out" | grep -vE '^ +Start |Passed +[0-9.]+ sec$'
   fi
-  local line total fails
   line=$(printf '%s\n' "$out" | grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' | tail -n 1 || true)
-  if [ -n "$line" ]; then
-    fails=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
-    total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
-    passed=$((passed + total - fails)); failed=$((failed + fails))
-  else
-    failed=$((failed + 1))
-  fi
+  if [ -z "$line" ]; then FAILED=$((FAILED + 1)); STATUS=1; return; fi
+  fails=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+  total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+  skipped=$(printf '%s\n' "$out" | grep -cE '^\s+[0-9]+ - .* \((Skipped|Disabled)\)$' || true)
+  PASSED=$((PASSED + total - fails - skipped)); FAILED=$((FAILED + fails)); SKIPPED=$((SKIPPED + skipped))
+}
+
+# The native suite at the CPU's best level, then once more per lower level
+# (the fuzzer only in the first run: it tests no kernel), then NUnit; always
+# all of them, ending with one line that sums them.
+run_tests() {
+  run_ctest auto
+  for level in $(lower_cpu_levels); do run_ctest "$level" -E '^fuzz_'; done
 
   log "managed tests (NUnit)"
+  local out line
   out=$(SVDQ_PACKAGE_SOURCE="$PACKAGES_DIR" dotnet test tests/SvdQuant.Tests/SvdQuant.Tests.csproj -c $CONFIG \
-        --no-build -nologo -p:SvdqNativeDir="$BUILD_DIR/lib/" 2>&1) || status=1
+        --no-build -nologo -p:SvdqNativeDir="$BUILD_DIR/lib/" 2>&1) || STATUS=1
   printf '%s\n' "$out" | grep -vE '^\s*$' | tail -n 25
   line=$(printf '%s\n' "$out" | grep -E '(Passed|Failed)! +- +Failed: +[0-9]+, +Passed: +[0-9]+' | tail -n 1 || true)
-  local skipped=0
   if [ -n "$line" ]; then
-    failed=$((failed + $(sed -E 's/.*Failed: +([0-9]+),.*/\1/' <<<"$line")))
-    passed=$((passed + $(sed -E 's/.*Passed: +([0-9]+),.*/\1/' <<<"$line")))
-    skipped=$(sed -E 's/.*Skipped: +([0-9]+),.*/\1/' <<<"$line")
+    FAILED=$((FAILED + $(sed -E 's/.*Failed: +([0-9]+),.*/\1/' <<<"$line")))
+    PASSED=$((PASSED + $(sed -E 's/.*Passed: +([0-9]+),.*/\1/' <<<"$line")))
+    SKIPPED=$((SKIPPED + $(sed -E 's/.*Skipped: +([0-9]+),.*/\1/' <<<"$line")))
   else
-    failed=$((failed + 1))
+    FAILED=$((FAILED + 1))
   fi
-  [ "$failed" -eq 0 ] || status=1
+  [ "$FAILED" -eq 0 ] || STATUS=1
   echo
-  echo "$passed passed, $failed failed, $skipped skipped"
-  return $status
+  echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+  return $STATUS
 }
 
 command=${1:-build}

@@ -3,10 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <ctime>
 #include <iterator>
 #include <limits>
 #include <string>
@@ -33,11 +30,7 @@ const Shape kShapes[] = {{1, 1, 16},   {1, 3, 128},   {7, 3, 24},     {7, 1, 16}
                          {129, 1, 5},  {257, 3, 16},  {300, 3, 16},   {300, 1, 24},   {300, 3, 128},
                          {1536, 1, 128}, {1536, 3, 16}, {1536, 1, 24}};
 
-Context make_context(svdq_cpu_level level) {
-    svdq_context_options o = test::context_options();
-    o.cpu_level = level;
-    return Context(o);
-}
+Context make_context(svdq_cpu_level level) { return Context(test::level_options(level)); }
 
 struct Problem {
     Shape s;
@@ -99,6 +92,7 @@ std::vector<float> pick_rows(const std::vector<float>& out, const std::vector<in
 
 class AttentionTest : public testing::TestWithParam<std::tuple<svdq_cpu_level, int>> {
 protected:
+    void SetUp() override { SVDQ_REQUIRE_LEVEL(level()); }
     svdq_cpu_level level() const { return std::get<0>(GetParam()); }
     Shape shape() const { return kShapes[std::get<1>(GetParam())]; }
 };
@@ -186,7 +180,7 @@ TEST_P(AttentionTest, RisingAndEqualHugeScores) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, AttentionTest,
-                         testing::Combine(testing::ValuesIn(test::runnable_levels()),
+                         testing::Combine(testing::ValuesIn(test::all_levels()),
                                           testing::Range(0, static_cast<int>(std::size(kShapes)))),
                          [](const auto& info) {
                              const Shape s = kShapes[std::get<1>(info.param)];
@@ -197,37 +191,10 @@ INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, AttentionTest,
 // The SIMD level against the scalar reference on FLUX's shape (one head of
 // the 1536-token joint attention): only the summation order differs.
 TEST(Attention, Avx2MatchesScalarOnFluxShape) {
-    if (detected_cpu_level() < SVDQ_CPU_AVX2) GTEST_SKIP() << "no AVX2";
+    SVDQ_REQUIRE_LEVEL(SVDQ_CPU_AVX2);
     Context scalar = make_context(SVDQ_CPU_SCALAR), avx2 = make_context(SVDQ_CPU_AVX2);
     const Problem p({1536, 2, 128}, 51);
     EXPECT_LT(test::max_rel_error(p.run(avx2), p.run(scalar)), 1e-5);
-}
-
-// FLUX.1 at 1024 image + 512 text tokens: 24 heads of 128. Printed, not
-// asserted; flops counted as 4 S^2 d per head (Q K^T and P V). The scalar
-// level runs 2 of the heads (the same work per head; all 24 take seconds).
-// Best of 3 by wall clock, and the rate per CPU-second the process got
-// (std::clock), which stays meaningful when other jobs share the cores.
-TEST(Attention, TimingFluxShape) {
-    for (svdq_cpu_level level : {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2}) {
-        if (level > detected_cpu_level()) continue;
-        const Shape s{1536, level == SVDQ_CPU_SCALAR ? 2 : 24, 128};
-        const double flops = 4.0 * static_cast<double>(s.tokens * s.tokens * s.head_dim * s.heads);
-        const Problem p(s, 61);
-        Context ctx = make_context(level);
-        p.run(ctx);  // warm-up: scratch and pages
-        double wall = std::numeric_limits<double>::infinity(), cpu = wall;
-        for (int rep = 0; rep < 3; ++rep) {
-            const auto t0 = std::chrono::steady_clock::now();
-            const std::clock_t c0 = std::clock();
-            p.run(ctx);
-            cpu = std::min(cpu, static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC);
-            wall = std::min(wall, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        }
-        std::printf("attention S=%lld d=%lld, %lld heads, %s, %d threads: %.1f ms, %.1f GFLOP/s; %.1f GFLOP/s per CPU-second\n",
-                    static_cast<long long>(s.tokens), static_cast<long long>(s.head_dim), static_cast<long long>(s.heads),
-                    cpu_level_name(level), ctx.pool().size(), wall * 1e3, flops / wall * 1e-9, flops / cpu * 1e-9);
-    }
 }
 
 }  // namespace svdq

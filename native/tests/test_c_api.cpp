@@ -203,8 +203,9 @@ TEST_F(CApi, ForwardMatchesFloatMathForEveryKind) {
         EXPECT_EQ(info.in_features, k);
         EXPECT_EQ(info.out_features, n);
         EXPECT_EQ(info.has_bias, 1);
-        // Packed layouts may pad N up to a SIMD panel of at most 16 columns.
-        auto bytes = [&](int64_t rows) { return kind == SVDQ_LINEAR_FLOAT ? rows * k * 4 : rows * k / 2 + rows * (k / 64) * 4; };
+        // Packed layouts may pad N up to a SIMD panel of at most 16 columns;
+        // 4-bit values two per byte with one BF16 scale per 64.
+        auto bytes = [&](int64_t rows) { return kind == SVDQ_LINEAR_FLOAT ? rows * k * 4 : rows * k / 2 + rows * (k / 64) * 2; };
         EXPECT_GE(info.weight_bytes, static_cast<uint64_t>(bytes(n) + n * 4));
         EXPECT_LE(info.weight_bytes, static_cast<uint64_t>(bytes(16) + n * 4));
         svdq_linear_destroy(layer);

@@ -27,6 +27,7 @@ const Shape kShapes[] = {{1, 64, 64},   {3, 37, 64},    {17, 130, 128}, {1, 200,
 
 class CpuKernelTest : public testing::TestWithParam<std::tuple<svdq_cpu_level, int>> {
 protected:
+    void SetUp() override { SVDQ_REQUIRE_LEVEL(std::get<0>(GetParam())); }
     const CpuKernels& kernels() const { return cpu_kernels_for(std::get<0>(GetParam())); }
     Shape shape() const { return kShapes[std::get<1>(GetParam())]; }
     ThreadPool pool_{2};
@@ -375,7 +376,7 @@ TEST_P(CpuKernelTest, GemmW4A4UnsignedActivationsGiveExactIntegerSums) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, CpuKernelTest,
-                         testing::Combine(testing::ValuesIn(test::runnable_levels()), testing::Range(0, static_cast<int>(std::size(kShapes)))),
+                         testing::Combine(testing::ValuesIn(test::all_levels()), testing::Range(0, static_cast<int>(std::size(kShapes)))),
                          [](const auto& info) {
                              const Shape s = kShapes[std::get<1>(info.param)];
                              return std::string(cpu_level_name(std::get<0>(info.param))) + "_m" + std::to_string(s.m) + "_n" +

@@ -18,6 +18,7 @@
 #include "models/quantized_layer_file.h"
 #include "quant/nvfp4_quant.h"
 #include "quant/quantizer.h"
+#include "cpu_levels.h"
 #include "test_util.h"
 
 namespace svdq {
@@ -197,7 +198,10 @@ void write_awq_layer_file(const std::string& path, const NunchakuW4A16Linear& a)
 
 }  // namespace
 
-TEST(LayerFileAwq, ArbitraryZeroPointsLoadExactly) {
+class LayerFileAwqLevel : public testing::TestWithParam<svdq_cpu_level> {};
+
+TEST_P(LayerFileAwqLevel, ArbitraryZeroPointsLoadExactly) {
+    SVDQ_REQUIRE_LEVEL(GetParam());
     const int64_t n = 96, k = 256, m = 13;
     const NunchakuW4A16Linear a = asymmetric_awq(n, k);
     const std::string path = temp_path("svdq_layer_awq.safetensors");
@@ -215,15 +219,13 @@ TEST(LayerFileAwq, ArbitraryZeroPointsLoadExactly) {
         return q * static_cast<double>(a.scales[g]) + a.zeros[g];
     };
     const auto ref = test::reference_matmul(x.data(), m, n, k, value, a.bias.data());
-    for (svdq_cpu_level level : {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2}) {
-        if (level > detected_cpu_level()) continue;
-        svdq_context_options o = test::context_options();
-        o.cpu_level = level;
-        Context ctx(o);
-        // Float accumulation over K = 256 against float64 of q * scale + zero.
-        EXPECT_LT(test::max_rel_error(run(ctx, loaded, x, m), ref), 1e-5) << "level " << level;
-    }
+    Context ctx(test::level_options(GetParam()));
+    // Float accumulation over K = 256 against float64 of q * scale + zero.
+    EXPECT_LT(test::max_rel_error(run(ctx, loaded, x, m), ref), 1e-5);
 }
+
+INSTANTIATE_TEST_SUITE_P(AllLevels, LayerFileAwqLevel, testing::ValuesIn(test::all_levels()),
+                         [](const auto& info) { return std::string(cpu_level_name(info.param)); });
 
 TEST(LayerFileAwq, W4A16InNvfp4IsRefusedAndLeavesNoFile) {
     Context ctx(test::context_options());
