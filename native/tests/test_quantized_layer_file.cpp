@@ -38,7 +38,14 @@ const Case kCases[] = {
     {SVDQ_QUANT_SMOOTHQUANT, SVDQ_FORMAT_NVFP4}, {SVDQ_QUANT_LOWRANK, SVDQ_FORMAT_NVFP4}, {SVDQ_QUANT_SVDQUANT, SVDQ_FORMAT_NVFP4},
 };
 
-std::string temp_path(const std::string& name) { return (fs::temp_directory_path() / name).string(); }
+// Unique per test (parameters included): CTest runs tests in parallel.
+std::string temp_path(const std::string& name) {
+    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
+    std::string test = std::string(info->test_suite_name()) + "." + info->name();
+    for (char& c : test)
+        if (c == '/') c = '_';
+    return (fs::temp_directory_path() / (test + "." + name)).string();
+}
 
 // The values as the file stores its float tensors.
 std::vector<float> bf16(const std::vector<float>& v) {

@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using System.Threading;
 using SvdQuant.Native;
 
 namespace SvdQuant;
@@ -12,6 +13,7 @@ namespace SvdQuant;
 public sealed class Engine : IDisposable
 {
     private readonly ContextHandle _context;
+    private int _inCall;
 
     /// <summary>Starts an engine.</summary>
     /// <param name="options">The setup; null takes every default.</param>
@@ -90,8 +92,31 @@ public sealed class Engine : IDisposable
     /// <summary>Stops the engine. Layers created with it stay usable with another engine.</summary>
     public void Dispose() => _context.Dispose();
 
-    /// <summary>Holds the context for one native call; throws ObjectDisposedException after <see cref="Dispose"/>.</summary>
-    internal HandleLease Lease() => HandleLease.Of(_context, nameof(Engine));
+    /// <summary>
+    /// Starts one native call on the context: throws ObjectDisposedException after <see cref="Dispose"/>,
+    /// and InvalidOperationException while another call runs (the native context serves one call at a
+    /// time; two at once would race on its scratch memory).
+    /// </summary>
+    internal EngineCall Enter()
+    {
+        if (Interlocked.CompareExchange(ref _inCall, 1, 0) != 0)
+        {
+            throw new InvalidOperationException(
+                "This Engine is already running a call (on another thread, or from a callback of that call); an Engine serves one call at a time: give each thread its own Engine.");
+        }
+
+        try
+        {
+            return new EngineCall(this, HandleLease.Of(_context, nameof(Engine)));
+        }
+        catch
+        {
+            Exit();
+            throw;
+        }
+    }
+
+    internal void Exit() => Volatile.Write(ref _inCall, 0);
 
     private static unsafe ContextHandle CreateContext(EngineOptions options)
     {

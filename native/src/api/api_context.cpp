@@ -31,7 +31,11 @@ SVDQ_API svdq_status svdq_context_create(const svdq_context_options* options, sv
 }
 
 SVDQ_API svdq_status svdq_context_destroy(svdq_context* context) {
-    return guarded(__func__, [&] { delete context; });
+    return guarded(__func__, [&] {
+        require(context == nullptr || !context->in_call.load(), SVDQ_ERROR_INVALID_ARGUMENT,
+                "context is running a call on another thread; destroy it after that call returns");
+        delete context;
+    });
 }
 
 SVDQ_API svdq_status svdq_context_get_info(const svdq_context* context, svdq_context_info* out_info) {

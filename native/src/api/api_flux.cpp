@@ -43,7 +43,8 @@ SVDQ_API svdq_status svdq_flux_load(svdq_context* context, const char* path, con
     return guarded(__func__, [&] {
         svdq_flux*& out = deref(out_model, "out_model");
         out = nullptr;
-        svdq_context& ctx = deref(context, "context");
+        const ContextCall call(context);
+        svdq_context& ctx = call.context();
         deref(path, "path");
         svdq_flux_load_options o;
         svdq_flux_load_options_init(&o);
@@ -86,7 +87,8 @@ SVDQ_API svdq_status svdq_flux_get_info(const svdq_flux* model, svdq_flux_info* 
 SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* model, const svdq_flux_inputs* inputs,
                                        svdq_tensor* out) {
     return guarded(__func__, [&] {
-        svdq_context& ctx = deref(context, "context");
+        const ContextCall call(context);
+        svdq_context& ctx = call.context();
         const svdq_flux& m = deref(model, "model");
         const svdq_flux_inputs& in = deref(inputs, "inputs");
         require_struct_size(in, sizeof(svdq_flux_inputs), "svdq_flux_inputs");
@@ -118,7 +120,8 @@ SVDQ_API svdq_status svdq_flux_quantize(svdq_context* context, const char* model
                                         const char* output_path, const svdq_quantize_options* options,
                                         svdq_quantize_progress_fn progress, void* user_data) {
     return guarded(__func__, [&] {
-        svdq_context& ctx = deref(context, "context");
+        const ContextCall call(context);
+        svdq_context& ctx = call.context();
         deref(model_path, "model_path");
         deref(output_path, "output_path");
         svdq_quantize_options o;

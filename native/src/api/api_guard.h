@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "core/context.h"
 #include "core/error.h"
 #include "core/last_error.h"
 #include "svdquant.h"
@@ -38,6 +39,27 @@ T& deref(T* p, const char* name) {
     require(p != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, std::string(name) + " is NULL");
     return *p;
 }
+
+// A C API call on a context: the context runs one call at a time (its
+// thread pool and scratch serve one caller), so a second call entering while
+// one runs, from another thread or from a callback, fails with a named error
+// instead of racing on the scratch or deadlocking the pool.
+class ContextCall {
+public:
+    explicit ContextCall(svdq_context* context) : context_(deref(context, "context")) {
+        require(!context_.in_call.exchange(true, std::memory_order_acquire), SVDQ_ERROR_INVALID_ARGUMENT,
+                "context is already running a call (from another thread, or re-entered from a callback); a context "
+                "serves one call at a time: give each thread its own context");
+    }
+    ~ContextCall() { context_.in_call.store(false, std::memory_order_release); }
+    ContextCall(const ContextCall&) = delete;
+    ContextCall& operator=(const ContextCall&) = delete;
+
+    svdq_context& context() const { return context_; }
+
+private:
+    svdq_context& context_;
+};
 
 // Versioned structs: the caller's struct_size must cover every field this
 // version of the library reads.

@@ -31,7 +31,8 @@ SVDQ_API svdq_status svdq_layer_quantize_file(svdq_context* context, const svdq_
                                               const char* input_path, const char* output_path,
                                               svdq_quantize_report* out_report) {
     return guarded(__func__, [&] {
-        svdq_context& ctx = deref(context, "context");
+        const ContextCall call(context);
+        svdq_context& ctx = call.context();
         const svdq_quantize_options& o = deref(options, "options");
         require_struct_size(o, sizeof(svdq_quantize_options), "svdq_quantize_options");
         if (out_report != nullptr) require_struct_size(*out_report, sizeof(svdq_quantize_report), "svdq_quantize_report");
@@ -76,7 +77,8 @@ SVDQ_API svdq_status svdq_linear_load(svdq_context* context, const char* path, s
     return guarded(__func__, [&] {
         svdq_linear*& out = deref(out_linear, "out_linear");
         out = nullptr;
-        svdq_context& ctx = deref(context, "context");
+        const ContextCall call(context);
+        svdq_context& ctx = call.context();
         require(path != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, "path is NULL");
         out = new svdq_linear(ctx, read_quantized_layer(path));
     });

@@ -24,7 +24,8 @@ SVDQ_API svdq_status svdq_linear_create(svdq_context* context, const svdq_linear
     return guarded(__func__, [&] {
         svdq_linear*& out = deref(out_linear, "out_linear");
         out = nullptr;
-        svdq_context& ctx = deref(context, "context");
+        const ContextCall call(context);
+        svdq_context& ctx = call.context();
         const svdq_linear_desc& d = deref(desc, "desc");
         require_struct_size(d, sizeof(svdq_linear_desc), "svdq_linear_desc");
         out = new svdq_linear(ctx, linear_weights_from_desc(d));
@@ -56,7 +57,8 @@ SVDQ_API svdq_status svdq_linear_get_info(const svdq_linear* linear, svdq_linear
 SVDQ_API svdq_status svdq_linear_forward(svdq_context* context, const svdq_linear* linear, const svdq_tensor* x,
                                          svdq_tensor* y) {
     return guarded(__func__, [&] {
-        svdq_context& ctx = deref(context, "context");
+        const ContextCall call(context);
+        svdq_context& ctx = call.context();
         const svdq_linear& l = deref(linear, "linear");
         const Tensor& xt = deref(x, "x");
         const Tensor& yt = deref(y, "y");

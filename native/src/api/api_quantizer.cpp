@@ -138,7 +138,8 @@ SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_qua
     return guarded(__func__, [&] {
         deref(out_linears, "out_linears");
         for (int32_t i = 0; i < count; ++i) out_linears[i] = nullptr;
-        svdq_context& ctx = deref(context, "context");
+        const ContextCall call(context);
+        svdq_context& ctx = call.context();
         const svdq_quantize_options& o = deref(options, "options");
         require_struct_size(o, sizeof(svdq_quantize_options), "svdq_quantize_options");
         if (out_report != nullptr) require_struct_size(*out_report, sizeof(svdq_quantize_report), "svdq_quantize_report");
@@ -179,7 +180,8 @@ SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_qua
 SVDQ_API svdq_status svdq_smooth_compute(svdq_context* context, const svdq_tensor* x, const svdq_tensor* weight,
                                          float alpha, float beta, svdq_tensor* out_smooth) {
     return guarded(__func__, [&] {
-        svdq_context& ctx = deref(context, "context");
+        const ContextCall call(context);
+        svdq_context& ctx = call.context();
         require(std::isfinite(alpha) && std::isfinite(beta) && alpha >= 0 && beta >= 0, SVDQ_ERROR_INVALID_ARGUMENT,
                 "alpha and beta must be finite and non-negative");
         const Matrix xm = matrix_of(x, "x");
@@ -196,7 +198,8 @@ SVDQ_API svdq_status svdq_lowrank_decompose(svdq_context* context, const svdq_te
                                             const svdq_tensor* smooth, int32_t rank, svdq_tensor* out_up,
                                             svdq_tensor* out_down) {
     return guarded(__func__, [&] {
-        svdq_context& ctx = deref(context, "context");
+        const ContextCall call(context);
+        svdq_context& ctx = call.context();
         Matrix wm = matrix_of(weight, "weight");
         if (smooth != nullptr) {
             const Tensor& s = *smooth;

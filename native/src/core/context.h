@@ -2,6 +2,7 @@
 // logger and scratch memory reused across calls. One thread at a time.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -42,4 +43,5 @@ private:
 
 struct svdq_context : svdq::Context {
     using svdq::Context::Context;
+    std::atomic<bool> in_call{false};  // set while a C API call runs on this context
 };

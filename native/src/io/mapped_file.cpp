@@ -73,7 +73,9 @@ MappedFile::~MappedFile() {
 #else
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer before the
+    // regular-file check below refuses it; regular files ignore the flag.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) fail_io(path, std::string("cannot open (") + std::strerror(errno) + ")");
     struct stat st {};
     const bool stated = ::fstat(fd, &st) == 0;

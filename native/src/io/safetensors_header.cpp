@@ -16,6 +16,13 @@ using json = nlohmann::json;
 
 constexpr int32_t kDtypeCount = SVDQ_DTYPE_F8_E5M2 + 1;
 
+// A name for an error message, NULs shown as \0.
+std::string printable(const std::string& name) {
+    std::string out;
+    for (char c : name) out += c == '\0' ? std::string("\\0") : std::string(1, c);
+    return out;
+}
+
 class HeaderParser {
 public:
     HeaderParser(const uint8_t* bytes, uint64_t size, const std::string& file) : bytes_(bytes), size_(size), file_(file) {}
@@ -41,6 +48,9 @@ public:
         const json root = parse_json(std::string_view(reinterpret_cast<const char*>(bytes_ + 8), length), file_ + ": the header");
         require(root.is_object(), SVDQ_ERROR_FORMAT, file_ + ": the header is not a JSON object");
         for (const auto& [name, value] : root.items()) {
+            // C strings end at a NUL: two names equal up to one would be one
+            // name to every caller of the C API.
+            if (name.find('\0') != std::string::npos) fail_tensor(printable(name), "the name holds a NUL character");
             if (name == "__metadata__")
                 header.metadata = parse_metadata(value);
             else
@@ -63,6 +73,10 @@ private:
         for (const auto& [key, text] : value.items()) {
             require(text.is_string(), SVDQ_ERROR_FORMAT,
                     file_ + ": __metadata__ entry '" + key + "' is not a string (" + text.type_name() + ")");
+            require(key.find('\0') == std::string::npos, SVDQ_ERROR_FORMAT,
+                    file_ + ": __metadata__ key '" + printable(key) + "' holds a NUL character");
+            require(text.get<std::string>().find('\0') == std::string::npos, SVDQ_ERROR_FORMAT,
+                    file_ + ": __metadata__ entry '" + key + "' holds a NUL character");
             metadata.emplace(key, text.get<std::string>());
         }
         return metadata;

@@ -78,7 +78,7 @@ internal sealed class InspectCommand : Command<InspectSettings>
             .Where(t => filter is null || t.Name.Contains(filter, StringComparison.Ordinal))
             .ToList();
         var table = new Table()
-            .Title(filter is null ? "Tensors" : $"Tensors containing '{filter}'")
+            .Title(filter is null ? "Tensors" : $"Tensors containing '{Markup.Escape(filter)}'")  // a title is markup; the filter is user text
             .AddColumn("Name")
             .AddColumn("DType")
             .AddColumn("Shape")

@@ -31,6 +31,17 @@ internal sealed class LayerRunCommand : FileCommand<LayerRunSettings>
                 $"{input.Path}: tensor 'x' is {x.DType} [{string.Join(", ", x.Shape)}], expected a float [T, {layer.Info.InFeatures}]");
         }
 
+        // x and y are each read or built as one managed array.
+        foreach ((string name, long width) in new[] { ("x", (long)layer.Info.InFeatures), ("y", layer.Info.OutFeatures) })
+        {
+            if (x.Shape[0] > Array.MaxLength / Math.Max(width, 1))
+            {
+                throw new SvdQuantException(
+                    StatusCode.ShapeMismatch,
+                    $"{input.Path}: tensor 'x' has {x.Shape[0]:N0} rows, so '{name}' [{x.Shape[0]}, {width}] would hold more than the {Array.MaxLength:N0} values one array holds; split 'x' into smaller files");
+            }
+        }
+
         int tokens = (int)x.Shape[0];
         float[] values = input.ReadFloats("x");
         var y = new float[tokens * layer.Info.OutFeatures];

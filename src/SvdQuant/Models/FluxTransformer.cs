@@ -50,7 +50,7 @@ public sealed class FluxTransformer : IDisposable
         byte[] utf8Path = NativeText.ToUtf8(path);
         fixed (byte* pathData = utf8Path)
         {
-            using HandleLease context = engine.Lease();
+            using EngineCall context = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_flux_load(context.Pointer, pathData, &native, &model));
         }
 
@@ -112,7 +112,7 @@ public sealed class FluxTransformer : IDisposable
                 txt_ids = textIdsTensor.DangerousGetHandle(),
             };
             using HandleLease model = HandleLease.Of(_handle, nameof(FluxTransformer));
-            using HandleLease engineContext = engine.Lease();
+            using EngineCall engineContext = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_flux_forward(engineContext.Pointer, model.Pointer, &native, outputTensor.DangerousGetHandle()));
         }
 

@@ -81,7 +81,7 @@ public sealed class LinearLayer : IDisposable
             };
 
             IntPtr linear;
-            using (HandleLease context = engine.Lease())
+            using (EngineCall context = engine.Enter())
             {
                 NativeStatus.Check(NativeMethods.svdq_linear_create(context.Pointer, &desc, &linear));
             }
@@ -121,7 +121,7 @@ public sealed class LinearLayer : IDisposable
         byte[] utf8 = NativeText.ToUtf8(path ?? throw new ArgumentNullException(nameof(path)));
         fixed (byte* pathData = utf8)
         {
-            using HandleLease context = engine.Lease();
+            using EngineCall context = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_linear_load(context.Pointer, pathData, &linear));
         }
 
@@ -180,7 +180,7 @@ public sealed class LinearLayer : IDisposable
             using TensorHandle xTensor = NativeTensor.WrapF32(xData, x.Length, [xRows, xColumns]);
             using TensorHandle yTensor = NativeTensor.WrapF32(yData, y.Length, [yRows, yColumns]);
             using HandleLease layer = HandleLease.Of(_handle, nameof(LinearLayer));
-            using HandleLease context = engine.Lease();
+            using EngineCall context = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_linear_forward(
                 context.Pointer, layer.Pointer, xTensor.DangerousGetHandle(), yTensor.DangerousGetHandle()));
         }

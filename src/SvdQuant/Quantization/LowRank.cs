@@ -43,7 +43,7 @@ public static class LowRank
                 : NativeTensor.WrapF32(smoothData, smooth.Length, [smooth.Length]);
             using TensorHandle upTensor = NativeTensor.WrapF32(upData, up.Length, [weight.Height, rank]);
             using TensorHandle downTensor = NativeTensor.WrapF32(downData, down.Length, [rank, weight.Width]);
-            using HandleLease context = engine.Lease();
+            using EngineCall context = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_lowrank_decompose(
                 context.Pointer,
                 wTensor.DangerousGetHandle(),

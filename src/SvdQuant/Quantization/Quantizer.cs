@@ -113,7 +113,7 @@ public static class Quantizer
                 using TensorHandle? xTensor = x.IsEmpty ? null
                     : NativeTensor.WrapF32(xData, x.Length, [calibration.Height, calibration.Width]);
                 using TensorHandle smoothTensor = NativeTensor.WrapF32(smoothData, smooth.Length, [smooth.Length]);
-                using HandleLease context = engine.Lease();
+                using EngineCall context = engine.Enter();
                 NativeStatus.Check(NativeMethods.svdq_quantize_linears(
                     context.Pointer, &native, NativeTensor.PointerOf(xTensor), weightData, biasData, count, linearData,
                     smoothTensor.DangerousGetHandle(), hasBranch ? upData : null, hasBranch ? downData : null, &report));
@@ -158,7 +158,7 @@ public static class Quantizer
         fixed (byte* inputData = input)
         fixed (byte* outputData = output)
         {
-            using HandleLease context = engine.Lease();
+            using EngineCall context = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_layer_quantize_file(context.Pointer, &native, inputData, outputData, &report));
         }
 
@@ -206,7 +206,7 @@ public static class Quantizer
             fixed (byte* outputData = output)
             fixed (byte* calibrationData = calibration)
             {
-                using HandleLease context = engine.Lease();
+                using EngineCall context = engine.Enter();
                 status = NativeMethods.svdq_flux_quantize(
                     context.Pointer, modelData, calibrationData, outputData, &native, NativeQuantizeProgress.CallbackPointer,
                     (void*)GCHandle.ToIntPtr(sessionHandle));

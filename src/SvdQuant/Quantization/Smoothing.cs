@@ -36,7 +36,7 @@ public static class Smoothing
             using TensorHandle xTensor = NativeTensor.WrapF32(xData, x.Length, [calibration.Height, calibration.Width]);
             using TensorHandle wTensor = NativeTensor.WrapF32(wData, w.Length, [weight.Height, weight.Width]);
             using TensorHandle smoothTensor = NativeTensor.WrapF32(smoothData, smooth.Length, [smooth.Length]);
-            using HandleLease context = engine.Lease();
+            using EngineCall context = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_smooth_compute(
                 context.Pointer, xTensor.DangerousGetHandle(), wTensor.DangerousGetHandle(), alpha, beta, smoothTensor.DangerousGetHandle()));
         }
