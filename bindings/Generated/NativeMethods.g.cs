@@ -420,6 +420,9 @@ namespace SvdQuant.Native
         internal static extern svdq_status svdq_safetensors_writer_save(IntPtr writer, byte* path);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_path_same_file(byte* a, byte* b, int* out_same);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_load_options_init(svdq_flux_load_options* options);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]

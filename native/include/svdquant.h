@@ -395,8 +395,15 @@ SVDQ_API svdq_status svdq_safetensors_writer_add_tensor(svdq_safetensors_writer*
                                                         int32_t dtype, const int64_t* shape, int32_t ndim,
                                                         const void* data, uint64_t size_bytes);
 /* Writes the file (through a temporary file renamed into place, so a failure
- * never leaves a partial file at `path`). The writer may be saved again. */
+ * never leaves a partial file at `path`). The writer may be saved again.
+ * SVDQ_ERROR_IO when `path` is a symlink, a directory, a device or a pipe,
+ * or a file this process has open as an input; a replaced file keeps its
+ * permissions. This holds for every file the library writes. */
 SVDQ_API svdq_status svdq_safetensors_writer_save(const svdq_safetensors_writer* writer, const char* path);
+/* *out_same = 1 when a and b name one existing file (the same device and
+ * inode, through symlinks and hard links), else 0; always 0 on Windows. For
+ * hosts that refuse to write an output over one of their inputs. */
+SVDQ_API svdq_status svdq_path_same_file(const char* a, const char* b, int32_t* out_same);
 
 /* ---- FLUX.1 transformer ----------------------------------------------- */
 /* diffusers' FluxTransformer2DModel. Embedders, norm_out and proj_out stay

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <random>
+#include <regex>
 
 #include "core/error.h"
 #include "core/tensor.h"
@@ -39,9 +40,11 @@ protected:
     void TearDown() override { fs::remove_all(dir_); }
 
     std::string path(const std::string& file) const { return (dir_ / file).string(); }
+    // The folder's names, a temporary (".svdq-PID-RANDOM-name.kind") shown as "name.kind".
     std::vector<std::string> listing() const {
+        static const std::regex temporary(R"(^\.svdq-[0-9]+-[0-9]+-)");
         std::vector<std::string> names;
-        for (const auto& f : fs::directory_iterator(dir_)) names.push_back(f.path().filename().string());
+        for (const auto& f : fs::directory_iterator(dir_)) names.push_back(std::regex_replace(f.path().filename().string(), temporary, ""));
         std::sort(names.begin(), names.end());
         return names;
     }

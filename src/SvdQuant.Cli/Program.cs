@@ -1,4 +1,6 @@
 using System;
+using System.Runtime.InteropServices;
+using System.Threading;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using SvdQuant;
@@ -40,9 +42,15 @@ app.Configure(config =>
         .WithDescription("Show a safetensors checkpoint's flavour (diffusers, Nunchaku INT4/NVFP4, ours), parameters, size, metadata and tensors.");
 });
 
+// Ctrl+C and SIGTERM cancel the running command through its token: a quantization stops at
+// its next layer and leaves no file (exit 130). A second signal ends the process at once.
+using var cancel = new CancellationTokenSource();
+using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
+using PosixSignalRegistration terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
+
 try
 {
-    return app.Run(args);
+    return app.Run(args, cancel.Token);
 }
 catch (CommandAppException e)
 {
@@ -53,4 +61,14 @@ catch (Exception e) when (e is SvdQuantException or DllNotFoundException)
 {
     Console.Error.WriteLine($"svdquant: {e.Message}");
     return 1;
+}
+
+void Cancel(PosixSignalContext signal)
+{
+    if (!cancel.IsCancellationRequested)
+    {
+        signal.Cancel = true;
+        Console.Error.WriteLine($"svdquant: {signal.Signal}: stopping (again to end at once)");
+        cancel.Cancel();
+    }
 }

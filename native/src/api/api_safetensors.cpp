@@ -4,6 +4,7 @@
 
 #include "api/api_guard.h"
 #include "core/tensor.h"
+#include "io/file_identity.h"
 #include "io/float_codec.h"
 #include "io/safetensors_file.h"
 #include "io/safetensors_writer.h"
@@ -46,6 +47,14 @@ SVDQ_API svdq_status svdq_safetensors_open(const char* path, svdq_safetensors** 
         svdq_safetensors*& out = deref(out_file, "out_file");
         out = nullptr;
         out = new svdq_safetensors(text_arg(path, "path"));
+    });
+}
+
+SVDQ_API svdq_status svdq_path_same_file(const char* a, const char* b, int32_t* out_same) {
+    return guarded(__func__, [&] {
+        int32_t& same = deref(out_same, "out_same");
+        const std::optional<FileId> first = file_id(text_arg(a, "a")), second = file_id(text_arg(b, "b"));
+        same = first && second && *first == *second ? 1 : 0;
     });
 }
 

@@ -87,6 +87,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
                                             : std::string("is not a regular file"));
     }
     size_ = static_cast<uint64_t>(st.st_size);
+    input_.emplace(FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)}, path);
     if (size_ > 0) {
         void* p = ::mmap(nullptr, static_cast<size_t>(size_), PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {

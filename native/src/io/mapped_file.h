@@ -5,7 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "io/file_identity.h"
 
 namespace svdq {
 
@@ -25,6 +28,7 @@ private:
     std::string path_;
     const uint8_t* data_ = nullptr;
     uint64_t size_ = 0;
+    std::optional<OpenInput> input_;  // so no output of this process replaces it while mapped
 #ifdef _WIN32
     void* mapping_ = nullptr;  // HANDLE of the file mapping
 #endif

@@ -16,7 +16,7 @@ constexpr uint64_t kCopyChunkBytes = uint64_t{8} << 20;
 }  // namespace
 
 SafeTensorsStreamWriter::SafeTensorsStreamWriter(const std::string& path)
-    : path_(path), spill_(std::make_unique<PendingFile>(path, ".spill")) {}
+    : path_(path), spill_(std::make_unique<PendingFile>(path, "spill")) {}
 
 void SafeTensorsStreamWriter::add(const std::string& name, int32_t dtype, std::vector<int64_t> shape, const void* data,
                                   uint64_t size_bytes) {
@@ -38,7 +38,7 @@ void SafeTensorsStreamWriter::finish() {
     std::ifstream spilled(spill_->temporary(), std::ios::binary);
     require(spilled.good(), SVDQ_ERROR_IO, path_ + ": cannot read back " + spill_->temporary().u8string());
 
-    PendingFile out(path_, ".partial");
+    PendingFile out(path_, "partial");
     const std::vector<uint8_t> header = layout_.header_bytes();
     out.write(header.data(), header.size());
     std::vector<char> buffer(static_cast<size_t>(std::min(kCopyChunkBytes, spilled_)));

@@ -25,7 +25,7 @@ void SafeTensorsWriter::add_copy(const std::string& name, int32_t dtype, std::ve
 }
 
 void SafeTensorsWriter::save(const std::string& path) const {
-    PendingFile out(path, ".partial");
+    PendingFile out(path, "partial");
     const std::vector<uint8_t> header = layout_.header_bytes();
     out.write(header.data(), header.size());
     for (const SafeTensorsLayout::Placed& p : layout_.file_order()) out.write(data_.at(*p.name).bytes, p.entry->size);

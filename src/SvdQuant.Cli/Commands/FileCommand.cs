@@ -1,6 +1,8 @@
 using System;
+using System.IO;
 using System.Threading;
 using Spectre.Console.Cli;
+using SvdQuant.Formats;
 
 namespace SvdQuant.Cli.Commands;
 
@@ -26,6 +28,31 @@ internal abstract class FileCommand<TSettings> : Command<TSettings>
     }
 
     protected abstract int Run(TSettings settings, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Refuses an output that is one of the inputs (a folder input: any file in it), so that a
+    /// run never replaces what it reads. The engine refuses inputs it has open itself; this check
+    /// also covers models and layers loaded before the output is written, and runs before any work.
+    /// </summary>
+    protected static void RefuseToOverwriteInputs(string output, params string?[] inputs)
+    {
+        foreach (string? input in inputs)
+        {
+            if (input is null)
+            {
+                continue;
+            }
+
+            string[] files = Directory.Exists(input) ? Directory.GetFiles(input) : [input];
+            foreach (string file in files)
+            {
+                if (FileIdentity.AreSameFile(output, file))
+                {
+                    throw new SvdQuantException(StatusCode.InvalidArgument, $"the output {output} is the input {file}; write the output to another file");
+                }
+            }
+        }
+    }
 
     /// <summary>Prints the one-line error and returns exit code 2.</summary>
     protected static int Fail(string message)

@@ -18,6 +18,7 @@ internal sealed class FluxForwardCommand : FileCommand<FluxForwardSettings>
 {
     protected override int Run(FluxForwardSettings settings, CancellationToken cancellationToken)
     {
+        RefuseToOverwriteInputs(settings.Output, settings.Model, settings.Inputs);
         using var engine = new Engine();
         using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions { BlockPrecision = settings.Precision });
         using SafeTensorsFile file = SafeTensorsFile.Open(settings.Inputs);

@@ -21,6 +21,7 @@ internal sealed class LayerQuantizeCommand : FileCommand<LayerQuantizeSettings>
             return Fail(error);
         }
 
+        RefuseToOverwriteInputs(settings.Output, settings.Input);
         using var engine = new Engine();
         QuantizationReport report = Quantizer.QuantizeFile(engine, settings.Input, settings.Output, options);
         AnsiConsole.MarkupLineInterpolated(

@@ -23,6 +23,7 @@ internal sealed class QuantizeCommand : FileCommand<QuantizeSettings>
             return Fail(error);
         }
 
+        RefuseToOverwriteInputs(settings.Output, settings.Model, settings.Calib);
         try
         {
             using var engine = new Engine();
