@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <string>
 
-#include "format_test_util.h"
 #include "models/checkpoint_flavour.h"
 #include "nunchaku_flux_fixture.h"
 
