@@ -1,72 +1,75 @@
-// svdquant_format_fixtures OUT_DIR: writes small checkpoints for trying
-// `svdquant inspect` and other readers by hand:
-//   nunchaku-reference-int4.safetensors  built to Nunchaku's published layout by
-//                                        the independent reference packer (FLUX v0 names)
-//   svdquant-int4.safetensors            written by the engine's Nunchaku writer
-//   svdquant-nvfp4-diffusers.safetensors the same in NVFP4 with diffusers-style names
+// svdquant_format_fixtures [GoogleTest flags] OUT_DIR: writes small quantized
+// FLUX checkpoints (flux-tiny's shape, block linears of known values; see
+// nunchaku_flux_fixture.h) for trying `svdquant inspect` or `svdquant flux
+// forward` by hand, and checks each one as those commands read it:
+//   nunchaku-reference-int4.safetensors   built to Nunchaku's published layout by the
+//                                         independent reference packer (v0 names)
+//   svdquant-int4.safetensors             written by the engine's Nunchaku writer (v0 names)
+//   svdquant-nvfp4-diffusers.safetensors  the same in NVFP4 with diffusers-style names
+// CTest runs it into the build tree (native/tests/fixtures).
+#include <gtest/gtest.h>
+
 #include <cstdio>
-#include <exception>
 #include <string>
 
-#include "format_test_util.h"
-#include "models/nunchaku_metadata.h"
-#include "nunchaku_reference_packer.h"
+#include "models/checkpoint_flavour.h"
+#include "nunchaku_flux_fixture.h"
 
 namespace {
 
 using namespace svdq;
 using namespace svdq::test;
 
-constexpr const char* kConfig =
-    R"({"_class_name": "FluxTransformer2DModel", "in_channels": 64, "num_layers": 1, "num_single_layers": 1,)"
-    R"( "attention_head_dim": 128, "num_attention_heads": 1, "joint_attention_dim": 128, "pooled_projection_dim": 64,)"
-    R"( "guidance_embeds": false, "axes_dims_rope": [16, 56, 56]})";
+std::string g_out_dir;
 
-void write_reference(const std::string& path) {
-    SafeTensorsWriter w;
-    add_reference_w4a4(w, "transformer_blocks.0.qkv_proj", random_reference_w4a4(384, 128, 32, false, 1));
-    add_reference_w4a4(w, "transformer_blocks.0.mlp_fc2", random_reference_w4a4(128, 512, 32, false, 2));
-    add_reference_adanorm(w, "transformer_blocks.0.norm1.linear", random_reference_adanorm(6, 128, 128, 3));
-    add_reference_w4a4(w, "single_transformer_blocks.0.qkv_proj", random_reference_w4a4(384, 128, 32, false, 4));
-    add_reference_adanorm(w, "single_transformer_blocks.0.norm.linear", random_reference_adanorm(3, 128, 128, 5));
-    w.add("transformer_blocks.0.norm_q.weight", SVDQ_DTYPE_BF16, {128}, bf16_bytes(bf16_values(128, 0.5f, 1.5f, 6)));
-    w.add("x_embedder.weight", SVDQ_DTYPE_BF16, {128, 64}, bf16_bytes(bf16_values(128 * 64, -1, 1, 7)));
-    w.set_metadata("config", kConfig);
-    w.set_metadata("model_class", "NunchakuFluxTransformer2dModel");
-    w.set_metadata("quantization_config",
-                   R"({"method": "svdquant", "weight": {"dtype": "int4", "scale_dtype": null, "group_size": 64},)"
-                   R"( "activation": {"dtype": "int4", "scale_dtype": null, "group_size": 64}, "rank": 32})");
-    w.save(path);
+struct Fixture {
+    const char* file;
+    FluxFixtureOptions options;
+    int32_t flavour, precision, keys;
+};
+
+class FormatFixture : public testing::TestWithParam<Fixture> {};
+
+TEST_P(FormatFixture, InspectsLoadsAndComputesItsKnownValues) {
+    const Fixture f = GetParam();
+    const std::string path = g_out_dir + "/" + f.file;
+    const std::vector<KnownLinear> known = write_flux_fixture(path, f.options);
+
+    const CheckpointInfo info = inspect_checkpoint(SafeTensorsFile(path));
+    EXPECT_EQ(info.flavour, f.flavour);
+    EXPECT_EQ(info.precision, f.precision);
+    EXPECT_EQ(info.keys, f.keys);
+    EXPECT_EQ(info.rank, 32);
+    EXPECT_EQ(info.w4a4_layers, 2 * 8 + 2 * 4);   // double blocks: 8 W4A4 layers each, single blocks 4
+    EXPECT_EQ(info.w4a16_layers, 2 * 2 + 2 * 1);  // adaLN modulation linears
+
+    expect_flux_fixture_computes_its_known_values(path, known);
 }
 
-void write_ours(const std::string& path, int32_t precision, nunchaku::Keys keys) {
-    SafeTensorsWriter w;
-    const bool v0 = keys == nunchaku::Keys::V0;
-    add_nunchaku_linear(w, v0 ? "transformer_blocks.0.qkv_proj" : "transformer_blocks.0.attn.to_qkv",
-                        random_nunchaku_linear(precision, 384, 128, 32, 11), keys);
-    add_nunchaku_linear(w, v0 ? "transformer_blocks.0.mlp_fc2" : "transformer_blocks.0.ff.net.2",
-                        random_nunchaku_linear(precision, 128, 512, 32, 12), keys);
-    add_nunchaku_w4a16_linear(w, "transformer_blocks.0.norm1.linear", random_w4a16_linear(768, 128, 13));
-    set_nunchaku_metadata(w, precision, 32, kConfig, "NunchakuFluxTransformer2dModel");
-    w.save(path);
-}
+INSTANTIATE_TEST_SUITE_P(
+    Files, FormatFixture,
+    testing::Values(Fixture{"nunchaku-reference-int4.safetensors", {FluxFileStyle::Reference, false, false},
+                            SVDQ_FLAVOUR_NUNCHAKU_INT4_V0, SVDQ_PRECISION_INT4, SVDQ_KEYS_NUNCHAKU_V0},
+                    Fixture{"svdquant-int4.safetensors", {FluxFileStyle::OursV0, false, false}, SVDQ_FLAVOUR_SVDQUANT,
+                            SVDQ_PRECISION_INT4, SVDQ_KEYS_NUNCHAKU_V0},
+                    Fixture{"svdquant-nvfp4-diffusers.safetensors", {FluxFileStyle::OursDiffusers, true, false},
+                            SVDQ_FLAVOUR_SVDQUANT, SVDQ_PRECISION_NVFP4, SVDQ_KEYS_DIFFUSERS}),
+    [](const testing::TestParamInfo<Fixture>& info) {
+        std::string name = info.param.file;
+        name = name.substr(0, name.find('.'));
+        for (char& c : name)
+            if (c == '-') c = '_';
+        return name;
+    });
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    testing::InitGoogleTest(&argc, argv);  // takes the GoogleTest flags out of argv
     if (argc != 2) {
-        std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
+        std::fprintf(stderr, "usage: %s [GoogleTest flags] OUT_DIR\n", argv[0]);
         return 2;
     }
-    const std::string dir = argv[1];
-    try {
-        write_reference(dir + "/nunchaku-reference-int4.safetensors");
-        write_ours(dir + "/svdquant-int4.safetensors", SVDQ_PRECISION_INT4, nunchaku::Keys::V0);
-        write_ours(dir + "/svdquant-nvfp4-diffusers.safetensors", SVDQ_PRECISION_NVFP4, nunchaku::Keys::Diffusers);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "%s\n", e.what());
-        return 1;
-    }
-    std::printf("wrote 3 checkpoints to %s\n", dir.c_str());
-    return 0;
+    g_out_dir = argv[1];
+    return RUN_ALL_TESTS();
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -139,13 +140,17 @@ struct ReferenceW4A4 {
     std::vector<float> scales;       // INT4: [n, k/64] (bf16 values)
     std::vector<uint8_t> micro;      // NVFP4: [n, k/16] E4M3 bytes
     std::vector<float> wcscales;     // NVFP4: [n]
+    float wtscale = 1.0f;            // NVFP4: written as a BF16 `wtscale` [1] unless 1
     std::vector<float> bias;         // [n]
-    std::vector<float> smooth;       // [k]
-    std::vector<float> down;         // [rank, k]
+    std::vector<float> smooth;       // [k]: the smoothing factor (`smooth_orig`)
+    bool smooth_fused = false;       // folded into the previous layer (out_proj into V): `smooth` stored as ones
+    std::vector<float> down;         // [rank, k], reading the input as it arrives
     std::vector<float> up;           // [n, rank]
 };
 
-// Adds the layer the way deepcompressor's converter writes it (v0 names).
+// Adds the layer the way deepcompressor's converter writes it (v0 names;
+// convert_to_nunchaku_w4x4y16_linear_state_dict: smooth_orig = smooth, and
+// smooth = ones when smooth_fused).
 inline void add_reference_w4a4(SafeTensorsWriter& w, const std::string& prefix, const ReferenceW4A4& l) {
     int64_t np, kp, r, c;
     const int64_t group = l.nvfp4 ? 16 : 64;
@@ -156,15 +161,22 @@ inline void add_reference_w4a4(SafeTensorsWriter& w, const std::string& prefix, 
         const std::vector<float> s = pad2d(l.scales, l.n, l.k / group, 128, 2, 1.0f, &r, &c);
         w.add(prefix + ".wscales", SVDQ_DTYPE_BF16, {c, r}, bf16_bytes(ref_pack_scale(s, r, c)));
     } else {
+        // pad_scale pads micro scales to a multiple of insn_k / 16 = 4 groups while
+        // pad_weight pads K to 128: the two agree only for K a multiple of 128
+        // (Nunchaku's GEMM_W4A4 wants [K_pad / 16, N_pad]), as every FLUX.1 K is.
+        if (l.k % 128 != 0) throw std::invalid_argument("deepcompressor's NVFP4 layout needs K a multiple of 128");
         const std::vector<uint8_t> s = pad2d(l.micro, l.n, l.k / group, 128, 4, uint8_t{0x38}, &r, &c);
         w.add(prefix + ".wscales", SVDQ_DTYPE_F8_E4M3, {c, r}, ref_pack_micro_scale(s, r, c));
         const std::vector<float> cs = pad2d(l.wcscales, l.n, 1, 128, 1, 1.0f, &r, &c);
         w.add(prefix + ".wcscales", SVDQ_DTYPE_BF16, {r}, bf16_bytes(ref_pack_scale(cs, r, 1)));
+        // A per-tensor scale: scale.view(-1)[0].view([1]) in the layer's dtype.
+        if (l.wtscale != 1.0f) w.add(prefix + ".wtscale", SVDQ_DTYPE_BF16, {1}, bf16_bytes({l.wtscale}));
     }
     const std::vector<float> bias = pad2d(l.bias, l.n, 1, 128, 1, 1.0f, &r, &c);
     w.add(prefix + ".bias", SVDQ_DTYPE_BF16, {r}, bf16_bytes(ref_pack_scale(bias, r, 1)));
     const std::vector<float> smooth = pad2d(l.smooth, l.k, 1, 128, 1, 1.0f, &r, &c);
-    w.add(prefix + ".smooth", SVDQ_DTYPE_BF16, {r}, bf16_bytes(ref_pack_scale(smooth, r, 1)));
+    const std::vector<float> stored_smooth = l.smooth_fused ? std::vector<float>(smooth.size(), 1.0f) : smooth;
+    w.add(prefix + ".smooth", SVDQ_DTYPE_BF16, {r}, bf16_bytes(ref_pack_scale(stored_smooth, r, 1)));
     w.add(prefix + ".smooth_orig", SVDQ_DTYPE_BF16, {r}, bf16_bytes(ref_pack_scale(smooth, r, 1)));
     // pad_lowrank_weight (k or n to 128), then pack_lowrank_weight pads both dims to 16
     int64_t dr, dc, ur, uc;
@@ -183,9 +195,20 @@ struct ReferenceAdaNorm {
     std::vector<float> scales;   // [n, k/64]
     std::vector<float> zeros;    // [n, k/64]: value = q * scale + zero
     std::vector<float> bias;     // [n]
+    // TinyChat's converter stores ceil_num_groups(k) rows of scales and zeros,
+    // the extra ones zero; false gives the [k/64, n] that Nunchaku's loaders declare.
+    bool pad_groups = true;
 };
 
-// convert_to_nunchaku_w4x16_linear_weight with adanorm_splits = chunks.
+// deepcompressor/backend/tinychat/utils.py ceil_num_groups(in_features, 64, 4):
+// groups packed 8 per int32, packs rounded up to a multiple of 2.
+inline int64_t tinychat_groups(int64_t k) {
+    const int64_t packs = (k / 64 + 7) / 8;
+    return (packs + 1) / 2 * 2 * 8;
+}
+
+// convert_to_nunchaku_w4x16_linear_weight with adanorm_splits = chunks, through
+// convert_to_tinychat_w4x16y16_linear_weight.
 inline void add_reference_adanorm(SafeTensorsWriter& w, const std::string& prefix, const ReferenceAdaNorm& l) {
     const int64_t groups = l.k / 64;
     const std::vector<int32_t> q = ref_interleave_rows(l.q, l.n, l.k, l.chunks);
@@ -197,9 +220,13 @@ inline void add_reference_adanorm(SafeTensorsWriter& w, const std::string& prefi
         if (chunk == 1 || chunk == l.chunks - 2) bias[static_cast<size_t>(i)] += 1.0f;
     }
     w.add(prefix + ".qweight", SVDQ_DTYPE_I32, {l.n / 4, l.k / 2}, ref_pack_awq(q, l.n, l.k));
-    // scales and zeros are stored transposed, [groups, n]
-    w.add(prefix + ".wscales", SVDQ_DTYPE_BF16, {groups, l.n}, bf16_bytes(reshape_permute(s, {l.n, groups}, {1, 0})));
-    w.add(prefix + ".wzeros", SVDQ_DTYPE_BF16, {groups, l.n}, bf16_bytes(reshape_permute(z, {l.n, groups}, {1, 0})));
+    // scales and zeros are stored transposed, [groups, n], in a zeroed [_ng, n]
+    const int64_t stored_groups = l.pad_groups ? tinychat_groups(l.k) : groups;
+    std::vector<float> st = reshape_permute(s, {l.n, groups}, {1, 0}), zt = reshape_permute(z, {l.n, groups}, {1, 0});
+    st.resize(static_cast<size_t>(stored_groups * l.n), 0.0f);
+    zt.resize(static_cast<size_t>(stored_groups * l.n), 0.0f);
+    w.add(prefix + ".wscales", SVDQ_DTYPE_BF16, {stored_groups, l.n}, bf16_bytes(st));
+    w.add(prefix + ".wzeros", SVDQ_DTYPE_BF16, {stored_groups, l.n}, bf16_bytes(zt));
     w.add(prefix + ".bias", SVDQ_DTYPE_BF16, {l.n}, bf16_bytes(bias));
 }
 

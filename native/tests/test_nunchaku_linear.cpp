@@ -158,6 +158,9 @@ TEST_P(AdaNormChunks, ReadsAnAdaNormLayerBuiltToThePublishedLayoutInDiffusersOrd
     SafeTensorsWriter w;
     add_reference_adanorm(w, "transformer_blocks.0.norm1.linear", ref);
     const SafeTensorsFile file = save(w, temp_path("ref"));
+    // TinyChat's converter stores ceil_num_groups(128) = 16 rows of scales and zeros for 2 groups.
+    EXPECT_EQ(file.at("transformer_blocks.0.norm1.linear.wscales").shape, (std::vector<int64_t>{16, ref.n}));
+    EXPECT_EQ(file.at("transformer_blocks.0.norm1.linear.wzeros").shape, (std::vector<int64_t>{16, ref.n}));
 
     const NunchakuW4A16Linear stored = read_nunchaku_w4a16_linear(file, "transformer_blocks.0.norm1.linear");
     const NunchakuW4A16Linear l = adanorm_from_nunchaku(stored, static_cast<int>(ref.chunks));
@@ -172,10 +175,14 @@ TEST_P(AdaNormChunks, ReadsAnAdaNormLayerBuiltToThePublishedLayoutInDiffusersOrd
         }
     EXPECT_EQ(l.bias, ref.bias);
 
-    // And back: our writer reproduces the reference file.
-    SafeTensorsWriter again;
+    // And back: our writer reproduces the reference file in the [K/64, N]
+    // that Nunchaku's loaders declare (AWQW4A16Linear, GEMV_AWQ), without TinyChat's padding.
+    ReferenceAdaNorm unpadded = ref;
+    unpadded.pad_groups = false;
+    SafeTensorsWriter reference, again;
+    add_reference_adanorm(reference, "transformer_blocks.0.norm1.linear", unpadded);
     add_nunchaku_w4a16_linear(again, "transformer_blocks.0.norm1.linear", adanorm_to_nunchaku(l, static_cast<int>(ref.chunks)));
-    expect_same_tensors(file, save(again, temp_path("ours")));
+    expect_same_tensors(save(reference, temp_path("unpadded")), save(again, temp_path("ours")));
 }
 
 INSTANTIATE_TEST_SUITE_P(ZeroAndSingle, AdaNormChunks, testing::Values(6, 3));
