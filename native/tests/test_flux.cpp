@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <random>
 
 #include "core/context.h"
 #include "core/error.h"
@@ -26,6 +27,12 @@ namespace {
 const std::string kModel = std::string(SVDQ_TEST_DATA_DIR) + "/flux-tiny";
 
 std::vector<float> tensor(const SafeTensorsFile& f, const std::string& name) { return f.read_f32(f.at(name)); }
+
+// A temporary path unique to this process: other test runs may share the folder.
+std::filesystem::path temp_path(const std::string& name) {
+    static const std::string run = std::to_string(std::random_device{}());
+    return std::filesystem::temp_directory_path() / ("svdq_" + run + "_" + name);
+}
 
 FluxInputSet tiny_inputs(const FluxConfig& config) { return read_flux_inputs(SafeTensorsFile(kModel + "/inputs.safetensors"), config); }
 
@@ -60,7 +67,7 @@ protected:
         Context ctx(test::context_options());
         const FluxCheckpoint checkpoint(kModel);
         const FluxInputSet calibration = tiny_inputs(checkpoint.config());
-        const std::string path = (std::filesystem::temp_directory_path() / name).string();
+        const std::string path = temp_path(name).string();
         quantize_flux(ctx, checkpoint, {calibration.view()}, options, path, progress);
         return path;
     }
@@ -253,7 +260,7 @@ TEST_F(FluxQuantized, Nvfp4ModelIsBoundedToo) {
 }
 
 TEST_F(FluxQuantized, CancellingLeavesNoFile) {
-    const std::string path = (std::filesystem::temp_directory_path() / "svdq_flux_tiny_cancelled.safetensors").string();
+    const std::string path = temp_path("svdq_flux_tiny_cancelled.safetensors").string();
     std::filesystem::remove(path);
     try {
         quantize("svdq_flux_tiny_cancelled.safetensors", QuantizerOptions{}, [](const FluxQuantizeStep& step) { return step.done < 3; });
@@ -263,7 +270,9 @@ TEST_F(FluxQuantized, CancellingLeavesNoFile) {
     }
     EXPECT_FALSE(std::filesystem::exists(path));
     for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::temp_directory_path()))
-        EXPECT_EQ(entry.path().filename().string().rfind("svdq_flux_tiny_cancelled", 0), std::string::npos) << entry.path();
+        EXPECT_EQ(entry.path().filename().string().rfind(temp_path("svdq_flux_tiny_cancelled.safetensors").filename().string(), 0),
+                  std::string::npos)
+            << entry.path();
 }
 
 TEST_F(FluxQuantized, AlreadyQuantizedOrW4A16IsRefused) {
@@ -297,7 +306,7 @@ TEST(Flux, MissingGuidanceIsANamedError) {
 
 TEST(Flux, BadConfigsAndMissingTensorsAreNamed) {
     namespace fs = std::filesystem;
-    const fs::path dir = fs::temp_directory_path() / "svdq_flux_bad_config";
+    const fs::path dir = temp_path("svdq_flux_bad_config");
     fs::remove_all(dir);
     fs::create_directories(dir);
     auto expect_error = [&](const std::string& needle) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 
 #include "core/context.h"
 #include "core/error.h"
@@ -53,7 +54,7 @@ std::string shard_name(int i, int count) {
 class FluxDiffusersFolder : public ::testing::Test {
 protected:
     void SetUp() override {
-        root_ = fs::temp_directory_path() / ("svdq_flux_folder_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+        root_ = fs::temp_directory_path() / ("svdq_flux_folder_" + std::to_string(std::random_device{}()));  // per run: the folder may be shared
         fs::remove_all(root_);
         for (const fs::path& dir : {bf16_dir(), f32_dir()}) {
             fs::create_directories(dir);

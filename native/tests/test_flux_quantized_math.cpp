@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <random>
 #include <type_traits>
 
 #include "core/context.h"
@@ -160,7 +161,8 @@ protected:
     static void SetUpTestSuite() {
         Context ctx(test::context_options());
         const FluxCheckpoint checkpoint(kModel);
-        path_ = (std::filesystem::temp_directory_path() / "svdq_flux_tiny_math.safetensors").string();
+        // Named per process: other test runs may share the folder.
+        path_ = (std::filesystem::temp_directory_path() / ("svdq_flux_tiny_math_" + std::to_string(std::random_device{}()) + ".safetensors")).string();
         quantize_flux(ctx, checkpoint, {tiny_inputs(checkpoint.config()).view()}, svdquant_r16(), path_);
     }
     static void TearDownTestSuite() { std::filesystem::remove(path_); }
