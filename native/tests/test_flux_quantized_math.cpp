@@ -2,8 +2,14 @@
 // to what it must hold and compute, block by block:
 // - its blocks equal, bit for bit, the quantizer's own layers kept in memory
 //   (nothing is lost or changed on the way through the file);
-// - every W4A4 linear inside a block run matches a float64 replay of the
-//   method from the values the file stores (w4a4_replay_reference.h).
+//   (nothing is lost or changed on the way through the file, and
+//   quantize_flux calibrates each block as described in flux_quantizer.h);
+// - every quantized linear inside a block run (W4A4, and the W4A16 adaLN)
+//   matches a float64 replay of the method from the values the file stores
+//   (w4a4_replay_reference.h).
+// Together they catch a lost branch, smoothing or bias, a wrong or missing
+// mlp_fc2 shift, adaLN rows left interleaved or a transposed weight exactly,
+// where the whole-model bounds of test_flux.cpp see only the large ones.
 #include <gtest/gtest.h>
 
 #include <cstdio>
