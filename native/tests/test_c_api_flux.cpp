@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <random>
 #include <vector>
 
 #include "svdquant.h"
@@ -16,6 +17,9 @@ namespace {
 const std::string kModel = std::string(SVDQ_TEST_DATA_DIR) + "/flux-tiny";
 
 std::string last_error() { return svdq_last_error_message(); }
+
+// Temporary files named per run: other test processes may share the folder.
+std::string unique_suffix() { return std::to_string(std::random_device{}()); }
 
 // Every tensor of a safetensors file as an owned F32 svdq_tensor.
 class TensorFile {
@@ -122,10 +126,12 @@ TEST_F(CApiFlux, EveryPrecisionAgainstTheReference) {
         svdq_flux_destroy(model);
     }
     std::printf("output error vs diffusers: float %.2e  W4A16 %.4f  W4A4 (naive) %.4f\n", errors[0], errors[1], errors[2]);
+    // max |y - y_diffusers| / max |y_diffusers|, measured at every CPU level:
+    // float 1.1e-5, W4A16 0.0698, naive W4A4 0.1208; bounds ~8% above.
     EXPECT_LT(errors[SVDQ_LINEAR_FLOAT], 1e-4);
-    EXPECT_GT(errors[SVDQ_LINEAR_W4A16], 1e-4) << "quantized blocks cannot be exact";
-    EXPECT_LT(errors[SVDQ_LINEAR_W4A16], 0.1);
-    EXPECT_LT(errors[SVDQ_LINEAR_W4A4], 0.3);
+    EXPECT_GT(errors[SVDQ_LINEAR_W4A16], 1e-2) << "quantized blocks cannot be exact";
+    EXPECT_LT(errors[SVDQ_LINEAR_W4A16], 0.076);
+    EXPECT_LT(errors[SVDQ_LINEAR_W4A4], 0.13);
     svdq_tensor_destroy(out);
 }
 
@@ -188,7 +194,7 @@ struct ProgressLog {
 }  // namespace
 
 TEST_F(CApiFlux, QuantizeWritesACheckpointThatLoadsAndRuns) {
-    const std::string out = testing::TempDir() + "svdq_c_api_flux_quantized.safetensors";
+    const std::string out = testing::TempDir() + "svdq_c_api_flux_quantized_" + unique_suffix() + ".safetensors";
     svdq_quantize_options o;
     svdq_quantize_options_init(&o);
     o.rank = 16;
@@ -212,7 +218,11 @@ TEST_F(CApiFlux, QuantizeWritesACheckpointThatLoadsAndRuns) {
     ASSERT_EQ(svdq_tensor_create(SVDQ_DTYPE_F32, shape, 3, &y), SVDQ_OK);
     const svdq_flux_inputs in = inputs();
     ASSERT_EQ(svdq_flux_forward(ctx_, model, &in, y), SVDQ_OK) << last_error();
-    EXPECT_LT(error_against(y, values(expected_["output"])), 0.3);
+    const double error = error_against(y, values(expected_["output"]));
+    std::printf("calibrated SVDQuant INT4 r16 file vs diffusers: %.4f\n", error);
+    // Measured 0.0670 (auto, avx2) and 0.0652 (scalar), naive W4A4 0.1208:
+    // a file without its branch or smoothing lands far above (0.3 and more).
+    EXPECT_LT(error, 0.073);
     svdq_tensor_destroy(y);
     svdq_flux_destroy(model);
     std::remove(out.c_str());
@@ -223,7 +233,7 @@ TEST_F(CApiFlux, QuantizeWritesACheckpointThatLoadsAndRuns) {
 }
 
 TEST_F(CApiFlux, QuantizeFailuresAreNamedAndLeaveNoFile) {
-    const std::string out = testing::TempDir() + "svdq_c_api_flux_failed.safetensors";
+    const std::string out = testing::TempDir() + "svdq_c_api_flux_failed_" + unique_suffix() + ".safetensors";
     std::remove(out.c_str());
     auto exists = [&] { return std::filesystem::exists(out); };
 

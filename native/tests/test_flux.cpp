@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <fstream>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <random>
 
 #include "core/context.h"
 #include "core/error.h"
@@ -25,6 +27,12 @@ namespace {
 const std::string kModel = std::string(SVDQ_TEST_DATA_DIR) + "/flux-tiny";
 
 std::vector<float> tensor(const SafeTensorsFile& f, const std::string& name) { return f.read_f32(f.at(name)); }
+
+// A temporary path unique to this process: other test runs may share the folder.
+std::filesystem::path temp_path(const std::string& name) {
+    static const std::string run = std::to_string(std::random_device{}());
+    return std::filesystem::temp_directory_path() / ("svdq_" + run + "_" + name);
+}
 
 FluxInputSet tiny_inputs(const FluxConfig& config) { return read_flux_inputs(SafeTensorsFile(kModel + "/inputs.safetensors"), config); }
 
@@ -59,7 +67,7 @@ protected:
         Context ctx(test::context_options());
         const FluxCheckpoint checkpoint(kModel);
         const FluxInputSet calibration = tiny_inputs(checkpoint.config());
-        const std::string path = (std::filesystem::temp_directory_path() / name).string();
+        const std::string path = temp_path(name).string();
         quantize_flux(ctx, checkpoint, {calibration.view()}, options, path, progress);
         return path;
     }
@@ -68,6 +76,49 @@ protected:
     }
 };
 
+namespace {
+
+bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A damaged copy of a quantized file: the tensors `drop` selects left out,
+// and with `unsmooth` every smoothing factor set to 1 (BF16 0x3F80).
+std::string damaged_copy(const std::string& path, const std::string& tag, const std::function<bool(const std::string&)>& drop,
+                         bool unsmooth = false) {
+    const SafeTensorsFile file(path);
+    SafeTensorsWriter out;
+    for (const auto& [key, value] : file.metadata()) out.set_metadata(key, value);
+    for (const TensorEntry& t : file.tensors()) {
+        if (drop(t.name)) continue;
+        if (unsmooth && (ends_with(t.name, ".smooth_factor") || ends_with(t.name, ".smooth_factor_orig"))) {
+            EXPECT_EQ(t.dtype, SVDQ_DTYPE_BF16) << t.name;
+            std::vector<uint8_t> ones(t.size_bytes());
+            for (size_t i = 0; i < ones.size(); i += 2) ones[i] = 0x80, ones[i + 1] = 0x3F;
+            out.add(t.name, t.dtype, t.shape, std::move(ones));
+        } else {
+            out.add_view(t.name, t.dtype, t.shape, file.data(t), t.size_bytes());
+        }
+    }
+    const std::string copy = path + "." + tag + ".safetensors";
+    out.save(copy);
+    return copy;
+}
+
+}  // namespace
+
+// Whole-model bounds on flux-tiny, output error against the float model
+// (Frobenius), for the calibrated SVDQuant file and the files of the other
+// methods; damaged copies of the SVDQuant file (branch, smoothing or biases
+// lost) must fall outside the SVDQuant bound. Measured at every CPU level
+// (auto/avx2 | scalar; the search's float GEMM differs in rounding):
+// naive 0.1161, rtn file 0.0978, smoothquant 0.1006, lowrank 0.0816 | 0.0830,
+// svdquant 0.0748 | 0.0742. Damaged: no branch 0.396, no smoothing 0.94, no
+// biases at all >> 0.1, no mlp_fc2 bias (it carries the shift) 0.089, no
+// adaLN bias 0.137. A single small bias in one of 30 linears moves the
+// whole-model error by 1-5% only (to_out.0 0.0772, to_qkv 0.0779): no
+// honest whole-model band sees that; FluxQuantizedFile's exact block
+// comparison and float64 replay (test_flux_quantized_math.cpp) do.
 TEST_F(FluxQuantized, CalibratedSvdQuantBeatsRoundToNearest) {
     Context ctx(test::context_options());
     const FluxCheckpoint checkpoint(kModel);
@@ -86,13 +137,43 @@ TEST_F(FluxQuantized, CalibratedSvdQuantBeatsRoundToNearest) {
     EXPECT_EQ(steps, flux_quantized_layer_count(checkpoint.config()));
     const FluxTransformer model(ctx, FluxCheckpoint(path));
     const double svdquant = error_of(ctx, model, reference);
-    std::printf("FLUX-tiny output error vs float: naive W4A4 %.4f, calibrated SVDQuant INT4 r16 from its file %.4f\n", naive, svdquant);
+    std::printf("FLUX-tiny output error vs float (Frobenius): naive W4A4 %.4f, SVDQuant INT4 r16 file %.4f\n", naive, svdquant);
+    constexpr double kSvdQuantBound = 0.080;
+    EXPECT_LT(svdquant, kSvdQuantBound);
+    EXPECT_LT(naive, 0.125);
+    EXPECT_GT(naive, 0.105) << "naive W4A4 became as good as the methods: the reference is suspect";
+
+    // The other methods' files, each bounded at ~8% over its measured error.
+    const std::map<svdq_quant_method, double> method_bounds = {
+        {SVDQ_QUANT_RTN, 0.105}, {SVDQ_QUANT_SMOOTHQUANT, 0.108}, {SVDQ_QUANT_LOWRANK, 0.089}};
+    for (const auto& [method, bound] : method_bounds) {
+        QuantizerOptions o = options;
+        o.method = method;
+        const std::string p = quantize(std::string("svdq_flux_tiny_") + method_name(method) + ".safetensors", o);
+        const double error = error_of(ctx, FluxTransformer(ctx, FluxCheckpoint(p)), reference);
+        std::printf("  %-12s file %.4f (bound %.3f)\n", method_name(method), error, bound);
+        EXPECT_LT(error, bound) << method_name(method);
+        EXPECT_GT(error, svdquant) << method_name(method) << " beat SVDQuant";
+        std::filesystem::remove(p);
+    }
+
+    const auto expect_outside = [&](const std::string& tag, const std::function<bool(const std::string&)>& drop, bool unsmooth = false) {
+        const std::string p = damaged_copy(path, tag, drop, unsmooth);
+        const double error = error_of(ctx, FluxTransformer(ctx, FluxCheckpoint(p)), reference);
+        std::printf("  SVDQuant file, %-28s %.4f\n", tag.c_str(), error);
+        EXPECT_GT(error, kSvdQuantBound) << tag;
+        std::filesystem::remove(p);
+    };
+    expect_outside("no branch", [](const std::string& n) { return ends_with(n, ".proj_down") || ends_with(n, ".proj_up"); });
+    expect_outside("no smoothing", [](const std::string&) { return false; }, true);
+    expect_outside("no block biases", [](const std::string& n) {
+        return ends_with(n, ".bias") && (n.rfind("transformer_blocks.", 0) == 0 || n.rfind("single_transformer_blocks.", 0) == 0);
+    });
+    expect_outside("no mlp_fc2 bias", [](const std::string& n) { return n == "single_transformer_blocks.1.mlp_fc2.bias"; });
+    expect_outside("no adaLN bias", [](const std::string& n) { return n == "transformer_blocks.0.norm1.linear.bias"; });
+
     EXPECT_EQ(model.block_kind(), SVDQ_LINEAR_W4A4);
     EXPECT_EQ(model.parameter_count(), float_model.parameter_count());
-    // flux-tiny's weights and activations are plain Gaussians, without the
-    // outlier channels of a trained FLUX, so the gain is modest here; a
-    // quantizer that did nothing would sit at 1.0x.
-    EXPECT_LT(svdquant, 0.8 * naive);
     EXPECT_LT(model.weight_bytes(), float_model.weight_bytes());
     std::filesystem::remove(path);
 }
@@ -172,12 +253,14 @@ TEST_F(FluxQuantized, Nvfp4ModelIsBoundedToo) {
     EXPECT_EQ(inspect_checkpoint(SafeTensorsFile(path)).precision, SVDQ_PRECISION_NVFP4);
     const double error = error_of(ctx, FluxTransformer(ctx, FluxCheckpoint(path)), reference);
     std::printf("FLUX-tiny output error vs float: calibrated SVDQuant NVFP4 r16 from its file %.4f\n", error);
-    EXPECT_LT(error, 0.15);
+    // Measured 0.0771 (auto, avx2) and 0.0773 (scalar); ~9% margin. A lost
+    // branch or smoothing costs 5x or more (see CalibratedSvdQuantBeatsRoundToNearest).
+    EXPECT_LT(error, 0.084);
     std::filesystem::remove(path);
 }
 
 TEST_F(FluxQuantized, CancellingLeavesNoFile) {
-    const std::string path = (std::filesystem::temp_directory_path() / "svdq_flux_tiny_cancelled.safetensors").string();
+    const std::string path = temp_path("svdq_flux_tiny_cancelled.safetensors").string();
     std::filesystem::remove(path);
     try {
         quantize("svdq_flux_tiny_cancelled.safetensors", QuantizerOptions{}, [](const FluxQuantizeStep& step) { return step.done < 3; });
@@ -187,7 +270,9 @@ TEST_F(FluxQuantized, CancellingLeavesNoFile) {
     }
     EXPECT_FALSE(std::filesystem::exists(path));
     for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::temp_directory_path()))
-        EXPECT_EQ(entry.path().filename().string().rfind("svdq_flux_tiny_cancelled", 0), std::string::npos) << entry.path();
+        EXPECT_EQ(entry.path().filename().string().rfind(temp_path("svdq_flux_tiny_cancelled.safetensors").filename().string(), 0),
+                  std::string::npos)
+            << entry.path();
 }
 
 TEST_F(FluxQuantized, AlreadyQuantizedOrW4A16IsRefused) {
@@ -221,7 +306,7 @@ TEST(Flux, MissingGuidanceIsANamedError) {
 
 TEST(Flux, BadConfigsAndMissingTensorsAreNamed) {
     namespace fs = std::filesystem;
-    const fs::path dir = fs::temp_directory_path() / "svdq_flux_bad_config";
+    const fs::path dir = temp_path("svdq_flux_bad_config");
     fs::remove_all(dir);
     fs::create_directories(dir);
     auto expect_error = [&](const std::string& needle) {

@@ -58,7 +58,11 @@ public sealed class FluxQuantizeTests
             Assert.That(quantized.Info.BlockPrecision, Is.EqualTo(LinearPrecision.W4A4));
             Assert.That(quantized.Info.ParameterCount, Is.EqualTo(reference.Info.ParameterCount));
             Assert.That(quantized.Info.WeightBytes, Is.LessThan(reference.Info.WeightBytes));
-            Assert.That(svdquantError, Is.LessThan(0.8 * naiveError));
+            // Frobenius error vs the float model, measured 0.1161 (naive) and 0.0748 (SVDQuant file), as in
+            // test_flux.cpp; bounds ~8% above. A file without its branch (0.40), smoothing (0.94) or block
+            // biases (0.23) fails the SVDQuant bound.
+            Assert.That(naiveError, Is.InRange(0.105, 0.125));
+            Assert.That(svdquantError, Is.LessThan(0.080));
         });
         using SafeTensorsFile file = SafeTensorsFile.Open(_output);
         Assert.That(file.DetectFlavour().Flavour, Is.EqualTo(CheckpointFlavour.SvdQuant));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "core/error.h"
 #include "core/tensor.h"
@@ -11,6 +12,44 @@ namespace svdq {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The weight files of a diffusers folder. A sharded checkpoint's index
+// (diffusion_pytorch_model.safetensors.index.json) names its shards in
+// weight_map, and only those are read: a folder may also hold stale shards of
+// another revision or precision variants, whose tensors would otherwise shadow
+// the indexed ones. Without an index: the diffusion_pytorch_model*.safetensors
+// files, or any *.safetensors when none has that name (other safetensors files
+// beside the weights, such as inputs or references, are not weights).
+std::vector<std::string> shard_files(const std::string& folder) {
+    const fs::path index = fs::path(folder) / "diffusion_pytorch_model.safetensors.index.json";
+    std::error_code ec;
+    if (fs::exists(index, ec)) {
+        const nlohmann::json j = read_json_file(index.string());
+        const auto map = j.find("weight_map");
+        require(map != j.end() && map->is_object() && !map->empty(), SVDQ_ERROR_FORMAT,
+                index.string() + ": no weight_map object naming the shards");
+        std::set<std::string> names;
+        for (const auto& [tensor, file] : map->items()) {
+            require(file.is_string(), SVDQ_ERROR_FORMAT, index.string() + ": weight_map['" + tensor + "'] is not a file name");
+            names.insert(file.get<std::string>());
+        }
+        std::vector<std::string> shards;
+        for (const std::string& name : names) shards.push_back((fs::path(folder) / name).string());
+        return shards;
+    }
+    std::vector<std::string> shards, others;
+    for (const auto& entry : fs::directory_iterator(folder))
+        if (entry.is_regular_file() && entry.path().extension() == ".safetensors")
+            (entry.path().filename().string().rfind("diffusion_pytorch_model", 0) == 0 ? shards : others)
+                .push_back(entry.path().string());
+    if (shards.empty()) shards = others;
+    std::sort(shards.begin(), shards.end());
+    return shards;
+}
+
+}  // namespace
+
 FluxCheckpoint::FluxCheckpoint(const std::string& path) : path_(path) {
     std::error_code ec;
     require(fs::exists(path, ec), SVDQ_ERROR_IO, path + ": no such file or folder");
@@ -19,15 +58,7 @@ FluxCheckpoint::FluxCheckpoint(const std::string& path) : path_(path) {
         require(fs::exists(config_what, ec), SVDQ_ERROR_IO, config_what + ": missing (a diffusers model folder has one)");
         config_text_ = read_text_file(config_what);
         config_ = flux_config_from_json(parse_json(config_text_, config_what), config_what);
-        // diffusers names its shards diffusion_pytorch_model*.safetensors; other
-        // safetensors files in the folder (inputs, references) are not weights.
-        std::vector<std::string> shards, others;
-        for (const auto& entry : fs::directory_iterator(path))
-            if (entry.is_regular_file() && entry.path().extension() == ".safetensors")
-                (entry.path().filename().string().rfind("diffusion_pytorch_model", 0) == 0 ? shards : others)
-                    .push_back(entry.path().string());
-        if (shards.empty()) shards = others;
-        std::sort(shards.begin(), shards.end());
+        std::vector<std::string> shards = shard_files(path);
         require(!shards.empty(), SVDQ_ERROR_IO, path + ": no *.safetensors weights");
         for (const std::string& f : shards) files_.push_back(std::make_unique<SafeTensorsFile>(f));
     } else {

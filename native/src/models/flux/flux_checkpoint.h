@@ -1,6 +1,7 @@
 // Where a FLUX transformer's weights come from: a diffusers folder
-// (config.json plus diffusion_pytorch_model*.safetensors shards, or any
-// *.safetensors when none has that name; BF16/F16/F32) or one
+// (config.json plus the shards its diffusion_pytorch_model.safetensors.index.json
+// names, else diffusion_pytorch_model*.safetensors, or any *.safetensors when
+// none has that name; BF16/F16/F32) or one
 // safetensors file whose __metadata__ "config" holds the diffusers config (a
 // Nunchaku SVDQ checkpoint, or one `svdquant quantize` wrote). Tensors are
 // looked up by name across the files.
