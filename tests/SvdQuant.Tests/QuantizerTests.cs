@@ -109,6 +109,7 @@ public sealed class QuantizerTests
             Assert.That(q.Smooth, Has.Length.EqualTo(Features).And.All.GreaterThan(0f));
             Assert.That(q.Report.Candidates, Is.GreaterThan(20));
             Assert.That(q.Report.CalibrationError, Is.EqualTo(calibrationError).Within(0.5).Percent, "the report tells the truth");
+            Assert.That(calibrationError, Is.InRange(0.95 * 0.02615, 1.05 * 0.02615), "measured 0.02615");
             Assert.That(q.Report.Search, Is.GreaterThanOrEqualTo(TimeSpan.Zero));
             Assert.That(q.Branches[1]!.OutFeatures, Is.EqualTo(64));
             Assert.That(q.Branches[1]!.Rank, Is.EqualTo(LowRank.DefaultRank));
