@@ -20,7 +20,7 @@ public sealed class CliInspectTests : CliFixture
     {
         string path = TempPath("absent.safetensors");
 
-        AssertRejected(Run("inspect", path), path);
+        AssertRejected(Run("inspect", path), path, "cannot open");
     }
 
     [Test]
@@ -30,7 +30,7 @@ public sealed class CliInspectTests : CliFixture
         byte[] whole = File.ReadAllBytes(Path.Combine(FluxTiny, "inputs.safetensors"));
         File.WriteAllBytes(path, whole[..(whole.Length / 2)]);
 
-        AssertRejected(Run("inspect", path), path);
+        AssertRejected(Run("inspect", path), path, "truncated");
     }
 
     [Test]
@@ -39,6 +39,6 @@ public sealed class CliInspectTests : CliFixture
         string path = TempPath("junk.safetensors");
         File.WriteAllText(path, "this is not a safetensors file, only some text that is long enough");
 
-        AssertRejected(Run("inspect", path), path);
+        AssertRejected(Run("inspect", path), path, "not safetensors");
     }
 }
