@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Linq;
 using NUnit.Framework;
 using SvdQuant.Native;
 
@@ -56,14 +55,27 @@ public sealed class EngineTests
             m => m.Level == LogLevel.Info && m.Text.Contains("1 threads", StringComparison.Ordinal)));
     }
 
+    /// <summary>
+    /// The engine logs its configuration at Info as it starts: that message must arrive when the
+    /// level lets it through (Debug, Info) and must not when it is less severe than the level (Warning, Error).
+    /// </summary>
     [Test]
     public void LogLevel_FiltersLessSevereMessages()
     {
-        var messages = new List<LogLevel>();
+        static List<LogLevel> Received(LogLevel threshold)
+        {
+            var levels = new List<LogLevel>();
+            using var engine = new Engine(new EngineOptions { Threads = 1, LogLevel = threshold, Log = (l, _) => levels.Add(l) });
+            return levels;
+        }
 
-        using var engine = new Engine(new EngineOptions { LogLevel = LogLevel.Warning, Log = (l, _) => messages.Add(l) });
-
-        Assert.That(messages.Where(l => l < LogLevel.Warning), Is.Empty);
+        Assert.Multiple(() =>
+        {
+            Assert.That(Received(LogLevel.Debug), Does.Contain(LogLevel.Info));
+            Assert.That(Received(LogLevel.Info), Does.Contain(LogLevel.Info).And.All.GreaterThanOrEqualTo(LogLevel.Info));
+            Assert.That(Received(LogLevel.Warning), Is.Empty, "the Info message is filtered");
+            Assert.That(Received(LogLevel.Error), Is.Empty, "the Info message is filtered");
+        });
     }
 
     [Test]
