@@ -35,7 +35,10 @@ public abstract class CliFixture
     /// <summary>A path in this test's temporary folder.</summary>
     protected string TempPath(string name) => Path.Combine(_dir, name);
 
-    protected static CliResult Run(params string[] arguments)
+    protected static CliResult Run(params string[] arguments) => Finish(Start(arguments), arguments);
+
+    /// <summary>Starts the CLI without waiting for it; <see cref="Finish"/> collects what it left.</summary>
+    protected static Process Start(params string[] arguments)
     {
         // A CLI that is not there is a failure, not a reason to skip: these tests are its only check.
         Assert.That(File.Exists(CliPath), Is.True, $"the CLI is not built at {CliPath} (building tests/SvdQuant.Tests builds it)");
@@ -46,16 +49,23 @@ public abstract class CliFixture
             start.ArgumentList.Add(argument);
         }
 
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(Timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"svdquant {string.Join(' ', arguments)} took longer than {Timeout}");
-        }
+        return Process.Start(start)!;
+    }
 
-        return new CliResult(process.ExitCode, output.Result, errors.Result);
+    protected static CliResult Finish(Process process, params string[] arguments)
+    {
+        using (process)
+        {
+            var output = process.StandardOutput.ReadToEndAsync();
+            var errors = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(Timeout))
+            {
+                process.Kill(entireProcessTree: true);
+                Assert.Fail($"svdquant {string.Join(' ', arguments)} took longer than {Timeout}");
+            }
+
+            return new CliResult(process.ExitCode, output.Result, errors.Result);
+        }
     }
 
     /// <summary>Exit code 2 and one line on stderr that contains every one of <paramref name="named"/>.</summary>
