@@ -5,6 +5,7 @@
 #include "core/thread_pool.h"
 #include "quant/fake_quant.h"
 #include "quant/int4.h"
+#include "quant_reference.h"
 #include "test_util.h"
 
 namespace svdq {
@@ -56,19 +57,23 @@ TEST(Int4, RoundTripErrorIsAtMostHalfAStep) {
 }
 
 // The quantizer scores candidates with fake_quantize_rows: it must give the
-// dequantized values of quantize_int4 exactly, ties and zero groups included.
+// dequantized values of quantize_int4 exactly, ties and zero groups included,
+// and both the canonical definition (ref::int4_weights) bit for bit.
 TEST(Int4, FakeQuantizationIsTheDequantizedInt4Matrix) {
     ThreadPool pool(2);
     const int64_t rows = 3, cols = 3072;
     std::vector<float> x = test::gaussian(static_cast<size_t>(rows * cols), 8);
     std::fill(x.begin() + 64, x.begin() + 128, 0.0f);  // a zero group
-    for (int i = 0; i < 64; ++i) x[static_cast<size_t>(128 + i)] = 0.5f * static_cast<float>(i % 15 - 7);  // exact half steps
-    x[128] = 3.5f;  // absmax 3.5: every value lands on a tie of round-half-even
+    // absmax 3.5, so x * 7 / absmax = 2x: every +-0.25 * odd value lands on a tie of round-half-even.
+    for (int i = 0; i < 64; ++i) x[static_cast<size_t>(128 + i)] = 0.25f * static_cast<float>(2 * (i % 8) - 7);
+    x[128] = 3.5f;
     const Int4Matrix m = quantize_int4(x.data(), rows, cols, pool);
     std::vector<float> fake(x.size());
     fake_quantize_rows(SVDQ_FORMAT_INT4, x.data(), rows, cols, false, fake.data(), &pool);
     for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(fake[static_cast<size_t>(r * cols + c)], m.value(r, c)) << r << ", " << c;
+    const std::vector<double> canonical = ref::int4_weights(x.data(), rows, cols);
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(fake[i], canonical[i]) << "at " << i;
     std::vector<float> in_place = x;
     fake_quantize_rows(SVDQ_FORMAT_INT4, in_place.data(), rows, cols, false, in_place.data(), nullptr);
     EXPECT_EQ(in_place, fake);
