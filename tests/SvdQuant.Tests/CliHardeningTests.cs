@@ -78,7 +78,8 @@ public sealed class CliHardeningTests
 
         (int exitCode, _, string errors) = CliProcess.Run("flux", "forward", "--model", FluxTiny, "--inputs", inputs, "--output", output);
 
-        AssertRefused(exitCode, errors, output, "pooled_projections has shape [2, 12], expected [1, 24]");
+        // flux-tiny: B = 2, pooled_projection_dim = 24; the same 48 values stored as [4, 12].
+        AssertRefused(exitCode, errors, output, "pooled_projections has shape [4, 12], expected [2, 24]");
     }
 
     [Test]
