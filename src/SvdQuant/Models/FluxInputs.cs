@@ -59,7 +59,11 @@ public sealed class FluxInputs
     /// <see cref="StatusCode.DType"/> for a non-float tensor. Every other shape is checked by the forward.</exception>
     public static FluxInputs Read(SafeTensorsFile file)
     {
-        ArgumentNullException.ThrowIfNull(file);
+        if (file is null)
+        {
+            throw new ArgumentNullException(nameof(file));
+        }
+
         var shapes = new Dictionary<string, long[]>();
         float[] Tensor(string name)
         {
