@@ -14,11 +14,19 @@ struct svdq_flux : FluxTransformer {
 
 namespace {
 
-// An F32 input tensor of exactly `shape`; the message names the input.
-const float* input(const svdq_tensor* t, const char* name, std::initializer_list<int64_t> shape) {
+// An F32 tensor of exactly `shape`; the message names it.
+const Tensor& f32_tensor(const svdq_tensor* t, const char* name, std::initializer_list<int64_t> shape) {
     const Tensor& tensor = deref(t, name);
     require(tensor.dtype() == SVDQ_DTYPE_F32, SVDQ_ERROR_DTYPE, std::string(name) + " must be F32, not " + dtype_name(tensor.dtype()));
     require_shape(tensor, shape, name);
+    return tensor;
+}
+
+// An input: F32, exactly `shape`, every value finite (a NaN position id or
+// timestep would otherwise turn the whole output into NaN without an error).
+const float* input(const svdq_tensor* t, const char* name, std::initializer_list<int64_t> shape) {
+    const Tensor& tensor = f32_tensor(t, name, shape);
+    to_float_checked(tensor, name);
     return tensor.f32();
 }
 
@@ -110,7 +118,7 @@ SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* m
         if (c.guidance_embeds || in.guidance != nullptr) f.guidance = input(in.guidance, "guidance", {batch});
         f.img_ids = input(in.img_ids, "img_ids", {img, 3});
         f.txt_ids = input(in.txt_ids, "txt_ids", {txt, 3});
-        float* y = const_cast<float*>(input(out, "out", {batch, img, c.patch_features()}));
+        float* y = f32_tensor(out, "out", {batch, img, c.patch_features()}).f32_mut();
         const std::vector<float> result = m.forward(ctx, f);
         std::copy(result.begin(), result.end(), y);
     });

@@ -63,7 +63,7 @@ SVDQ_API svdq_status svdq_layer_quantize_file(svdq_context* context, const svdq_
             calib = in.read_f32(c);
         }
 
-        QuantizedLayers result = quantize_layers({layer}, k, calib.empty() ? nullptr : calib.data(), m, q, ctx);
+        QuantizedLayers result = quantize_layers({layer}, k, calib.empty() ? nullptr : calib.data(), m, q, ctx, {input_path});
         const LinearWeights& w = result.layers.front();
         write_quantized_layer(output_path, w, method_name(q.method), ctx.pool());
         if (out_report != nullptr) {

@@ -155,7 +155,9 @@ SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_qua
 
         require((out_ups == nullptr) == (out_downs == nullptr), SVDQ_ERROR_INVALID_ARGUMENT,
                 "out_ups and out_downs must be given together");
-        QuantizedLayers result = quantize_layers(layers, k, calib.values.empty() ? nullptr : calib.values.data(), calib.rows, q, ctx);
+        std::vector<std::string> names;
+        for (int32_t i = 0; i < count; ++i) names.push_back(indexed("weights", i));
+        QuantizedLayers result = quantize_layers(layers, k, calib.values.empty() ? nullptr : calib.values.data(), calib.rows, q, ctx, names);
         for (int32_t i = 0; out_ups != nullptr && i < count; ++i) {
             const LinearWeights& w = result.layers[static_cast<size_t>(i)];
             if (w.rank == 0) continue;

@@ -2,6 +2,8 @@
 // layer (api/api_guard.h) turns them into status codes at the boundary.
 #pragma once
 
+#include <cmath>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -22,6 +24,16 @@ private:
 
 inline void require(bool condition, svdq_status status, const std::string& message) {
     if (!condition) fail(status, message);
+}
+
+// A value for a message: "NaN", "Inf", "-Inf" or the number (%g), never the
+// platform's "nan"/"-nan"/"inf" of std::to_string.
+inline std::string value_text(double v) {
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "Inf" : "-Inf";
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", v);
+    return text;
 }
 
 }  // namespace svdq

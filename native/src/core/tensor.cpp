@@ -113,7 +113,7 @@ std::vector<float> to_float_checked(const Tensor& t, const char* what) {
     }
     for (size_t i = 0; i < n; ++i) {
         if (!std::isfinite(out[i]))
-            fail(SVDQ_ERROR_NON_FINITE, std::string(what) + " holds a non-finite value (" + std::to_string(out[i]) +
+            fail(SVDQ_ERROR_NON_FINITE, std::string(what) + " holds a non-finite value (" + value_text(out[i]) +
                                             ") at flat index " + std::to_string(i));
     }
     return out;

@@ -2,8 +2,10 @@
 // zero-copy views into the mapping.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,9 +30,15 @@ public:
     // The tensor called `name`; SVDQ_ERROR_FORMAT naming file and tensor when absent.
     const TensorEntry& at(const std::string& name) const;
     // Its bytes in the mapping: size_bytes() of them, read-only, maybe unaligned.
-    const uint8_t* data(const TensorEntry& t) const { return mapped_.data() + header_.data_offset + t.begin; }
-    // A float tensor's values widened to fp32 (see float_decode.h).
+    // Marks the tensor as read (see unread_tensors).
+    const uint8_t* data(const TensorEntry& t) const;
+    // A float tensor's values widened to fp32 (see float_codec.h); SVDQ_ERROR_NON_FINITE
+    // naming file, tensor and flat index for a NaN or Inf (or a value that overflows fp32).
     std::vector<float> read_f32(const TensorEntry& t) const;
+
+    // The names of the tensors whose data nobody asked for yet, in file order:
+    // what a model loader did not use.
+    std::vector<std::string> unread_tensors() const;
 
     // "file: tensor 'name'", the prefix of every error about one tensor.
     std::string describe(const TensorEntry& t) const { return path() + ": tensor '" + t.name + "'"; }
@@ -38,6 +46,7 @@ public:
 private:
     MappedFile mapped_;
     SafeTensorsHeader header_;
+    std::unique_ptr<std::atomic<bool>[]> read_;  // per tensor; atomic as handles may be read from several threads
 };
 
 }  // namespace svdq

@@ -131,6 +131,7 @@ NunchakuLinear read_nunchaku_linear(const SafeTensorsFile& file, const std::stri
                           return nunchaku::group_scale_position(row, g, groups);
                       })};
     } else {
+        file.read_f32(wscales);  // only to refuse FP8 NaN scales, naming file and tensor; the bytes are kept as stored
         layer.nvfp4 = {n, k, std::move(weights), nunchaku::gather(file.data(wscales), n, groups, [groups](int64_t row, int64_t g) {
                            return nunchaku::micro_scale_position(row, g, groups);
                        })};

@@ -136,7 +136,7 @@ LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
         w.smooth = to_float_checked(as_tensor(d.smooth), "smooth");
         for (size_t j = 0; j < w.smooth.size(); ++j)
             require(w.smooth[j] > 0.0f, SVDQ_ERROR_INVALID_ARGUMENT,
-                    "smooth[" + std::to_string(j) + "] = " + std::to_string(w.smooth[j]) + " must be positive");
+                    "smooth[" + std::to_string(j) + "] = " + value_text(w.smooth[j]) + " must be positive");
     }
     if (has_branch) {
         require(d.lowrank_up != nullptr && d.lowrank_down != nullptr, SVDQ_ERROR_INVALID_ARGUMENT,
@@ -165,7 +165,7 @@ Linear::Linear(Context& ctx, LinearWeights w)
       kernels_(&ctx.kernels()),
       bias_(std::move(w.bias)) {
     require(std::isfinite(input_encoding_.shift), SVDQ_ERROR_NON_FINITE,
-            "input shift " + std::to_string(input_encoding_.shift) + " is not finite");
+            "input shift " + value_text(input_encoding_.shift) + " is not finite");
     if (input_encoding_.shift != 0.0f || input_encoding_.is_unsigned)
         require(kind_ == SVDQ_LINEAR_W4A4 && format_ == SVDQ_FORMAT_INT4, SVDQ_ERROR_INVALID_ARGUMENT,
                 "an input shift or unsigned input quantization applies to INT4 W4A4 layers only, not to " +
@@ -224,7 +224,7 @@ void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
     // silent garbage inside the quantizer.
     for (int64_t i = 0; i < m * k_; ++i)
         if (!std::isfinite(x[i]))
-            fail(SVDQ_ERROR_NON_FINITE, "x holds a non-finite value (" + std::to_string(x[i]) + ") at row " +
+            fail(SVDQ_ERROR_NON_FINITE, "x holds a non-finite value (" + value_text(x[i]) + ") at row " +
                                             std::to_string(i / k_) + ", column " + std::to_string(i % k_));
     const float* bias = bias_.empty() ? nullptr : bias_.data();
     switch (kind_) {

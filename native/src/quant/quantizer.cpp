@@ -94,6 +94,27 @@ LowRank branch_of(const MatrixF& ws, int64_t n, int64_t k, const QuantizerOption
     return lr;
 }
 
+std::string layer_name(const std::vector<std::string>& names, size_t i) {
+    return i < names.size() ? names[i] : "layer " + std::to_string(i);
+}
+
+// SVDQ_ERROR_NON_FINITE unless every value of the [rows, cols] matrix is in the quantizer's domain.
+void require_in_domain(const float* a, int64_t rows, int64_t cols, const std::string& what) {
+    for (int64_t i = 0; i < rows * cols; ++i)
+        if (!(std::fabs(a[i]) < kQuantizerMaxMagnitude))
+            fail(SVDQ_ERROR_NON_FINITE, what + " " + value_text(a[i]) + " at row " + std::to_string(i / cols) +
+                                            ", column " + std::to_string(i % cols) +
+                                            "; the quantizer accepts magnitudes below 2^32 (4.29e+09)");
+}
+
+// SVDQ_ERROR_NON_FINITE when quantizing produced a NaN or Inf (the last guard before a file is written).
+void require_finite_result(const std::vector<float>& v, const std::string& what, const std::string& layer) {
+    for (size_t i = 0; i < v.size(); ++i)
+        if (!std::isfinite(v[i]))
+            fail(SVDQ_ERROR_NON_FINITE, "quantizing " + layer + " produced a non-finite " + what + " value (" + value_text(v[i]) +
+                                            ") at flat index " + std::to_string(i) + "; nothing was written");
+}
+
 }  // namespace
 
 const char* method_name(svdq_quant_method method) {
@@ -134,7 +155,7 @@ std::vector<float> sample_rows(const float* a, int64_t rows, int64_t cols, int64
 }
 
 QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
-                                const QuantizerOptions& o, Context& ctx) {
+                                const QuantizerOptions& o, Context& ctx, const std::vector<std::string>& names) {
     ThreadPool& pool = ctx.pool();
     validate(o);
     require(!smooths(o.method) || (calib != nullptr && m > 0), SVDQ_ERROR_INVALID_ARGUMENT,
@@ -146,6 +167,13 @@ QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int6
     for (const LayerToQuantize& l : layers)
         require(!has_branch(o.method) || o.rank <= std::min(l.n, k), SVDQ_ERROR_INVALID_ARGUMENT,
                 "rank " + std::to_string(o.rank) + " exceeds min(N, K) = " + std::to_string(std::min(l.n, k)));
+
+    for (size_t i = 0; i < layers.size(); ++i) {
+        const LayerToQuantize& l = layers[i];
+        require_in_domain(l.weight.data(), l.n, k, layer_name(names, i) + ": weight holds");
+        require_in_domain(l.bias.data(), 1, static_cast<int64_t>(l.bias.size()), layer_name(names, i) + ": bias holds");
+    }
+    if (calib != nullptr) require_in_domain(calib, m, k, "the calibration activations hold");
 
     QuantizedLayers out;
     out.smooth.assign(static_cast<size_t>(k), 1.0f);
@@ -184,6 +212,11 @@ QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int6
         }
         w.weight = l.weight;
         w.bias = l.bias;
+        const std::string name = layer_name(names, out.layers.size());
+        require_finite_result(w.smooth, "smooth", name);
+        require_finite_result(w.up, "low-rank up", name);
+        require_finite_result(w.down, "low-rank down", name);
+        require_finite_result(smoothed_residual(w, pool), "residual", name);
         out.layers.push_back(std::move(w));
     }
     out.svd_seconds = seconds_since(start);

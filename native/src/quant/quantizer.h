@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "nn/linear.h"
@@ -40,6 +41,14 @@ struct LayerToQuantize {
     std::vector<float> bias;    // [n] or empty
 };
 
+// The quantizer's input domain: every weight, bias and calibration value has
+// |x| < kQuantizerMaxMagnitude (2^32, about 4.3e9). Squares and products of
+// two such values, and their sums over any tensor that fits in memory, stay
+// finite in fp32 (1e20 squared does not); larger values, finite or not, are
+// refused with SVDQ_ERROR_NON_FINITE naming the tensor and the index. What
+// extreme smoothing could still push past fp32 is caught on the results.
+constexpr float kQuantizerMaxMagnitude = 4294967296.0f;
+
 struct QuantizedLayers {
     std::vector<LinearWeights> layers;
     std::vector<float> smooth;  // [k], ones without smoothing
@@ -50,11 +59,15 @@ struct QuantizedLayers {
     double svd_seconds = 0.0;
 };
 
-// calib [m, k] may be null (m = 0) for the methods that do not smooth. The
+// calib [m, k] may be null (m = 0) for the methods that do not smooth. Inputs
+// outside kQuantizerMaxMagnitude and any non-finite value the quantization
+// produces (smooth, branch, residual) fail with SVDQ_ERROR_NON_FINITE naming
+// the layer, so no caller writes a layer of NaN. The
 // search and the SVDs run their large products on the context's SIMD float
 // GEMM and spread over its threads.
+// `names` (one per layer, or empty: "layer <i>") name the layers in errors.
 QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int64_t k, const float* calib, int64_t m,
-                                const QuantizerOptions& options, Context& ctx);
+                                const QuantizerOptions& options, Context& ctx, const std::vector<std::string>& names = {});
 
 // Evenly spaced rows [count, cols] of a [rows, cols] matrix (all of them when count >= rows).
 std::vector<float> sample_rows(const float* a, int64_t rows, int64_t cols, int64_t count);

@@ -1,6 +1,5 @@
 using System;
 using System.Diagnostics;
-using System.Linq;
 using System.Threading;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -22,7 +21,7 @@ internal sealed class FluxForwardCommand : FileCommand<FluxForwardSettings>
         using var engine = new Engine();
         using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions { BlockPrecision = settings.Precision });
         using SafeTensorsFile file = SafeTensorsFile.Open(settings.Inputs);
-        FluxInputs inputs = ReadInputs(file);
+        FluxInputs inputs = FluxInputs.Read(file);  // stored shapes: the engine checks each against the model
         long start = Stopwatch.GetTimestamp();
         float[] output = model.Forward(engine, inputs);
         TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
@@ -33,41 +32,5 @@ internal sealed class FluxForwardCommand : FileCommand<FluxForwardSettings>
         AnsiConsole.MarkupLineInterpolated(
             $"FLUX ({model.Info.Layers} + {model.Info.SingleLayers} blocks, {model.Info.BlockPrecision}): B = {inputs.Batch}, {inputs.ImageTokens} image + {inputs.TextTokens} text tokens in {elapsed.TotalMilliseconds:0.0} ms -> {settings.Output}");
         return 0;
-    }
-
-    private static FluxInputs ReadInputs(SafeTensorsFile file)
-    {
-        TensorInfo hidden = Require(file, "hidden_states", 3);
-        TensorInfo context = Require(file, "encoder_hidden_states", 3);
-        return new FluxInputs
-        {
-            Batch = (int)hidden.Shape[0],
-            ImageTokens = (int)hidden.Shape[1],
-            TextTokens = (int)context.Shape[1],
-            HiddenStates = file.ReadFloats(hidden.Name),
-            EncoderHiddenStates = file.ReadFloats(context.Name),
-            PooledProjections = file.ReadFloats(Require(file, "pooled_projections", 2).Name),
-            Timestep = file.ReadFloats(Require(file, "timestep", 1).Name),
-            Guidance = file.TryGetTensor("guidance", out TensorInfo guidance) ? file.ReadFloats(guidance.Name) : null,
-            ImageIds = file.ReadFloats(Require(file, "img_ids", 2).Name),
-            TextIds = file.ReadFloats(Require(file, "txt_ids", 2).Name),
-        };
-    }
-
-    private static TensorInfo Require(SafeTensorsFile file, string name, int rank)
-    {
-        if (!file.TryGetTensor(name, out TensorInfo tensor))
-        {
-            throw new SvdQuantException(StatusCode.Format, $"{file.Path}: missing tensor '{name}'");
-        }
-
-        if (tensor.Shape.Count != rank || !tensor.IsFloat)
-        {
-            throw new SvdQuantException(
-                StatusCode.ShapeMismatch,
-                $"{file.Path}: tensor '{name}' must be a {rank}-D float tensor, got {tensor.DType} [{string.Join(", ", tensor.Shape.Select(d => d.ToString()))}]");
-        }
-
-        return tensor;
     }
 }

@@ -91,14 +91,14 @@ public sealed class FluxTransformer : IDisposable
         fixed (float* textIds = inputs.TextIds)
         fixed (float* outputData = output)
         {
-            using TensorHandle hiddenTensor = NativeTensor.WrapF32(hidden, inputs.HiddenStates.Length, [b, img, inputs.HiddenStates.Length / Math.Max(1, b * img)]);
-            using TensorHandle contextTensor = NativeTensor.WrapF32(context, inputs.EncoderHiddenStates.Length, [b, txt, inputs.EncoderHiddenStates.Length / Math.Max(1, b * txt)]);
-            using TensorHandle pooledTensor = NativeTensor.WrapF32(pooled, inputs.PooledProjections.Length, [b, inputs.PooledProjections.Length / Math.Max(1, b)]);
-            using TensorHandle timestepTensor = NativeTensor.WrapF32(timestep, inputs.Timestep.Length, [inputs.Timestep.Length]);
+            using TensorHandle hiddenTensor = NativeTensor.WrapF32(hidden, inputs.HiddenStates.Length, inputs.ShapeOf("hidden_states", [b, img, inputs.HiddenStates.Length / Math.Max(1, b * img)]));
+            using TensorHandle contextTensor = NativeTensor.WrapF32(context, inputs.EncoderHiddenStates.Length, inputs.ShapeOf("encoder_hidden_states", [b, txt, inputs.EncoderHiddenStates.Length / Math.Max(1, b * txt)]));
+            using TensorHandle pooledTensor = NativeTensor.WrapF32(pooled, inputs.PooledProjections.Length, inputs.ShapeOf("pooled_projections", [b, inputs.PooledProjections.Length / Math.Max(1, b)]));
+            using TensorHandle timestepTensor = NativeTensor.WrapF32(timestep, inputs.Timestep.Length, inputs.ShapeOf("timestep", [inputs.Timestep.Length]));
             using TensorHandle? guidanceTensor = inputs.Guidance is null ? null
-                : NativeTensor.WrapF32(guidance, inputs.Guidance.Length, [inputs.Guidance.Length]);
-            using TensorHandle imageIdsTensor = NativeTensor.WrapF32(imageIds, inputs.ImageIds.Length, [img, inputs.ImageIds.Length / Math.Max(1, img)]);
-            using TensorHandle textIdsTensor = NativeTensor.WrapF32(textIds, inputs.TextIds.Length, [txt, inputs.TextIds.Length / Math.Max(1, txt)]);
+                : NativeTensor.WrapF32(guidance, inputs.Guidance.Length, inputs.ShapeOf("guidance", [inputs.Guidance.Length]));
+            using TensorHandle imageIdsTensor = NativeTensor.WrapF32(imageIds, inputs.ImageIds.Length, inputs.ShapeOf("img_ids", [img, inputs.ImageIds.Length / Math.Max(1, img)]));
+            using TensorHandle textIdsTensor = NativeTensor.WrapF32(textIds, inputs.TextIds.Length, inputs.ShapeOf("txt_ids", [txt, inputs.TextIds.Length / Math.Max(1, txt)]));
             using TensorHandle outputTensor = NativeTensor.WrapF32(outputData, output.Length, [b, img, Info.OutputTokenWidth]);
             var native = new svdq_flux_inputs
             {

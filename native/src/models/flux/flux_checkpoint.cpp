@@ -87,6 +87,19 @@ std::vector<std::string> FluxCheckpoint::tensor_names() const {
     return names;
 }
 
+void FluxCheckpoint::require_all_read() const {
+    std::vector<std::string> unread;
+    for (const auto& file : files_)
+        for (std::string& name : file->unread_tensors()) unread.push_back(std::move(name));
+    if (unread.empty()) return;
+    constexpr size_t kNamed = 8;
+    std::string names;
+    for (size_t i = 0; i < std::min(unread.size(), kNamed); ++i) names += (i ? ", '" : "'") + unread[i] + "'";
+    if (unread.size() > kNamed) names += " and " + std::to_string(unread.size() - kNamed) + " more";
+    fail(SVDQ_ERROR_FORMAT, path_ + ": " + std::to_string(unread.size()) + " tensor" + (unread.size() == 1 ? "" : "s") +
+                                " the config does not use: " + names + " (does the config match the checkpoint?)");
+}
+
 std::vector<float> FluxCheckpoint::read(const std::string& name, const std::vector<int64_t>& shape) const {
     const SafeTensorsFile* file = file_with(name);
     require(file != nullptr, SVDQ_ERROR_FORMAT, path_ + ": no tensor '" + name + "'");

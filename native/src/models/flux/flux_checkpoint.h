@@ -30,6 +30,10 @@ public:
     bool contains(const std::string& name) const { return file_with(name) != nullptr; }
     // Every tensor name of every file.
     std::vector<std::string> tensor_names() const;
+    // SVDQ_ERROR_FORMAT naming the checkpoint and (up to 8 of) the tensors no
+    // loader read: a config that disagrees with its weights (fewer layers,
+    // guidance_embeds false with guidance weights) must not run silently.
+    void require_all_read() const;
 
     // The tensor `name` as float, checked to have `shape`; errors name the
     // file (or the checkpoint, when no file has it) and the tensor.

@@ -89,15 +89,17 @@ struct Quantization {
         std::vector<bool> grouped(layout.linears.size(), false);
         for (size_t g = 0; g < layout.input_groups.size(); ++g) {
             std::vector<LayerToQuantize> layers;
+            std::vector<std::string> names;
             int64_t k = 0;
             for (size_t i : layout.input_groups[g]) {
                 grouped[i] = true;
                 LinearWeights f = load.float_weights(prefix, layout.linears[i].spec);
                 k = f.k;
                 layers.push_back({f.n, std::move(f.weight), std::move(f.bias)});
+                names.push_back(prefix + layout.linears[i].spec.nunchaku->diffusers);
             }
             const int64_t m = static_cast<int64_t>(inputs[g].size()) / k;
-            QuantizedLayers q = quantize_layers(layers, k, inputs[g].data(), m, options, ctx);
+            QuantizedLayers q = quantize_layers(layers, k, inputs[g].data(), m, options, ctx, names);
             const std::vector<float> score = sample_rows(inputs[g].data(), m, k, options.score_tokens);
             std::vector<float>().swap(inputs[g]);
             for (size_t j = 0; j < layout.input_groups[g].size(); ++j) {
@@ -194,6 +196,7 @@ void quantize_flux(Context& ctx, const FluxCheckpoint& ck, const std::vector<Flu
             for (size_t c = 0; c < states.size(); ++c)
                 block.forward({ctx, hook}, config, states[c].silu_temb, calibration[c].tokens(), states[c].rope, joint[c]);
         });
+    ck.require_all_read();  // e.g. blocks past num_layers: refuse rather than drop them
     out.finish();
 }
 

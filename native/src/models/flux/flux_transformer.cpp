@@ -17,6 +17,7 @@ FluxTransformer::FluxTransformer(FluxLayerLoader&& load)
       proj_out_(load.dense("proj_out", config_.inner_dim(), config_.patch_features())) {
     for (int64_t i = 0; i < config_.num_layers; ++i) double_blocks_.emplace_back(load, i);
     for (int64_t i = 0; i < config_.num_single_layers; ++i) single_blocks_.emplace_back(load, i);
+    load.checkpoint().require_all_read();
     if (load.stored_quantized() > 0) block_kind_ = SVDQ_LINEAR_W4A4;
     parameter_count_ = load.parameters();
     weight_bytes_ = load.bytes();
