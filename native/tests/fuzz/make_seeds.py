@@ -87,7 +87,7 @@ def header_seeds():
     write(t, "deep_arrays.safetensors", image('{"a":' + deep_arrays() + "}"))
     write(t, "deep_objects.safetensors", image(deep_objects()))
     write(t, "deep_metadata.safetensors", image('{"__metadata__":' + deep_arrays() + "}"))
-    write(t, "long_bracket_run.safetensors", image("{" + "[" * LONG_RUN))
+    write(t, "long_bracket_run.safetensors", image('{"a":' + "[" * LONG_RUN))
     # Two names equal up to a NUL: a reader that stops at the NUL sees one tensor twice.
     write(t, "nul_names.safetensors", image(
         '{"a\\u0000x":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},'
@@ -146,7 +146,7 @@ def nunchaku_seeds():
     write(t, "diffusers_float.safetensors", checkpoint([(f"{blocks}.attn.to_q.weight", "BF16", [4, 4])], None))
     write(t, "deep_quantization_config.safetensors", checkpoint(w4a4_layer("l"), dict(meta, quantization_config=deep_arrays())))
     write(t, "deep_config.safetensors", checkpoint(w4a4_layer("l"), dict(meta, config=deep_objects())))
-    write(t, "long_bracket_run.safetensors", image("{" + "[" * LONG_RUN))
+    write(t, "long_bracket_run.safetensors", image('{"a":' + "[" * LONG_RUN))
     write(t, "nul_names.safetensors", image(
         '{"l.qweight\\u0000a":{"dtype":"I8","shape":[128,64],"data_offsets":[0,8192]},'
         '"l.qweight\\u0000b":{"dtype":"I8","shape":[128,64],"data_offsets":[8192,16384]}}', bytes(16384)))
