@@ -19,15 +19,29 @@
 
 namespace fuzz {
 
-// A memfd named by /proc/self/fd/N: SafeTensorsFile maps it like any file,
-// without touching the disk on every input.
+// A file the engine's readers open by path, rewritten for every input: on
+// Linux a memfd named by /proc/self/fd/N, so no input touches the disk;
+// elsewhere a temporary file.
 class MemoryFile {
 public:
+#ifdef __linux__
     MemoryFile() : fd_(memfd_create("svdq-fuzz", MFD_CLOEXEC)) {
         if (fd_ < 0) fatal("memfd_create failed");
         path_ = "/proc/self/fd/" + std::to_string(fd_);
     }
     ~MemoryFile() { close(fd_); }
+#else
+    MemoryFile() {
+        char name[] = "/tmp/svdq-fuzz-XXXXXX";
+        fd_ = mkstemp(name);
+        if (fd_ < 0) fatal("mkstemp failed");
+        path_ = name;
+    }
+    ~MemoryFile() {
+        close(fd_);
+        unlink(path_.c_str());
+    }
+#endif
     MemoryFile(const MemoryFile&) = delete;
     MemoryFile& operator=(const MemoryFile&) = delete;
 
