@@ -8,10 +8,15 @@ namespace svdq {
 
 namespace {
 
+// Bound on every size and count: FLUX.1 needs at most 4096, and products of
+// a few such values (inner_dim, the MLP width, patch features) must not
+// overflow int64 when a hostile config.json asks for 2^62.
+constexpr int64_t kMaxSize = int64_t{1} << 20;
+
 int64_t positive(const nlohmann::json& j, const char* key, int64_t fallback, const std::string& what) {
     if (!j.contains(key) || j[key].is_null()) return fallback;
-    require(j[key].is_number_integer() && j[key].get<int64_t>() > 0, SVDQ_ERROR_FORMAT,
-            what + ": \"" + key + "\" must be a positive integer, got " + j[key].dump());
+    require(j[key].is_number_integer() && j[key].get<int64_t>() > 0 && j[key].get<int64_t>() <= kMaxSize, SVDQ_ERROR_FORMAT,
+            what + ": \"" + key + "\" must be a positive integer up to " + std::to_string(kMaxSize) + ", got " + j[key].dump());
     return j[key].get<int64_t>();
 }
 
@@ -38,8 +43,10 @@ FluxConfig flux_config_from_json(const nlohmann::json& j, const std::string& wha
         require(axes.is_array() && !axes.empty(), SVDQ_ERROR_FORMAT, what + ": \"axes_dims_rope\" must be a list of even integers");
         c.axes_dims_rope.clear();
         for (const auto& a : axes) {
-            require(a.is_number_integer() && a.get<int64_t>() > 0 && a.get<int64_t>() % 2 == 0, SVDQ_ERROR_FORMAT,
-                    what + ": \"axes_dims_rope\" must hold positive even integers, got " + axes.dump());
+            require(a.is_number_integer() && a.get<int64_t>() > 0 && a.get<int64_t>() <= kMaxSize && a.get<int64_t>() % 2 == 0,
+                    SVDQ_ERROR_FORMAT,
+                    what + ": \"axes_dims_rope\" must hold positive even integers up to " + std::to_string(kMaxSize) +
+                        ", got " + axes.dump());
             c.axes_dims_rope.push_back(a.get<int64_t>());
         }
     }
