@@ -50,6 +50,18 @@ public sealed class CliHardeningTests : CliFixture
     }
 
     [Test]
+    public void LayerRun_OutputPastOneArray_Exits2NamingTheRows()
+    {
+        // y [32769, 65536] holds more than 2^31 values: this used to be an unhandled OverflowException.
+        string input = TempPath("L.safetensors"), layer = TempPath("Q.safetensors"), x = TempPath("X.safetensors"), y = TempPath("Y.safetensors");
+        Write(input, ("weight", [65536, 64], Gaussian(65536 * 64, seed: 1)));
+        AssertSucceeded(Run("layer", "quantize", "--input", input, "--output", layer, "--method", "rtn"));
+        Write(x, ("x", [32769, 64], new float[32769 * 64]));
+
+        AssertRefused(Run("layer", "run", "--layer", layer, "--input", x, "--output", y), y, "32,769 rows", "'y' [32769, 65536]");
+    }
+
+    [Test]
     public void FluxForward_ImgIdsStoredTransposed_Exits2NamingIt()
     {
         // [3, S] holds as many values as [S, 3]: the CLI used to rebuild [S, 3] from the count and run.
