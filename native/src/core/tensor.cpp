@@ -111,12 +111,15 @@ std::vector<float> to_float_checked(const Tensor& t, const char* what) {
         default:
             fail(SVDQ_ERROR_DTYPE, std::string(what) + " must be F32, F16 or BF16, not " + dtype_name(t.dtype()));
     }
-    for (size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(out[i]))
-            fail(SVDQ_ERROR_NON_FINITE, std::string(what) + " holds a non-finite value (" + value_text(out[i]) +
-                                            ") at flat index " + std::to_string(i));
-    }
+    require_finite(out.data(), n, what);
     return out;
+}
+
+void require_finite(const float* values, size_t count, const std::string& what) {
+    for (size_t i = 0; i < count; ++i)
+        if (!std::isfinite(values[i]))
+            fail(SVDQ_ERROR_NON_FINITE,
+                 what + " holds a non-finite value (" + value_text(values[i]) + ") at flat index " + std::to_string(i));
 }
 
 }  // namespace svdq

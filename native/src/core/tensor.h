@@ -51,6 +51,10 @@ private:
 // t has exactly `expected`.
 void require_shape(const Tensor& t, const std::vector<int64_t>& expected, const std::string& what);
 
+// SVDQ_ERROR_NON_FINITE "<what> holds a non-finite value (NaN) at flat index i"
+// for the first NaN or Inf among `count` values.
+void require_finite(const float* values, size_t count, const std::string& what);
+
 // The tensor's values as float (F32, F16 or BF16 accepted), checked finite.
 // `what` names the tensor in error messages.
 std::vector<float> to_float_checked(const Tensor& t, const char* what);

@@ -1,9 +1,9 @@
 #include "io/safetensors_file.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "core/error.h"
+#include "core/tensor.h"
 #include "io/float_codec.h"
 
 namespace svdq {
@@ -44,10 +44,7 @@ const TensorEntry& SafeTensorsFile::at(const std::string& name) const {
 std::vector<float> SafeTensorsFile::read_f32(const TensorEntry& t) const {
     std::vector<float> values(static_cast<size_t>(t.numel));
     decode_to_f32(t.dtype, data(t), values.size(), values.data(), describe(t).c_str());
-    for (size_t i = 0; i < values.size(); ++i)
-        if (!std::isfinite(values[i]))
-            fail(SVDQ_ERROR_NON_FINITE, describe(t) + " holds a non-finite value (" + value_text(values[i]) + ") at flat index " +
-                                            std::to_string(i));
+    require_finite(values.data(), values.size(), describe(t));
     return values;
 }
 
