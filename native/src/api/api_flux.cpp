@@ -26,7 +26,7 @@ const Tensor& f32_tensor(const svdq_tensor* t, const char* name, std::initialize
 // timestep would otherwise turn the whole output into NaN without an error).
 const float* input(const svdq_tensor* t, const char* name, std::initializer_list<int64_t> shape) {
     const Tensor& tensor = f32_tensor(t, name, shape);
-    to_float_checked(tensor, name);
+    require_finite(tensor.f32(), static_cast<size_t>(tensor.numel()), name);
     return tensor.f32();
 }
 
