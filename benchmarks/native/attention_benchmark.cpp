@@ -16,9 +16,9 @@
 #include <random>
 #include <vector>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/cpu_features.h"
-#include "nn/attention.h"
+#include "backend/backend.h"
 
 namespace {
 
@@ -40,7 +40,9 @@ void run_level(svdq_cpu_level level) {
     o.cpu_level = level;
     o.log_level = SVDQ_LOG_ERROR;
     svdq::Context ctx(o);
-    const auto once = [&] { svdq::attention(ctx, q.data(), k.data(), v.data(), tokens, heads, head_dim, out.data()); };
+    const auto once = [&] { const int64_t width = heads * head_dim;
+        ctx.backend().attention(svdq::TensorView::host(q.data(), tokens, width), svdq::TensorView::host(k.data(), tokens, width),
+                                svdq::TensorView::host(v.data(), tokens, width), head_dim, svdq::TensorView::host(out.data(), tokens, width)); };
     once();  // warm-up: scratch and pages
     double wall = std::numeric_limits<double>::infinity(), cpu = wall;
     for (int rep = 0; rep < 3; ++rep) {
@@ -53,7 +55,7 @@ void run_level(svdq_cpu_level level) {
     const double flops = 4.0 * static_cast<double>(tokens * tokens * head_dim * heads);
     std::printf("attention S=%lld d=%lld, %lld heads, %s, %d threads: %.1f ms, %.1f GFLOP/s; %.1f GFLOP/s per CPU-second\n",
                 static_cast<long long>(tokens), static_cast<long long>(head_dim), static_cast<long long>(heads),
-                svdq::cpu_level_name(ctx.kernels().level), ctx.pool().size(), wall * 1e3, flops / wall * 1e-9,
+                svdq::cpu_level_name(ctx.backend().cpu_level()), ctx.pool().size(), wall * 1e3, flops / wall * 1e-9,
                 flops / cpu * 1e-9);
 }
 

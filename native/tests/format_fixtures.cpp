@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <string>
 
-#include "models/checkpoint_flavour.h"
+#include "formats/checkpoint_flavour.h"
 #include "nunchaku_flux_fixture.h"
 
 namespace {

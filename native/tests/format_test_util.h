@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "core/half.h"
-#include "models/nunchaku_linear.h"
-#include "models/nunchaku_w4a16_linear.h"
+#include "formats/nunchaku_linear.h"
+#include "formats/nunchaku_w4a16_linear.h"
 
 namespace svdq::test {
 

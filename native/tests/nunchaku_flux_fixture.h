@@ -17,15 +17,15 @@
 #include <string>
 #include <vector>
 
-#include "core/context.h"
-#include "io/safetensors_file.h"
-#include "io/safetensors_writer.h"
+#include "backend/context.h"
+#include "formats/safetensors_file.h"
+#include "formats/safetensors_writer.h"
 #include "models/flux/flux_input_set.h"
 #include "models/flux/flux_transformer.h"
-#include "models/nunchaku_flux_layout.h"
-#include "models/nunchaku_linear.h"
-#include "models/nunchaku_metadata.h"
-#include "models/nunchaku_w4a16_linear.h"
+#include "formats/nunchaku_flux_layout.h"
+#include "formats/nunchaku_linear.h"
+#include "formats/nunchaku_metadata.h"
+#include "formats/nunchaku_w4a16_linear.h"
 #include "nunchaku_layer_math.h"
 #include "nunchaku_reference_packer.h"
 #include "test_util.h"

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/half.h"
-#include "io/safetensors_writer.h"
+#include "formats/safetensors_writer.h"
 #include "svdquant.h"
 
 namespace svdq::test {

@@ -9,9 +9,10 @@
 #include <string>
 #include <tuple>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/cpu_features.h"
-#include "nn/attention.h"
+#include "backend/backend.h"
+#include "backend/cpu/cpu_kernels.h"
 #include "cpu_levels.h"
 #include "test_util.h"
 
@@ -46,7 +47,9 @@ struct Problem {
 
     std::vector<float> run(Context& ctx) const {
         std::vector<float> out(size(), std::numeric_limits<float>::quiet_NaN());
-        attention(ctx, q.data(), k.data(), v.data(), s.tokens, s.heads, s.head_dim, out.data());
+        ctx.backend().attention(TensorView::host(q.data(), s.tokens, s.heads * s.head_dim), TensorView::host(k.data(), s.tokens, s.heads * s.head_dim),
+                                TensorView::host(v.data(), s.tokens, s.heads * s.head_dim), s.head_dim,
+                                TensorView::host(out.data(), s.tokens, s.heads * s.head_dim));
         return out;
     }
 };

@@ -4,10 +4,10 @@
 
 #include "core/error.h"
 #include "format_test_util.h"
-#include "models/checkpoint_flavour.h"
-#include "models/nunchaku_linear.h"
-#include "models/nunchaku_metadata.h"
-#include "models/nunchaku_w4a16_linear.h"
+#include "formats/checkpoint_flavour.h"
+#include "formats/nunchaku_linear.h"
+#include "formats/nunchaku_metadata.h"
+#include "formats/nunchaku_w4a16_linear.h"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include "backend/cpu/cpu_ops.h"
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
-#include "models/nunchaku_flux_layout.h"
-#include "quant/int4.h"
+#include "formats/nunchaku_flux_layout.h"
+#include "core/numerics/int4.h"
 #include "cpu_levels.h"
 #include "test_util.h"
 

@@ -7,13 +7,13 @@
 #include <functional>
 #include <string>
 
-#include "core/context.h"
-#include "io/safetensors_file.h"
+#include "backend/context.h"
+#include "formats/safetensors_file.h"
 #include "models/flux/flux_checkpoint.h"
 #include "models/flux/flux_input_set.h"
 #include "models/flux/flux_transformer.h"
-#include "models/nunchaku_flux_layout.h"
-#include "nn/attention.h"
+#include "formats/nunchaku_flux_layout.h"
+#include "backend/backend.h"
 #include "nn/linear.h"
 #include "quant/lowrank.h"
 #include "quant/quantizer.h"
@@ -131,7 +131,8 @@ TEST_P(Determinism, AttentionIsBitIdenticalAcrossThreadCounts) {
     const auto run = [&](int threads) {
         Context ctx(options(GetParam(), threads));
         std::vector<float> out(static_cast<size_t>(count));
-        attention(ctx, q.data(), k.data(), v.data(), tokens, heads, dim, out.data());
+        ctx.backend().attention(TensorView::host(q.data(), tokens, heads * dim), TensorView::host(k.data(), tokens, heads * dim),
+                                TensorView::host(v.data(), tokens, heads * dim), dim, TensorView::host(out.data(), tokens, heads * dim));
         return out;
     };
     const std::vector<float> one = run(1);

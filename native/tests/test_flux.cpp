@@ -9,15 +9,15 @@
 #include <map>
 #include <random>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/error.h"
-#include "io/safetensors_file.h"
-#include "io/safetensors_writer.h"
-#include "models/checkpoint_flavour.h"
+#include "formats/safetensors_file.h"
+#include "formats/safetensors_writer.h"
+#include "formats/checkpoint_flavour.h"
 #include "models/flux/flux_input_set.h"
 #include "models/flux/flux_quantizer.h"
 #include "models/flux/flux_transformer.h"
-#include "models/nunchaku_flux_layout.h"
+#include "formats/nunchaku_flux_layout.h"
 #include "test_util.h"
 
 namespace svdq {

@@ -10,11 +10,11 @@
 #include <map>
 #include <random>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/error.h"
 #include "core/half.h"
-#include "io/safetensors_file.h"
-#include "io/safetensors_writer.h"
+#include "formats/safetensors_file.h"
+#include "formats/safetensors_writer.h"
 #include "models/flux/flux_input_set.h"
 #include "models/flux/flux_transformer.h"
 #include "test_util.h"

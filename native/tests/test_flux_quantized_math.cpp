@@ -14,21 +14,22 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <random>
 #include <type_traits>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/half.h"
-#include "io/safetensors_file.h"
+#include "formats/safetensors_file.h"
 #include "models/flux/flux_input_set.h"
 #include "models/flux/flux_ops.h"
 #include "models/flux/flux_quantizer.h"
 #include "models/flux/flux_transformer.h"
-#include "models/nunchaku_linear.h"
-#include "models/nunchaku_w4a16_linear.h"
-#include "quant/int4.h"
+#include "formats/nunchaku_linear.h"
+#include "formats/nunchaku_w4a16_linear.h"
+#include "core/numerics/int4.h"
 #include "quant/quantizer.h"
 #include "test_util.h"
 #include "w4a4_replay_reference.h"
@@ -47,19 +48,46 @@ QuantizerOptions svdquant_r16() {
 
 FluxInputSet tiny_inputs(const FluxConfig& config) { return read_flux_inputs(SafeTensorsFile(kModel + "/inputs.safetensors"), config); }
 
+// An embedding's states copied to host vectors, so several runs can start
+// from the same states (the CPU backend reads host memory as views).
+struct HostStates {
+    int64_t d = 0, head_dim = 0;
+    std::vector<float> silu_temb, x, c, cos, sin;
+
+    static std::vector<float> values(Context& ctx, const TensorView& v) {
+        std::vector<float> host(static_cast<size_t>(v.numel()));
+        ctx.backend().download(v, host.data());
+        return host;
+    }
+    static TensorView view(std::vector<float>& v, int64_t cols) {
+        return TensorView::host(v.data(), static_cast<int64_t>(v.size()) / cols, cols);
+    }
+    TensorView temb() { return view(silu_temb, d); }
+    TensorView image() { return view(x, d); }
+    TensorView text() { return view(c, d); }
+    FluxRope rope() { return {view(cos, head_dim), view(sin, head_dim)}; }
+};
+
+HostStates embed_on_host(Context& ctx, FluxLayerLoader& load, const FluxConfig& config, const FluxInputs& in) {
+    const Arena::Scope scope(ctx.arena());
+    const FluxEmbedded e = FluxEmbeddings(load).embed({ctx, {}}, config, in, {});
+    return {config.inner_dim(), config.attention_head_dim, HostStates::values(ctx, e.silu_temb), HostStates::values(ctx, e.x), HostStates::values(ctx, e.c),
+            HostStates::values(ctx, e.rope.cos), HostStates::values(ctx, e.rope.sin)};
+}
+
 // The joint sequence of the single blocks: text rows first per batch item.
 std::vector<float> joint_rows(const std::vector<float>& x, const std::vector<float>& c, const FluxTokens& t, int64_t d) {
     std::vector<float> h(static_cast<size_t>(t.batch * t.joint() * d));
     for (int64_t b = 0; b < t.batch; ++b) {
-        copy_rows(c, b * t.txt, h, b * t.joint(), t.txt, d);
-        copy_rows(x, b * t.img, h, b * t.joint() + t.txt, t.img, d);
+        std::copy_n(c.begin() + b * t.txt * d, t.txt * d, h.begin() + b * t.joint() * d);
+        std::copy_n(x.begin() + b * t.img * d, t.img * d, h.begin() + (b * t.joint() + t.txt) * d);
     }
     return h;
 }
 
 std::vector<float> image_rows(const std::vector<float>& h, const FluxTokens& t, int64_t d) {
     std::vector<float> x(static_cast<size_t>(t.batch * t.img * d));
-    for (int64_t b = 0; b < t.batch; ++b) copy_rows(h, b * t.joint() + t.txt, x, b * t.img, t.img, d);
+    for (int64_t b = 0; b < t.batch; ++b) std::copy_n(h.begin() + (b * t.joint() + t.txt) * d, t.img * d, x.begin() + b * t.img * d);
     return x;
 }
 
@@ -76,19 +104,19 @@ struct FluxBlocks {
 // The states after every block, named as FluxTransformer's trace names them.
 using BlockStates = std::vector<std::pair<std::string, std::vector<float>>>;
 
-BlockStates run_blocks(Context& ctx, const FluxConfig& config, const FluxTokens& t, FluxEmbedded e, const FluxBlocks& blocks,
+BlockStates run_blocks(Context& ctx, const FluxConfig& config, const FluxTokens& t, HostStates e, const FluxBlocks& blocks,
                        const LinearInputHook& hook = {}) {
     const FluxRun run{ctx, hook};
     const int64_t d = config.inner_dim();
     BlockStates states;
     for (size_t i = 0; i < blocks.doubles.size(); ++i) {
-        blocks.doubles[i].forward(run, config, e.silu_temb, t, e.rope, e.x, e.c);
+        blocks.doubles[i].forward(run, e.temb(), t, e.rope(), e.image(), e.text());
         states.emplace_back(FluxDoubleBlock::prefix(static_cast<int64_t>(i)) + "hidden_states", e.x);
         states.emplace_back(FluxDoubleBlock::prefix(static_cast<int64_t>(i)) + "encoder_hidden_states", e.c);
     }
     std::vector<float> h = joint_rows(e.x, e.c, t, d);
     for (size_t i = 0; i < blocks.singles.size(); ++i) {
-        blocks.singles[i].forward(run, config, e.silu_temb, t, e.rope, h);
+        blocks.singles[i].forward(run, e.temb(), t, e.rope(), HostStates::view(h, d));
         states.emplace_back(FluxSingleBlock::prefix(static_cast<int64_t>(i)) + "hidden_states", image_rows(h, t, d));
     }
     return states;
@@ -191,21 +219,21 @@ TEST_F(FluxQuantizedFile, BlocksEqualTheQuantizersLayersInMemory) {
     const FluxInputSet inputs = tiny_inputs(config);
     const FluxInputs in = inputs.view();
     const FluxTokens t = in.tokens();
-    const FluxEmbedded start = FluxEmbeddings(float_load).embed({ctx, {}}, config, in, {});
+    const HostStates start = embed_on_host(ctx, float_load, config, in);
 
     FluxBlocks memory(float_load);
-    FluxEmbedded calib = start;
+    HostStates calib = start;
     for (size_t i = 0; i < memory.doubles.size(); ++i)
         quantize_in_memory<FluxDoubleBlock>(ctx, float_load, static_cast<int64_t>(i), memory.doubles[i],
                                             [&](const FluxDoubleBlock& b, const LinearInputHook& hook) {
-                                                b.forward({ctx, hook}, config, calib.silu_temb, t, calib.rope, calib.x, calib.c);
+                                                b.forward({ctx, hook}, calib.temb(), t, calib.rope(), calib.image(), calib.text());
                                             },
                                             svdquant_r16());
     std::vector<float> h = joint_rows(calib.x, calib.c, t, config.inner_dim());
     for (size_t i = 0; i < memory.singles.size(); ++i)
         quantize_in_memory<FluxSingleBlock>(ctx, float_load, static_cast<int64_t>(i), memory.singles[i],
                                             [&](const FluxSingleBlock& b, const LinearInputHook& hook) {
-                                                b.forward({ctx, hook}, config, calib.silu_temb, t, calib.rope, h);
+                                                b.forward({ctx, hook}, calib.temb(), t, calib.rope(), HostStates::view(h, config.inner_dim()));
                                             },
                                             svdquant_r16());
 
@@ -317,7 +345,7 @@ TEST_F(FluxQuantizedFile, EveryLinearMatchesTheFloat64Replay) {
         layer.forward(ctx, x.data(), rows, y.data());
         errors[it->second.name] = test::max_rel_error(y, it->second.run(x.data(), rows));
     };
-    run_blocks(ctx, config, inputs.view().tokens(), FluxEmbeddings(load).embed({ctx, {}}, config, inputs.view(), {}), blocks, replay);
+    run_blocks(ctx, config, inputs.view().tokens(), embed_on_host(ctx, load, config, inputs.view()), blocks, replay);
 
     ASSERT_EQ(errors.size(), replays.size()) << "every block linear ran";
     double worst = 0.0;

@@ -14,12 +14,12 @@
 
 #include "core/error.h"
 #include "format_test_util.h"
-#include "io/json_text.h"
-#include "io/safetensors_file.h"
-#include "io/safetensors_header.h"
-#include "io/safetensors_writer.h"
+#include "formats/json_text.h"
+#include "formats/safetensors_file.h"
+#include "formats/safetensors_header.h"
+#include "formats/safetensors_writer.h"
 #include "models/flux/flux_checkpoint.h"
-#include "models/quantized_layer_file.h"
+#include "formats/quantized_layer_file.h"
 
 namespace {
 

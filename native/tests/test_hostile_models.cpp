@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "format_test_util.h"
-#include "io/float_codec.h"
-#include "io/safetensors_file.h"
-#include "io/safetensors_writer.h"
+#include "formats/float_codec.h"
+#include "formats/safetensors_file.h"
+#include "formats/safetensors_writer.h"
 #include "svdquant.h"
 #include "test_util.h"
 

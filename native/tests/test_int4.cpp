@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "core/thread_pool.h"
-#include "quant/fake_quant.h"
-#include "quant/int4.h"
+#include "core/numerics/fake_quant.h"
+#include "core/numerics/int4.h"
 #include "quant_reference.h"
 #include "test_util.h"
 

@@ -6,10 +6,10 @@
 #include <cmath>
 #include <cstdio>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "models/nunchaku_flux_layout.h"
+#include "formats/nunchaku_flux_layout.h"
 #include "nn/linear.h"
 #include "quant/lowrank.h"
 #include "quant/smoothing.h"

@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "quant/lowrank.h"
 #include "test_util.h"
 

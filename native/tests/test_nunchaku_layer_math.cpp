@@ -9,10 +9,10 @@
 #include <cmath>
 #include <random>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "format_test_util.h"
-#include "models/nunchaku_flux_layout.h"
-#include "models/quantized_layer_file.h"
+#include "formats/nunchaku_flux_layout.h"
+#include "formats/quantized_layer_file.h"
 #include "nunchaku_flux_fixture.h"
 #include "nunchaku_layer_math.h"
 #include "nunchaku_reference_packer.h"

@@ -8,11 +8,11 @@
 
 #include "core/error.h"
 #include "format_test_util.h"
-#include "models/nunchaku_linear.h"
-#include "models/nunchaku_w4a16_linear.h"
+#include "formats/nunchaku_linear.h"
+#include "formats/nunchaku_w4a16_linear.h"
 #include "nunchaku_reference_packer.h"
-#include "quant/fp8.h"
-#include "quant/nvfp4.h"
+#include "core/numerics/fp8.h"
+#include "core/numerics/nvfp4.h"
 
 namespace {
 

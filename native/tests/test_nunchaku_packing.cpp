@@ -8,8 +8,8 @@
 
 #include "core/error.h"
 #include "nunchaku_reference_packer.h"
-#include "quant/awq_packing.h"
-#include "quant/nunchaku_packing.h"
+#include "formats/awq_packing.h"
+#include "formats/nunchaku_packing.h"
 
 namespace {
 

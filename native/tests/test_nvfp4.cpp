@@ -6,13 +6,13 @@
 #include <cstdio>
 
 #include "backend/cpu/gemm_nvfp4_scalar.h"
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "nn/linear.h"
-#include "quant/fake_quant.h"
+#include "core/numerics/fake_quant.h"
 #include "quant/lowrank.h"
-#include "quant/nvfp4_quant.h"
+#include "core/numerics/nvfp4_quant.h"
 #include "quant/smoothing.h"
 #include "quant_reference.h"
 #include "test_util.h"

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "core/error.h"
-#include "io/pending_file.h"
-#include "io/safetensors_file.h"
-#include "io/safetensors_writer.h"
+#include "formats/pending_file.h"
+#include "formats/safetensors_file.h"
+#include "formats/safetensors_writer.h"
 
 namespace {
 

@@ -8,15 +8,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
-#include "io/float_codec.h"
-#include "io/safetensors_file.h"
-#include "io/safetensors_writer.h"
-#include "models/nunchaku_layer_convert.h"
-#include "models/quantized_layer_file.h"
-#include "quant/nvfp4_quant.h"
+#include "formats/float_codec.h"
+#include "formats/safetensors_file.h"
+#include "formats/safetensors_writer.h"
+#include "formats/nunchaku_layer_convert.h"
+#include "formats/quantized_layer_file.h"
+#include "core/numerics/nvfp4_quant.h"
 #include "quant/quantizer.h"
 #include "cpu_levels.h"
 #include "test_util.h"

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/error.h"
 #include "nn/linear.h"
 #include "quant/quantizer.h"

@@ -8,11 +8,11 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "format_test_util.h"
-#include "io/float_codec.h"
-#include "io/json_text.h"
-#include "io/safetensors_file.h"
-#include "io/safetensors_writer.h"
-#include "quant/fp8.h"
+#include "formats/float_codec.h"
+#include "formats/json_text.h"
+#include "formats/safetensors_file.h"
+#include "formats/safetensors_writer.h"
+#include "core/numerics/fp8.h"
 
 namespace {
 

@@ -13,9 +13,9 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "format_test_util.h"
-#include "io/safetensors_file.h"
-#include "io/safetensors_stream_writer.h"
-#include "io/safetensors_writer.h"
+#include "formats/safetensors_file.h"
+#include "formats/safetensors_stream_writer.h"
+#include "formats/safetensors_writer.h"
 
 #ifdef __linux__
 #include <sys/resource.h>

@@ -1,5 +1,5 @@
 #include "api/api_guard.h"
-#include "core/context.h"
+#include "backend/context.h"
 
 using namespace svdq;
 
@@ -43,9 +43,9 @@ SVDQ_API svdq_status svdq_context_get_info(const svdq_context* context, svdq_con
         const svdq_context& ctx = deref(context, "context");
         svdq_context_info& info = deref(out_info, "out_info");
         require_struct_size(info, sizeof(svdq_context_info), "svdq_context_info");
-        info.backend = ctx.backend();
+        info.backend = ctx.backend().kind();
         info.num_threads = const_cast<svdq_context&>(ctx).pool().size();
-        info.cpu_level = ctx.cpu_level();
+        info.cpu_level = ctx.backend().cpu_level();
     });
 }
 

@@ -1,6 +1,6 @@
 #include "api/api_guard.h"
 #include "api/quantize_options.h"
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/tensor.h"
 #include "models/flux/flux_input_set.h"
 #include "models/flux/flux_quantizer.h"
@@ -118,9 +118,7 @@ SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* m
         if (c.guidance_embeds || in.guidance != nullptr) f.guidance = input(in.guidance, "guidance", {batch});
         f.img_ids = input(in.img_ids, "img_ids", {img, 3});
         f.txt_ids = input(in.txt_ids, "txt_ids", {txt, 3});
-        float* y = f32_tensor(out, "out", {batch, img, c.patch_features()}).f32_mut();
-        const std::vector<float> result = m.forward(ctx, f);
-        std::copy(result.begin(), result.end(), y);
+        m.forward(ctx, f, f32_tensor(out, "out", {batch, img, c.patch_features()}).f32_mut());
     });
 }
 

@@ -6,7 +6,7 @@
 #include <new>
 #include <string>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/error.h"
 #include "core/last_error.h"
 #include "svdquant.h"

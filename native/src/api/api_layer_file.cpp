@@ -2,12 +2,12 @@
 
 #include "api/api_guard.h"
 #include "api/quantize_options.h"
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/tensor.h"
-#include "io/safetensors_file.h"
-#include "models/quantized_layer_file.h"
+#include "formats/safetensors_file.h"
+#include "formats/quantized_layer_file.h"
 #include "nn/linear.h"
-#include "quant/fake_quant.h"
+#include "core/numerics/fake_quant.h"
 
 using namespace svdq;
 

@@ -1,5 +1,5 @@
 #include "api/api_guard.h"
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/tensor.h"
 #include "nn/linear.h"
 

@@ -6,7 +6,7 @@
 
 #include "api/api_guard.h"
 #include "api/quantize_options.h"
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/tensor.h"
 #include "quant/lowrank.h"
 #include "quant/quantizer.h"

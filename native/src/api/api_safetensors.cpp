@@ -4,11 +4,11 @@
 
 #include "api/api_guard.h"
 #include "core/tensor.h"
-#include "io/file_identity.h"
-#include "io/float_codec.h"
-#include "io/safetensors_file.h"
-#include "io/safetensors_writer.h"
-#include "models/checkpoint_flavour.h"
+#include "formats/file_identity.h"
+#include "formats/float_codec.h"
+#include "formats/safetensors_file.h"
+#include "formats/safetensors_writer.h"
+#include "formats/checkpoint_flavour.h"
 
 using namespace svdq;
 

@@ -26,6 +26,12 @@ inline void require(bool condition, svdq_status status, const std::string& messa
     if (!condition) fail(status, message);
 }
 
+// A fixed message costs nothing until it fails (no std::string is built), so
+// checks on the forward path keep it allocation-free.
+inline void require(bool condition, svdq_status status, const char* message) {
+    if (!condition) fail(status, message);
+}
+
 // A value for a message: "NaN", "Inf", "-Inf" or the number (%g), never the
 // platform's "nan"/"-nan"/"inf" of std::to_string.
 inline std::string value_text(double v) {

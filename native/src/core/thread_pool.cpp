@@ -54,7 +54,7 @@ void ThreadPool::worker_loop() {
     }
 }
 
-void ThreadPool::parallel_for(int64_t count, const std::function<void(int64_t)>& body) {
+void ThreadPool::parallel_for(int64_t count, FunctionRef<void(int64_t)> body) {
     if (count <= 0) return;
     if (workers_.empty() || count == 1) {
         for (int64_t i = 0; i < count; ++i) body(i);

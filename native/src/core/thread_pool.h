@@ -5,10 +5,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "core/function_ref.h"
 
 namespace svdq {
 
@@ -23,7 +24,7 @@ public:
 
     // Calls body(i) for every i in [0, count), spread over all threads, and
     // returns when all are done. The first exception thrown is rethrown here.
-    void parallel_for(int64_t count, const std::function<void(int64_t)>& body);
+    void parallel_for(int64_t count, FunctionRef<void(int64_t)> body);
 
 private:
     void worker_loop();
@@ -33,7 +34,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     std::condition_variable done_;
-    const std::function<void(int64_t)>* body_ = nullptr;
+    const FunctionRef<void(int64_t)>* body_ = nullptr;
     int64_t count_ = 0;
     int64_t next_ = 0;       // next unclaimed item, guarded by mutex_
     int active_ = 0;         // workers still inside the current loop

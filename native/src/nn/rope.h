@@ -1,5 +1,6 @@
-// Rotary position embedding over several position axes (FLUX: 3 axes of
-// ids), rotating interleaved pairs (x[2i], x[2i+1]).
+// Rotary position embedding tables over several position axes (FLUX: 3 axes
+// of ids), for the backend's rope op, which rotates interleaved pairs
+// (x[2i], x[2i+1]). Computed on the host from the position ids.
 #pragma once
 
 #include <cstdint>
@@ -7,16 +8,9 @@
 
 namespace svdq {
 
-struct RopeTables {
-    int64_t tokens = 0, dim = 0;
-    std::vector<float> cos, sin;  // [tokens, dim], each pair's angle repeated twice
-};
-
 // ids: [tokens, axes.size()] positions; axis i takes axes[i] of the head dims
-// with frequencies theta^(-2j / axes[i]).
-RopeTables rope_tables(const float* ids, int64_t tokens, const std::vector<int64_t>& axes, double theta);
-
-// In place on x [tokens, heads, dim].
-void apply_rope(float* x, int64_t heads, const RopeTables& t);
+// with frequencies theta^(-2j / axes[i]). cos and sin receive [tokens, dim]
+// (dim = the sum of axes), each pair's angle repeated twice.
+void rope_tables(const float* ids, int64_t tokens, const std::vector<int64_t>& axes, double theta, float* cos, float* sin);
 
 }  // namespace svdq

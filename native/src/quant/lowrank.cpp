@@ -8,7 +8,8 @@
 
 #include "core/error.h"
 #include "backend/cpu/cpu_ops.h"
-#include "core/context.h"
+#include "backend/cpu/host_kernels.h"
+#include "backend/context.h"
 
 namespace svdq {
 
@@ -56,9 +57,9 @@ private:
     // a [rows, b.rows()] b, as the GEMM's X W^T with W = b^T.
     MatrixF gemm(const float* a, int64_t rows, const MatrixF& b) const {
         const MatrixF bt = b.transpose();
-        const PackedWeights packed = ctx_->kernels().pack_f32(bt.data(), bt.rows(), bt.cols());
+        const PackedWeights packed = host_kernels(*ctx_).pack_f32(bt.data(), bt.rows(), bt.cols());
         MatrixF out(rows, b.cols());
-        run_gemm_f32(ctx_->kernels(), ctx_->pool(), {a, rows, &packed, nullptr, SVDQ_ACTIVATION_NONE, out.data()});
+        run_gemm_f32(host_kernels(*ctx_), ctx_->pool(), {a, rows, &packed, nullptr, SVDQ_ACTIVATION_NONE, out.data()});
         return out;
     }
 

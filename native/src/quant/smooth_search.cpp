@@ -7,7 +7,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "core/thread_pool.h"
-#include "quant/fake_quant.h"
+#include "core/numerics/fake_quant.h"
 #include "quant/lowrank.h"
 #include "quant/smoothing.h"
 

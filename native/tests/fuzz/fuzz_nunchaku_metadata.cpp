@@ -7,8 +7,8 @@
 #include <cstdint>
 
 #include "fuzz_support.h"
-#include "io/safetensors_file.h"
-#include "models/checkpoint_flavour.h"
+#include "formats/safetensors_file.h"
+#include "formats/checkpoint_flavour.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static fuzz::MemoryFile file;

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "fuzz_support.h"
-#include "io/float_codec.h"
-#include "io/safetensors_header.h"
+#include "formats/float_codec.h"
+#include "formats/safetensors_header.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::expect_svdq_errors_only([&] {

@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "backend/cpu/packed_weights.h"
-#include "quant/int4.h"
+#include "core/numerics/int4.h"
 #include "svdquant.h"
 
 namespace svdq {

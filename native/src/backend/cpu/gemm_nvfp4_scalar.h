@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "quant/nvfp4_quant.h"
+#include "core/numerics/nvfp4_quant.h"
 
 namespace svdq {
 

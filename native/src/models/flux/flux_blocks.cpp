@@ -2,11 +2,8 @@
 
 #include <utility>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/error.h"
-#include "models/flux/flux_ops.h"
-#include "nn/norms.h"
-#include "nn/rope.h"
 
 namespace svdq {
 
@@ -19,6 +16,13 @@ const FluxLayerSpec& spec_of(Linear Block::*slot) {
     fail(SVDQ_ERROR_INTERNAL, "a FLUX block linear without a layout entry");
 }
 
+// A q/k RMSNorm weight: diffusers and Nunchaku's diffusers-style keys keep
+// it under attn., Nunchaku v0 under the block.
+Buffer qk_norm(FluxLayerLoader& load, const std::string& prefix, const char* name) {
+    return load.constant({prefix + "attn." + name + ".weight", prefix + name + ".weight"},
+                         load.checkpoint().config().attention_head_dim);
+}
+
 template <typename Block>
 Linear load_linear(FluxLayerLoader& load, int64_t index, Linear Block::*slot) {
     return load.block(Block::prefix(index), spec_of<Block>(slot));
@@ -26,11 +30,19 @@ Linear load_linear(FluxLayerLoader& load, int64_t index, Linear Block::*slot) {
 
 }  // namespace
 
-std::vector<float> FluxRun::apply(const Linear& layer, const std::vector<float>& x, int64_t rows) const {
-    if (hook) hook(layer, x, rows);
-    std::vector<float> y(static_cast<size_t>(rows * layer.out_features()));
-    layer.forward(ctx, x.data(), rows, y.data());
+TensorView FluxRun::apply(const Linear& layer, const TensorView& x) const {
+    const TensorView y = ctx.arena().matrix(x.rows, layer.out_features());
+    apply_into(layer, x, y);
     return y;
+}
+
+void FluxRun::apply_into(const Linear& layer, const TensorView& x, const TensorView& y) const {
+    if (hook) {
+        std::vector<float> host(static_cast<size_t>(x.numel()));
+        ctx.backend().download(x, host.data());
+        hook(layer, host, x.rows);
+    }
+    layer.forward(ctx, x, y);
 }
 
 const BlockLayout<FluxDoubleBlock>& FluxDoubleBlock::layout() {
@@ -64,56 +76,51 @@ FluxDoubleBlock::FluxDoubleBlock(FluxLayerLoader& load, int64_t i)
       fc1(load_linear(load, i, &FluxDoubleBlock::fc1)),
       fc2(load_linear(load, i, &FluxDoubleBlock::fc2)),
       context_fc1(load_linear(load, i, &FluxDoubleBlock::context_fc1)),
-      context_fc2(load_linear(load, i, &FluxDoubleBlock::context_fc2)) {
-    const std::string p = prefix(i);
-    const int64_t hd = load.checkpoint().config().attention_head_dim;
-    // Diffusers and Nunchaku's diffusers-style keys keep them under attn., Nunchaku v0 under the block.
-    norm_q = load.vector({p + "attn.norm_q.weight", p + "norm_q.weight"}, hd);
-    norm_k = load.vector({p + "attn.norm_k.weight", p + "norm_k.weight"}, hd);
-    norm_added_q = load.vector({p + "attn.norm_added_q.weight", p + "norm_added_q.weight"}, hd);
-    norm_added_k = load.vector({p + "attn.norm_added_k.weight", p + "norm_added_k.weight"}, hd);
-}
+      context_fc2(load_linear(load, i, &FluxDoubleBlock::context_fc2)),
+      norm_q(qk_norm(load, prefix(i), "norm_q")),
+      norm_k(qk_norm(load, prefix(i), "norm_k")),
+      norm_added_q(qk_norm(load, prefix(i), "norm_added_q")),
+      norm_added_k(qk_norm(load, prefix(i), "norm_added_k")) {}
 
-void FluxDoubleBlock::forward(const FluxRun& run, const FluxConfig& config, const std::vector<float>& silu_temb,
-                              const FluxTokens& t, const RopeTables& rope, std::vector<float>& x, std::vector<float>& c) const {
-    const int64_t d = config.inner_dim(), heads = config.num_attention_heads, hd = config.attention_head_dim;
-    const int64_t B = t.batch, si = t.img, st = t.txt, s = t.joint();
-    const std::vector<float> mod = run.apply(norm1, silu_temb, B);
-    const std::vector<float> cmod = run.apply(norm1_context, silu_temb, B);
+void FluxDoubleBlock::forward(const FluxRun& run, const TensorView& silu_temb, const FluxTokens& t, const FluxRope& rope,
+                              const TensorView& x, const TensorView& c) const {
+    Context& ctx = run.ctx;
+    Backend& backend = ctx.backend();
+    const Arena::Scope scope(ctx.arena());
+    const int64_t d = x.cols, B = t.batch, si = t.img, st = t.txt, s = t.joint();
+    const TensorView mod = run.apply(norm1, silu_temb);
+    const TensorView cmod = run.apply(norm1_context, silu_temb);
     // Chunks: shift_msa 0, scale_msa 1, gate_msa 2, shift_mlp 3, scale_mlp 4, gate_mlp 5.
-    const std::vector<float> image_qkv = run.apply(qkv, modulated_norm(x, B, si, d, mod, 6, 0, 1), B * si);
-    const std::vector<float> text_qkv = run.apply(qkv_context, modulated_norm(c, B, st, d, cmod, 6, 0, 1), B * st);
+    const TensorView image_qkv = run.apply(qkv, modulated_norm(ctx, x, B, si, mod, 0, 1));
+    const TensorView text_qkv = run.apply(qkv_context, modulated_norm(ctx, c, B, st, cmod, 0, 1));
 
     // Part 0, 1 or 2 (q, k, v) of both streams as one joint sequence, text first.
     auto joint = [&](int64_t part) {
-        std::vector<float> j(static_cast<size_t>(B * s * d));
+        const TensorView j = ctx.arena().matrix(B * s, d);
         for (int64_t b = 0; b < B; ++b) {
-            for (int64_t r = 0; r < st; ++r)
-                std::copy_n(text_qkv.begin() + (b * st + r) * 3 * d + part * d, d, j.begin() + (b * s + r) * d);
-            for (int64_t r = 0; r < si; ++r)
-                std::copy_n(image_qkv.begin() + (b * si + r) * 3 * d + part * d, d, j.begin() + (b * s + st + r) * d);
+            copy_rows(ctx, text_qkv.column_range(part * d, d), b * st, j, b * s, st);
+            copy_rows(ctx, image_qkv.column_range(part * d, d), b * si, j, b * s + st, si);
         }
         return j;
     };
-    std::vector<float> q = joint(0), k = joint(1);
+    const TensorView q = joint(0), k = joint(1);
     for (int64_t b = 0; b < B; ++b) {
-        rms_norm_heads(q.data() + b * s * d, st, heads, hd, norm_added_q.data(), kFluxNormEps);
-        rms_norm_heads(k.data() + b * s * d, st, heads, hd, norm_added_k.data(), kFluxNormEps);
-        rms_norm_heads(q.data() + (b * s + st) * d, si, heads, hd, norm_q.data(), kFluxNormEps);
-        rms_norm_heads(k.data() + (b * s + st) * d, si, heads, hd, norm_k.data(), kFluxNormEps);
+        backend.rms_norm_heads(q.row_range(b * s, st), norm_added_q.view(), kFluxNormEps);
+        backend.rms_norm_heads(k.row_range(b * s, st), norm_added_k.view(), kFluxNormEps);
+        backend.rms_norm_heads(q.row_range(b * s + st, si), norm_q.view(), kFluxNormEps);
+        backend.rms_norm_heads(k.row_range(b * s + st, si), norm_k.view(), kFluxNormEps);
     }
-    const std::vector<float> o = joint_attention(run.ctx, std::move(q), std::move(k), joint(2), B, s, heads, hd, rope);
-    std::vector<float> ox(static_cast<size_t>(B * si * d)), oc(static_cast<size_t>(B * st * d));
+    const TensorView o = joint_attention(ctx, q, k, joint(2), B, s, rope);
+    const TensorView ox = ctx.arena().matrix(B * si, d), oc = ctx.arena().matrix(B * st, d);
     for (int64_t b = 0; b < B; ++b) {
-        copy_rows(o, b * s, oc, b * st, st, d);
-        copy_rows(o, b * s + st, ox, b * si, si, d);
+        copy_rows(ctx, o, b * s, oc, b * st, st);
+        copy_rows(ctx, o, b * s + st, ox, b * si, si);
     }
-    gated_add(x, run.apply(out, ox, B * si), B, si, d, mod, 6, 2);
-    gated_add(c, run.apply(out_context, oc, B * st), B, st, d, cmod, 6, 2);
+    gated_add(ctx, x, run.apply(out, ox), B, si, mod, 2);
+    gated_add(ctx, c, run.apply(out_context, oc), B, st, cmod, 2);
 
-    gated_add(x, run.apply(fc2, run.apply(fc1, modulated_norm(x, B, si, d, mod, 6, 3, 4), B * si), B * si), B, si, d, mod, 6, 5);
-    gated_add(c, run.apply(context_fc2, run.apply(context_fc1, modulated_norm(c, B, st, d, cmod, 6, 3, 4), B * st), B * st),
-              B, st, d, cmod, 6, 5);
+    gated_add(ctx, x, run.apply(fc2, run.apply(fc1, modulated_norm(ctx, x, B, si, mod, 3, 4))), B, si, mod, 5);
+    gated_add(ctx, c, run.apply(context_fc2, run.apply(context_fc1, modulated_norm(ctx, c, B, st, cmod, 3, 4))), B, st, cmod, 5);
 }
 
 const BlockLayout<FluxSingleBlock>& FluxSingleBlock::layout() {
@@ -137,30 +144,33 @@ FluxSingleBlock::FluxSingleBlock(FluxLayerLoader& load, int64_t i)
       qkv(load_linear(load, i, &FluxSingleBlock::qkv)),
       out(load_linear(load, i, &FluxSingleBlock::out)),
       fc1(load_linear(load, i, &FluxSingleBlock::fc1)),
-      fc2(load_linear(load, i, &FluxSingleBlock::fc2)) {
-    const std::string p = prefix(i);
-    const int64_t hd = load.checkpoint().config().attention_head_dim;
-    norm_q = load.vector({p + "attn.norm_q.weight", p + "norm_q.weight"}, hd);
-    norm_k = load.vector({p + "attn.norm_k.weight", p + "norm_k.weight"}, hd);
-}
+      fc2(load_linear(load, i, &FluxSingleBlock::fc2)),
+      norm_q(qk_norm(load, prefix(i), "norm_q")),
+      norm_k(qk_norm(load, prefix(i), "norm_k")) {}
 
-void FluxSingleBlock::forward(const FluxRun& run, const FluxConfig& config, const std::vector<float>& silu_temb,
-                              const FluxTokens& t, const RopeTables& rope, std::vector<float>& h) const {
-    const int64_t d = config.inner_dim(), heads = config.num_attention_heads, hd = config.attention_head_dim;
-    const int64_t B = t.batch, s = t.joint(), rows = B * s;
+void FluxSingleBlock::forward(const FluxRun& run, const TensorView& silu_temb, const FluxTokens& t, const FluxRope& rope,
+                              const TensorView& h) const {
+    Context& ctx = run.ctx;
+    Backend& backend = ctx.backend();
+    const Arena::Scope scope(ctx.arena());
+    const int64_t d = h.cols, B = t.batch, s = t.joint(), rows = B * s;
     // Chunks: shift 0, scale 1, gate 2.
-    const std::vector<float> mod = run.apply(norm, silu_temb, B);
-    const std::vector<float> nh = modulated_norm(h, B, s, d, mod, 3, 0, 1);
-    const std::vector<float> joint_qkv = run.apply(qkv, nh, rows);
-    std::vector<float> q = take_columns(joint_qkv, rows, 3 * d, 0, d), k = take_columns(joint_qkv, rows, 3 * d, d, d);
-    rms_norm_heads(q.data(), rows, heads, hd, norm_q.data(), kFluxNormEps);
-    rms_norm_heads(k.data(), rows, heads, hd, norm_k.data(), kFluxNormEps);
-    const std::vector<float> attn = joint_attention(run.ctx, std::move(q), std::move(k), take_columns(joint_qkv, rows, 3 * d, 2 * d, d), B, s, heads, hd, rope);
+    const TensorView mod = run.apply(norm, silu_temb);
+    const TensorView nh = modulated_norm(ctx, h, B, s, mod, 0, 1);
+    const TensorView joint_qkv = run.apply(qkv, nh);
+    auto part = [&](int64_t p) {
+        const TensorView v = ctx.arena().matrix(rows, d);
+        backend.copy(joint_qkv.column_range(p * d, d), v);
+        return v;
+    };
+    const TensorView q = part(0), k = part(1);
+    backend.rms_norm_heads(q, norm_q.view(), kFluxNormEps);
+    backend.rms_norm_heads(k, norm_k.view(), kFluxNormEps);
+    const TensorView attn = joint_attention(ctx, q, k, part(2), B, s, rope);
     // diffusers' proj_out over [attention, MLP] is out(attention) + fc2(MLP).
-    std::vector<float> y = run.apply(out, attn, rows);
-    const std::vector<float> mlp = run.apply(fc2, run.apply(fc1, nh, rows), rows);
-    for (size_t i = 0; i < y.size(); ++i) y[i] += mlp[i];
-    gated_add(h, y, B, s, d, mod, 3, 2);
+    const TensorView y = run.apply(out, attn);
+    backend.add(y, run.apply(fc2, run.apply(fc1, nh)));
+    gated_add(ctx, h, y, B, s, mod, 2);
 }
 
 }  // namespace svdq

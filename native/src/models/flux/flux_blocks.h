@@ -9,16 +9,19 @@
 #include <string>
 #include <vector>
 
+#include "backend/arena.h"
+#include "core/tensor_view.h"
 #include "models/flux/flux_config.h"
 #include "models/flux/flux_layer_loader.h"
+#include "models/flux/flux_ops.h"
 #include "nn/linear.h"
 
 namespace svdq {
 
 class Context;
-struct RopeTables;
 
-// Receives the input rows [rows, in_features] of every linear a forward runs.
+// Receives the input rows [rows, in_features] of every linear a forward runs
+// (copied to the host: the quantizer calibrates on them).
 using LinearInputHook = std::function<void(const Linear& layer, const std::vector<float>& x, int64_t rows)>;
 
 // One forward's engine context and the optional hook on linear inputs.
@@ -26,7 +29,10 @@ struct FluxRun {
     Context& ctx;
     const LinearInputHook& hook;
 
-    std::vector<float> apply(const Linear& layer, const std::vector<float>& x, int64_t rows) const;
+    // The layer's output for x, in the context's arena.
+    TensorView apply(const Linear& layer, const TensorView& x) const;
+    // The same into y.
+    void apply_into(const Linear& layer, const TensorView& x, const TensorView& y) const;
 };
 
 // Token counts of one forward: text tokens come first in joint sequences.
@@ -55,11 +61,11 @@ public:
     FluxDoubleBlock(FluxLayerLoader& load, int64_t index);
 
     // x: image states [batch * img, d], c: text states [batch * txt, d], updated in place.
-    void forward(const FluxRun& run, const FluxConfig& config, const std::vector<float>& silu_temb, const FluxTokens& tokens,
-                 const RopeTables& rope, std::vector<float>& x, std::vector<float>& c) const;
+    void forward(const FluxRun& run, const TensorView& silu_temb, const FluxTokens& tokens, const FluxRope& rope,
+                 const TensorView& x, const TensorView& c) const;
 
     Linear norm1, norm1_context, qkv, qkv_context, out, out_context, fc1, fc2, context_fc1, context_fc2;
-    std::vector<float> norm_q, norm_k, norm_added_q, norm_added_k;
+    Buffer norm_q, norm_k, norm_added_q, norm_added_k;
 };
 
 class FluxSingleBlock {
@@ -70,11 +76,11 @@ public:
     FluxSingleBlock(FluxLayerLoader& load, int64_t index);
 
     // h: joint states [batch * (txt + img), d], text rows first per batch item; updated in place.
-    void forward(const FluxRun& run, const FluxConfig& config, const std::vector<float>& silu_temb, const FluxTokens& tokens,
-                 const RopeTables& rope, std::vector<float>& h) const;
+    void forward(const FluxRun& run, const TensorView& silu_temb, const FluxTokens& tokens, const FluxRope& rope,
+                 const TensorView& h) const;
 
     Linear norm, qkv, out, fc1, fc2;
-    std::vector<float> norm_q, norm_k;
+    Buffer norm_q, norm_k;
 };
 
 }  // namespace svdq

@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "core/tensor.h"
-#include "io/json_text.h"
+#include "formats/json_text.h"
 
 namespace svdq {
 

@@ -2,8 +2,10 @@
 
 #include <cmath>
 
+#include "backend/context.h"
 #include "core/error.h"
 #include "models/flux/flux_ops.h"
+#include "nn/rope.h"
 
 namespace svdq {
 
@@ -13,21 +15,30 @@ constexpr int64_t kTimestepChannels = 256;
 constexpr double kRopeTheta = 10000.0;
 
 // diffusers' Timesteps(256, flip_sin_to_cos=True, shift 0) of t * 1000:
-// [cos(t f_i), sin(t f_i)] with f_i = 10000^(-i / 128).
-std::vector<float> timestep_sinusoid(const float* t, int64_t batch) {
+// [cos(t f_i), sin(t f_i)] with f_i = 10000^(-i / 128), made on the host.
+TensorView timestep_sinusoid(Context& ctx, const float* t, int64_t batch) {
     const int64_t half = kTimestepChannels / 2;
-    std::vector<float> out(static_cast<size_t>(batch * kTimestepChannels));
+    float* out = ctx.host_staging(static_cast<size_t>(batch * kTimestepChannels));
     for (int64_t b = 0; b < batch; ++b)
         for (int64_t i = 0; i < half; ++i) {
             const double freq = std::exp(-std::log(10000.0) * static_cast<double>(i) / static_cast<double>(half));
             const double angle = static_cast<double>(t[b]) * 1000.0 * freq;
-            out[static_cast<size_t>(b * kTimestepChannels + i)] = static_cast<float>(std::cos(angle));
-            out[static_cast<size_t>(b * kTimestepChannels + half + i)] = static_cast<float>(std::sin(angle));
+            out[b * kTimestepChannels + i] = static_cast<float>(std::cos(angle));
+            out[b * kTimestepChannels + half + i] = static_cast<float>(std::sin(angle));
         }
-    return out;
+    const TensorView v = ctx.arena().matrix(batch, kTimestepChannels);
+    ctx.backend().upload(out, v);
+    return v;
 }
 
 }  // namespace
+
+void record(Context& ctx, const FluxTrace& trace, const char* name, const TensorView& values) {
+    if (!trace) return;
+    std::vector<float> host(static_cast<size_t>(values.numel()));
+    ctx.backend().download(values, host.data());
+    trace(name, host);
+}
 
 FluxEmbeddings::FluxEmbeddings(FluxLayerLoader& load) : FluxEmbeddings(load, load.checkpoint().config()) {}
 
@@ -52,37 +63,40 @@ FluxEmbedded FluxEmbeddings::embed(const FluxRun& run, const FluxConfig& config,
             "FLUX inputs: hidden_states, encoder_hidden_states, pooled_projections, timestep, img_ids and txt_ids are required");
     require(!config.guidance_embeds || in.guidance != nullptr, SVDQ_ERROR_INVALID_ARGUMENT,
             "this model embeds guidance (guidance_embeds): pass guidance [batch]");
-    auto record = [&](const std::string& name, const std::vector<float>& v) {
-        if (trace) trace(name, v);
-    };
+    Context& ctx = run.ctx;
+    Backend& backend = ctx.backend();
     const int64_t B = in.batch, si = in.img_tokens, st = in.txt_tokens;
-    auto mlp = [&](const Mlp& e, const std::vector<float>& x) {
-        return run.apply(e.linear_2, silu(run.apply(e.linear_1, x, B)), B);
+    auto mlp = [&](const Mlp& e, const TensorView& x) {
+        const TensorView hidden = run.apply(e.linear_1, x);
+        backend.silu(hidden);
+        return run.apply(e.linear_2, hidden);
     };
-    std::vector<float> temb = mlp(timestep_, timestep_sinusoid(in.timestep, B));
-    if (!guidance_.empty()) {
-        const std::vector<float> g = mlp(guidance_.front(), timestep_sinusoid(in.guidance, B));
-        for (size_t i = 0; i < temb.size(); ++i) temb[i] += g[i];
-    }
-    const std::vector<float> text = mlp(text_, std::vector<float>(in.pooled_projections, in.pooled_projections + B * config.pooled_projection_dim));
-    for (size_t i = 0; i < temb.size(); ++i) temb[i] += text[i];
-    record("temb", temb);
+    const TensorView temb = mlp(timestep_, timestep_sinusoid(ctx, in.timestep, B));
+    if (!guidance_.empty()) backend.add(temb, mlp(guidance_.front(), timestep_sinusoid(ctx, in.guidance, B)));
+    backend.add(temb, mlp(text_, ctx.arena().input(in.pooled_projections, B, config.pooled_projection_dim)));
+    record(ctx, trace, "temb", temb);
 
     FluxEmbedded e;
-    e.silu_temb = silu(std::move(temb));
+    backend.silu(temb);
+    e.silu_temb = temb;
     const int64_t patch_in = config.in_channels * config.patch_size * config.patch_size;
-    e.x = run.apply(x_embedder_, std::vector<float>(in.hidden_states, in.hidden_states + B * si * patch_in), B * si);
-    e.c = run.apply(context_embedder_,
-                    std::vector<float>(in.encoder_hidden_states, in.encoder_hidden_states + B * st * config.joint_attention_dim), B * st);
-    record("x_embedded", e.x);
-    record("context_embedded", e.c);
+    e.x = run.apply(x_embedder_, ctx.arena().input(in.hidden_states, B * si, patch_in));
+    e.c = run.apply(context_embedder_, ctx.arena().input(in.encoder_hidden_states, B * st, config.joint_attention_dim));
+    record(ctx, trace, "x_embedded", e.x);
+    record(ctx, trace, "context_embedded", e.c);
 
-    std::vector<float> ids(static_cast<size_t>((si + st) * 3));
-    std::copy(in.txt_ids, in.txt_ids + st * 3, ids.begin());
-    std::copy(in.img_ids, in.img_ids + si * 3, ids.begin() + st * 3);
-    e.rope = rope_tables(ids.data(), si + st, config.axes_dims_rope, kRopeTheta);
-    record("rope_cos", e.rope.cos);
-    record("rope_sin", e.rope.sin);
+    // Positions of the joint sequence, text first, then their angles, on the host.
+    const int64_t s = si + st, hd = config.attention_head_dim;
+    float* ids = ctx.host_staging(static_cast<size_t>(s * (3 + 2 * hd)));
+    float *cos = ids + s * 3, *sin = cos + s * hd;
+    std::copy(in.txt_ids, in.txt_ids + st * 3, ids);
+    std::copy(in.img_ids, in.img_ids + si * 3, ids + st * 3);
+    rope_tables(ids, s, config.axes_dims_rope, kRopeTheta, cos, sin);
+    e.rope = {ctx.arena().matrix(s, hd), ctx.arena().matrix(s, hd)};
+    backend.upload(cos, e.rope.cos);
+    backend.upload(sin, e.rope.sin);
+    record(ctx, trace, "rope_cos", e.rope.cos);
+    record(ctx, trace, "rope_sin", e.rope.sin);
     return e;
 }
 

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "models/flux/flux_blocks.h"
-#include "nn/rope.h"
 
 namespace svdq {
 
@@ -26,22 +25,26 @@ struct FluxInputs {
     FluxTokens tokens() const { return {batch, img_tokens, txt_tokens}; }
 };
 
-// Receives named intermediate states (for locating a mismatch).
+// Receives named intermediate states, copied to the host (for locating a mismatch).
 using FluxTrace = std::function<void(const std::string& name, const std::vector<float>& values)>;
 
-// What the blocks start from.
+// Hands trace the view's values (nothing happens without a trace).
+void record(Context& ctx, const FluxTrace& trace, const char* name, const TensorView& values);
+
+// What the blocks start from, in the context's arena.
 struct FluxEmbedded {
-    std::vector<float> silu_temb;  // [batch, d]: every modulation linear reads it
-    std::vector<float> x;          // image states [batch * img, d]
-    std::vector<float> c;          // text states [batch * txt, d]
-    RopeTables rope;               // over the joint sequence, text first
+    TensorView silu_temb;  // [batch, d]: every modulation linear reads it
+    TensorView x;          // image states [batch * img, d]
+    TensorView c;          // text states [batch * txt, d]
+    FluxRope rope;         // over the joint sequence, text first
 };
 
 class FluxEmbeddings {
 public:
     explicit FluxEmbeddings(FluxLayerLoader& load);
 
-    // Checks the inputs against the config, then embeds them.
+    // Checks the inputs against the config, then embeds them into the
+    // context's arena (valid until the caller's scope ends).
     FluxEmbedded embed(const FluxRun& run, const FluxConfig& config, const FluxInputs& in, const FluxTrace& trace) const;
 
 private:

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "io/safetensors_file.h"
+#include "formats/safetensors_file.h"
 #include "models/flux/flux_config.h"
 #include "models/flux/flux_embeddings.h"
 

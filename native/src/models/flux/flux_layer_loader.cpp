@@ -1,10 +1,10 @@
 #include "models/flux/flux_layer_loader.h"
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/error.h"
-#include "models/nunchaku_layer_convert.h"
-#include "models/nunchaku_linear.h"
-#include "models/nunchaku_w4a16_linear.h"
+#include "formats/nunchaku_layer_convert.h"
+#include "formats/nunchaku_linear.h"
+#include "formats/nunchaku_w4a16_linear.h"
 
 namespace svdq {
 
@@ -27,13 +27,15 @@ Linear FluxLayerLoader::dense(const std::string& name, int64_t in, int64_t out) 
     return make(std::move(w), out * in + out);
 }
 
-std::vector<float> FluxLayerLoader::vector(const std::vector<std::string>& names, int64_t size) {
+Buffer FluxLayerLoader::constant(const std::vector<std::string>& names, int64_t size) {
     for (const std::string& name : names)
         if (ck_.contains(name)) {
-            std::vector<float> v = ck_.read(name, {size});
+            const std::vector<float> v = ck_.read(name, {size});
+            Buffer b(ctx_.backend(), 1, size);
+            ctx_.backend().upload(v.data(), b.view());
             parameters_ += size;
             bytes_ += v.size() * sizeof(float);
-            return v;
+            return b;
         }
     fail(SVDQ_ERROR_FORMAT, ck_.path() + ": no tensor '" + names.front() + "'");
 }

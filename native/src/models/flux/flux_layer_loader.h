@@ -11,8 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "backend/arena.h"
 #include "models/flux/flux_checkpoint.h"
-#include "models/nunchaku_flux_layout.h"
+#include "formats/nunchaku_flux_layout.h"
 #include "nn/linear.h"
 
 namespace svdq {
@@ -54,8 +55,9 @@ public:
     Linear dense(const std::string& name, int64_t in, int64_t out);
     // A block linear: `prefix` is "transformer_blocks.<i>." or "single_transformer_blocks.<i>.".
     Linear block(const std::string& prefix, const FluxLayerSpec& spec);
-    // The first of `names` the checkpoint has, as float [size] (q/k norm weights).
-    std::vector<float> vector(const std::vector<std::string>& names, int64_t size);
+    // The first of `names` the checkpoint has, as float [1, size] in the
+    // backend's memory (q/k norm weights).
+    Buffer constant(const std::vector<std::string>& names, int64_t size);
 
     // The float weights of a block linear, assembled from diffusers' tensors.
     LinearWeights float_weights(const std::string& prefix, const FluxLayerSpec& spec) const;

@@ -3,18 +3,18 @@
 #include <map>
 #include <type_traits>
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/error.h"
-#include "io/safetensors_stream_writer.h"
-#include "io/safetensors_writer.h"
+#include "formats/safetensors_stream_writer.h"
+#include "formats/safetensors_writer.h"
 #include "models/flux/flux_blocks.h"
 #include "models/flux/flux_layer_loader.h"
 #include "models/flux/flux_ops.h"
-#include "models/nunchaku_layer_convert.h"
-#include "models/nunchaku_linear.h"
-#include "models/nunchaku_metadata.h"
-#include "models/nunchaku_w4a16_linear.h"
-#include "quant/int4.h"
+#include "formats/nunchaku_layer_convert.h"
+#include "formats/nunchaku_linear.h"
+#include "formats/nunchaku_metadata.h"
+#include "formats/nunchaku_w4a16_linear.h"
+#include "core/numerics/int4.h"
 
 namespace svdq {
 
@@ -51,6 +51,19 @@ void shift_input_as_nunchaku(LinearWeights& w, ThreadPool& pool) {
     w.quantized_residual = std::move(q);
     w.input_shift = nunchaku::kGeluShift;
     w.unsigned_input = true;
+}
+
+// One calibration input's states between blocks, kept in backend memory.
+struct CalibrationState {
+    Buffer silu_temb, x, c, cos, sin;
+
+    FluxRope rope() const { return {cos.view(), sin.view()}; }
+};
+
+Buffer keep(Context& ctx, const TensorView& v) {
+    Buffer b(ctx.backend(), v.rows, v.cols);
+    ctx.backend().copy(v, b.view());
+    return b;
 }
 
 struct Quantization {
@@ -110,7 +123,7 @@ struct Quantization {
                 if (name.kind == nunchaku::LayerKind::W4A4Unsigned && w.format == SVDQ_FORMAT_INT4)
                     shift_input_as_nunchaku(w, ctx.pool());
                 const NunchakuLinear stored = nunchaku_from_linear_weights(w, ctx.pool());
-                const Linear built(ctx, std::move(w));
+                const Linear built(ctx, w);
                 const float error = relative_output_error(ctx, {&built}, {layers[j]}, score.data(),
                                                           static_cast<int64_t>(score.size()) / k, k);
                 SafeTensorsWriter part;
@@ -170,31 +183,35 @@ void quantize_flux(Context& ctx, const FluxCheckpoint& ck, const std::vector<Flu
 
     const FluxEmbeddings embeddings(q.load);
     const LinearInputHook no_hook;
-    std::vector<FluxEmbedded> states;
-    for (const FluxInputs& in : calibration) states.push_back(embeddings.embed({ctx, no_hook}, config, in, {}));
+    std::vector<CalibrationState> states;
+    for (const FluxInputs& in : calibration) {
+        const Arena::Scope scope(ctx.arena());
+        const FluxEmbedded e = embeddings.embed({ctx, no_hook}, config, in, {});
+        states.push_back({keep(ctx, e.silu_temb), keep(ctx, e.x), keep(ctx, e.c), keep(ctx, e.rope.cos), keep(ctx, e.rope.sin)});
+    }
 
     for (int64_t i = 0; i < config.num_layers; ++i)
         q.block<FluxDoubleBlock>(i, [&](const FluxDoubleBlock& block, const LinearInputHook& hook) {
             for (size_t c = 0; c < states.size(); ++c)
-                block.forward({ctx, hook}, config, states[c].silu_temb, calibration[c].tokens(), states[c].rope, states[c].x,
-                              states[c].c);
+                block.forward({ctx, hook}, states[c].silu_temb.view(), calibration[c].tokens(), states[c].rope(),
+                              states[c].x.view(), states[c].c.view());
         });
 
     // The single blocks run on the joint sequence, text rows first per batch item.
-    std::vector<std::vector<float>> joint(states.size());
+    std::vector<Buffer> joint;
     for (size_t c = 0; c < states.size(); ++c) {
         const FluxTokens t = calibration[c].tokens();
-        const int64_t d = config.inner_dim();
-        joint[c].resize(static_cast<size_t>(t.batch * t.joint() * d));
+        joint.emplace_back(ctx.backend(), t.batch * t.joint(), config.inner_dim());
         for (int64_t b = 0; b < t.batch; ++b) {
-            copy_rows(states[c].c, b * t.txt, joint[c], b * t.joint(), t.txt, d);
-            copy_rows(states[c].x, b * t.img, joint[c], b * t.joint() + t.txt, t.img, d);
+            copy_rows(ctx, states[c].c.view(), b * t.txt, joint[c].view(), b * t.joint(), t.txt);
+            copy_rows(ctx, states[c].x.view(), b * t.img, joint[c].view(), b * t.joint() + t.txt, t.img);
         }
     }
     for (int64_t i = 0; i < config.num_single_layers; ++i)
         q.block<FluxSingleBlock>(i, [&](const FluxSingleBlock& block, const LinearInputHook& hook) {
             for (size_t c = 0; c < states.size(); ++c)
-                block.forward({ctx, hook}, config, states[c].silu_temb, calibration[c].tokens(), states[c].rope, joint[c]);
+                block.forward({ctx, hook}, states[c].silu_temb.view(), calibration[c].tokens(), states[c].rope(),
+                              joint[c].view());
         });
     ck.require_all_read();  // e.g. blocks past num_layers: refuse rather than drop them
     out.finish();

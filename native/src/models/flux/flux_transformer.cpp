@@ -1,6 +1,6 @@
 #include "models/flux/flux_transformer.h"
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/error.h"
 #include "models/flux/flux_ops.h"
 
@@ -23,41 +23,51 @@ FluxTransformer::FluxTransformer(FluxLayerLoader&& load)
     weight_bytes_ = load.bytes();
 }
 
-std::vector<float> FluxTransformer::forward(Context& ctx, const FluxInputs& in, const FluxTrace& trace,
-                                            const LinearInputHook& hook) const {
+void FluxTransformer::forward(Context& ctx, const FluxInputs& in, float* out, const FluxTrace& trace,
+                              const LinearInputHook& hook) const {
+    const Arena::Scope scope(ctx.arena());
     const FluxRun run{ctx, hook};
-    FluxEmbedded e = embeddings_.embed(run, config_, in, trace);
-    auto record = [&](const std::string& name, const std::vector<float>& v) {
-        if (trace) trace(name, v);
-    };
+    const FluxEmbedded e = embeddings_.embed(run, config_, in, trace);
     const FluxTokens t = in.tokens();
     const int64_t d = config_.inner_dim(), B = t.batch, si = t.img, st = t.txt, s = t.joint();
 
     for (size_t i = 0; i < double_blocks_.size(); ++i) {
-        double_blocks_[i].forward(run, config_, e.silu_temb, t, e.rope, e.x, e.c);
-        record(FluxDoubleBlock::prefix(static_cast<int64_t>(i)) + "hidden_states", e.x);
-        record(FluxDoubleBlock::prefix(static_cast<int64_t>(i)) + "encoder_hidden_states", e.c);
+        double_blocks_[i].forward(run, e.silu_temb, t, e.rope, e.x, e.c);
+        if (!trace) continue;
+        record(ctx, trace, (FluxDoubleBlock::prefix(static_cast<int64_t>(i)) + "hidden_states").c_str(), e.x);
+        record(ctx, trace, (FluxDoubleBlock::prefix(static_cast<int64_t>(i)) + "encoder_hidden_states").c_str(), e.c);
     }
 
-    std::vector<float> h(static_cast<size_t>(B * s * d));
+    const TensorView h = ctx.arena().matrix(B * s, d);
     for (int64_t b = 0; b < B; ++b) {
-        copy_rows(e.c, b * st, h, b * s, st, d);
-        copy_rows(e.x, b * si, h, b * s + st, si, d);
+        copy_rows(ctx, e.c, b * st, h, b * s, st);
+        copy_rows(ctx, e.x, b * si, h, b * s + st, si);
     }
-    auto image_rows = [&](const std::vector<float>& joint) {
-        std::vector<float> image(static_cast<size_t>(B * si * d));
-        for (int64_t b = 0; b < B; ++b) copy_rows(joint, b * s + st, image, b * si, si, d);
+    auto image_rows = [&] {
+        const TensorView image = ctx.arena().matrix(B * si, d);
+        for (int64_t b = 0; b < B; ++b) copy_rows(ctx, h, b * s + st, image, b * si, si);
         return image;
     };
     for (size_t i = 0; i < single_blocks_.size(); ++i) {
-        single_blocks_[i].forward(run, config_, e.silu_temb, t, e.rope, h);
-        if (trace) record(FluxSingleBlock::prefix(static_cast<int64_t>(i)) + "hidden_states", image_rows(h));
+        single_blocks_[i].forward(run, e.silu_temb, t, e.rope, h);
+        if (trace) record(ctx, trace, (FluxSingleBlock::prefix(static_cast<int64_t>(i)) + "hidden_states").c_str(), image_rows());
     }
 
     // AdaLayerNormContinuous: chunks are (scale, shift), the other way round.
-    const std::vector<float> mod = run.apply(norm_out_, e.silu_temb, B);
-    const std::vector<float> out = run.apply(proj_out_, modulated_norm(image_rows(h), B, si, d, mod, 2, 1, 0), B * si);
-    record("output", out);
+    const TensorView mod = run.apply(norm_out_, e.silu_temb);
+    const TensorView normed = modulated_norm(ctx, image_rows(), B, si, mod, 1, 0);
+    const TensorView result = TensorView::host(out, B * si, config_.patch_features());
+    if (ctx.backend().reads_host_memory())
+        run.apply_into(proj_out_, normed, result);
+    else
+        ctx.backend().download(run.apply(proj_out_, normed), out);
+    if (trace) trace("output", std::vector<float>(out, out + result.numel()));
+}
+
+std::vector<float> FluxTransformer::forward(Context& ctx, const FluxInputs& in, const FluxTrace& trace,
+                                            const LinearInputHook& hook) const {
+    std::vector<float> out(static_cast<size_t>(in.batch * in.img_tokens * config_.patch_features()));
+    forward(ctx, in, out.data(), trace, hook);
     return out;
 }
 

@@ -29,7 +29,12 @@ public:
     int64_t parameter_count() const { return parameter_count_; }
     uint64_t weight_bytes() const { return weight_bytes_; }
 
-    // Returns the output [batch, img_tokens, patch^2 * out_channels].
+    // Writes the output [batch, img_tokens, patch^2 * out_channels] to out
+    // (host memory). Activations live in the context's arena: once a shape has
+    // run, another forward of that shape allocates nothing (without trace or hook).
+    void forward(Context& ctx, const FluxInputs& in, float* out, const FluxTrace& trace = {},
+                 const LinearInputHook& hook = {}) const;
+    // The same, returning the output.
     std::vector<float> forward(Context& ctx, const FluxInputs& in, const FluxTrace& trace = {},
                                const LinearInputHook& hook = {}) const;
 

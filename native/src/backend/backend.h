@@ -1,0 +1,68 @@
+// The backend interface: everything above it (nn/, models/) computes through
+// these calls on TensorViews and never touches a backend's memory or knows
+// which backend runs. A backend owns its buffers, prepares each linear layer
+// into its own packed form once, and runs the ops the models need. Ops write
+// into outputs the caller provides; none allocates per call in steady state.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/linear_weights.h"
+#include "core/tensor_view.h"
+#include "svdquant.h"
+
+namespace svdq {
+
+// A linear layer in one backend's packed form (Backend::prepare_linear).
+class PreparedLinear {
+public:
+    virtual ~PreparedLinear() = default;
+    virtual uint64_t memory_bytes() const = 0;
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+
+    virtual svdq_backend kind() const = 0;
+    // The kernel level of a CPU backend (SVDQ_CPU_AUTO for other backends).
+    virtual svdq_cpu_level cpu_level() const = 0;
+    virtual std::string description() const = 0;  // one line for the log
+    // Whether ops also accept Memory::host views (a CPU backend: no copies).
+    virtual bool reads_host_memory() const = 0;
+
+    // Raw buffers for the arena and persistent tensors; 64-byte aligned.
+    virtual void* allocate(size_t bytes) = 0;
+    virtual void release(void* data, size_t bytes) noexcept = 0;
+    // host holds dst.rows * dst.cols contiguous floats (and receives them).
+    virtual void upload(const float* host, const TensorView& dst) = 0;
+    virtual void download(const TensorView& src, float* host) = 0;
+    virtual void copy(const TensorView& src, const TensorView& dst) = 0;
+
+    virtual std::unique_ptr<PreparedLinear> prepare_linear(const LinearWeights& w) = 0;
+    // y [m, n] = the layer applied to x [m, k] (its bias and activation included);
+    // x and y contiguous. Non-finite x is refused (SVDQ_ERROR_NON_FINITE).
+    virtual void linear(const PreparedLinear& layer, const TensorView& x, const TensorView& y) = 0;
+
+    // softmax(q k^T / sqrt(head_dim)) v per head; q, k, v, out: [tokens, heads * head_dim].
+    virtual void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
+                           const TensorView& out) = 0;
+    // out = LayerNorm(x) * (1 + scale) + shift per row, no affine weights;
+    // scale and shift are [1, d].
+    virtual void layer_norm_modulate(const TensorView& x, const TensorView& scale, const TensorView& shift, float eps,
+                                     const TensorView& out) = 0;
+    // In place: every head_dim slice of every row RMS-normalised, times weight [1, head_dim].
+    virtual void rms_norm_heads(const TensorView& x, const TensorView& weight, float eps) = 0;
+    // In place: interleaved pairs (x[2i], x[2i+1]) of each head rotated by the
+    // angles of cos and sin [rows, head_dim] (each pair's value repeated).
+    virtual void rope(const TensorView& x, const TensorView& cos, const TensorView& sin) = 0;
+    virtual void silu(const TensorView& x) = 0;  // in place
+    // x += update, or x += gate * update with gate [1, d] shared by the rows.
+    virtual void add(const TensorView& x, const TensorView& update) = 0;
+    virtual void gated_add(const TensorView& x, const TensorView& update, const TensorView& gate) = 0;
+};
+
+}  // namespace svdq

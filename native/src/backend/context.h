@@ -1,0 +1,49 @@
+// An engine context: the host's logger and threads, one backend, and the
+// arena its activations live in. One thread at a time.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "backend/arena.h"
+#include "backend/backend.h"
+#include "core/logger.h"
+#include "core/thread_pool.h"
+#include "svdquant.h"
+
+namespace svdq {
+
+// Builds a backend on the context's host threads at a CPU kernel level (tests
+// pass their own; the C API's contexts get the CPU backend).
+using BackendFactory = std::function<std::unique_ptr<Backend>(ThreadPool& pool, svdq_cpu_level level)>;
+
+class Context {
+public:
+    explicit Context(const svdq_context_options& options, const BackendFactory& make_backend = {});
+    ~Context();
+
+    Backend& backend() const { return *backend_; }
+    const Logger& logger() const { return logger_; }
+    // Host threads for host-side work (loading, packing, the quantizer's math).
+    ThreadPool& pool() { return pool_; }
+    Arena& arena() { return *arena_; }
+    // Host floats reused across calls for values computed on the host before
+    // upload (position tables, timestep sinusoids): grows, never shrinks.
+    float* host_staging(size_t count);
+
+private:
+    Logger logger_;
+    ThreadPool pool_;
+    std::unique_ptr<Backend> backend_;
+    std::unique_ptr<Arena> arena_;
+    std::vector<float> host_staging_;
+};
+
+}  // namespace svdq
+
+struct svdq_context : svdq::Context {
+    using svdq::Context::Context;
+    std::atomic<bool> in_call{false};  // set while a C API call runs on this context
+};

@@ -1,0 +1,88 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "backend/cpu/cpu_linear.h"
+#include "core/aligned.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+
+namespace svdq {
+
+namespace {
+
+// Checks on every op call: messages are built only on failure, so a
+// steady-state forward allocates nothing.
+void require_contiguous(const TensorView& v, const char* op, const char* what) {
+    if (!v.contiguous()) fail(SVDQ_ERROR_INTERNAL, std::string(op) + ": " + what + " must be contiguous");
+}
+
+void require_same_shape(const TensorView& a, const TensorView& b, const char* op) {
+    if (a.rows != b.rows || a.cols != b.cols)
+        fail(SVDQ_ERROR_INTERNAL, std::string(op) + ": [" + std::to_string(a.rows) + ", " + std::to_string(a.cols) + "] and [" +
+                                      std::to_string(b.rows) + ", " + std::to_string(b.cols) + "] differ");
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(ThreadPool& pool, svdq_cpu_level level) : pool_(pool), kernels_(&cpu_kernels_for(level)) {}
+
+std::string CpuBackend::description() const {
+    return std::string("CPU backend, ") + cpu_level_name(kernels_->level) + " kernels (CPU supports " +
+           cpu_level_name(detected_cpu_level()) + ")";
+}
+
+void* CpuBackend::allocate(size_t bytes) { return aligned_zeroed(std::max<size_t>(bytes, 1)).release(); }
+
+void CpuBackend::release(void* data, size_t) noexcept { AlignedFree()(data); }
+
+void CpuBackend::upload(const float* host, const TensorView& dst) {
+    for (int64_t r = 0; r < dst.rows; ++r) std::memcpy(dst.data + r * dst.row_stride, host + r * dst.cols, dst.cols * sizeof(float));
+}
+
+void CpuBackend::download(const TensorView& src, float* host) {
+    for (int64_t r = 0; r < src.rows; ++r) std::memcpy(host + r * src.cols, src.data + r * src.row_stride, src.cols * sizeof(float));
+}
+
+void CpuBackend::copy(const TensorView& src, const TensorView& dst) {
+    require_same_shape(src, dst, "copy");
+    for (int64_t r = 0; r < src.rows; ++r)
+        std::memcpy(dst.data + r * dst.row_stride, src.data + r * src.row_stride, src.cols * sizeof(float));
+}
+
+std::unique_ptr<PreparedLinear> CpuBackend::prepare_linear(const LinearWeights& w) {
+    return std::make_unique<CpuLinear>(*kernels_, pool_, w);
+}
+
+void CpuBackend::linear(const PreparedLinear& layer, const TensorView& x, const TensorView& y) {
+    const auto* cpu = dynamic_cast<const CpuLinear*>(&layer);
+    if (cpu == nullptr) fail(SVDQ_ERROR_INVALID_ARGUMENT, "the layer was prepared by another backend than this context's");
+    require_contiguous(x, "linear", "x");
+    require_contiguous(y, "linear", "y");
+    if (x.cols != cpu->in_features() || y.cols != cpu->out_features() || x.rows != y.rows)
+        fail(SVDQ_ERROR_INTERNAL, "linear: x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "] and y [" +
+                                      std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] do not fit the layer's [" +
+                                      std::to_string(cpu->out_features()) + ", " + std::to_string(cpu->in_features()) + "]");
+    cpu->forward(pool_, scratch_, x.data, x.rows, y.data);
+}
+
+void CpuBackend::attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
+                           const TensorView& out) {
+    for (const TensorView* t : {&q, &k, &v, &out}) require_contiguous(*t, "attention", "q, k, v and out");
+    if (head_dim < 1 || q.cols % head_dim != 0)
+        fail(SVDQ_ERROR_INVALID_ARGUMENT, "attention: head_dim " + std::to_string(head_dim) + " must divide the width " + std::to_string(q.cols));
+    const int64_t tokens = q.rows, heads = q.cols / head_dim;
+    const AttentionArgs args{q.data, k.data, v.data, tokens, heads, head_dim, out.data};
+    const int64_t block = kernels_->attention_queries;
+    const int64_t blocks = (tokens + block - 1) / block;
+    // Consecutive items share a head, so its K and V stay warm in cache.
+    pool_.parallel_for(heads * blocks, [&](int64_t item) {
+        const int64_t head = item / blocks, q0 = item % blocks * block;
+        kernels_->attention(args, {head, q0, std::min(tokens, q0 + block)});
+    });
+}
+
+}  // namespace svdq

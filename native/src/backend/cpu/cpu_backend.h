@@ -1,0 +1,64 @@
+// The CPU backend: kernels of one level (scalar, AVX2, ...) run over the
+// context's host threads, on host memory. Its scratch (quantized activations,
+// branch intermediates) is reused across calls, so one context's forwards
+// stay allocation-free once shapes repeat.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_kernels.h"
+
+namespace svdq {
+
+class ThreadPool;
+
+struct CpuScratch {
+    std::vector<int8_t> act_q;
+    std::vector<float> act_scales;
+    std::vector<int32_t> act_sums;
+    std::vector<float> lowrank_act;
+    std::vector<float> branch_out;    // unfused branch only
+    std::vector<float> fake_quant_x;  // NVFP4 only
+};
+
+class CpuBackend final : public Backend {
+public:
+    CpuBackend(ThreadPool& pool, svdq_cpu_level level);
+
+    const CpuKernels& kernels() const { return *kernels_; }
+    ThreadPool& pool() const { return pool_; }
+    CpuScratch& scratch() { return scratch_; }
+
+    svdq_backend kind() const override { return SVDQ_BACKEND_CPU; }
+    svdq_cpu_level cpu_level() const override { return kernels_->level; }
+    std::string description() const override;
+    bool reads_host_memory() const override { return true; }
+
+    void* allocate(size_t bytes) override;
+    void release(void* data, size_t bytes) noexcept override;
+    void upload(const float* host, const TensorView& dst) override;
+    void download(const TensorView& src, float* host) override;
+    void copy(const TensorView& src, const TensorView& dst) override;
+
+    std::unique_ptr<PreparedLinear> prepare_linear(const LinearWeights& w) override;
+    void linear(const PreparedLinear& layer, const TensorView& x, const TensorView& y) override;
+
+    void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
+                   const TensorView& out) override;
+    void layer_norm_modulate(const TensorView& x, const TensorView& scale, const TensorView& shift, float eps,
+                             const TensorView& out) override;
+    void rms_norm_heads(const TensorView& x, const TensorView& weight, float eps) override;
+    void rope(const TensorView& x, const TensorView& cos, const TensorView& sin) override;
+    void silu(const TensorView& x) override;
+    void add(const TensorView& x, const TensorView& update) override;
+    void gated_add(const TensorView& x, const TensorView& update, const TensorView& gate) override;
+
+private:
+    ThreadPool& pool_;
+    const CpuKernels* kernels_;
+    CpuScratch scratch_;
+};
+
+}  // namespace svdq

@@ -1,0 +1,58 @@
+// A linear layer packed for the CPU kernels of the level that prepared it; it
+// always runs with those kernels, whichever CPU context calls it (contexts of
+// other levels may share it). NVFP4 layers keep their 4-bit values dequantized
+// to float and quantize activations to NVFP4 and back on the fly: an
+// emulation with the same numbers as FP4 hardware (see
+// gemm_nvfp4_reference), on the float GEMM with an unfused branch.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/packed_weights.h"
+
+namespace svdq {
+
+class ThreadPool;
+struct CpuScratch;
+
+class CpuLinear final : public PreparedLinear {
+public:
+    CpuLinear(const CpuKernels& kernels, ThreadPool& pool, const LinearWeights& w);
+
+    uint64_t memory_bytes() const override;
+    int64_t in_features() const { return k_; }
+    int64_t out_features() const { return n_; }
+
+    // x: [m, k], y: [m, n], both row-major float on the host.
+    void forward(ThreadPool& pool, CpuScratch& scratch, const float* x, int64_t m, float* y) const;
+
+private:
+    void forward_w4a4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const;
+    void forward_w4a4_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const;
+    void forward_nvfp4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const;
+    // y = activation(y + (X down'^T) up^T) with the branch as float GEMMs.
+    void add_branch_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const;
+
+    svdq_linear_kind kind_;
+    svdq_activation activation_;
+    svdq_branch_execution branch_execution_;
+    svdq_weight_format format_;
+    ActEncoding input_encoding_;
+    int64_t n_, k_, rank_;
+    const CpuKernels* kernels_;
+    PackedWeights weights_;          // float (BF16 when bf16_weights_), INT4, or the INT4 residual for W4A4
+    bool bf16_weights_ = false;
+    std::vector<float> bias_;
+    std::vector<float> inv_smooth_;  // 1 / lambda, applied to activations
+    // The branch. Fused: up_ packed for the W4A4 epilogue, down_ plain for the
+    // activation quantizer, both BF16 as checkpoints store them. Unfused and
+    // NVFP4: both packed as BF16 GEMM weights.
+    PackedWeights up_;               // [n, rank]
+    std::vector<uint16_t> down_;     // BF16 [rank, k] divided by lambda: reads raw X
+    PackedWeights down_packed_;      // unfused and NVFP4 only
+};
+
+}  // namespace svdq

@@ -1,0 +1,75 @@
+// The CPU backend's row-wise ops: norms, RoPE and element-wise updates, on
+// views with any row stride.
+#include <cmath>
+
+#include "backend/cpu/cpu_backend.h"
+
+namespace svdq {
+
+void CpuBackend::layer_norm_modulate(const TensorView& x, const TensorView& scale, const TensorView& shift, float eps,
+                                     const TensorView& out) {
+    const int64_t d = x.cols;
+    for (int64_t r = 0; r < x.rows; ++r) {
+        const float* xr = x.data + r * x.row_stride;
+        double mean = 0.0, var = 0.0;
+        for (int64_t j = 0; j < d; ++j) mean += xr[j];
+        mean /= static_cast<double>(d);
+        for (int64_t j = 0; j < d; ++j) var += (xr[j] - mean) * (xr[j] - mean);
+        const float inv = static_cast<float>(1.0 / std::sqrt(var / static_cast<double>(d) + eps));
+        float* o = out.data + r * out.row_stride;
+        for (int64_t j = 0; j < d; ++j) o[j] = (xr[j] - static_cast<float>(mean)) * inv * (1.0f + scale.data[j]) + shift.data[j];
+    }
+}
+
+void CpuBackend::rms_norm_heads(const TensorView& x, const TensorView& weight, float eps) {
+    const int64_t head_dim = weight.cols, heads = x.cols / head_dim;
+    for (int64_t r = 0; r < x.rows; ++r)
+        for (int64_t h = 0; h < heads; ++h) {
+            float* v = x.data + r * x.row_stride + h * head_dim;
+            double ss = 0.0;
+            for (int64_t j = 0; j < head_dim; ++j) ss += static_cast<double>(v[j]) * v[j];
+            const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(head_dim) + eps));
+            for (int64_t j = 0; j < head_dim; ++j) v[j] = v[j] * inv * weight.data[j];
+        }
+}
+
+void CpuBackend::rope(const TensorView& x, const TensorView& cos, const TensorView& sin) {
+    const int64_t dim = cos.cols, heads = x.cols / dim;
+    for (int64_t s = 0; s < x.rows; ++s) {
+        const float* c = cos.data + s * cos.row_stride;
+        const float* sn = sin.data + s * sin.row_stride;
+        for (int64_t h = 0; h < heads; ++h) {
+            float* v = x.data + s * x.row_stride + h * dim;
+            for (int64_t j = 0; j < dim; j += 2) {
+                const float a = v[j], b = v[j + 1];
+                v[j] = a * c[j] - b * sn[j];
+                v[j + 1] = b * c[j + 1] + a * sn[j + 1];
+            }
+        }
+    }
+}
+
+void CpuBackend::silu(const TensorView& x) {
+    for (int64_t r = 0; r < x.rows; ++r) {
+        float* row = x.data + r * x.row_stride;
+        for (int64_t j = 0; j < x.cols; ++j) row[j] = row[j] / (1.0f + std::exp(-row[j]));
+    }
+}
+
+void CpuBackend::add(const TensorView& x, const TensorView& update) {
+    for (int64_t r = 0; r < x.rows; ++r) {
+        float* row = x.data + r * x.row_stride;
+        const float* u = update.data + r * update.row_stride;
+        for (int64_t j = 0; j < x.cols; ++j) row[j] += u[j];
+    }
+}
+
+void CpuBackend::gated_add(const TensorView& x, const TensorView& update, const TensorView& gate) {
+    for (int64_t r = 0; r < x.rows; ++r) {
+        float* row = x.data + r * x.row_stride;
+        const float* u = update.data + r * update.row_stride;
+        for (int64_t j = 0; j < x.cols; ++j) row[j] += gate.data[j] * u[j];
+    }
+}
+
+}  // namespace svdq
