@@ -56,6 +56,7 @@ public sealed class HandleOwnershipTests
     [Test]
     public void Adopt_WhenBuildingTheOwnerFails_DisposesTheHandleOnce()
     {
+        NativeLibraryCheck.EnsureCompatible(); // loads the library, as every public entry point does first
         NativeMethods.svdq_safetensors_writer_create(out SvdqSafetensorsWriterHandle handle);
         Assume.That(handle.IsInvalid, Is.False);
 
