@@ -310,6 +310,180 @@ namespace SvdQuant.Native
         public float calibration_error;
     }
 
+    /// <summary>Owns an <c>svdq_context</c>, released once with <c>svdq_context_destroy</c>.</summary>
+    internal sealed partial class SvdqContextHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqContextHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_context_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
+    /// <summary>Owns an <c>svdq_tensor</c>, released once with <c>svdq_tensor_destroy</c>.</summary>
+    internal sealed partial class SvdqTensorHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqTensorHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_tensor_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
+    /// <summary>Owns an <c>svdq_linear</c>, released once with <c>svdq_linear_destroy</c>.</summary>
+    internal sealed partial class SvdqLinearHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqLinearHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_linear_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
+    /// <summary>Owns an <c>svdq_safetensors</c>, released once with <c>svdq_safetensors_destroy</c>.</summary>
+    internal sealed partial class SvdqSafetensorsHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqSafetensorsHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_safetensors_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
+    /// <summary>Owns an <c>svdq_safetensors_writer</c>, released once with <c>svdq_safetensors_writer_destroy</c>.</summary>
+    internal sealed partial class SvdqSafetensorsWriterHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqSafetensorsWriterHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_safetensors_writer_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
+    /// <summary>Owns an <c>svdq_flux</c>, released once with <c>svdq_flux_destroy</c>.</summary>
+    internal sealed partial class SvdqFluxHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqFluxHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_flux_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
     internal static unsafe partial class NativeMethods
     {
         internal const string LibraryName = "svdquant";
@@ -327,97 +501,97 @@ namespace SvdQuant.Native
         internal static extern svdq_status svdq_context_options_init(svdq_context_options* options);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_context_create(svdq_context_options* options, IntPtr* out_context);
+        internal static extern svdq_status svdq_context_create(svdq_context_options* options, out SvdqContextHandle out_context);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_context_destroy(IntPtr context);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_context_get_info(IntPtr context, svdq_context_info* out_info);
+        internal static extern svdq_status svdq_context_get_info(SvdqContextHandle context, svdq_context_info* out_info);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_tensor_create(int dtype, long* shape, int ndim, IntPtr* out_tensor);
+        internal static extern svdq_status svdq_tensor_create(int dtype, long* shape, int ndim, out SvdqTensorHandle out_tensor);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_tensor_wrap(int dtype, long* shape, int ndim, void* data, ulong size_bytes, IntPtr* out_tensor);
+        internal static extern svdq_status svdq_tensor_wrap(int dtype, long* shape, int ndim, void* data, ulong size_bytes, out SvdqTensorHandle out_tensor);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_tensor_destroy(IntPtr tensor);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_tensor_get_data(IntPtr tensor, void** out_data, ulong* out_size_bytes);
+        internal static extern svdq_status svdq_tensor_get_data(SvdqTensorHandle tensor, void** out_data, ulong* out_size_bytes);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_tensor_get_shape(IntPtr tensor, int* out_dtype, int* out_ndim, long* out_shape);
+        internal static extern svdq_status svdq_tensor_get_shape(SvdqTensorHandle tensor, int* out_dtype, int* out_ndim, long* out_shape);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_linear_create(IntPtr context, svdq_linear_desc* desc, IntPtr* out_linear);
+        internal static extern svdq_status svdq_linear_create(SvdqContextHandle context, svdq_linear_desc* desc, out SvdqLinearHandle out_linear);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_linear_destroy(IntPtr linear);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_linear_get_info(IntPtr linear, svdq_linear_info* out_info);
+        internal static extern svdq_status svdq_linear_get_info(SvdqLinearHandle linear, svdq_linear_info* out_info);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_linear_forward(IntPtr context, IntPtr linear, IntPtr x, IntPtr y);
+        internal static extern svdq_status svdq_linear_forward(SvdqContextHandle context, SvdqLinearHandle linear, SvdqTensorHandle x, SvdqTensorHandle y);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_smooth_compute(IntPtr context, IntPtr x, IntPtr weight, float alpha, float beta, IntPtr out_smooth);
+        internal static extern svdq_status svdq_smooth_compute(SvdqContextHandle context, SvdqTensorHandle x, SvdqTensorHandle weight, float alpha, float beta, SvdqTensorHandle out_smooth);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_lowrank_decompose(IntPtr context, IntPtr weight, IntPtr smooth, int rank, IntPtr out_up, IntPtr out_down);
+        internal static extern svdq_status svdq_lowrank_decompose(SvdqContextHandle context, SvdqTensorHandle weight, SvdqTensorHandle smooth, int rank, SvdqTensorHandle out_up, SvdqTensorHandle out_down);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_quantize_options_init(svdq_quantize_options* options);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_quantize_linears(IntPtr context, svdq_quantize_options* options, IntPtr calibration, IntPtr* weights, IntPtr* biases, int count, IntPtr* out_linears, IntPtr out_smooth, IntPtr* out_ups, IntPtr* out_downs, svdq_quantize_report* out_report);
+        internal static extern svdq_status svdq_quantize_linears(SvdqContextHandle context, svdq_quantize_options* options, SvdqTensorHandle calibration, IntPtr* weights, IntPtr* biases, int count, IntPtr* out_linears, SvdqTensorHandle out_smooth, IntPtr* out_ups, IntPtr* out_downs, svdq_quantize_report* out_report);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_layer_quantize_file(IntPtr context, svdq_quantize_options* options, byte* input_path, byte* output_path, svdq_quantize_report* out_report);
+        internal static extern svdq_status svdq_layer_quantize_file(SvdqContextHandle context, svdq_quantize_options* options, byte* input_path, byte* output_path, svdq_quantize_report* out_report);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_linear_load(IntPtr context, byte* path, IntPtr* out_linear);
+        internal static extern svdq_status svdq_linear_load(SvdqContextHandle context, byte* path, out SvdqLinearHandle out_linear);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_safetensors_open(byte* path, IntPtr* out_file);
+        internal static extern svdq_status svdq_safetensors_open(byte* path, out SvdqSafetensorsHandle out_file);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_safetensors_destroy(IntPtr file);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_safetensors_get_info(IntPtr file, svdq_safetensors_info* out_info);
+        internal static extern svdq_status svdq_safetensors_get_info(SvdqSafetensorsHandle file, svdq_safetensors_info* out_info);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_safetensors_get_metadata(IntPtr file, long index, byte** out_key, byte** out_value);
+        internal static extern svdq_status svdq_safetensors_get_metadata(SvdqSafetensorsHandle file, long index, byte** out_key, byte** out_value);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_safetensors_get_tensor(IntPtr file, long index, svdq_safetensors_tensor* out_tensor);
+        internal static extern svdq_status svdq_safetensors_get_tensor(SvdqSafetensorsHandle file, long index, svdq_safetensors_tensor* out_tensor);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_safetensors_find_tensor(IntPtr file, byte* name, long* out_index);
+        internal static extern svdq_status svdq_safetensors_find_tensor(SvdqSafetensorsHandle file, byte* name, long* out_index);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_safetensors_read_f32(IntPtr file, long index, float* out_values, ulong count);
+        internal static extern svdq_status svdq_safetensors_read_f32(SvdqSafetensorsHandle file, long index, float* out_values, ulong count);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_checkpoint_inspect(IntPtr file, svdq_checkpoint_info* out_info);
+        internal static extern svdq_status svdq_checkpoint_inspect(SvdqSafetensorsHandle file, svdq_checkpoint_info* out_info);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_safetensors_writer_create(IntPtr* out_writer);
+        internal static extern svdq_status svdq_safetensors_writer_create(out SvdqSafetensorsWriterHandle out_writer);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_safetensors_writer_destroy(IntPtr writer);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_safetensors_writer_set_metadata(IntPtr writer, byte* key, byte* value);
+        internal static extern svdq_status svdq_safetensors_writer_set_metadata(SvdqSafetensorsWriterHandle writer, byte* key, byte* value);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_safetensors_writer_add_tensor(IntPtr writer, byte* name, int dtype, long* shape, int ndim, void* data, ulong size_bytes);
+        internal static extern svdq_status svdq_safetensors_writer_add_tensor(SvdqSafetensorsWriterHandle writer, byte* name, int dtype, long* shape, int ndim, void* data, ulong size_bytes);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_safetensors_writer_save(IntPtr writer, byte* path);
+        internal static extern svdq_status svdq_safetensors_writer_save(SvdqSafetensorsWriterHandle writer, byte* path);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_path_same_file(byte* a, byte* b, int* out_same);
@@ -426,18 +600,18 @@ namespace SvdQuant.Native
         internal static extern svdq_status svdq_flux_load_options_init(svdq_flux_load_options* options);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_flux_load(IntPtr context, byte* path, svdq_flux_load_options* options, IntPtr* out_model);
+        internal static extern svdq_status svdq_flux_load(SvdqContextHandle context, byte* path, svdq_flux_load_options* options, out SvdqFluxHandle out_model);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_destroy(IntPtr model);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_flux_get_info(IntPtr model, svdq_flux_info* out_info);
+        internal static extern svdq_status svdq_flux_get_info(SvdqFluxHandle model, svdq_flux_info* out_info);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_flux_forward(IntPtr context, IntPtr model, svdq_flux_inputs* inputs, IntPtr @out);
+        internal static extern svdq_status svdq_flux_forward(SvdqContextHandle context, SvdqFluxHandle model, svdq_flux_inputs* inputs, SvdqTensorHandle @out);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_flux_quantize(IntPtr context, byte* model_path, byte* calibration_path, byte* output_path, svdq_quantize_options* options, IntPtr progress, void* user_data);
+        internal static extern svdq_status svdq_flux_quantize(SvdqContextHandle context, byte* model_path, byte* calibration_path, byte* output_path, svdq_quantize_options* options, IntPtr progress, void* user_data);
     }
 }

@@ -281,7 +281,7 @@ SVDQ_API svdq_status svdq_quantize_options_init(svdq_quantize_options* options);
  * the method has a branch, and the report when out_report is not NULL. */
 SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_quantize_options* options,
                                            const svdq_tensor* calibration, const svdq_tensor* const* weights,
-                                           const svdq_tensor* const* biases, int32_t count, svdq_linear** out_linears,
+                                           const svdq_tensor* const* biases, int32_t count, svdq_linear* out_linears[],
                                            svdq_tensor* out_smooth, svdq_tensor* const* out_ups,
                                            svdq_tensor* const* out_downs, svdq_quantize_report* out_report);
 

@@ -12,7 +12,7 @@ namespace SvdQuant;
 /// </summary>
 public sealed class Engine : IDisposable
 {
-    private readonly ContextHandle _context;
+    private readonly SvdqContextHandle _context;
     private int _inCall;
 
     /// <summary>Starts an engine.</summary>
@@ -105,20 +105,18 @@ public sealed class Engine : IDisposable
                 "This Engine is already running a call (on another thread, or from a callback of that call); an Engine serves one call at a time: give each thread its own Engine.");
         }
 
-        try
-        {
-            return new EngineCall(this, HandleLease.Of(_context, nameof(Engine)));
-        }
-        catch
+        if (_context.IsClosed)
         {
             Exit();
-            throw;
+            throw new ObjectDisposedException(nameof(Engine));
         }
+
+        return new EngineCall(this, _context);
     }
 
     internal void Exit() => Volatile.Write(ref _inCall, 0);
 
-    private static unsafe ContextHandle CreateContext(EngineOptions options)
+    private static unsafe SvdqContextHandle CreateContext(EngineOptions options)
     {
         svdq_context_options native;
         NativeStatus.Check(NativeMethods.svdq_context_options_init(&native));
@@ -137,9 +135,9 @@ public sealed class Engine : IDisposable
 
         try
         {
-            IntPtr context;
-            NativeStatus.Check(NativeMethods.svdq_context_create(&native, &context));
-            return new ContextHandle(context, logSink);
+            NativeStatus.Check(NativeMethods.svdq_context_create(&native, out SvdqContextHandle context));
+            context.FreeAfterDestroy(logSink);
+            return context;
         }
         catch
         {
@@ -152,11 +150,11 @@ public sealed class Engine : IDisposable
         }
     }
 
-    private static unsafe (Backend, int, CpuLevel) ReadInfo(ContextHandle context)
+    private static unsafe (Backend, int, CpuLevel) ReadInfo(SvdqContextHandle context)
     {
         svdq_context_info info = default;
         info.struct_size = (uint)sizeof(svdq_context_info);
-        NativeStatus.Check(NativeMethods.svdq_context_get_info(context.DangerousGetHandle(), &info));
+        NativeStatus.Check(NativeMethods.svdq_context_get_info(context, &info));
         return ((Backend)info.backend, info.num_threads, (CpuLevel)info.cpu_level);
     }
 }

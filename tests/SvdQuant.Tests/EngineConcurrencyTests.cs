@@ -1,7 +1,13 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
+using System.Linq;
+using System.Reflection;
 using System.Threading.Tasks;
+using CommunityToolkit.HighPerformance;
 using NUnit.Framework;
+using SvdQuant.Cli.Demo;
+using SvdQuant.Formats;
 using SvdQuant.Models;
 using SvdQuant.Quantization;
 
@@ -48,6 +54,103 @@ public sealed class EngineConcurrencyTests
         Assert.That(refused, Is.TypeOf<InvalidOperationException>().With.Message.Contains("one call at a time"));
         Assert.That(layer.Forward(engine, new float[2, 64]), Has.Length.EqualTo(16), "the engine is free again");
         Assert.That(File.Exists(output), Is.False);
+    }
+
+    /// <summary>
+    /// Each public method that takes an Engine (found by reflection, so a new one without a case fails), called
+    /// from another thread while the engine quantizes, throws InvalidOperationException. Every case has valid
+    /// inputs: without the check it would run (and race) instead of throwing.
+    /// </summary>
+    [Test]
+    public void EveryEntryPointTakingAnEngine_RefusesWhileACallRuns()
+    {
+        string folder = Directory.CreateTempSubdirectory("svdq-busy-").FullName;
+        try
+        {
+            var random = new GaussianRandom(71);
+            float[,] weight = random.NextMatrix(8, 64, 1);
+            float[,] calibration = random.NextMatrix(16, 64, 1);
+            string layerInput = Path.Combine(folder, "layer.safetensors");
+            string layerFile = Path.Combine(folder, "layer-q.safetensors");
+            using (var writer = new SafeTensorsWriter())
+            {
+                writer.AddTensor("weight", [8, 64], weight.Cast<float>().ToArray());
+                writer.Save(layerInput);
+            }
+
+            var rtn = new QuantizerOptions { Method = QuantizationMethod.Rtn };
+            using var engine = new Engine();
+            Quantizer.QuantizeFile(engine, layerInput, layerFile, rtn);
+            using LinearLayer layer = LinearLayer.Create(engine, LinearPrecision.W4A4, weight);
+            using FluxTransformer model = FluxTransformer.Load(engine, Model);
+            FluxInputs inputs = FluxTransformerTests.ReadInputs();
+
+            var cases = new Dictionary<string, Action<Engine>>
+            {
+                ["LinearLayer.Create"] = e => LinearLayer.Create(e, LinearPrecision.Float, weight).Dispose(),
+                ["LinearLayer.Load"] = e => LinearLayer.Load(e, layerFile).Dispose(),
+                ["LinearLayer.Forward(Engine, Single[,])"] = e => layer.Forward(e, new float[2, 64]),
+                ["LinearLayer.Forward(Engine, ReadOnlySpan2D`1, Span2D`1)"] = e => layer.Forward(e, new ReadOnlySpan2D<float>(new float[2, 64]), new Span2D<float>(new float[2, 8])),
+                ["Quantizer.Quantize"] = e => Quantizer.Quantize(e, default, weight, options: rtn).Dispose(),
+                ["Quantizer.QuantizeGroup"] = e => Quantizer.QuantizeGroup(e, default, [weight], options: rtn).Dispose(),
+                ["Quantizer.QuantizeFile"] = e => Quantizer.QuantizeFile(e, layerInput, Path.Combine(folder, "again.safetensors"), rtn),
+                ["Quantizer.QuantizeFlux"] = e => Quantizer.QuantizeFlux(e, Model, Path.Combine(folder, "flux-q.safetensors")),
+                ["FluxTransformer.Load"] = e => FluxTransformer.Load(e, Model).Dispose(),
+                ["FluxTransformer.Forward"] = e => model.Forward(e, inputs),
+                ["Smoothing.Compute"] = e => Smoothing.Compute(e, calibration, weight),
+                ["LowRank.Decompose"] = e => LowRank.Decompose(e, weight, rank: 4),
+            };
+            Assert.That(cases.Keys, Is.EquivalentTo(EntryPointsTakingAnEngine()), "one case per entry point");
+
+            var outcomes = new Dictionary<string, Exception?>();
+            var duringQuantize = new Stop(() => Task.Run(() =>
+            {
+                foreach ((string name, Action<Engine> call) in cases)
+                {
+                    try
+                    {
+                        call(engine);
+                        outcomes[name] = null;
+                    }
+                    catch (Exception e)
+                    {
+                        outcomes[name] = e;
+                    }
+                }
+            }).GetAwaiter().GetResult());
+            Assert.Throws<OperationCanceledException>(() =>
+                Quantizer.QuantizeFlux(engine, Model, Path.Combine(folder, "running.safetensors"), progress: duringQuantize));
+
+            Assert.Multiple(() =>
+            {
+                foreach ((string name, Exception? outcome) in outcomes)
+                {
+                    Assert.That(outcome, Is.TypeOf<InvalidOperationException>(), name);
+                }
+            });
+            Assert.That(outcomes.Keys, Is.EquivalentTo(cases.Keys));
+            foreach ((string name, Action<Engine> call) in cases)
+            {
+                Assert.DoesNotThrow(() => call(engine), $"{name} once the engine is free");
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>"Type.Method", with the parameter types for overloads, of each public method with an Engine parameter.</summary>
+    private static IEnumerable<string> EntryPointsTakingAnEngine()
+    {
+        var methods = typeof(Engine).Assembly.GetExportedTypes()
+            .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly))
+            .Where(m => m.GetParameters().Any(p => p.ParameterType == typeof(Engine)))
+            .ToList();
+        return methods.Select(m =>
+            methods.Count(o => o.DeclaringType == m.DeclaringType && o.Name == m.Name) == 1
+                ? $"{m.DeclaringType!.Name}.{m.Name}"
+                : $"{m.DeclaringType!.Name}.{m.Name}({string.Join(", ", m.GetParameters().Select(p => p.ParameterType.Name))})");
     }
 
     [Test]

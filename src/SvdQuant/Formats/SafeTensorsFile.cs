@@ -12,10 +12,10 @@ namespace SvdQuant.Formats;
 /// </summary>
 public sealed class SafeTensorsFile : IDisposable
 {
-    private readonly SafeTensorsHandle _handle;
+    private readonly SvdqSafetensorsHandle _handle;
     private readonly Dictionary<string, TensorInfo> _byName;
 
-    private SafeTensorsFile(SafeTensorsHandle handle, string path)
+    private SafeTensorsFile(SvdqSafetensorsHandle handle, string path)
     {
         _handle = handle;
         Path = path;
@@ -55,22 +55,13 @@ public sealed class SafeTensorsFile : IDisposable
         }
 
         NativeLibraryCheck.EnsureCompatible();
-        IntPtr file;
+        SvdqSafetensorsHandle file;
         fixed (byte* utf8 = NativeText.ToUtf8(path))
         {
-            NativeStatus.Check(NativeMethods.svdq_safetensors_open(utf8, &file));
+            NativeStatus.Check(NativeMethods.svdq_safetensors_open(utf8, out file));
         }
 
-        var handle = new SafeTensorsHandle(file);
-        try
-        {
-            return new SafeTensorsFile(handle, path);
-        }
-        catch
-        {
-            handle.Dispose();
-            throw;
-        }
+        return OwnedHandle.Adopt(file, handle => new SafeTensorsFile(handle, path));
     }
 
     /// <summary>The tensor called <paramref name="name"/>, or false when the file has none.</summary>
@@ -101,8 +92,7 @@ public sealed class SafeTensorsFile : IDisposable
     public unsafe ReadOnlySpan<byte> GetData(string name)
     {
         TensorInfo tensor = GetTensor(name);
-        using HandleLease file = HandleLease.Of(_handle, nameof(SafeTensorsFile));
-        svdq_safetensors_tensor native = ReadTensor(file.Pointer, tensor.Index);
+        svdq_safetensors_tensor native = ReadTensor(_handle.NotDisposed(nameof(SafeTensorsFile)), tensor.Index);
         return new ReadOnlySpan<byte>(native.data, checked((int)native.size_bytes));
     }
 
@@ -133,10 +123,10 @@ public sealed class SafeTensorsFile : IDisposable
     public unsafe void ReadFloats(string name, Span<float> destination)
     {
         TensorInfo tensor = GetTensor(name);
-        using HandleLease file = HandleLease.Of(_handle, nameof(SafeTensorsFile));
+        SvdqSafetensorsHandle file = _handle.NotDisposed(nameof(SafeTensorsFile));
         fixed (float* values = destination)
         {
-            NativeStatus.Check(NativeMethods.svdq_safetensors_read_f32(file.Pointer, tensor.Index, values, (ulong)destination.Length));
+            NativeStatus.Check(NativeMethods.svdq_safetensors_read_f32(file, tensor.Index, values, (ulong)destination.Length));
         }
     }
 
@@ -149,10 +139,7 @@ public sealed class SafeTensorsFile : IDisposable
     {
         svdq_checkpoint_info info = default;
         info.struct_size = (uint)sizeof(svdq_checkpoint_info);
-        using (HandleLease file = HandleLease.Of(_handle, nameof(SafeTensorsFile)))
-        {
-            NativeStatus.Check(NativeMethods.svdq_checkpoint_inspect(file.Pointer, &info));
-        }
+        NativeStatus.Check(NativeMethods.svdq_checkpoint_inspect(_handle.NotDisposed(nameof(SafeTensorsFile)), &info));
 
         return new CheckpointInfo(
             (CheckpointFlavour)info.flavour,
@@ -167,15 +154,15 @@ public sealed class SafeTensorsFile : IDisposable
     /// <summary>Unmaps the file. Spans from <see cref="GetData"/> must not be used afterwards. Calling it again does nothing.</summary>
     public void Dispose() => _handle.Dispose();
 
-    private static unsafe svdq_safetensors_info ReadInfo(SafeTensorsHandle handle)
+    private static unsafe svdq_safetensors_info ReadInfo(SvdqSafetensorsHandle handle)
     {
         svdq_safetensors_info info = default;
         info.struct_size = (uint)sizeof(svdq_safetensors_info);
-        NativeStatus.Check(NativeMethods.svdq_safetensors_get_info(handle.DangerousGetHandle(), &info));
+        NativeStatus.Check(NativeMethods.svdq_safetensors_get_info(handle, &info));
         return info;
     }
 
-    private static unsafe svdq_safetensors_tensor ReadTensor(IntPtr file, long index)
+    private static unsafe svdq_safetensors_tensor ReadTensor(SvdqSafetensorsHandle file, long index)
     {
         svdq_safetensors_tensor tensor = default;
         tensor.struct_size = (uint)sizeof(svdq_safetensors_tensor);
@@ -183,26 +170,26 @@ public sealed class SafeTensorsFile : IDisposable
         return tensor;
     }
 
-    private static unsafe Dictionary<string, string> ReadMetadata(SafeTensorsHandle handle, long count)
+    private static unsafe Dictionary<string, string> ReadMetadata(SvdqSafetensorsHandle handle, long count)
     {
         var metadata = new Dictionary<string, string>(checked((int)count), StringComparer.Ordinal);
         for (long i = 0; i < count; i++)
         {
             byte* key;
             byte* value;
-            NativeStatus.Check(NativeMethods.svdq_safetensors_get_metadata(handle.DangerousGetHandle(), i, &key, &value));
+            NativeStatus.Check(NativeMethods.svdq_safetensors_get_metadata(handle, i, &key, &value));
             metadata.Add(NativeText.FromUtf8(key), NativeText.FromUtf8(value));
         }
 
         return metadata;
     }
 
-    private static unsafe List<TensorInfo> ReadTensors(SafeTensorsHandle handle, long count)
+    private static unsafe List<TensorInfo> ReadTensors(SvdqSafetensorsHandle handle, long count)
     {
         var tensors = new List<TensorInfo>(checked((int)count));
         for (long i = 0; i < count; i++)
         {
-            svdq_safetensors_tensor t = ReadTensor(handle.DangerousGetHandle(), i);
+            svdq_safetensors_tensor t = ReadTensor(handle, i);
             var shape = new long[t.ndim];
             for (int d = 0; d < t.ndim; d++)
             {

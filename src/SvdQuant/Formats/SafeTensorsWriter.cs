@@ -10,15 +10,13 @@ namespace SvdQuant.Formats;
 /// </summary>
 public sealed class SafeTensorsWriter : IDisposable
 {
-    private readonly SafeTensorsWriterHandle _handle;
+    private readonly SvdqSafetensorsWriterHandle _handle;
 
     /// <summary>Starts an empty file.</summary>
     public unsafe SafeTensorsWriter()
     {
         NativeLibraryCheck.EnsureCompatible();
-        IntPtr writer;
-        NativeStatus.Check(NativeMethods.svdq_safetensors_writer_create(&writer));
-        _handle = new SafeTensorsWriterHandle(writer);
+        NativeStatus.Check(NativeMethods.svdq_safetensors_writer_create(out _handle));
     }
 
     /// <summary>Sets (or replaces) a <c>__metadata__</c> entry.</summary>
@@ -34,11 +32,11 @@ public sealed class SafeTensorsWriter : IDisposable
             throw new ArgumentNullException(nameof(value));
         }
 
-        using HandleLease writer = HandleLease.Of(_handle, nameof(SafeTensorsWriter));
+        SvdqSafetensorsWriterHandle writer = _handle.NotDisposed(nameof(SafeTensorsWriter));
         fixed (byte* k = NativeText.ToUtf8(key))
         fixed (byte* v = NativeText.ToUtf8(value))
         {
-            NativeStatus.Check(NativeMethods.svdq_safetensors_writer_set_metadata(writer.Pointer, k, v));
+            NativeStatus.Check(NativeMethods.svdq_safetensors_writer_set_metadata(writer, k, v));
         }
     }
 
@@ -55,13 +53,13 @@ public sealed class SafeTensorsWriter : IDisposable
             throw new ArgumentNullException(nameof(name));
         }
 
-        using HandleLease writer = HandleLease.Of(_handle, nameof(SafeTensorsWriter));
+        SvdqSafetensorsWriterHandle writer = _handle.NotDisposed(nameof(SafeTensorsWriter));
         fixed (byte* n = NativeText.ToUtf8(name))
         fixed (long* dims = shape)
         fixed (byte* bytes = data)
         {
             NativeStatus.Check(NativeMethods.svdq_safetensors_writer_add_tensor(
-                writer.Pointer, n, (int)dtype, dims, shape.Length, bytes, (ulong)data.Length));
+                writer, n, (int)dtype, dims, shape.Length, bytes, (ulong)data.Length));
         }
     }
 
@@ -78,10 +76,10 @@ public sealed class SafeTensorsWriter : IDisposable
             throw new ArgumentNullException(nameof(path));
         }
 
-        using HandleLease writer = HandleLease.Of(_handle, nameof(SafeTensorsWriter));
+        SvdqSafetensorsWriterHandle writer = _handle.NotDisposed(nameof(SafeTensorsWriter));
         fixed (byte* p = NativeText.ToUtf8(path))
         {
-            NativeStatus.Check(NativeMethods.svdq_safetensors_writer_save(writer.Pointer, p));
+            NativeStatus.Check(NativeMethods.svdq_safetensors_writer_save(writer, p));
         }
     }
 

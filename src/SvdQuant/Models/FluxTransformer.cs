@@ -9,9 +9,9 @@ namespace SvdQuant.Models;
 /// </summary>
 public sealed class FluxTransformer : IDisposable
 {
-    private readonly FluxHandle _handle;
+    private readonly SvdqFluxHandle _handle;
 
-    private FluxTransformer(FluxHandle handle, FluxInfo info)
+    private FluxTransformer(SvdqFluxHandle handle, FluxInfo info)
     {
         _handle = handle;
         Info = info;
@@ -46,24 +46,15 @@ public sealed class FluxTransformer : IDisposable
             struct_size = (uint)sizeof(svdq_flux_load_options),
             linear_kind = (int)(options ?? new FluxLoadOptions()).BlockPrecision,
         };
-        IntPtr model;
+        SvdqFluxHandle model;
         byte[] utf8Path = NativeText.ToUtf8(path);
         fixed (byte* pathData = utf8Path)
         {
-            using EngineCall context = engine.Enter();
-            NativeStatus.Check(NativeMethods.svdq_flux_load(context.Pointer, pathData, &native, &model));
+            using EngineCall call = engine.Enter();
+            NativeStatus.Check(NativeMethods.svdq_flux_load(call.Context, pathData, &native, out model));
         }
 
-        var handle = new FluxHandle(model);
-        try
-        {
-            return new FluxTransformer(handle, ReadInfo(handle));
-        }
-        catch
-        {
-            handle.Dispose();
-            throw;
-        }
+        return OwnedHandle.Adopt(model, handle => new FluxTransformer(handle, ReadInfo(handle)));
     }
 
     /// <summary>Runs the transformer once; returns the prediction [B, S_img, out_channels x patch^2].</summary>
@@ -91,15 +82,15 @@ public sealed class FluxTransformer : IDisposable
         fixed (float* textIds = inputs.TextIds)
         fixed (float* outputData = output)
         {
-            using TensorHandle hiddenTensor = NativeTensor.WrapF32(hidden, inputs.HiddenStates.Length, inputs.ShapeOf("hidden_states", [b, img, inputs.HiddenStates.Length / Math.Max(1, b * img)]));
-            using TensorHandle contextTensor = NativeTensor.WrapF32(context, inputs.EncoderHiddenStates.Length, inputs.ShapeOf("encoder_hidden_states", [b, txt, inputs.EncoderHiddenStates.Length / Math.Max(1, b * txt)]));
-            using TensorHandle pooledTensor = NativeTensor.WrapF32(pooled, inputs.PooledProjections.Length, inputs.ShapeOf("pooled_projections", [b, inputs.PooledProjections.Length / Math.Max(1, b)]));
-            using TensorHandle timestepTensor = NativeTensor.WrapF32(timestep, inputs.Timestep.Length, inputs.ShapeOf("timestep", [inputs.Timestep.Length]));
-            using TensorHandle? guidanceTensor = inputs.Guidance is null ? null
+            using SvdqTensorHandle hiddenTensor = NativeTensor.WrapF32(hidden, inputs.HiddenStates.Length, inputs.ShapeOf("hidden_states", [b, img, inputs.HiddenStates.Length / Math.Max(1, b * img)]));
+            using SvdqTensorHandle contextTensor = NativeTensor.WrapF32(context, inputs.EncoderHiddenStates.Length, inputs.ShapeOf("encoder_hidden_states", [b, txt, inputs.EncoderHiddenStates.Length / Math.Max(1, b * txt)]));
+            using SvdqTensorHandle pooledTensor = NativeTensor.WrapF32(pooled, inputs.PooledProjections.Length, inputs.ShapeOf("pooled_projections", [b, inputs.PooledProjections.Length / Math.Max(1, b)]));
+            using SvdqTensorHandle timestepTensor = NativeTensor.WrapF32(timestep, inputs.Timestep.Length, inputs.ShapeOf("timestep", [inputs.Timestep.Length]));
+            using SvdqTensorHandle? guidanceTensor = inputs.Guidance is null ? null
                 : NativeTensor.WrapF32(guidance, inputs.Guidance.Length, inputs.ShapeOf("guidance", [inputs.Guidance.Length]));
-            using TensorHandle imageIdsTensor = NativeTensor.WrapF32(imageIds, inputs.ImageIds.Length, inputs.ShapeOf("img_ids", [img, inputs.ImageIds.Length / Math.Max(1, img)]));
-            using TensorHandle textIdsTensor = NativeTensor.WrapF32(textIds, inputs.TextIds.Length, inputs.ShapeOf("txt_ids", [txt, inputs.TextIds.Length / Math.Max(1, txt)]));
-            using TensorHandle outputTensor = NativeTensor.WrapF32(outputData, output.Length, [b, img, Info.OutputTokenWidth]);
+            using SvdqTensorHandle imageIdsTensor = NativeTensor.WrapF32(imageIds, inputs.ImageIds.Length, inputs.ShapeOf("img_ids", [img, inputs.ImageIds.Length / Math.Max(1, img)]));
+            using SvdqTensorHandle textIdsTensor = NativeTensor.WrapF32(textIds, inputs.TextIds.Length, inputs.ShapeOf("txt_ids", [txt, inputs.TextIds.Length / Math.Max(1, txt)]));
+            using SvdqTensorHandle outputTensor = NativeTensor.WrapF32(outputData, output.Length, [b, img, Info.OutputTokenWidth]);
             var native = new svdq_flux_inputs
             {
                 struct_size = (uint)sizeof(svdq_flux_inputs),
@@ -111,9 +102,9 @@ public sealed class FluxTransformer : IDisposable
                 img_ids = imageIdsTensor.DangerousGetHandle(),
                 txt_ids = textIdsTensor.DangerousGetHandle(),
             };
-            using HandleLease model = HandleLease.Of(_handle, nameof(FluxTransformer));
-            using EngineCall engineContext = engine.Enter();
-            NativeStatus.Check(NativeMethods.svdq_flux_forward(engineContext.Pointer, model.Pointer, &native, outputTensor.DangerousGetHandle()));
+            SvdqFluxHandle model = _handle.NotDisposed(nameof(FluxTransformer));
+            using EngineCall call = engine.Enter();
+            NativeStatus.Check(NativeMethods.svdq_flux_forward(call.Context, model, &native, outputTensor));
         }
 
         return output;
@@ -122,11 +113,11 @@ public sealed class FluxTransformer : IDisposable
     /// <summary>Frees the native model. Calling it again does nothing.</summary>
     public void Dispose() => _handle.Dispose();
 
-    private static unsafe FluxInfo ReadInfo(FluxHandle handle)
+    private static unsafe FluxInfo ReadInfo(SvdqFluxHandle handle)
     {
         svdq_flux_info info = default;
         info.struct_size = (uint)sizeof(svdq_flux_info);
-        NativeStatus.Check(NativeMethods.svdq_flux_get_info(handle.DangerousGetHandle(), &info));
+        NativeStatus.Check(NativeMethods.svdq_flux_get_info(handle, &info));
         return new FluxInfo(
             (LinearPrecision)info.linear_kind, info.num_layers, info.num_single_layers, info.num_attention_heads,
             info.attention_head_dim, info.in_channels, info.out_channels, info.patch_size, info.joint_attention_dim,

@@ -15,9 +15,9 @@ namespace SvdQuant.Models;
 /// </remarks>
 public sealed class LinearLayer : IDisposable
 {
-    private readonly LinearHandle _handle;
+    private readonly SvdqLinearHandle _handle;
 
-    private LinearLayer(LinearHandle handle, LinearLayerInfo info)
+    private LinearLayer(SvdqLinearHandle handle, LinearLayerInfo info)
     {
         _handle = handle;
         Info = info;
@@ -56,14 +56,14 @@ public sealed class LinearLayer : IDisposable
         fixed (float* upData = lowRank?.Up)
         fixed (float* downData = lowRank?.Down)
         {
-            using TensorHandle weightTensor = NativeTensor.WrapF32(weightData, weightRows.Length, [weight.Height, weight.Width]);
-            using TensorHandle? biasTensor = bias.IsEmpty ? null
+            using SvdqTensorHandle weightTensor = NativeTensor.WrapF32(weightData, weightRows.Length, [weight.Height, weight.Width]);
+            using SvdqTensorHandle? biasTensor = bias.IsEmpty ? null
                 : NativeTensor.WrapF32(biasData, bias.Length, [bias.Length]);
-            using TensorHandle? smoothTensor = smooth is null ? null
+            using SvdqTensorHandle? smoothTensor = smooth is null ? null
                 : NativeTensor.WrapF32(smoothData, smooth.Length, [smooth.Length]);
-            using TensorHandle? upTensor = lowRank is null ? null
+            using SvdqTensorHandle? upTensor = lowRank is null ? null
                 : NativeTensor.WrapF32(upData, lowRank.Up.Length, [lowRank.OutFeatures, lowRank.Rank]);
-            using TensorHandle? downTensor = lowRank is null ? null
+            using SvdqTensorHandle? downTensor = lowRank is null ? null
                 : NativeTensor.WrapF32(downData, lowRank.Down.Length, [lowRank.Rank, lowRank.InFeatures]);
 
             var desc = new svdq_linear_desc
@@ -80,30 +80,30 @@ public sealed class LinearLayer : IDisposable
                 format = (int)options.Format,
             };
 
-            IntPtr linear;
-            using (EngineCall context = engine.Enter())
+            SvdqLinearHandle linear;
+            using (EngineCall call = engine.Enter())
             {
-                NativeStatus.Check(NativeMethods.svdq_linear_create(context.Pointer, &desc, &linear));
+                NativeStatus.Check(NativeMethods.svdq_linear_create(call.Context, &desc, out linear));
             }
 
             return Adopt(linear);
         }
     }
 
-    /// <summary>Takes ownership of a native layer the engine just created.</summary>
-    internal static LinearLayer Adopt(IntPtr linear)
-    {
-        var handle = new LinearHandle(linear);
-        try
+    /// <summary>
+    /// Test seam: runs on each native layer being adopted, before its info is read, so a test can make that
+    /// step fail. Null (nothing runs) outside tests.
+    /// </summary>
+    [ThreadStatic]
+    internal static Action<SvdqLinearHandle>? BeforeReadInfo;
+
+    /// <summary>Takes ownership of a native layer the engine just created; disposes it if that fails.</summary>
+    internal static LinearLayer Adopt(SvdqLinearHandle linear) =>
+        OwnedHandle.Adopt(linear, handle =>
         {
+            BeforeReadInfo?.Invoke(handle);
             return new LinearLayer(handle, ReadInfo(handle));
-        }
-        catch
-        {
-            handle.Dispose();
-            throw;
-        }
-    }
+        });
 
     /// <summary>
     /// Loads a layer written by <see cref="Quantization.Quantizer.QuantizeFile"/> (any method and format), its 4-bit
@@ -117,12 +117,12 @@ public sealed class LinearLayer : IDisposable
             throw new ArgumentNullException(nameof(engine));
         }
 
-        IntPtr linear;
+        SvdqLinearHandle linear;
         byte[] utf8 = NativeText.ToUtf8(path ?? throw new ArgumentNullException(nameof(path)));
         fixed (byte* pathData = utf8)
         {
-            using EngineCall context = engine.Enter();
-            NativeStatus.Check(NativeMethods.svdq_linear_load(context.Pointer, pathData, &linear));
+            using EngineCall call = engine.Enter();
+            NativeStatus.Check(NativeMethods.svdq_linear_load(call.Context, pathData, out linear));
         }
 
         return Adopt(linear);
@@ -177,20 +177,19 @@ public sealed class LinearLayer : IDisposable
         fixed (float* xData = x)
         fixed (float* yData = y)
         {
-            using TensorHandle xTensor = NativeTensor.WrapF32(xData, x.Length, [xRows, xColumns]);
-            using TensorHandle yTensor = NativeTensor.WrapF32(yData, y.Length, [yRows, yColumns]);
-            using HandleLease layer = HandleLease.Of(_handle, nameof(LinearLayer));
-            using EngineCall context = engine.Enter();
-            NativeStatus.Check(NativeMethods.svdq_linear_forward(
-                context.Pointer, layer.Pointer, xTensor.DangerousGetHandle(), yTensor.DangerousGetHandle()));
+            using SvdqTensorHandle xTensor = NativeTensor.WrapF32(xData, x.Length, [xRows, xColumns]);
+            using SvdqTensorHandle yTensor = NativeTensor.WrapF32(yData, y.Length, [yRows, yColumns]);
+            SvdqLinearHandle layer = _handle.NotDisposed(nameof(LinearLayer));
+            using EngineCall call = engine.Enter();
+            NativeStatus.Check(NativeMethods.svdq_linear_forward(call.Context, layer, xTensor, yTensor));
         }
     }
 
-    private static unsafe LinearLayerInfo ReadInfo(LinearHandle handle)
+    private static unsafe LinearLayerInfo ReadInfo(SvdqLinearHandle handle)
     {
         svdq_linear_info info = default;
         info.struct_size = (uint)sizeof(svdq_linear_info);
-        NativeStatus.Check(NativeMethods.svdq_linear_get_info(handle.DangerousGetHandle(), &info));
+        NativeStatus.Check(NativeMethods.svdq_linear_get_info(handle, &info));
         return new LinearLayerInfo(
             (LinearPrecision)info.kind,
             (Activation)info.activation,

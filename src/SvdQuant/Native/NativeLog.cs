@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using AOT;
 
 namespace SvdQuant.Native;
 
@@ -15,6 +16,7 @@ internal static unsafe class NativeLog
 
     public static IntPtr CallbackPointer { get; } = Marshal.GetFunctionPointerForDelegate(Callback);
 
+    [MonoPInvokeCallback(typeof(svdq_log_fn))]
     private static void Forward(int level, byte* message, void* user)
     {
         try

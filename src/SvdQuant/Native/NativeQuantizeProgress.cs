@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 using System.Threading;
+using AOT;
 using SvdQuant.Quantization;
 
 namespace SvdQuant.Native;
@@ -29,6 +30,7 @@ internal sealed unsafe class NativeQuantizeProgress
     /// <summary>The caller's progress handler threw: quantization stopped and this is rethrown.</summary>
     public Exception? Failure { get; private set; }
 
+    [MonoPInvokeCallback(typeof(svdq_quantize_progress_fn))]
     private static int Forward(void* user, svdq_quantize_progress* progress)
     {
         var self = (NativeQuantizeProgress?)GCHandle.FromIntPtr((IntPtr)user).Target;

@@ -8,19 +8,25 @@ namespace SvdQuant.Native;
 /// </summary>
 internal static unsafe class NativeTensor
 {
+    /// <summary>An empty handle, which native calls receive as NULL (an absent optional tensor). Never disposed.</summary>
+    public static SvdqTensorHandle None { get; } = new();
+
     /// <summary>A tensor over <paramref name="length"/> floats at <paramref name="data"/> with the given row-major shape.</summary>
-    public static TensorHandle WrapF32(float* data, int length, ReadOnlySpan<long> shape)
+    public static SvdqTensorHandle WrapF32(float* data, int length, ReadOnlySpan<long> shape)
     {
-        IntPtr tensor;
+        SvdqTensorHandle tensor;
         fixed (long* dims = shape)
         {
             NativeStatus.Check(NativeMethods.svdq_tensor_wrap(
-                (int)svdq_dtype.SVDQ_DTYPE_F32, dims, shape.Length, data, (ulong)length * sizeof(float), &tensor));
+                (int)svdq_dtype.SVDQ_DTYPE_F32, dims, shape.Length, data, (ulong)length * sizeof(float), out tensor));
         }
 
-        return new TensorHandle(tensor);
+        return tensor;
     }
 
-    /// <summary>The native pointer of an optional tensor, NULL when absent.</summary>
-    public static IntPtr PointerOf(TensorHandle? tensor) => tensor?.DangerousGetHandle() ?? IntPtr.Zero;
+    /// <summary>The native pointer of an optional tensor for a struct field, NULL when absent; the caller keeps the tensor alive.</summary>
+    public static IntPtr PointerOf(SvdqTensorHandle? tensor) => tensor?.DangerousGetHandle() ?? IntPtr.Zero;
+
+    /// <summary>The tensor, or <see cref="None"/> (NULL) when absent.</summary>
+    public static SvdqTensorHandle OrNone(this SvdqTensorHandle? tensor) => tensor ?? None;
 }

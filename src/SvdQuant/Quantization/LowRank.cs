@@ -38,19 +38,14 @@ public static class LowRank
         fixed (float* upData = up)
         fixed (float* downData = down)
         {
-            using TensorHandle wTensor = NativeTensor.WrapF32(wData, w.Length, [weight.Height, weight.Width]);
-            using TensorHandle? smoothTensor = smooth.IsEmpty ? null
+            using SvdqTensorHandle wTensor = NativeTensor.WrapF32(wData, w.Length, [weight.Height, weight.Width]);
+            using SvdqTensorHandle? smoothTensor = smooth.IsEmpty ? null
                 : NativeTensor.WrapF32(smoothData, smooth.Length, [smooth.Length]);
-            using TensorHandle upTensor = NativeTensor.WrapF32(upData, up.Length, [weight.Height, rank]);
-            using TensorHandle downTensor = NativeTensor.WrapF32(downData, down.Length, [rank, weight.Width]);
-            using EngineCall context = engine.Enter();
+            using SvdqTensorHandle upTensor = NativeTensor.WrapF32(upData, up.Length, [weight.Height, rank]);
+            using SvdqTensorHandle downTensor = NativeTensor.WrapF32(downData, down.Length, [rank, weight.Width]);
+            using EngineCall call = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_lowrank_decompose(
-                context.Pointer,
-                wTensor.DangerousGetHandle(),
-                NativeTensor.PointerOf(smoothTensor),
-                rank,
-                upTensor.DangerousGetHandle(),
-                downTensor.DangerousGetHandle()));
+                call.Context, wTensor, smoothTensor.OrNone(), rank, upTensor, downTensor));
         }
 
         return new LowRankBranch(up, down);

@@ -62,15 +62,22 @@ public static class Quantizer
         int count = weights.Count;
         int k = weights[0].GetLength(1);
         var pins = new List<GCHandle>();
-        var tensors = new List<TensorHandle>();
+        var tensors = new List<SvdqTensorHandle>();
+        // The owners of the new layers exist before the call, so taking ownership after it cannot fail.
+        var owners = new SvdqLinearHandle[count];
+        for (int i = 0; i < count; i++)
+        {
+            owners[i] = new SvdqLinearHandle();
+        }
+
         try
         {
             // The weights and biases stay pinned for the call only.
-            TensorHandle Wrap(Array array, ReadOnlySpan<long> shape)
+            SvdqTensorHandle Wrap(Array array, ReadOnlySpan<long> shape)
             {
                 GCHandle pin = GCHandle.Alloc(array, GCHandleType.Pinned);
                 pins.Add(pin);
-                TensorHandle tensor = NativeTensor.WrapF32((float*)pin.AddrOfPinnedObject(), array.Length, shape);
+                SvdqTensorHandle tensor = NativeTensor.WrapF32((float*)pin.AddrOfPinnedObject(), array.Length, shape);
                 tensors.Add(tensor);
                 return tensor;
             }
@@ -110,20 +117,43 @@ public static class Quantizer
             fixed (IntPtr* upData = upPointers)
             fixed (IntPtr* downData = downPointers)
             {
-                using TensorHandle? xTensor = x.IsEmpty ? null
+                using SvdqTensorHandle? xTensor = x.IsEmpty ? null
                     : NativeTensor.WrapF32(xData, x.Length, [calibration.Height, calibration.Width]);
-                using TensorHandle smoothTensor = NativeTensor.WrapF32(smoothData, smooth.Length, [smooth.Length]);
-                using EngineCall context = engine.Enter();
-                NativeStatus.Check(NativeMethods.svdq_quantize_linears(
-                    context.Pointer, &native, NativeTensor.PointerOf(xTensor), weightData, biasData, count, linearData,
-                    smoothTensor.DangerousGetHandle(), hasBranch ? upData : null, hasBranch ? downData : null, &report));
+                using SvdqTensorHandle smoothTensor = NativeTensor.WrapF32(smoothData, smooth.Length, [smooth.Length]);
+                using EngineCall call = engine.Enter();
+                svdq_status status = NativeMethods.svdq_quantize_linears(
+                    call.Context, &native, xTensor.OrNone(), weightData, biasData, count, linearData,
+                    smoothTensor, hasBranch ? upData : null, hasBranch ? downData : null, &report);
+                // All or none were written; from here every layer is destroyed by its owner, exactly once.
+                for (int i = 0; i < count; i++)
+                {
+                    owners[i].TakeOwnership(linears[i]);
+                }
+
+                NativeStatus.Check(status);
             }
 
-            return new QuantizedLayers(Adopt(linears), smooth, branches, ReportOf(report));
+            var layers = new LinearLayer[count];
+            for (int i = 0; i < count; i++)
+            {
+                layers[i] = LinearLayer.Adopt(owners[i]);
+            }
+
+            return new QuantizedLayers(layers, smooth, branches, ReportOf(report));
+        }
+        catch
+        {
+            // Disposing a handle twice does nothing, so this also covers the layers already adopted.
+            foreach (SvdqLinearHandle owner in owners)
+            {
+                owner.Dispose();
+            }
+
+            throw;
         }
         finally
         {
-            foreach (TensorHandle tensor in tensors)
+            foreach (SvdqTensorHandle tensor in tensors)
             {
                 tensor.Dispose();
             }
@@ -158,8 +188,8 @@ public static class Quantizer
         fixed (byte* inputData = input)
         fixed (byte* outputData = output)
         {
-            using EngineCall context = engine.Enter();
-            NativeStatus.Check(NativeMethods.svdq_layer_quantize_file(context.Pointer, &native, inputData, outputData, &report));
+            using EngineCall call = engine.Enter();
+            NativeStatus.Check(NativeMethods.svdq_layer_quantize_file(call.Context, &native, inputData, outputData, &report));
         }
 
         return ReportOf(report);
@@ -206,9 +236,9 @@ public static class Quantizer
             fixed (byte* outputData = output)
             fixed (byte* calibrationData = calibration)
             {
-                using EngineCall context = engine.Enter();
+                using EngineCall call = engine.Enter();
                 status = NativeMethods.svdq_flux_quantize(
-                    context.Pointer, modelData, calibrationData, outputData, &native, NativeQuantizeProgress.CallbackPointer,
+                    call.Context, modelData, calibrationData, outputData, &native, NativeQuantizeProgress.CallbackPointer,
                     (void*)GCHandle.ToIntPtr(sessionHandle));
             }
 
@@ -252,35 +282,5 @@ public static class Quantizer
         native.activation = (int)o.Activation;
         native.branch_execution = (int)o.BranchExecution;
         return native;
-    }
-
-    // Every handle is owned from here on, so a failure part-way frees the rest.
-    private static LinearLayer[] Adopt(IntPtr[] linears)
-    {
-        var layers = new LinearLayer[linears.Length];
-        try
-        {
-            for (int i = 0; i < linears.Length; i++)
-            {
-                layers[i] = LinearLayer.Adopt(linears[i]);
-                linears[i] = IntPtr.Zero;
-            }
-        }
-        catch
-        {
-            foreach (LinearLayer? layer in layers)
-            {
-                layer?.Dispose();
-            }
-
-            foreach (IntPtr linear in linears)
-            {
-                NativeMethods.svdq_linear_destroy(linear);
-            }
-
-            throw;
-        }
-
-        return layers;
     }
 }

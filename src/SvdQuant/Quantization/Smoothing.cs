@@ -33,12 +33,11 @@ public static class Smoothing
         fixed (float* wData = w)
         fixed (float* smoothData = smooth)
         {
-            using TensorHandle xTensor = NativeTensor.WrapF32(xData, x.Length, [calibration.Height, calibration.Width]);
-            using TensorHandle wTensor = NativeTensor.WrapF32(wData, w.Length, [weight.Height, weight.Width]);
-            using TensorHandle smoothTensor = NativeTensor.WrapF32(smoothData, smooth.Length, [smooth.Length]);
-            using EngineCall context = engine.Enter();
-            NativeStatus.Check(NativeMethods.svdq_smooth_compute(
-                context.Pointer, xTensor.DangerousGetHandle(), wTensor.DangerousGetHandle(), alpha, beta, smoothTensor.DangerousGetHandle()));
+            using SvdqTensorHandle xTensor = NativeTensor.WrapF32(xData, x.Length, [calibration.Height, calibration.Width]);
+            using SvdqTensorHandle wTensor = NativeTensor.WrapF32(wData, w.Length, [weight.Height, weight.Width]);
+            using SvdqTensorHandle smoothTensor = NativeTensor.WrapF32(smoothData, smooth.Length, [smooth.Length]);
+            using EngineCall call = engine.Enter();
+            NativeStatus.Check(NativeMethods.svdq_smooth_compute(call.Context, xTensor, wTensor, alpha, beta, smoothTensor));
         }
 
         return smooth;
