@@ -260,6 +260,21 @@ TEST(HostileFluxCheckpoint, GuidanceWeightsWithGuidanceEmbedsFalseIsAnError) {
     svdq_flux_destroy(model);
 }
 
+TEST(HostileFluxCheckpoint, QuantizingGuidanceWeightsWithGuidanceEmbedsFalseIsAnErrorAndWritesNothing) {
+    // `svdquant quantize` used to copy every tensor outside the blocks, so it
+    // wrote a file that only failed when loaded.
+    Context c;
+    const std::string dir =
+        flux_copy("guidance-quantize", [](std::string& cfg) { replace(cfg, "\"guidance_embeds\": true", "\"guidance_embeds\": false"); });
+    const std::string output = dir + "/quantized.safetensors";
+    svdq_quantize_options o;
+    svdq_quantize_options_init(&o);
+    o.method = SVDQ_QUANT_RTN;
+    expect_status(svdq_flux_quantize(c.ctx, dir.c_str(), nullptr, output.c_str(), &o, nullptr, nullptr), SVDQ_ERROR_FORMAT,
+                  {"4 tensors the config does not use", "'time_text_embed.guidance_embedder.linear_1.bias'"});
+    EXPECT_FALSE(fs::exists(output));
+}
+
 TEST(HostileFluxCheckpoint, AnExtraTensorIsNamed) {
     Context c;
     const std::string dir = flux_copy("extra", [](std::string&) {});

@@ -87,10 +87,11 @@ std::vector<std::string> FluxCheckpoint::tensor_names() const {
     return names;
 }
 
-void FluxCheckpoint::require_all_read() const {
+void FluxCheckpoint::require_all_read(bool (*among)(const std::string& name)) const {
     std::vector<std::string> unread;
     for (const auto& file : files_)
-        for (std::string& name : file->unread_tensors()) unread.push_back(std::move(name));
+        for (std::string& name : file->unread_tensors())
+            if (among == nullptr || among(name)) unread.push_back(std::move(name));
     if (unread.empty()) return;
     constexpr size_t kNamed = 8;
     std::string names;

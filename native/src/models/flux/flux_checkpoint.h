@@ -33,7 +33,8 @@ public:
     // SVDQ_ERROR_FORMAT naming the checkpoint and (up to 8 of) the tensors no
     // loader read: a config that disagrees with its weights (fewer layers,
     // guidance_embeds false with guidance weights) must not run silently.
-    void require_all_read() const;
+    // With `among`, only the tensors it accepts are considered.
+    void require_all_read(bool (*among)(const std::string& name) = nullptr) const;
 
     // The tensor `name` as float, checked to have `shape`; errors name the
     // file (or the checkpoint, when no file has it) and the tensor.

@@ -26,6 +26,8 @@ bool in_block(const std::string& name) {
     return name.rfind("transformer_blocks.", 0) == 0 || name.rfind("single_transformer_blocks.", 0) == 0;
 }
 
+bool outside_blocks(const std::string& name) { return !in_block(name); }
+
 // Copies a tensor's bytes as stored (embedders, norms: float, kept exactly).
 void copy_tensor(SafeTensorsStreamWriter& out, const FluxCheckpoint& ck, const std::string& name, const std::string& as) {
     const SafeTensorsFile* file = ck.file_with(name);
@@ -177,11 +179,17 @@ void quantize_flux(Context& ctx, const FluxCheckpoint& ck, const std::vector<Flu
                           branch ? options.rank : 0, ck.config_text(), kModelClass);
     out.add_all(metadata);
 
-    // Embedders, norm_out and proj_out stay float, copied as stored.
+    // Embedders, norm_out and proj_out stay float, copied as stored. The
+    // float model reads them first, so a tensor outside the blocks that the
+    // config does not use (guidance weights with guidance_embeds false) is
+    // refused here rather than written into a file that would not load.
+    const FluxEmbeddings embeddings(q.load);
+    q.load.dense("norm_out.linear", config.inner_dim(), 2 * config.inner_dim());
+    q.load.dense("proj_out", config.inner_dim(), config.patch_features());
+    ck.require_all_read(outside_blocks);
     for (const std::string& name : ck.tensor_names())
         if (!in_block(name)) copy_tensor(out, ck, name, name);
 
-    const FluxEmbeddings embeddings(q.load);
     const LinearInputHook no_hook;
     std::vector<CalibrationState> states;
     for (const FluxInputs& in : calibration) {
