@@ -6,7 +6,10 @@
  *    svdq_last_error_message() describes the calling thread's last failure.
  *  - Handles are opaque; each has one *_destroy that accepts NULL.
  *  - Only blittable types cross: fixed-width integers, float, pointers and
- *    plain structs whose first field is struct_size. Enum values travel as
+ *    plain structs whose first field is struct_size = sizeof the struct the
+ *    caller was compiled with: a smaller one from an older header works
+ *    (fields past it take their defaults, or are not written), a larger
+ *    one is refused. Enum values travel as
  *    int32_t so the same bindings work under DllImport (Mono/IL2CPP) and .NET.
  *  - A context is used by one thread at a time; separate contexts may run in
  *    parallel. Layers are immutable after creation and may be shared.

@@ -2,6 +2,8 @@
 // path, through the shipped shared library.
 #include <gtest/gtest.h>
 
+#include <cstddef>
+
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
@@ -100,9 +102,11 @@ TEST(CApiLibrary, ContextOptionsAreValidated) {
     EXPECT_EQ(ctx, nullptr) << "a failed create must leave the out-handle NULL";
     EXPECT_NE(last_error().find("CUDA"), std::string::npos);
     svdq_context_options_init(&o);
-    o.struct_size = 4;
-    EXPECT_EQ(svdq_context_create(&o, &ctx), SVDQ_ERROR_INVALID_ARGUMENT);
-    EXPECT_NE(last_error().find("struct_size"), std::string::npos);
+    for (uint32_t size : {uint32_t{2}, uint32_t{sizeof o + 8}}) {  // shorter than struct_size itself; a newer header's
+        o.struct_size = size;
+        EXPECT_EQ(svdq_context_create(&o, &ctx), SVDQ_ERROR_INVALID_ARGUMENT);
+        EXPECT_NE(last_error().find("struct_size"), std::string::npos);
+    }
     svdq_context_options_init(&o);
     o.num_threads = -3;
     EXPECT_EQ(svdq_context_create(&o, &ctx), SVDQ_ERROR_INVALID_ARGUMENT);
@@ -250,7 +254,7 @@ TEST_F(CApi, CreateRejectsBadDescriptors) {
     svdq_linear_destroy(layer);
 
     d = desc(SVDQ_LINEAR_W4A4, w64t);
-    d.struct_size = 8;
+    d.struct_size = sizeof d + 4;
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "struct_size");
     d = desc(7, w64t);
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "kind 7");
@@ -295,6 +299,46 @@ TEST_F(CApi, CreateRejectsBadDescriptors) {
     d = desc(SVDQ_LINEAR_FLOAT, ints);
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_DTYPE, "weight must be F32, F16 or BF16");
     EXPECT_EQ(layer, nullptr);
+}
+
+// A caller compiled against an older svdquant.h passes its smaller struct:
+// inputs past its size take their defaults, outputs past it are not written.
+TEST_F(CApi, StructsFromAnOlderHeaderWork) {
+    svdq_context_options o;
+    svdq_context_options_init(&o);
+    o.num_threads = 1;
+    o.cpu_level = 99;   // past the older struct: must not be read
+    o.log_level = 99;
+    o.struct_size = offsetof(svdq_context_options, cpu_level);
+    svdq_context* ctx = nullptr;
+    ASSERT_EQ(svdq_context_create(&o, &ctx), SVDQ_OK) << last_error();
+    svdq_context_info ci;
+    ci.struct_size = offsetof(svdq_context_info, cpu_level);
+    ci.cpu_level = -7;  // past the caller's struct: must stay
+    ASSERT_EQ(svdq_context_get_info(ctx, &ci), SVDQ_OK) << last_error();
+    EXPECT_EQ(ci.num_threads, 1) << "a field inside the older struct is read and written";
+    EXPECT_EQ(ci.cpu_level, -7);
+    EXPECT_EQ(ci.struct_size, offsetof(svdq_context_info, cpu_level));
+    svdq_context_destroy(ctx);
+
+    // A descriptor without branch_execution and format: the defaults (fused, INT4).
+    std::vector<float> w = gaussian(32 * 64, 5, 0.1f);
+    Tensor weight({32, 64}, w);
+    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, weight);
+    d.branch_execution = 77;
+    d.format = 77;
+    d.struct_size = offsetof(svdq_linear_desc, branch_execution);
+    svdq_linear* layer = nullptr;
+    ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK) << last_error();
+    svdq_linear_info info;
+    info.struct_size = offsetof(svdq_linear_info, format);
+    info.format = -5;
+    ASSERT_EQ(svdq_linear_get_info(layer, &info), SVDQ_OK) << last_error();
+    EXPECT_EQ(info.kind, SVDQ_LINEAR_W4A4);
+    EXPECT_EQ(info.branch_execution, SVDQ_BRANCH_FUSED);
+    EXPECT_EQ(info.out_features, 32);
+    EXPECT_EQ(info.format, -5) << "written past the caller's struct_size";
+    svdq_linear_destroy(layer);
 }
 
 TEST_F(CApi, AcceptsHalfPrecisionWeights) {

@@ -154,7 +154,7 @@ TEST_F(CApiFlux, BadInputsAreNamed) {
     in.guidance = nullptr;
     expect(svdq_flux_forward(ctx_, model, &in, out), SVDQ_ERROR_INVALID_ARGUMENT, "guidance is NULL");
     in = inputs();
-    in.struct_size = 4;
+    in.struct_size = sizeof in + 8;  // a newer header than the library
     expect(svdq_flux_forward(ctx_, model, &in, out), SVDQ_ERROR_INVALID_ARGUMENT, "struct_size");
     expect(svdq_flux_forward(ctx_, nullptr, &in, out), SVDQ_ERROR_INVALID_ARGUMENT, "model is NULL");
 

@@ -23,8 +23,7 @@ SVDQ_API svdq_status svdq_context_create(const svdq_context_options* options, sv
         svdq_context_options o;
         svdq_context_options_init(&o);
         if (options != nullptr) {
-            require_struct_size(*options, sizeof(svdq_context_options), "svdq_context_options");
-            o = *options;
+            o = read_versioned(*options, o, "svdq_context_options");
         }
         out = new svdq_context(o);
     });
@@ -41,11 +40,11 @@ SVDQ_API svdq_status svdq_context_destroy(svdq_context* context) {
 SVDQ_API svdq_status svdq_context_get_info(const svdq_context* context, svdq_context_info* out_info) {
     return guarded(__func__, [&] {
         const svdq_context& ctx = deref(context, "context");
-        svdq_context_info& info = deref(out_info, "out_info");
-        require_struct_size(info, sizeof(svdq_context_info), "svdq_context_info");
+        svdq_context_info info{};
         info.backend = ctx.backend().kind();
         info.num_threads = const_cast<svdq_context&>(ctx).pool().size();
         info.cpu_level = ctx.backend().cpu_level();
+        write_versioned(deref(out_info, "out_info"), info, "svdq_context_info");
     });
 }
 

@@ -57,8 +57,7 @@ SVDQ_API svdq_status svdq_flux_load(svdq_context* context, const char* path, con
         svdq_flux_load_options o;
         svdq_flux_load_options_init(&o);
         if (options != nullptr) {
-            require_struct_size(*options, sizeof(svdq_flux_load_options), "svdq_flux_load_options");
-            o = *options;
+            o = read_versioned(*options, o, "svdq_flux_load_options");
         }
         require(o.linear_kind >= SVDQ_LINEAR_FLOAT && o.linear_kind <= SVDQ_LINEAR_W4A4, SVDQ_ERROR_INVALID_ARGUMENT,
                 "linear_kind " + std::to_string(o.linear_kind) + " is not a svdq_linear_kind value");
@@ -73,8 +72,7 @@ SVDQ_API svdq_status svdq_flux_destroy(svdq_flux* model) {
 SVDQ_API svdq_status svdq_flux_get_info(const svdq_flux* model, svdq_flux_info* out_info) {
     return guarded(__func__, [&] {
         const svdq_flux& m = deref(model, "model");
-        svdq_flux_info& info = deref(out_info, "out_info");
-        require_struct_size(info, sizeof(svdq_flux_info), "svdq_flux_info");
+        svdq_flux_info info{};
         const FluxConfig& c = m.config();
         info.linear_kind = m.block_kind();
         info.num_layers = static_cast<int32_t>(c.num_layers);
@@ -89,6 +87,7 @@ SVDQ_API svdq_status svdq_flux_get_info(const svdq_flux* model, svdq_flux_info* 
         info.guidance_embeds = c.guidance_embeds;
         info.parameter_count = m.parameter_count();
         info.weight_bytes = m.weight_bytes();
+        write_versioned(deref(out_info, "out_info"), info, "svdq_flux_info");
     });
 }
 
@@ -98,8 +97,7 @@ SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* m
         const ContextCall call(context);
         svdq_context& ctx = call.context();
         const svdq_flux& m = deref(model, "model");
-        const svdq_flux_inputs& in = deref(inputs, "inputs");
-        require_struct_size(in, sizeof(svdq_flux_inputs), "svdq_flux_inputs");
+        const svdq_flux_inputs in = read_versioned(deref(inputs, "inputs"), svdq_flux_inputs{}, "svdq_flux_inputs");
         const FluxConfig& c = m.config();
         const Tensor& hidden = deref(in.hidden_states, "hidden_states");
         const Tensor& context_states = deref(in.encoder_hidden_states, "encoder_hidden_states");
@@ -133,8 +131,7 @@ SVDQ_API svdq_status svdq_flux_quantize(svdq_context* context, const char* model
         svdq_quantize_options o;
         svdq_quantize_options_init(&o);
         if (options != nullptr) {
-            require_struct_size(*options, sizeof(svdq_quantize_options), "svdq_quantize_options");
-            o = *options;
+            o = read_versioned(*options, o, "svdq_quantize_options");
         }
         const QuantizerOptions q = options_of(o);
         const FluxCheckpoint checkpoint(model_path);

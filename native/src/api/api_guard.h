@@ -3,6 +3,8 @@
 // message, so nothing C++ ever crosses the boundary.
 #pragma once
 
+#include <cstring>
+
 #include <new>
 #include <string>
 
@@ -61,12 +63,33 @@ private:
     svdq_context& context_;
 };
 
-// Versioned structs: the caller's struct_size must cover every field this
-// version of the library reads.
+// Versioned structs. struct_size is the size of the struct the caller was
+// compiled with: a caller built against an older, smaller svdquant.h passes a
+// smaller one, and the fields past it take their defaults (inputs) or are not
+// written (outputs). A larger size (a newer header than this library) is refused.
+inline void require_struct_size(uint32_t size, size_t this_size, const char* name) {
+    if (size < sizeof(uint32_t) || size > this_size)
+        fail(SVDQ_ERROR_INVALID_ARGUMENT, std::string(name) + "->struct_size is " + std::to_string(size) + "; set it to sizeof(" +
+                                              name + ") (this library's is " + std::to_string(this_size) +
+                                              "; a smaller one from an older svdquant.h is accepted)");
+}
+
+// The caller's fields over `defaults`.
 template <class S>
-void require_struct_size(const S& s, size_t min_size, const char* name) {
-    require(s.struct_size >= min_size, SVDQ_ERROR_INVALID_ARGUMENT,
-            std::string(name) + "->struct_size is " + std::to_string(s.struct_size) + "; set it to sizeof(" + name + ")");
+S read_versioned(const S& given, S defaults, const char* name) {
+    require_struct_size(given.struct_size, sizeof(S), name);
+    std::memcpy(&defaults, &given, given.struct_size);
+    defaults.struct_size = sizeof(S);
+    return defaults;
+}
+
+// The part of `value` the caller's struct has room for; out.struct_size stays.
+template <class S>
+void write_versioned(S& out, const S& value, const char* name) {
+    const uint32_t size = out.struct_size;
+    require_struct_size(size, sizeof(S), name);
+    std::memcpy(&out, &value, size);
+    out.struct_size = size;
 }
 
 }  // namespace svdq

@@ -33,9 +33,10 @@ SVDQ_API svdq_status svdq_layer_quantize_file(svdq_context* context, const svdq_
     return guarded(__func__, [&] {
         const ContextCall call(context);
         svdq_context& ctx = call.context();
-        const svdq_quantize_options& o = deref(options, "options");
-        require_struct_size(o, sizeof(svdq_quantize_options), "svdq_quantize_options");
-        if (out_report != nullptr) require_struct_size(*out_report, sizeof(svdq_quantize_report), "svdq_quantize_report");
+        svdq_quantize_options defaults;
+        svdq_quantize_options_init(&defaults);
+        const svdq_quantize_options o = read_versioned(deref(options, "options"), defaults, "svdq_quantize_options");
+        if (out_report != nullptr) require_struct_size(out_report->struct_size, sizeof(svdq_quantize_report), "svdq_quantize_report");
         const QuantizerOptions q = options_of(o);
         require(input_path != nullptr && output_path != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, "input_path and output_path are required");
         // Before any work: whether the result could be saved at all.

@@ -26,8 +26,7 @@ SVDQ_API svdq_status svdq_linear_create(svdq_context* context, const svdq_linear
         out = nullptr;
         const ContextCall call(context);
         svdq_context& ctx = call.context();
-        const svdq_linear_desc& d = deref(desc, "desc");
-        require_struct_size(d, sizeof(svdq_linear_desc), "svdq_linear_desc");
+        const svdq_linear_desc d = read_versioned(deref(desc, "desc"), svdq_linear_desc{}, "svdq_linear_desc");
         out = new svdq_linear(ctx, linear_weights_from_desc(d));
     });
 }
@@ -39,8 +38,7 @@ SVDQ_API svdq_status svdq_linear_destroy(svdq_linear* linear) {
 SVDQ_API svdq_status svdq_linear_get_info(const svdq_linear* linear, svdq_linear_info* out_info) {
     return guarded(__func__, [&] {
         const svdq_linear& l = deref(linear, "linear");
-        svdq_linear_info& info = deref(out_info, "out_info");
-        require_struct_size(info, sizeof(svdq_linear_info), "svdq_linear_info");
+        svdq_linear_info info{};
         info.kind = l.kind();
         info.activation = l.activation();
         info.rank = static_cast<int32_t>(l.rank());
@@ -51,6 +49,7 @@ SVDQ_API svdq_status svdq_linear_get_info(const svdq_linear* linear, svdq_linear
         info.out_features = l.out_features();
         info.weight_bytes = l.weight_bytes();
         info.format = l.format();
+        write_versioned(deref(out_info, "out_info"), info, "svdq_linear_info");
     });
 }
 

@@ -89,9 +89,10 @@ QuantizerOptions svdq::options_of(const svdq_quantize_options& o) {
     return q;
 }
 
-void svdq::fill_report(svdq_quantize_report& r, const QuantizedLayers& result, Context& ctx,
+void svdq::fill_report(svdq_quantize_report& out, const QuantizedLayers& result, Context& ctx,
                        const std::vector<const Linear*>& linears, const std::vector<LayerToQuantize>& layers,
                        const float* calib, int64_t m, int64_t k, const QuantizerOptions& q, double packing_seconds) {
+    svdq_quantize_report r{};
     r.alpha = result.alpha;
     r.beta = result.beta;
     r.candidates = result.candidates;
@@ -105,6 +106,7 @@ void svdq::fill_report(svdq_quantize_report& r, const QuantizedLayers& result, C
     r.search_seconds = result.search_seconds;
     r.svd_seconds = result.svd_seconds;
     r.packing_seconds = packing_seconds;
+    write_versioned(out, r, "svdq_quantize_report");
 }
 
 extern "C" {
@@ -140,9 +142,10 @@ SVDQ_API svdq_status svdq_quantize_linears(svdq_context* context, const svdq_qua
         for (int32_t i = 0; i < count; ++i) out_linears[i] = nullptr;
         const ContextCall call(context);
         svdq_context& ctx = call.context();
-        const svdq_quantize_options& o = deref(options, "options");
-        require_struct_size(o, sizeof(svdq_quantize_options), "svdq_quantize_options");
-        if (out_report != nullptr) require_struct_size(*out_report, sizeof(svdq_quantize_report), "svdq_quantize_report");
+        svdq_quantize_options defaults;
+        svdq_quantize_options_init(&defaults);
+        const svdq_quantize_options o = read_versioned(deref(options, "options"), defaults, "svdq_quantize_options");
+        if (out_report != nullptr) require_struct_size(out_report->struct_size, sizeof(svdq_quantize_report), "svdq_quantize_report");
         const QuantizerOptions q = options_of(o);
         const std::vector<LayerToQuantize> layers = layers_of(weights, biases, count);
         const int64_t k = static_cast<int64_t>(layers[0].weight.size()) / layers[0].n;

@@ -65,12 +65,12 @@ SVDQ_API svdq_status svdq_safetensors_destroy(svdq_safetensors* file) {
 SVDQ_API svdq_status svdq_safetensors_get_info(const svdq_safetensors* file, svdq_safetensors_info* out_info) {
     return guarded(__func__, [&] {
         const SafeTensorsFile& f = deref(file, "file").file;
-        svdq_safetensors_info& info = deref(out_info, "out_info");
-        require_struct_size(info, sizeof(svdq_safetensors_info), "svdq_safetensors_info");
+        svdq_safetensors_info info{};
         info.tensor_count = static_cast<int64_t>(f.tensors().size());
         info.metadata_count = static_cast<int64_t>(f.metadata().size());
         info.file_bytes = f.file_size();
         info.data_offset = f.data_offset();
+        write_versioned(deref(out_info, "out_info"), info, "svdq_safetensors_info");
     });
 }
 
@@ -88,8 +88,7 @@ SVDQ_API svdq_status svdq_safetensors_get_tensor(const svdq_safetensors* file, i
                                                  svdq_safetensors_tensor* out_tensor) {
     return guarded(__func__, [&] {
         const SafeTensorsFile& f = deref(file, "file").file;
-        svdq_safetensors_tensor& out = deref(out_tensor, "out_tensor");
-        require_struct_size(out, sizeof(svdq_safetensors_tensor), "svdq_safetensors_tensor");
+        svdq_safetensors_tensor out{};
         const TensorEntry& t = f.tensors()[index_arg(index, f.tensors().size(), "tensor")];
         out.dtype = t.dtype;
         out.name = t.name.c_str();
@@ -98,6 +97,7 @@ SVDQ_API svdq_status svdq_safetensors_get_tensor(const svdq_safetensors* file, i
         std::copy(t.shape.begin(), t.shape.end(), out.shape);
         out.size_bytes = t.size_bytes();
         out.data = f.data(t);
+        write_versioned(deref(out_tensor, "out_tensor"), out, "svdq_safetensors_tensor");
     });
 }
 
@@ -125,8 +125,7 @@ SVDQ_API svdq_status svdq_safetensors_read_f32(const svdq_safetensors* file, int
 SVDQ_API svdq_status svdq_checkpoint_inspect(const svdq_safetensors* file, svdq_checkpoint_info* out_info) {
     return guarded(__func__, [&] {
         const SafeTensorsFile& f = deref(file, "file").file;
-        svdq_checkpoint_info& out = deref(out_info, "out_info");
-        require_struct_size(out, sizeof(svdq_checkpoint_info), "svdq_checkpoint_info");
+        svdq_checkpoint_info out{};
         const CheckpointInfo info = inspect_checkpoint(f);
         out.flavour = info.flavour;
         out.precision = info.precision;
@@ -135,6 +134,7 @@ SVDQ_API svdq_status svdq_checkpoint_inspect(const svdq_safetensors* file, svdq_
         out.w4a16_layers = info.w4a16_layers;
         out.rank = info.rank;
         out.parameter_count = info.parameter_count;
+        write_versioned(deref(out_info, "out_info"), out, "svdq_checkpoint_info");
     });
 }
 
