@@ -12,7 +12,7 @@ namespace SvdQuant.Native
 {
     internal enum svdq_constants : int
     {
-        SVDQ_ABI_VERSION = 1,
+        SVDQ_ABI_VERSION = 2,
         SVDQ_MAX_DIMS = 8,
         SVDQ_INT4_GROUP_SIZE = 64,
     }
@@ -301,6 +301,25 @@ namespace SvdQuant.Native
     }
 
     [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_model_load_options
+    {
+        public uint struct_size;
+        public int linear_kind;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_model_info
+    {
+        public uint struct_size;
+        public byte* family;
+        public byte* class_name;
+        public int linear_kind;
+        public int input_count;
+        public long parameter_count;
+        public ulong weight_bytes;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct svdq_quantize_progress
     {
         public uint struct_size;
@@ -484,6 +503,35 @@ namespace SvdQuant.Native
         partial void AfterDestroy();
     }
 
+    /// <summary>Owns an <c>svdq_model</c>, released once with <c>svdq_model_destroy</c>.</summary>
+    internal sealed partial class SvdqModelHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqModelHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_model_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
     internal static unsafe partial class NativeMethods
     {
         internal const string LibraryName = "svdquant";
@@ -610,6 +658,27 @@ namespace SvdQuant.Native
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_forward(SvdqContextHandle context, SvdqFluxHandle model, svdq_flux_inputs* inputs, SvdqTensorHandle @out);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_model_load_options_init(svdq_model_load_options* options);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_model_load(SvdqContextHandle context, byte* path, svdq_model_load_options* options, out SvdqModelHandle out_model);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_model_destroy(IntPtr model);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_model_get_info(SvdqModelHandle model, svdq_model_info* out_info);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_model_get_input(SvdqModelHandle model, int index, byte** out_name, int* out_required);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_model_get_output_shape(SvdqModelHandle model, byte** names, IntPtr* tensors, int count, long* out_shape, int* out_ndim);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_model_forward(SvdqContextHandle context, SvdqModelHandle model, byte** names, IntPtr* tensors, int count, SvdqTensorHandle @out);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_quantize(SvdqContextHandle context, byte* model_path, byte* calibration_path, byte* output_path, svdq_quantize_options* options, IntPtr progress, void* user_data);

@@ -35,7 +35,7 @@ extern "C" {
 
 /* Constants as an enum so that binding generators see them. */
 typedef enum svdq_constants {
-    SVDQ_ABI_VERSION = 1,     /* bumped on any breaking change of this header */
+    SVDQ_ABI_VERSION = 2,     /* bumped on any breaking change of this header */
     SVDQ_MAX_DIMS = 8,        /* most dimensions a tensor may have */
     SVDQ_INT4_GROUP_SIZE = 64 /* INT4 group size along K (weights and activations) */
 } svdq_constants;
@@ -460,6 +460,47 @@ SVDQ_API svdq_status svdq_flux_get_info(const svdq_flux* model, svdq_flux_info* 
 /* out: F32 [B, S_img, patch^2 * out_channels]. */
 SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* model, const svdq_flux_inputs* inputs,
                                        svdq_tensor* out);
+
+/* ---- models of any family --------------------------------------------- */
+/* A model loaded by the class its config names (config.json's _class_name,
+ * or a single file's __metadata__ "config" / "model_class"): today the FLUX
+ * family (FluxTransformer2DModel, NunchakuFluxTransformer2dModel). Inputs
+ * are passed by name; svdq_model_get_input lists them. */
+typedef struct svdq_model svdq_model;
+
+typedef struct svdq_model_load_options {
+    uint32_t struct_size; /* sizeof(svdq_model_load_options) */
+    int32_t linear_kind;  /* svdq_linear_kind of the quantizable (block) linears built from float weights */
+} svdq_model_load_options;
+
+typedef struct svdq_model_info {
+    uint32_t struct_size;    /* sizeof(svdq_model_info) */
+    const char* family;      /* e.g. "flux"; valid while the model lives */
+    const char* class_name;  /* the config's class name; valid while the model lives */
+    int32_t linear_kind;     /* svdq_linear_kind of the block linears (W4A4 for a quantized file) */
+    int32_t input_count;
+    int64_t parameter_count;
+    uint64_t weight_bytes;   /* bytes the loaded parameters occupy in memory */
+} svdq_model_info;
+
+SVDQ_API svdq_status svdq_model_load_options_init(svdq_model_load_options* options);
+/* options may be NULL. SVDQ_ERROR_UNSUPPORTED names a class no family takes. */
+SVDQ_API svdq_status svdq_model_load(svdq_context* context, const char* path, const svdq_model_load_options* options,
+                                     svdq_model** out_model);
+SVDQ_API svdq_status svdq_model_destroy(svdq_model* model);
+SVDQ_API svdq_status svdq_model_get_info(const svdq_model* model, svdq_model_info* out_info);
+/* Input `index` (0 .. input_count - 1): its name (valid while the model
+ * lives) and whether a forward requires it (1) or may omit it (0). */
+SVDQ_API svdq_status svdq_model_get_input(const svdq_model* model, int32_t index, const char** out_name,
+                                          int32_t* out_required);
+/* The output shape for these inputs (every input checked): *out_ndim
+ * dimensions written to out_shape, which holds SVDQ_MAX_DIMS. */
+SVDQ_API svdq_status svdq_model_get_output_shape(const svdq_model* model, const char* const* names,
+                                                 const svdq_tensor* const* tensors, int32_t count, int64_t* out_shape,
+                                                 int32_t* out_ndim);
+/* out: F32 of the output shape, written in place. */
+SVDQ_API svdq_status svdq_model_forward(svdq_context* context, const svdq_model* model, const char* const* names,
+                                        const svdq_tensor* const* tensors, int32_t count, svdq_tensor* out);
 
 /* ---- model quantization ----------------------------------------------- */
 typedef struct svdq_quantize_progress {

@@ -262,3 +262,123 @@ TEST_F(CApiFlux, QuantizeFailuresAreNamedAndLeaveNoFile) {
     EXPECT_EQ(svdq_flux_quantize(ctx_, "/nonexistent/flux", nullptr, out.c_str(), nullptr, nullptr, nullptr), SVDQ_ERROR_IO);
     EXPECT_FALSE(exists());
 }
+
+// ---- the same model through the generic entry points ----------------------
+
+namespace {
+
+const char* const kFluxInputs[] = {"hidden_states", "encoder_hidden_states", "pooled_projections", "timestep",
+                                   "guidance",      "img_ids",               "txt_ids"};
+
+svdq_model* load_model(svdq_context* ctx, const std::string& path, int32_t kind) {
+    svdq_model_load_options o;
+    svdq_model_load_options_init(&o);
+    o.linear_kind = kind;
+    svdq_model* model = nullptr;
+    EXPECT_EQ(svdq_model_load(ctx, path.c_str(), &o, &model), SVDQ_OK) << last_error();
+    return model;
+}
+
+}  // namespace
+
+TEST_F(CApiFlux, GenericModelComputesWhatTheFluxEntryPointsCompute) {
+    for (int32_t kind : {SVDQ_LINEAR_FLOAT, SVDQ_LINEAR_W4A4}) {
+        SCOPED_TRACE(kind);
+        svdq_model* model = load_model(ctx_, kModel, kind);
+        ASSERT_NE(model, nullptr);
+        svdq_model_info info{};
+        info.struct_size = sizeof info;
+        ASSERT_EQ(svdq_model_get_info(model, &info), SVDQ_OK) << last_error();
+        EXPECT_STREQ(info.family, "flux");
+        EXPECT_STREQ(info.class_name, "FluxTransformer2DModel");
+        EXPECT_EQ(info.linear_kind, kind);
+        ASSERT_EQ(info.input_count, 7);
+        for (int32_t i = 0; i < info.input_count; ++i) {
+            const char* name = nullptr;
+            int32_t required = 0;
+            ASSERT_EQ(svdq_model_get_input(model, i, &name, &required), SVDQ_OK);
+            EXPECT_STREQ(name, kFluxInputs[i]);
+            EXPECT_EQ(required, 1) << name << ": flux-tiny embeds guidance";
+        }
+
+        const svdq_tensor* tensors[7];
+        for (int i = 0; i < 7; ++i) tensors[i] = in_[kFluxInputs[i]];
+        int64_t shape[SVDQ_MAX_DIMS] = {};
+        int32_t ndim = 0;
+        ASSERT_EQ(svdq_model_get_output_shape(model, kFluxInputs, tensors, 7, shape, &ndim), SVDQ_OK) << last_error();
+        ASSERT_EQ(ndim, 3);
+        EXPECT_EQ(shape[0], 2);
+        EXPECT_EQ(shape[1], 16);
+        EXPECT_EQ(shape[2], 16);
+        svdq_tensor *out = nullptr, *flux_out = nullptr;
+        svdq_tensor_create(SVDQ_DTYPE_F32, shape, 3, &out);
+        svdq_tensor_create(SVDQ_DTYPE_F32, shape, 3, &flux_out);
+        ASSERT_EQ(svdq_model_forward(ctx_, model, kFluxInputs, tensors, 7, out), SVDQ_OK) << last_error();
+        svdq_flux* flux = load(kind);
+        const svdq_flux_inputs in = inputs();
+        ASSERT_EQ(svdq_flux_forward(ctx_, flux, &in, flux_out), SVDQ_OK) << last_error();
+        EXPECT_EQ(std::vector<float>(values(out), values(out) + 512), std::vector<float>(values(flux_out), values(flux_out) + 512));
+        if (kind == SVDQ_LINEAR_FLOAT) {
+            EXPECT_LT(error_against(out, values(expected_["output"])), 1e-4);
+        }
+        svdq_flux_destroy(flux);
+        svdq_tensor_destroy(out);
+        svdq_tensor_destroy(flux_out);
+        svdq_model_destroy(model);
+    }
+}
+
+TEST_F(CApiFlux, GenericModelRefusesBadNamedInputs) {
+    svdq_model* model = load_model(ctx_, kModel, SVDQ_LINEAR_FLOAT);
+    const svdq_tensor* tensors[7];
+    for (int i = 0; i < 7; ++i) tensors[i] = in_[kFluxInputs[i]];
+    const int64_t shape[] = {2, 16, 16};
+    svdq_tensor* out = nullptr;
+    svdq_tensor_create(SVDQ_DTYPE_F32, shape, 3, &out);
+    const auto expect = [&](svdq_status got, svdq_status want, const std::string& needle) {
+        EXPECT_EQ(got, want) << last_error();
+        EXPECT_NE(last_error().find(needle), std::string::npos) << last_error();
+    };
+    const char* renamed[] = {"hidden_states", "encoder_hidden_states", "pooled_projections", "timesteps",
+                             "guidance",      "img_ids",               "txt_ids"};
+    expect(svdq_model_forward(ctx_, model, renamed, tensors, 7, out), SVDQ_ERROR_INVALID_ARGUMENT, "no input 'timesteps'");
+    expect(svdq_model_forward(ctx_, model, kFluxInputs, tensors, 6, out), SVDQ_ERROR_INVALID_ARGUMENT, "txt_ids is NULL");
+    const char* twice[] = {"hidden_states", "hidden_states"};
+    expect(svdq_model_forward(ctx_, model, twice, tensors, 2, out), SVDQ_ERROR_INVALID_ARGUMENT, "'hidden_states' is given twice");
+    std::swap(tensors[5], tensors[6]);  // img_ids [16, 3] and txt_ids [8, 3] exchanged
+    expect(svdq_model_forward(ctx_, model, kFluxInputs, tensors, 7, out), SVDQ_ERROR_SHAPE_MISMATCH, "img_ids has shape");
+    svdq_tensor_destroy(out);
+    svdq_model_destroy(model);
+}
+
+TEST_F(CApiFlux, GenericModelLoadsAQuantizedFileByItsMetadataAndRefusesUnknownClasses) {
+    const std::string file = testing::TempDir() + "/model-" + unique_suffix() + ".safetensors";
+    svdq_quantize_options o;
+    svdq_quantize_options_init(&o);
+    o.method = SVDQ_QUANT_RTN;
+    ASSERT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, file.c_str(), &o, nullptr, nullptr), SVDQ_OK) << last_error();
+    svdq_model* model = load_model(ctx_, file, SVDQ_LINEAR_FLOAT);
+    svdq_model_info info{};
+    info.struct_size = sizeof info;
+    ASSERT_EQ(svdq_model_get_info(model, &info), SVDQ_OK);
+    EXPECT_STREQ(info.family, "flux");
+    EXPECT_EQ(info.linear_kind, SVDQ_LINEAR_W4A4) << "the file's 4-bit layers are used as stored";
+    svdq_model_destroy(model);
+    std::filesystem::remove(file);
+
+    // A folder whose config names a class no family takes.
+    const std::string dir = testing::TempDir() + "/sd3-" + unique_suffix();
+    std::filesystem::create_directories(dir);
+    std::filesystem::copy_file(kModel + "/diffusion_pytorch_model.safetensors", dir + "/diffusion_pytorch_model.safetensors");
+    {
+        std::FILE* f = std::fopen((dir + "/config.json").c_str(), "w");
+        std::fputs(R"({"_class_name": "SD3Transformer2DModel"})", f);
+        std::fclose(f);
+    }
+    svdq_model* none = reinterpret_cast<svdq_model*>(0x1);
+    EXPECT_EQ(svdq_model_load(ctx_, dir.c_str(), nullptr, &none), SVDQ_ERROR_UNSUPPORTED);
+    EXPECT_EQ(none, nullptr);
+    EXPECT_NE(last_error().find("model class 'SD3Transformer2DModel' is not supported"), std::string::npos) << last_error();
+    EXPECT_NE(last_error().find("FluxTransformer2DModel"), std::string::npos) << last_error();
+    std::filesystem::remove_all(dir);
+}

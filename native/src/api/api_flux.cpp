@@ -3,6 +3,7 @@
 #include "backend/context.h"
 #include "core/tensor.h"
 #include "models/flux/flux_input_set.h"
+#include "models/flux/flux_model.h"
 #include "models/flux/flux_quantizer.h"
 #include "models/flux/flux_transformer.h"
 
@@ -13,22 +14,6 @@ struct svdq_flux : FluxTransformer {
 };
 
 namespace {
-
-// An F32 tensor of exactly `shape`; the message names it.
-const Tensor& f32_tensor(const svdq_tensor* t, const char* name, std::initializer_list<int64_t> shape) {
-    const Tensor& tensor = deref(t, name);
-    require(tensor.dtype() == SVDQ_DTYPE_F32, SVDQ_ERROR_DTYPE, std::string(name) + " must be F32, not " + dtype_name(tensor.dtype()));
-    require_shape(tensor, shape, name);
-    return tensor;
-}
-
-// An input: F32, exactly `shape`, every value finite (a NaN position id or
-// timestep would otherwise turn the whole output into NaN without an error).
-const float* input(const svdq_tensor* t, const char* name, std::initializer_list<int64_t> shape) {
-    const Tensor& tensor = f32_tensor(t, name, shape);
-    require_finite(tensor.f32(), static_cast<size_t>(tensor.numel()), name);
-    return tensor.f32();
-}
 
 constexpr int64_t kSyntheticCalibrationSamples = 4;
 constexpr uint64_t kSyntheticCalibrationSeed = 2024;
@@ -98,25 +83,14 @@ SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* m
         svdq_context& ctx = call.context();
         const svdq_flux& m = deref(model, "model");
         const svdq_flux_inputs in = read_versioned(deref(inputs, "inputs"), svdq_flux_inputs{}, "svdq_flux_inputs");
-        const FluxConfig& c = m.config();
-        const Tensor& hidden = deref(in.hidden_states, "hidden_states");
-        const Tensor& context_states = deref(in.encoder_hidden_states, "encoder_hidden_states");
-        require(hidden.ndim() == 3 && context_states.ndim() == 3, SVDQ_ERROR_SHAPE_MISMATCH,
-                "hidden_states " + hidden.shape_string() + " and encoder_hidden_states " + context_states.shape_string() +
-                    " must be 3-D [batch, tokens, channels]");
-        const int64_t batch = hidden.dim(0), img = hidden.dim(1), txt = context_states.dim(1);
-        FluxInputs f;
-        f.batch = batch;
-        f.img_tokens = img;
-        f.txt_tokens = txt;
-        f.hidden_states = input(in.hidden_states, "hidden_states", {batch, img, c.in_channels * c.patch_size * c.patch_size});
-        f.encoder_hidden_states = input(in.encoder_hidden_states, "encoder_hidden_states", {batch, txt, c.joint_attention_dim});
-        f.pooled_projections = input(in.pooled_projections, "pooled_projections", {batch, c.pooled_projection_dim});
-        f.timestep = input(in.timestep, "timestep", {batch});
-        if (c.guidance_embeds || in.guidance != nullptr) f.guidance = input(in.guidance, "guidance", {batch});
-        f.img_ids = input(in.img_ids, "img_ids", {img, 3});
-        f.txt_ids = input(in.txt_ids, "txt_ids", {txt, 3});
-        m.forward(ctx, f, f32_tensor(out, "out", {batch, img, c.patch_features()}).f32_mut());
+        const FluxInputs f = flux_inputs(m.config(), {{"hidden_states", in.hidden_states},
+                                                      {"encoder_hidden_states", in.encoder_hidden_states},
+                                                      {"pooled_projections", in.pooled_projections},
+                                                      {"timestep", in.timestep},
+                                                      {"guidance", in.guidance},
+                                                      {"img_ids", in.img_ids},
+                                                      {"txt_ids", in.txt_ids}});
+        m.forward(ctx, f, output_tensor(out, flux_output_shape(m.config(), f)));
     });
 }
 

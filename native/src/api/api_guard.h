@@ -7,10 +7,12 @@
 
 #include <new>
 #include <string>
+#include <vector>
 
 #include "backend/context.h"
 #include "core/error.h"
 #include "core/last_error.h"
+#include "core/tensor.h"
 #include "svdquant.h"
 
 namespace svdq {
@@ -62,6 +64,14 @@ public:
 private:
     svdq_context& context_;
 };
+
+// The F32 output tensor `out`, which must have exactly `shape`.
+inline float* output_tensor(svdq_tensor* out, const std::vector<int64_t>& shape) {
+    Tensor& t = deref(out, "out");
+    require(t.dtype() == SVDQ_DTYPE_F32, SVDQ_ERROR_DTYPE, std::string("out must be F32, not ") + dtype_name(t.dtype()));
+    require_shape(t, shape, "out");
+    return t.f32_mut();
+}
 
 // Versioned structs. struct_size is the size of the struct the caller was
 // compiled with: a caller built against an older, smaller svdquant.h passes a
