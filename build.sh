@@ -6,9 +6,10 @@ cd "$(dirname "$0")"
 
 ROOT=$(pwd)
 BUILD_DIR=${SVDQ_BUILD_DIR:-$ROOT/build}
+ASAN_BUILD_DIR=${SVDQ_ASAN_BUILD_DIR:-$ROOT/build-asan}
 CONFIG=Release
 PACKAGES_DIR=$ROOT/artifacts/packages
-APT_PACKAGES=(cmake g++ make libgtest-dev libeigen3-dev nlohmann-json3-dev castxml clang-14 libclang-rt-14-dev)
+APT_PACKAGES=(cmake g++ make libgtest-dev libeigen3-dev nlohmann-json3-dev castxml clang-14 libclang-rt-14-dev qemu-user)
 
 log() { printf '\n== %s\n' "$*"; }
 
@@ -79,14 +80,14 @@ lower_cpu_levels() {
 
 PASSED=0 FAILED=0 SKIPPED=0 STATUS=0
 
-# One CTest run over the native suite; adds its counts to the totals.
-# Skipped and disabled tests count as skipped; a test CTest could not run
-# (missing executable) counts as failed, as CTest counts it.
-run_ctest() {  # LEVEL [ctest arguments...]
-  local level=$1; shift
+# One CTest run over the native suite in build folder DIR; adds its counts
+# to the totals. Skipped and disabled tests count as skipped; a test CTest
+# could not run (missing executable) counts as failed, as CTest counts it.
+run_ctest() {  # DIR LEVEL [ctest arguments...]
+  local dir=$1 level=$2; shift 2
   local out line total fails skipped
-  log "native tests (CTest, SVDQ_CPU_LEVEL=$level)"
-  if out=$(cd "$BUILD_DIR" && SVDQ_CPU_LEVEL=$level ctest -j "$(nproc)" --output-on-failure "$@" 2>&1); then
+  log "native tests (CTest, $(basename "$dir"), SVDQ_CPU_LEVEL=$level)"
+  if out=$(cd "$dir" && SVDQ_CPU_LEVEL=$level ctest -j "$(nproc)" --output-on-failure "$@" 2>&1); then
     printf '%s\n' "$out" | grep -E 'tests passed|Total Test time'
   else
     STATUS=1
@@ -100,12 +101,68 @@ run_ctest() {  # LEVEL [ctest arguments...]
   PASSED=$((PASSED + total - fails - skipped)); FAILED=$((FAILED + fails)); SKIPPED=$((SKIPPED + skipped))
 }
 
+# One GoogleTest executable run under qemu's Nehalem (x86-64 without AVX);
+# adds its counts to the totals. A crash (SIGILL) leaves no summary: failed.
+run_gtest_nehalem() {  # EXECUTABLE FILTER
+  local out passed fails skipped
+  out=$(SVDQ_CPU_LEVEL=auto qemu-x86_64 -cpu Nehalem "$1" --gtest_filter="$2" --gtest_brief=1 2>&1) || STATUS=1
+  printf '%s\n' "$out" | tail -n 15
+  passed=$(sed -nE 's/^\[  PASSED  \] ([0-9]+) tests?[.,].*/\1/p' <<<"$out")
+  fails=$(sed -nE 's/^\[  FAILED  \] ([0-9]+) tests?[.,].*/\1/p' <<<"$out")
+  skipped=$(sed -nE 's/^\[  SKIPPED \] ([0-9]+) tests?[.,].*/\1/p' <<<"$out")
+  if [ -z "$passed" ]; then FAILED=$((FAILED + 1)); STATUS=1; return; fi
+  PASSED=$((PASSED + passed)); FAILED=$((FAILED + ${fails:-0})); SKIPPED=$((SKIPPED + ${skipped:-0}))
+}
+
+# The tests whose code reaches every AVX2 file's callers: every kernel, the
+# attention (without its 1536-token shapes), Linear, the float FLUX forward,
+# and the C API (FLUX float, W4A16 and W4A4 forward, layers, quantizer). On a
+# CPU without AVX they run the scalar kernels, and any AVX code outside the
+# CPUID-guarded kernels dies with SIGILL. The whole suite takes ~10 minutes
+# under emulation, too long for every run.
+NEHALEM_UNIT_FILTER='*CpuKernelTest.*:*AttentionTest.*:Linear.*:NunchakuLinear.*:Flux.*'
+NEHALEM_UNIT_FILTER+='-*AttentionTest.*_s1536_*'
+NEHALEM_API_FILTER='CApi*'
+run_nehalem() {
+  log "native tests under qemu-x86_64 -cpu Nehalem (no AVX: scalar kernels)"
+  if ! command -v qemu-x86_64 >/dev/null; then
+    echo "skipped: qemu-x86_64 not installed (Debian: qemu-user)"
+    SKIPPED=$((SKIPPED + 1)); return
+  fi
+  local start=$SECONDS
+  run_gtest_nehalem "$BUILD_DIR/bin/svdquant_unit_tests" "$NEHALEM_UNIT_FILTER"
+  run_gtest_nehalem "$BUILD_DIR/bin/svdquant_api_tests" "$NEHALEM_API_FILTER"
+  echo "emulated runs: $((SECONDS - start)) s"
+}
+
+# The native suite built by clang with AddressSanitizer and UBSan in its own
+# folder, at the CPU's best level (the fuzzers already run sanitized).
+run_sanitized() {
+  log "native engine with ASan + UBSan (clang-14, $(basename "$ASAN_BUILD_DIR"))"
+  local start=$SECONDS
+  # -O1 with line tables: a quick compile, reports with file:line.
+  cmake -S "$ROOT" -B "$ASAN_BUILD_DIR" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
+    -DSVDQ_SANITIZE=ON -DSVDQ_FUZZ=OFF -DSVDQ_WERROR=ON -DSVDQ_BUILD_TESTS=ON >/dev/null
+  if ! cmake --build "$ASAN_BUILD_DIR" -j "$(nproc)" --target svdquant_unit_tests svdquant_api_tests \
+       svdquant_format_fixtures >"$ASAN_BUILD_DIR/build.log" 2>&1; then
+    grep -E 'error|Error' "$ASAN_BUILD_DIR/build.log" | head -n 40
+    FAILED=$((FAILED + 1)); STATUS=1; return
+  fi
+  echo "built in $((SECONDS - start)) s"
+  UBSAN_OPTIONS=print_stacktrace=1 run_ctest "$ASAN_BUILD_DIR" auto
+}
+
 # The native suite at the CPU's best level, then once more per lower level
-# (the fuzzer only in the first run: it tests no kernel), then NUnit; always
-# all of them, ending with one line that sums them.
+# (the fuzzer and the library check only in the first run: they test no
+# kernel), a subset on an emulated CPU without AVX, the suite built with
+# sanitizers, then NUnit; always all of them, ending with one line that sums
+# them.
 run_tests() {
-  run_ctest auto
-  for level in $(lower_cpu_levels); do run_ctest "$level" -E '^fuzz_'; done
+  run_ctest "$BUILD_DIR" auto
+  for level in $(lower_cpu_levels); do run_ctest "$BUILD_DIR" "$level" -E '^(fuzz_|simd_isolation$)'; done
+  run_nehalem
+  run_sanitized
 
   log "managed tests (NUnit)"
   local out line

@@ -41,7 +41,7 @@ std::vector<double> apply_gelu(std::vector<double> y) {
 }  // namespace
 
 TEST_P(CpuKernelTest, GemmF32MatchesFloat64) {
-    const auto [m, n, k] = shape();
+    const int64_t m = shape().m, n = shape().n, k = shape().k;
     const auto x = test::gaussian(static_cast<size_t>(m * k), 1);
     const auto w = test::gaussian(static_cast<size_t>(n * k), 2);
     const auto bias = test::gaussian(static_cast<size_t>(n), 3);
@@ -59,7 +59,7 @@ TEST_P(CpuKernelTest, GemmF32MatchesFloat64) {
 // BF16 weights widen exactly, so the BF16 GEMM must give gemm_f32's result
 // on the same values bit for bit, in half the bytes.
 TEST_P(CpuKernelTest, GemmBf16IsGemmF32OnBf16Values) {
-    const auto [m, n, k] = shape();
+    const int64_t m = shape().m, n = shape().n, k = shape().k;
     const auto x = test::gaussian(static_cast<size_t>(m * k), 1);
     const auto w = test::bf16_values(test::gaussian(static_cast<size_t>(n * k), 2));
     const auto bias = test::gaussian(static_cast<size_t>(n), 3);
@@ -78,7 +78,7 @@ TEST_P(CpuKernelTest, GemmBf16IsGemmF32OnBf16Values) {
 }
 
 TEST_P(CpuKernelTest, GemmW4A16MatchesFloat64OnDequantizedWeights) {
-    const auto [m, n, k] = shape();
+    const int64_t m = shape().m, n = shape().n, k = shape().k;
     const auto x = test::gaussian(static_cast<size_t>(m * k), 4);
     const auto w = test::gaussian(static_cast<size_t>(n * k), 5);
     const auto bias = test::gaussian(static_cast<size_t>(n), 6);
@@ -98,7 +98,7 @@ TEST_P(CpuKernelTest, GemmW4A16MatchesFloat64OnDequantizedWeights) {
 // float64 and the scalar reference; zeros of -8 * scale against the symmetric
 // weights they stand for.
 TEST_P(CpuKernelTest, GemmW4A16WithZeroPointsMatchesFloat64AndTheReference) {
-    const auto [m, n, k] = shape();
+    const int64_t m = shape().m, n = shape().n, k = shape().k;
     const int64_t groups = k / 64;
     const auto x = test::gaussian(static_cast<size_t>(m * k), 11);
     const auto bias = test::gaussian(static_cast<size_t>(n), 12);
@@ -147,7 +147,7 @@ ActOutputs quantize_act_at(const CpuKernels& kern, ThreadPool& pool, const std::
 }  // namespace
 
 TEST_P(CpuKernelTest, QuantizeActMatchesTheReferenceBitForBit) {
-    const auto [m, n, k] = shape();
+    const int64_t m = shape().m, k = shape().k;
     const int64_t rank = 16, groups = k / 64;
     const auto x = test::with_outlier_channels(test::gaussian(static_cast<size_t>(m * k), 7), k, 29, 25.0f);
     const auto down = test::bf16_values(test::gaussian(static_cast<size_t>(rank * k), 8));
@@ -187,7 +187,7 @@ TEST_P(CpuKernelTest, QuantizeActMatchesTheReferenceBitForBit) {
 // q = clamp(round_half_even(u * (15 / absmax)), 0, 15), scale = absmax / 15,
 // lies within half a step of u in float64, and the branch reads the raw x.
 TEST_P(CpuKernelTest, QuantizeActUnsignedShiftedMatchesTheDefinition) {
-    const auto [m, n, k] = shape();
+    const int64_t m = shape().m, k = shape().k;
     const int64_t groups = k / 64;
     const float shift = nunchaku::kGeluShift;
     const ActEncoding encoding{shift, true};
@@ -281,7 +281,7 @@ Acts quantize_acts(const std::vector<float>& x, int64_t m, int64_t k, ThreadPool
 }  // namespace
 
 TEST_P(CpuKernelTest, GemmW4A4WithBranchMatchesFloat64OnDequantizedOperands) {
-    const auto [m, n, k] = shape();
+    const int64_t m = shape().m, n = shape().n, k = shape().k;
     const int64_t rank = 32;
     const auto x = test::gaussian(static_cast<size_t>(m * k), 9);
     const auto w = test::gaussian(static_cast<size_t>(n * k), 10);
@@ -316,7 +316,7 @@ TEST_P(CpuKernelTest, GemmW4A4WithBranchMatchesFloat64OnDequantizedOperands) {
 // With every scale exactly 1 (each group holds a +-7) the float result is
 // the integer sum itself, so the int32 group sums must be exact.
 TEST_P(CpuKernelTest, GemmW4A4IntegerSumsAreExact) {
-    const auto [m, n, k] = shape();
+    const int64_t m = shape().m, n = shape().n, k = shape().k;
     auto integers = [&](int64_t rows, uint64_t seed) {
         std::vector<float> v(static_cast<size_t>(rows * k));
         std::mt19937_64 rng(seed);
@@ -343,7 +343,7 @@ TEST_P(CpuKernelTest, GemmW4A4IntegerSumsAreExact) {
 // all -8 fill vpmaddubsw's int16 lanes the most (16 pairs of 15 * 15 = 7200);
 // |sum| <= k * 120 < 2^24 keeps the float accumulation across groups exact.
 TEST_P(CpuKernelTest, GemmW4A4UnsignedActivationsGiveExactIntegerSums) {
-    const auto [m, n, k] = shape();
+    const int64_t m = shape().m, n = shape().n, k = shape().k;
     const int64_t groups = k / 64;
     std::mt19937_64 rng(18);
     Acts qx{std::vector<int8_t>(static_cast<size_t>(m * k)), std::vector<float>(static_cast<size_t>(m * groups), 1.0f),

@@ -23,6 +23,7 @@
 #include "backend/cpu/simd_avx2.h"
 #include "core/aligned.h"
 
+SVDQ_AVX2_BEGIN
 namespace svdq {
 
 namespace {
@@ -205,3 +206,4 @@ void attention_avx2(const AttentionArgs& a, const AttentionTile& t) {
 }
 
 }  // namespace svdq
+SVDQ_AVX2_END

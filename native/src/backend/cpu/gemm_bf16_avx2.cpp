@@ -1,5 +1,6 @@
 #include "backend/cpu/gemm_widened_avx2.h"
 
+SVDQ_AVX2_BEGIN
 namespace svdq {
 
 // pack_bf16_avx2's panels widened to float (exactly) and run through the
@@ -13,3 +14,4 @@ void gemm_bf16_avx2(const GemmFloatArgs& a, const Tile& t) {
 }
 
 }  // namespace svdq
+SVDQ_AVX2_END

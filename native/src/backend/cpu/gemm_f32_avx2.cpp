@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/simd_avx2.h"
 
+SVDQ_AVX2_BEGIN
 namespace svdq {
 
 void gemm_f32_avx2(const GemmFloatArgs& a, const Tile& t) {
@@ -16,3 +17,4 @@ void gemm_f32_avx2(const GemmFloatArgs& a, const Tile& t) {
 }
 
 }  // namespace svdq
+SVDQ_AVX2_END

@@ -1,5 +1,6 @@
 #include "backend/cpu/gemm_widened_avx2.h"
 
+SVDQ_AVX2_BEGIN
 namespace svdq {
 
 namespace {
@@ -38,3 +39,4 @@ void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t) {
 }
 
 }  // namespace svdq
+SVDQ_AVX2_END

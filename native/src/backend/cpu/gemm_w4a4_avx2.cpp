@@ -3,6 +3,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/simd_avx2.h"
 
+SVDQ_AVX2_BEGIN
 namespace svdq {
 
 namespace {
@@ -96,3 +97,4 @@ void gemm_w4a4_avx2(const GemmW4A4Args& a, const Tile& t) {
 }
 
 }  // namespace svdq
+SVDQ_AVX2_END

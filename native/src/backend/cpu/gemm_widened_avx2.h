@@ -11,7 +11,9 @@
 #include "backend/cpu/simd_avx2.h"
 #include "core/aligned.h"
 
+SVDQ_AVX2_BEGIN
 namespace svdq::avx2 {
+namespace {
 
 // widen(panel, kb, out) writes rows [kb.k0, kb.k0 + kb.kc) of 16-column
 // panel `panel` as float, [kb.kc][16].
@@ -29,4 +31,6 @@ void gemm_widened_panels(const GemmFloatArgs& a, const Tile& t, const Widen& wid
     });
 }
 
+}  // namespace
 }  // namespace svdq::avx2
+SVDQ_AVX2_END

@@ -4,6 +4,7 @@
 #include "backend/cpu/simd_avx2.h"
 #include "core/aligned.h"
 
+SVDQ_AVX2_BEGIN
 namespace svdq {
 
 // Same arithmetic as the scalar reference (add the shift, multiply by
@@ -68,3 +69,4 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
 }
 
 }  // namespace svdq
+SVDQ_AVX2_END

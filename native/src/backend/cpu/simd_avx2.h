@@ -1,5 +1,16 @@
-// AVX2 + FMA building blocks shared by the AVX2 kernels. Only included by
-// files compiled with -mavx2 -mfma, and only run after CPUID said yes.
+// AVX2 + FMA building blocks shared by the AVX2 kernels, which run only
+// after CPUID said yes.
+//
+// Only the code between SVDQ_AVX2_BEGIN and SVDQ_AVX2_END is compiled for
+// AVX2; each *_avx2.cpp includes its headers first, then wraps its code in
+// the pair. A file-wide -mavx2 would be unsafe: every inline function or
+// template the file instantiates (std::vector's members, std::min,
+// PackedWeights' accessors; at -O0 nearly all) is emitted as a COMDAT copy,
+// the linker keeps one copy per symbol for the whole library, and a scalar
+// caller handed the AVX2 copy dies with SIGILL on a CPU without AVX. With the
+// target pragma those copies stay baseline x86-64, and the helpers here live
+// in an unnamed namespace. The test simd_isolation checks the library, and
+// ./build.sh test runs a scalar subset under qemu's Nehalem (no AVX).
 #pragma once
 
 #include <immintrin.h>
@@ -7,6 +18,17 @@
 #include <cstdint>
 
 #include "svdquant.h"
+
+#if defined(__clang__)
+#define SVDQ_AVX2_BEGIN _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c\"))), apply_to = function)")
+#define SVDQ_AVX2_END _Pragma("clang attribute pop")
+#elif defined(__GNUC__)
+#define SVDQ_AVX2_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c\")")
+#define SVDQ_AVX2_END _Pragma("GCC pop_options")
+#else  // MSVC: /arch:AVX2 on the whole file (native/CMakeLists.txt)
+#define SVDQ_AVX2_BEGIN
+#define SVDQ_AVX2_END
+#endif
 
 // Register tiles live in small arrays; fully unrolled loops over them let
 // the compiler keep every element in a register instead of on the stack.
@@ -18,7 +40,9 @@
 #define SVDQ_UNROLL
 #endif
 
+SVDQ_AVX2_BEGIN
 namespace svdq::avx2 {
+namespace {
 
 // 8 BF16 values widened to float: a BF16 is the high half of its fp32.
 inline __m256 load_bf16(const uint16_t* p) {
@@ -183,4 +207,6 @@ inline void for_each_k_block(int64_t k, int64_t block, const Body& body) {
 // Float K block: a 16-column panel slice of 512 x 16 floats is 32 KiB (L1).
 constexpr int64_t kFloatKBlock = 512;
 
+}  // namespace
 }  // namespace svdq::avx2
+SVDQ_AVX2_END
