@@ -144,7 +144,7 @@ run_sanitized() {
   cmake -S "$ROOT" -B "$ASAN_BUILD_DIR" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
     -DSVDQ_SANITIZE=ON -DSVDQ_FUZZ=OFF -DSVDQ_WERROR=ON -DSVDQ_BUILD_TESTS=ON >/dev/null
-  if ! cmake --build "$ASAN_BUILD_DIR" -j "$(nproc)" --target svdquant_unit_tests svdquant_api_tests \
+  if ! cmake --build "$ASAN_BUILD_DIR" -j "$(nproc)" --target svdquant_unit_tests svdquant_allocation_tests svdquant_api_tests \
        svdquant_format_fixtures >"$ASAN_BUILD_DIR/build.log" 2>&1; then
     grep -E 'error|Error' "$ASAN_BUILD_DIR/build.log" | head -n 40
     FAILED=$((FAILED + 1)); STATUS=1; return
