@@ -9,7 +9,9 @@ namespace svdq {
 
 void gemm_w4a16_scalar(const GemmFloatArgs& a, const Tile& t) {
     const int64_t k = a.w->k, n_total = a.w->n, groups = k / kInt4Group;
-    std::vector<float> w(static_cast<size_t>(k));
+    // Per-thread row buffer: kept across calls, so forwards stay allocation-free.
+    thread_local std::vector<float> w;
+    w.resize(static_cast<size_t>(k));
     for (int64_t n = t.n0; n < t.n1; ++n) {
         // Dequantise the weight row once per tile, reuse it for every token.
         const uint8_t* qw = a.w->bytes() + n * (k / 2);
