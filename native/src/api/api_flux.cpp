@@ -44,9 +44,8 @@ SVDQ_API svdq_status svdq_flux_load(svdq_context* context, const char* path, con
         if (options != nullptr) {
             o = read_versioned(*options, o, "svdq_flux_load_options");
         }
-        require(o.linear_kind >= SVDQ_LINEAR_FLOAT && o.linear_kind <= SVDQ_LINEAR_W4A4, SVDQ_ERROR_INVALID_ARGUMENT,
-                "linear_kind " + std::to_string(o.linear_kind) + " is not a svdq_linear_kind value");
-        out = new svdq_flux(ctx, FluxCheckpoint(path), static_cast<svdq_linear_kind>(o.linear_kind));
+        const svdq_linear_kind kind = linear_kind_of(o.linear_kind);
+        out = new svdq_flux(ctx, FluxCheckpoint(path), kind);
     });
 }
 

@@ -46,9 +46,7 @@ SVDQ_API svdq_status svdq_model_load(svdq_context* context, const char* path, co
         svdq_model_load_options o;
         svdq_model_load_options_init(&o);
         if (options != nullptr) o = read_versioned(*options, o, "svdq_model_load_options");
-        require(o.linear_kind >= SVDQ_LINEAR_FLOAT && o.linear_kind <= SVDQ_LINEAR_W4A4, SVDQ_ERROR_INVALID_ARGUMENT,
-                "linear_kind " + std::to_string(o.linear_kind) + " is not a svdq_linear_kind value");
-        out = new svdq_model{load_model(call.context(), path, static_cast<svdq_linear_kind>(o.linear_kind))};
+        out = new svdq_model{load_model(call.context(), path, linear_kind_of(o.linear_kind))};
     });
 }
 
