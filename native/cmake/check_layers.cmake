@@ -5,7 +5,7 @@
 #
 #   api      the C door: may include everything
 #   models   model families (flux/), the registry
-#   quant    the offline quantizer; runs host math on the CPU kernels
+#   quant    the offline quantizer; host math through backend/host_gemm.h
 #   formats  safetensors I/O and the checkpoint converters
 #   nn       layers over the backend interface
 #   backend  the interface and the context; cpu/ implements it
@@ -19,9 +19,8 @@ set(allowed_formats core nn formats)
 set(allowed_quant core backend nn formats quant)
 set(allowed_models core backend nn formats quant models)
 set(allowed_api core backend nn formats quant models api)
-# backend/cpu/ is the CPU backend's inside: only backend/ itself, the host
-# math of the quantizer and the C door that reports CPU levels reach into it.
-set(cpu_inside_allowed backend quant api)
+# backend/cpu/ is the CPU backend's inside: only backend/ itself reaches into it.
+set(cpu_inside_allowed backend)
 
 if(NOT SRC)
   message(FATAL_ERROR "usage: cmake -DSRC=<native/src> -P check_layers.cmake")

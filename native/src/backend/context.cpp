@@ -3,6 +3,7 @@
 #include <string>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_host_gemm.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 
@@ -32,6 +33,7 @@ Context::Context(const svdq_context_options& options, const BackendFactory& make
     : logger_(options.log_callback, options.log_user, options.log_level),
       pool_(checked_threads(options)),
       backend_((make_backend ? make_backend : BackendFactory(cpu_backend))(pool_, resolve_cpu_level(options.cpu_level))),
+      host_gemm_(make_cpu_host_gemm(resolve_cpu_level(options.cpu_level))),
       arena_(std::make_unique<Arena>(*backend_)) {
     logger_.info(std::string("svdquant ") + SVDQ_VERSION_STRING + ": " + backend_->description() + ", " +
                  std::to_string(pool_.size()) + " threads");

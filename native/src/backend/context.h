@@ -9,6 +9,7 @@
 
 #include "backend/arena.h"
 #include "backend/backend.h"
+#include "backend/host_gemm.h"
 #include "core/logger.h"
 #include "core/thread_pool.h"
 #include "svdquant.h"
@@ -28,6 +29,8 @@ public:
     const Logger& logger() const { return logger_; }
     // Host threads for host-side work (loading, packing, the quantizer's math).
     ThreadPool& pool() { return pool_; }
+    // Float products on host memory for host-side math, at the context's CPU level.
+    const HostGemm& host_gemm() const { return *host_gemm_; }
     Arena& arena() { return *arena_; }
     // Host floats reused across calls for values computed on the host before
     // upload (position tables, timestep sinusoids): grows, never shrinks.
@@ -37,6 +40,7 @@ private:
     Logger logger_;
     ThreadPool pool_;
     std::unique_ptr<Backend> backend_;
+    std::unique_ptr<HostGemm> host_gemm_;
     std::unique_ptr<Arena> arena_;
     std::vector<float> host_staging_;
 };

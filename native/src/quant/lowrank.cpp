@@ -7,8 +7,6 @@
 #include <random>
 
 #include "core/error.h"
-#include "backend/cpu/cpu_ops.h"
-#include "backend/cpu/host_kernels.h"
 #include "backend/context.h"
 
 namespace svdq {
@@ -57,9 +55,9 @@ private:
     // a [rows, b.rows()] b, as the GEMM's X W^T with W = b^T.
     MatrixF gemm(const float* a, int64_t rows, const MatrixF& b) const {
         const MatrixF bt = b.transpose();
-        const PackedWeights packed = host_kernels(*ctx_).pack_f32(bt.data(), bt.rows(), bt.cols());
+        const HostGemm& gemm = ctx_->host_gemm();
         MatrixF out(rows, b.cols());
-        run_gemm_f32(host_kernels(*ctx_), ctx_->pool(), {a, rows, &packed, nullptr, SVDQ_ACTIVATION_NONE, out.data()});
+        gemm.multiply(a, rows, *gemm.pack(bt.data(), bt.rows(), bt.cols()), out.data(), ctx_->pool());
         return out;
     }
 

@@ -4,13 +4,11 @@
 #include <chrono>
 #include <cmath>
 
-#include "backend/cpu/cpu_ops.h"
-#include "backend/cpu/host_kernels.h"
-#include "backend/cpu/epilogue.h"
 #include "backend/context.h"
 #include "core/error.h"
 #include "core/half.h"
 #include "core/thread_pool.h"
+#include "core/numerics/activations.h"
 #include "core/numerics/fake_quant.h"
 #include "quant/lowrank.h"
 #include "quant/smooth_search.h"
@@ -35,7 +33,7 @@ SearchProblem search_problem(const std::vector<LayerToQuantize>& layers, int64_t
                              const QuantizerOptions& o, Context& ctx) {
     ThreadPool& pool = ctx.pool();
     SearchProblem p;
-    p.kernels = &host_kernels(ctx);
+    p.gemm = &ctx.host_gemm();
     p.format = o.format;
     p.k = k;
     p.rank = has_branch(o.method) ? o.rank : 0;
@@ -51,7 +49,7 @@ SearchProblem search_problem(const std::vector<LayerToQuantize>& layers, int64_t
         s.rows = std::min(l.n, std::max(o.score_rows, 4 * p.rank));
         s.weight = sample_rows(l.weight.data(), l.n, k, s.rows);
         const ConstMapF w(s.weight.data(), s.rows, k);
-        s.packed = p.kernels->pack_f32(s.weight.data(), s.rows, k);
+        s.packed = p.gemm->pack(s.weight.data(), s.rows, k);
         s.weight_t.resize(s.weight.size());
         MapF(s.weight_t.data(), k, s.rows) = w.transpose();
         s.y_ref_t.resize(static_cast<size_t>(s.rows * p.tokens));
@@ -228,13 +226,13 @@ float relative_output_error(Context& ctx, const std::vector<const Linear*>& line
                             const std::vector<LayerToQuantize>& layers, const float* x, int64_t m, int64_t k) {
     double diff = 0.0, norm = 0.0;
     // X W^T on the engine's float GEMM, as (W X^T)^T so only the small X is packed, once for all layers.
-    const PackedWeights xp = host_kernels(ctx).pack_f32(x, m, k);
+    const std::unique_ptr<HostMatrix> xp = ctx.host_gemm().pack(x, m, k);
     for (size_t i = 0; i < linears.size(); ++i) {
         const int64_t n = layers[i].n;
         MatrixF y(m, n);
         linears[i]->forward(ctx, x, m, y.data());
         MatrixF ref_t(n, m);
-        run_gemm_f32(host_kernels(ctx), ctx.pool(), {layers[i].weight.data(), n, &xp, nullptr, SVDQ_ACTIVATION_NONE, ref_t.data()});
+        ctx.host_gemm().multiply(layers[i].weight.data(), n, *xp, ref_t.data(), ctx.pool());
         MatrixF ref = ref_t.transpose();
         if (!layers[i].bias.empty()) ref.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(layers[i].bias.data(), n);
         if (linears[i]->activation() == SVDQ_ACTIVATION_GELU_TANH) ref = ref.unaryExpr([](float v) { return gelu_tanh(v); });

@@ -5,7 +5,6 @@
 #include <map>
 #include <utility>
 
-#include "backend/cpu/cpu_kernels.h"
 #include "core/thread_pool.h"
 #include "core/numerics/fake_quant.h"
 #include "quant/lowrank.h"
@@ -28,25 +27,13 @@ struct ScoreWorkspace {
 };
 
 // y = x [m, w.k] times the packed W^T, on this thread: [m, w.n].
-void times_transpose(const CpuKernels& kernels, const float* x, int64_t m, const PackedWeights& w, MatrixF& y) {
+void times_transpose(const HostGemm& gemm, const float* x, int64_t m, const HostMatrix& w, MatrixF& y) {
     y.resize(m, w.n);
-    kernels.gemm_f32({x, m, &w, nullptr, SVDQ_ACTIVATION_NONE, y.data()}, {0, m, 0, w.n});
-}
-
-// The lower triangle (what top_eigenvectors reads) of x x^T, w = pack(x):
-// row blocks stop at the diagonal's 16-column panel, 58% of the full product.
-void gram_lower(const CpuKernels& kernels, const float* x, const PackedWeights& w, MatrixF& gram) {
-    constexpr int64_t kRowBlock = 6;  // the micro-tile height
-    gram.resize(w.n, w.n);
-    const GemmFloatArgs args{x, w.n, &w, nullptr, SVDQ_ACTIVATION_NONE, gram.data()};
-    for (int64_t m0 = 0; m0 < w.n; m0 += kRowBlock) {
-        const int64_t m1 = std::min(m0 + kRowBlock, w.n);
-        kernels.gemm_f32(args, {m0, m1, 0, std::min((m1 + 15) / 16 * 16, w.n)});
-    }
+    gemm.multiply(x, m, w, y.data());
 }
 
 double score_smoothing(const SearchProblem& p, float alpha, float beta, ScoreWorkspace& ws) {
-    const CpuKernels& kernels = *p.kernels;
+    const HostGemm& gemm = *p.gemm;
     const int64_t k = p.k, t = p.tokens, rank = p.rank;
     const std::vector<float> lambda = smoothing_from_maxima(p.xmax, p.wmax, alpha, beta);
     const Eigen::Map<const Eigen::RowVectorXf> lam(lambda.data(), k);
@@ -54,7 +41,7 @@ double score_smoothing(const SearchProblem& p, float alpha, float beta, ScoreWor
 
     ws.xq = ConstMapF(p.x.data(), t, k).array().rowwise() / lam.array();
     fake_quantize_rows(p.format, ws.xq.data(), t, k, true, ws.xq.data(), nullptr);
-    const PackedWeights xq_packed = kernels.pack_f32(ws.xq.data(), t, k);
+    const std::unique_ptr<HostMatrix> xq_packed = gemm.pack(ws.xq.data(), t, k);
 
     double error = 0.0;
     for (const SearchLayer& layer : p.layers) {
@@ -63,13 +50,15 @@ double score_smoothing(const SearchProblem& p, float alpha, float beta, ScoreWor
         if (rank > 0) {
             // U: top eigenvectors of (W lambda)(W lambda)^T = (W lambda^2) W^T.
             ws.scaled = w.array().rowwise() * lam2.array();
-            gram_lower(kernels, ws.scaled.data(), layer.packed, ws.gram);
+            // The lower triangle is what top_eigenvectors reads.
+            ws.gram.resize(rows, rows);
+            gemm.gram_lower(ws.scaled.data(), *layer.packed, ws.gram.data());
             const std::vector<float> u_values = top_eigenvectors(ws.gram.data(), rows, rank);
             const ConstMapF u(u_values.data(), rows, rank);
             // Residual W lambda - U (U^T W) lambda, U^T W through W^T U.
             const MatrixF ut = u.transpose();
-            times_transpose(kernels, layer.weight_t.data(), k, kernels.pack_f32(ut.data(), rank, rows), ws.down_t);
-            times_transpose(kernels, u.data(), rows, kernels.pack_f32(ws.down_t.data(), k, rank), ws.product);
+            times_transpose(gemm, layer.weight_t.data(), k, *gemm.pack(ut.data(), rank, rows), ws.down_t);
+            times_transpose(gemm, u.data(), rows, *gemm.pack(ws.down_t.data(), k, rank), ws.product);
             ws.residual = (w - ws.product).array().rowwise() * lam.array();
             // The branch's output X/lambda (U^T W lambda)^T U^T, transposed, is U U^T W X^T.
             ws.y_t.noalias() = u * (ut * y_ref_t);
@@ -78,7 +67,7 @@ double score_smoothing(const SearchProblem& p, float alpha, float beta, ScoreWor
             ws.y_t.setZero(rows, t);
         }
         fake_quantize_rows(p.format, ws.residual.data(), rows, k, false, ws.residual.data(), nullptr);
-        times_transpose(kernels, ws.residual.data(), rows, xq_packed, ws.product);
+        times_transpose(gemm, ws.residual.data(), rows, *xq_packed, ws.product);
         error += static_cast<double>((ws.y_t + ws.product - y_ref_t).squaredNorm()) / layer.ref_norm2;
     }
     return error / static_cast<double>(p.layers.size());

@@ -6,31 +6,32 @@
 // INT4 groups are per output row, so a row subset's quantization is exactly
 // the full layer's; the branch then comes from the subset's own SVD, a proxy
 // for the full one used only to rank candidates. The large products run on
-// the engine's float GEMM kernels (SIMD), one candidate per thread.
+// the host's float GEMM kernels (SIMD), one candidate per thread.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "backend/cpu/packed_weights.h"
+#include <memory>
+
+#include "backend/host_gemm.h"
 #include "svdquant.h"
 
 namespace svdq {
 
 class ThreadPool;
-struct CpuKernels;
 
 struct SearchLayer {
     int64_t rows = 0;            // sampled output channels
     std::vector<float> weight;   // W [rows, k]
     std::vector<float> weight_t; // W^T [k, rows]
-    PackedWeights packed;        // W, for products with W^T
+    std::unique_ptr<HostMatrix> packed;  // W, for products with W^T
     std::vector<float> y_ref_t;  // [rows, tokens] = W X^T in float
     double ref_norm2 = 0.0;      // ||y_ref||^2
 };
 
 struct SearchProblem {
-    const CpuKernels* kernels = nullptr;  // packed the layers; runs the products
+    const HostGemm* gemm = nullptr;  // packed the layers; runs the products
     svdq_weight_format format = SVDQ_FORMAT_INT4;
     int64_t k = 0;
     int64_t rank = 0;            // 0: no branch (SmoothQuant)
