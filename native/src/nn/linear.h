@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "backend/backend.h"
 #include "core/linear_weights.h"
@@ -44,6 +46,10 @@ private:
     bool has_bias_, has_smooth_;
     std::unique_ptr<PreparedLinear> prepared_;
 };
+
+// Receives the input rows [rows, in_features] of every linear a forward runs
+// (copied to the host: the quantizer calibrates on them).
+using LinearInputHook = std::function<void(const Linear& layer, const std::vector<float>& x, int64_t rows)>;
 
 }  // namespace svdq
 

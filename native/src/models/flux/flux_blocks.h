@@ -20,10 +20,6 @@ namespace svdq {
 
 class Context;
 
-// Receives the input rows [rows, in_features] of every linear a forward runs
-// (copied to the host: the quantizer calibrates on them).
-using LinearInputHook = std::function<void(const Linear& layer, const std::vector<float>& x, int64_t rows)>;
-
 // One forward's engine context and the optional hook on linear inputs.
 struct FluxRun {
     Context& ctx;

@@ -1,20 +1,22 @@
 #include "models/flux/flux_quantizer.h"
 
-#include <map>
+#include <functional>
 #include <type_traits>
+#include <utility>
 
 #include "backend/context.h"
 #include "core/error.h"
+#include "core/numerics/int4.h"
+#include "formats/nunchaku_layer_convert.h"
+#include "formats/nunchaku_linear.h"
+#include "formats/nunchaku_metadata.h"
+#include "formats/nunchaku_w4a16_linear.h"
 #include "formats/safetensors_stream_writer.h"
 #include "formats/safetensors_writer.h"
 #include "models/flux/flux_blocks.h"
 #include "models/flux/flux_layer_loader.h"
 #include "models/flux/flux_ops.h"
-#include "formats/nunchaku_layer_convert.h"
-#include "formats/nunchaku_linear.h"
-#include "formats/nunchaku_metadata.h"
-#include "formats/nunchaku_w4a16_linear.h"
-#include "core/numerics/int4.h"
+#include "quant/block_quantizer.h"
 
 namespace svdq {
 
@@ -68,6 +70,34 @@ Buffer keep(Context& ctx, const TensorView& v) {
     return b;
 }
 
+// A FLUX block as the quantizer sees it: its layout's linears under their
+// Nunchaku file names, and a run over every calibration state.
+template <typename Block>
+class FluxQuantizableBlock final : public QuantizableBlock {
+public:
+    using RunBlock = std::function<void(const Block&, const LinearInputHook&)>;
+
+    FluxQuantizableBlock(FluxLayerLoader& load, int64_t index, RunBlock run_block)
+        : load_(load), prefix_(Block::prefix(index)), block_(load, index), run_block_(std::move(run_block)) {
+        for (const auto& entry : Block::layout().linears)
+            linears_.push_back({&(block_.*entry.slot), prefix_ + entry.spec.nunchaku->diffusers});
+    }
+
+    const std::vector<Entry>& linears() const override { return linears_; }
+    const std::vector<std::vector<size_t>>& input_groups() const override { return Block::layout().input_groups; }
+    LinearWeights float_weights(size_t i) const override { return load_.float_weights(prefix_, spec(i)); }
+    void run(const LinearInputHook& hook) const override { run_block_(block_, hook); }
+
+    const FluxLayerSpec& spec(size_t i) const { return Block::layout().linears[i].spec; }
+
+private:
+    FluxLayerLoader& load_;
+    std::string prefix_;
+    Block block_;
+    RunBlock run_block_;
+    std::vector<Entry> linears_;
+};
+
 struct Quantization {
     Context& ctx;
     const FluxCheckpoint& ck;
@@ -77,77 +107,35 @@ struct Quantization {
     FluxLayerLoader load;
     int64_t done = 0, total = 0;
 
-    void report(const std::string& layer, float error) {
-        ++done;
-        if (progress && !progress({layer, done, total, error}))
-            fail(SVDQ_ERROR_CANCELLED, "quantization cancelled by the progress callback after " + layer);
-    }
-
-    // Quantizes one block: `run_block(block, hook)` runs it over every
-    // calibration state, advancing them, while the hook sees linear inputs.
-    template <typename Block, typename RunBlock>
-    void block(int64_t index, const RunBlock& run_block) {
-        const bool single = std::is_same<Block, FluxSingleBlock>::value;
-        const std::string prefix = Block::prefix(index);
-        const BlockLayout<Block>& layout = Block::layout();
-        const Block block(load, index);
-
-        std::map<const Linear*, size_t> group_of;
-        for (size_t g = 0; g < layout.input_groups.size(); ++g)
-            group_of[&(block.*layout.linears[layout.input_groups[g].front()].slot)] = g;
-        std::vector<std::vector<float>> inputs(layout.input_groups.size());
-        run_block(block, [&](const Linear& layer, const std::vector<float>& x, int64_t) {
-            const auto it = group_of.find(&layer);
-            if (it != group_of.end()) inputs[it->second].insert(inputs[it->second].end(), x.begin(), x.end());
-        });
-
-        std::vector<bool> grouped(layout.linears.size(), false);
-        for (size_t g = 0; g < layout.input_groups.size(); ++g) {
-            std::vector<LayerToQuantize> layers;
-            std::vector<std::string> names;
-            int64_t k = 0;
-            for (size_t i : layout.input_groups[g]) {
-                grouped[i] = true;
-                LinearWeights f = load.float_weights(prefix, layout.linears[i].spec);
-                k = f.k;
-                layers.push_back({f.n, std::move(f.weight), std::move(f.bias)});
-                names.push_back(prefix + layout.linears[i].spec.nunchaku->diffusers);
-            }
-            const int64_t m = static_cast<int64_t>(inputs[g].size()) / k;
-            QuantizedLayers q = quantize_layers(layers, k, inputs[g].data(), m, options, ctx, names);
-            const std::vector<float> score = sample_rows(inputs[g].data(), m, k, options.score_tokens);
-            std::vector<float>().swap(inputs[g]);
-            for (size_t j = 0; j < layout.input_groups[g].size(); ++j) {
-                const auto& entry = layout.linears[layout.input_groups[g][j]];
-                const nunchaku::LayerName& name = *entry.spec.nunchaku;
-                LinearWeights& w = q.layers[j];
-                w.activation = entry.spec.activation;
+    // Quantizes one block and writes it in Nunchaku's form: W4A4 layers (INT4
+    // mlp_fc2 with its input shifted), AWQ W4A16 adaLN layers, the q/k norms.
+    template <typename Block>
+    void block(int64_t index, typename FluxQuantizableBlock<Block>::RunBlock run_block) {
+        const FluxQuantizableBlock<Block> quantizable(load, index, std::move(run_block));
+        const auto store = [&](size_t i, LinearWeights& w) {
+            const nunchaku::LayerName& name = *quantizable.spec(i).nunchaku;
+            const std::string& file_name = quantizable.linears()[i].name;
+            SafeTensorsWriter part;
+            if (w.kind == SVDQ_LINEAR_W4A16) {
+                const int chunks = name.kind == nunchaku::LayerKind::AdaNorm6 ? 6 : 3;
+                add_nunchaku_w4a16_linear(part, file_name, adanorm_to_nunchaku(awq_from_linear_weights(w, ctx.pool()), chunks));
+            } else {
                 if (name.kind == nunchaku::LayerKind::W4A4Unsigned && w.format == SVDQ_FORMAT_INT4)
                     shift_input_as_nunchaku(w, ctx.pool());
-                const NunchakuLinear stored = nunchaku_from_linear_weights(w, ctx.pool());
-                const Linear built(ctx, w);
-                const float error = relative_output_error(ctx, {&built}, {layers[j]}, score.data(),
-                                                          static_cast<int64_t>(score.size()) / k, k);
-                SafeTensorsWriter part;
-                add_nunchaku_linear(part, prefix + name.diffusers, stored, nunchaku::Keys::Diffusers);
-                out.add_all(part);
-                report(prefix + name.diffusers, error);
+                add_nunchaku_linear(part, file_name, nunchaku_from_linear_weights(w, ctx.pool()), nunchaku::Keys::Diffusers);
             }
-        }
-        // What is left are the adaLN modulation linears: AWQ W4A16, as Nunchaku keeps them.
-        for (size_t i = 0; i < layout.linears.size(); ++i) {
-            if (grouped[i]) continue;
-            const nunchaku::LayerName& name = *layout.linears[i].spec.nunchaku;
-            LinearWeights w = load.float_weights(prefix, layout.linears[i].spec);
-            w.kind = SVDQ_LINEAR_W4A16;
-            const int chunks = name.kind == nunchaku::LayerKind::AdaNorm6 ? 6 : 3;
-            SafeTensorsWriter part;
-            add_nunchaku_w4a16_linear(part, prefix + name.diffusers, adanorm_to_nunchaku(awq_from_linear_weights(w, ctx.pool()), chunks));
             out.add_all(part);
-            report(prefix + name.diffusers, -1.0f);
-        }
-        for (const char* norm : single ? std::vector<const char*>{"norm_q", "norm_k"}
-                                       : std::vector<const char*>{"norm_q", "norm_k", "norm_added_q", "norm_added_k"})
+        };
+        const auto report = [&](const std::string& layer, float error) {
+            ++done;
+            if (progress && !progress({layer, done, total, error}))
+                fail(SVDQ_ERROR_CANCELLED, "quantization cancelled by the progress callback after " + layer);
+        };
+        quantize_block(ctx, quantizable, options, store, report);
+        const std::string prefix = Block::prefix(index);
+        for (const char* norm : std::is_same<Block, FluxSingleBlock>::value
+                                    ? std::vector<const char*>{"norm_q", "norm_k"}
+                                    : std::vector<const char*>{"norm_q", "norm_k", "norm_added_q", "norm_added_k"})
             copy_tensor(out, ck, prefix + "attn." + norm + ".weight", prefix + "attn." + norm + ".weight");
     }
 };
