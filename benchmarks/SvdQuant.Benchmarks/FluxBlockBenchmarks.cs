@@ -32,16 +32,16 @@ public class FluxBlockBenchmarks
     private FluxInputs _inputs = null!;
 
     [GlobalSetup(Target = nameof(Float))]
-    public void SetupFloat() => Load(_ => SyntheticFlux.Folder(Model), LinearPrecision.Float);
+    public void SetupFloat() => Load(_ => SyntheticFlux.Folder(Model), LinearScheme.Float);
 
     [GlobalSetup(Target = nameof(W4A16))]
-    public void SetupW4A16() => Load(_ => SyntheticFlux.Folder(Model), LinearPrecision.W4A16);
+    public void SetupW4A16() => Load(_ => SyntheticFlux.Folder(Model), LinearScheme.W4A16);
 
     [GlobalSetup(Target = nameof(W4A4Naive))]
-    public void SetupW4A4Naive() => Load(_ => SyntheticFlux.Folder(Model), LinearPrecision.W4A4);
+    public void SetupW4A4Naive() => Load(_ => SyntheticFlux.Folder(Model), LinearScheme.W4A4);
 
     [GlobalSetup(Target = nameof(SvdQuant))]
-    public void SetupSvdQuant() => Load(engine => SyntheticFlux.SvdQuantFile(engine, Model, Rank), LinearPrecision.Float);
+    public void SetupSvdQuant() => Load(engine => SyntheticFlux.SvdQuantFile(engine, Model, Rank), LinearScheme.Float);
 
     [GlobalCleanup]
     public void Cleanup()
@@ -63,10 +63,10 @@ public class FluxBlockBenchmarks
     public float[] SvdQuant() => _model.Forward(_engine, _inputs);
 
     // The precision applies to float checkpoints; a quantized file's layers run as stored.
-    private void Load(Func<Engine, string> path, LinearPrecision precision)
+    private void Load(Func<Engine, string> path, LinearScheme precision)
     {
         _engine = new Engine();
-        _model = FluxTransformer.Load(_engine, path(_engine), new FluxLoadOptions { BlockPrecision = precision });
+        _model = FluxTransformer.Load(_engine, path(_engine), new FluxLoadOptions { BlockScheme = precision });
         _inputs = SyntheticFlux.Inputs(Model, LatentGrid, TextTokens);
     }
 

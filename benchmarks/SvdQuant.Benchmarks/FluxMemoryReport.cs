@@ -115,20 +115,20 @@ internal static class FluxMemoryReport
         string folder = SyntheticFlux.Folder(config);
         string quantized = SyntheticFlux.SvdQuantFile(engine, config, Rank);
 
-        long Bytes(string path, LinearPrecision precision, out long parameters)
+        long Bytes(string path, LinearScheme precision, out long parameters)
         {
-            using FluxTransformer model = FluxTransformer.Load(engine, path, new FluxLoadOptions { BlockPrecision = precision });
+            using FluxTransformer model = FluxTransformer.Load(engine, path, new FluxLoadOptions { BlockScheme = precision });
             parameters = model.Info.ParameterCount;
             return model.Info.WeightBytes;
         }
 
-        long floatBytes = Bytes(folder, LinearPrecision.Float, out long parameterCount);
+        long floatBytes = Bytes(folder, LinearScheme.Float, out long parameterCount);
         return new Measurement(
             parameterCount,
             floatBytes,
-            Bytes(folder, LinearPrecision.W4A16, out _),
-            Bytes(folder, LinearPrecision.W4A4, out _),
-            Bytes(quantized, LinearPrecision.Float, out _),
+            Bytes(folder, LinearScheme.W4A16, out _),
+            Bytes(folder, LinearScheme.W4A4, out _),
+            Bytes(quantized, LinearScheme.Float, out _),
             Directory.GetFiles(folder, "*.safetensors").Sum(f => new FileInfo(f).Length),
             new FileInfo(quantized).Length,
             FileParts(quantized));

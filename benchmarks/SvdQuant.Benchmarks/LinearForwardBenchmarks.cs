@@ -37,19 +37,19 @@ public class LinearForwardBenchmarks
     }
 
     [GlobalSetup(Target = nameof(Float))]
-    public void SetupFloat() => Build(LinearPrecision.Float, _ => null);
+    public void SetupFloat() => Build(LinearScheme.Float, _ => null);
 
     [GlobalSetup(Target = nameof(W4A16))]
-    public void SetupW4A16() => Build(LinearPrecision.W4A16, _ => null);
+    public void SetupW4A16() => Build(LinearScheme.W4A16, _ => null);
 
     [GlobalSetup(Target = nameof(W4A4Naive))]
-    public void SetupW4A4Naive() => Build(LinearPrecision.W4A4, _ => null);
+    public void SetupW4A4Naive() => Build(LinearScheme.W4A4, _ => null);
 
     [GlobalSetup(Target = nameof(SvdQuantFused))]
-    public void SetupSvdQuantFused() => Build(LinearPrecision.W4A4, data => SvdQuantOptions(data, BranchExecution.Fused));
+    public void SetupSvdQuantFused() => Build(LinearScheme.W4A4, data => SvdQuantOptions(data, BranchExecution.Fused));
 
     [GlobalSetup(Target = nameof(SvdQuantUnfused))]
-    public void SetupSvdQuantUnfused() => Build(LinearPrecision.W4A4, data => SvdQuantOptions(data, BranchExecution.Unfused));
+    public void SetupSvdQuantUnfused() => Build(LinearScheme.W4A4, data => SvdQuantOptions(data, BranchExecution.Unfused));
 
     [GlobalCleanup]
     public void DisposeLayer()
@@ -73,7 +73,7 @@ public class LinearForwardBenchmarks
     [Benchmark(Description = "W4A4 + low-rank, unfused")]
     public void SvdQuantUnfused() => _layer.Forward(_engine, _x, _y);
 
-    private void Build(LinearPrecision precision, Func<SyntheticLayer, LinearLayerOptions?> options)
+    private void Build(LinearScheme precision, Func<SyntheticLayer, LinearLayerOptions?> options)
     {
         (int k, int n) = ParseShape(Shape);
         _engine = new Engine();

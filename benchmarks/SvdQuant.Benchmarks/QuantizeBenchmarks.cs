@@ -44,15 +44,15 @@ public class QuantizeBenchmarks
     }
 
     [Benchmark(Baseline = true, Description = "SVDQuant INT4, coarse-to-fine search")]
-    public void Int4() => Run(WeightFormat.Int4, SmoothSearch.CoarseToFine);
+    public void Int4() => Run(NumberFormat.Int4, SmoothSearch.CoarseToFine);
 
     [Benchmark(Description = "SVDQuant NVFP4, coarse-to-fine search")]
-    public void Nvfp4() => Run(WeightFormat.Nvfp4, SmoothSearch.CoarseToFine);
+    public void Nvfp4() => Run(NumberFormat.Nvfp4, SmoothSearch.CoarseToFine);
 
     [Benchmark(Description = "SVDQuant INT4, every grid point")]
-    public void Int4FullGrid() => Run(WeightFormat.Int4, SmoothSearch.Exhaustive);
+    public void Int4FullGrid() => Run(NumberFormat.Int4, SmoothSearch.Exhaustive);
 
-    private void Run(WeightFormat format, SmoothSearch search)
+    private void Run(NumberFormat format, SmoothSearch search)
     {
         using QuantizedLayers result = Quantizer.Quantize(
             _engine, _data.Calibration, _data.Weight, _data.Bias,

@@ -12,7 +12,7 @@ namespace SvdQuant.Native
 {
     internal enum svdq_constants : int
     {
-        SVDQ_ABI_VERSION = 2,
+        SVDQ_ABI_VERSION = 3,
         SVDQ_MAX_DIMS = 8,
         SVDQ_INT4_GROUP_SIZE = 64,
     }
@@ -70,17 +70,18 @@ namespace SvdQuant.Native
         SVDQ_LOG_ERROR = 3,
     }
 
-    internal enum svdq_linear_kind : int
+    internal enum svdq_linear_scheme : int
     {
-        SVDQ_LINEAR_FLOAT = 0,
-        SVDQ_LINEAR_W4A16 = 1,
-        SVDQ_LINEAR_W4A4 = 2,
+        SVDQ_SCHEME_FLOAT = 0,
+        SVDQ_SCHEME_W4A16 = 1,
+        SVDQ_SCHEME_W4A4 = 2,
     }
 
-    internal enum svdq_weight_format : int
+    internal enum svdq_number_format : int
     {
-        SVDQ_FORMAT_INT4 = 0,
-        SVDQ_FORMAT_NVFP4 = 1,
+        SVDQ_FORMAT_FLOAT = 0,
+        SVDQ_FORMAT_INT4 = 1,
+        SVDQ_FORMAT_NVFP4 = 2,
     }
 
     internal enum svdq_activation : int
@@ -122,13 +123,6 @@ namespace SvdQuant.Native
         SVDQ_FLAVOUR_SVDQUANT = 6,
     }
 
-    internal enum svdq_checkpoint_precision : int
-    {
-        SVDQ_PRECISION_FLOAT = 0,
-        SVDQ_PRECISION_INT4 = 1,
-        SVDQ_PRECISION_NVFP4 = 2,
-    }
-
     internal enum svdq_checkpoint_keys : int
     {
         SVDQ_KEYS_NONE = 0,
@@ -167,7 +161,7 @@ namespace SvdQuant.Native
     internal unsafe struct svdq_linear_desc
     {
         public uint struct_size;
-        public int kind;
+        public int scheme;
         public int activation;
         public IntPtr weight;
         public IntPtr bias;
@@ -182,7 +176,7 @@ namespace SvdQuant.Native
     internal unsafe struct svdq_linear_info
     {
         public uint struct_size;
-        public int kind;
+        public int scheme;
         public int activation;
         public int rank;
         public int has_bias;
@@ -253,7 +247,7 @@ namespace SvdQuant.Native
     {
         public uint struct_size;
         public int flavour;
-        public int precision;
+        public int format;
         public int keys;
         public long w4a4_layers;
         public long w4a16_layers;
@@ -265,14 +259,14 @@ namespace SvdQuant.Native
     internal unsafe struct svdq_flux_load_options
     {
         public uint struct_size;
-        public int linear_kind;
+        public int scheme;
     }
 
     [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct svdq_flux_info
     {
         public uint struct_size;
-        public int linear_kind;
+        public int scheme;
         public int num_layers;
         public int num_single_layers;
         public int num_attention_heads;
@@ -285,6 +279,7 @@ namespace SvdQuant.Native
         public int guidance_embeds;
         public long parameter_count;
         public ulong weight_bytes;
+        public int format;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -304,7 +299,7 @@ namespace SvdQuant.Native
     internal unsafe struct svdq_model_load_options
     {
         public uint struct_size;
-        public int linear_kind;
+        public int scheme;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -313,10 +308,11 @@ namespace SvdQuant.Native
         public uint struct_size;
         public byte* family;
         public byte* class_name;
-        public int linear_kind;
+        public int scheme;
         public int input_count;
         public long parameter_count;
         public ulong weight_bytes;
+        public int format;
     }
 
     [StructLayout(LayoutKind.Sequential)]

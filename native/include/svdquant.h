@@ -35,7 +35,7 @@ extern "C" {
 
 /* Constants as an enum so that binding generators see them. */
 typedef enum svdq_constants {
-    SVDQ_ABI_VERSION = 2,     /* bumped on any breaking change of this header */
+    SVDQ_ABI_VERSION = 3,     /* bumped on any breaking change of this header */
     SVDQ_MAX_DIMS = 8,        /* most dimensions a tensor may have */
     SVDQ_INT4_GROUP_SIZE = 64 /* INT4 group size along K (weights and activations) */
 } svdq_constants;
@@ -91,20 +91,23 @@ typedef enum svdq_log_level {
     SVDQ_LOG_ERROR = 3
 } svdq_log_level;
 
-/* Precision of a linear layer's weights and activations. */
-typedef enum svdq_linear_kind {
-    SVDQ_LINEAR_FLOAT = 0, /* fp32 weights and activations */
-    SVDQ_LINEAR_W4A16 = 1, /* INT4 g64 weights, float activations */
-    SVDQ_LINEAR_W4A4 = 2   /* INT4 g64 weights and activations; optional smoothing and low-rank branch */
-} svdq_linear_kind;
+/* How a linear layer computes: which of its operands are 4-bit. */
+typedef enum svdq_linear_scheme {
+    SVDQ_SCHEME_FLOAT = 0, /* fp32 weights and activations; format FLOAT */
+    SVDQ_SCHEME_W4A16 = 1, /* 4-bit weights, float activations; format INT4 (AWQ-style) */
+    SVDQ_SCHEME_W4A4 = 2   /* 4-bit weights and activations, optional smoothing and low-rank branch;
+                              format INT4 or NVFP4 */
+} svdq_linear_scheme;
 
-/* Number format of a quantized layer's 4-bit values (W4A16 weights; W4A4
- * weights and activations). */
-typedef enum svdq_weight_format {
-    SVDQ_FORMAT_INT4 = 0, /* signed INT4, groups of 64 along K, scale absmax / 7 */
-    SVDQ_FORMAT_NVFP4 = 1 /* E2M1, groups of 16, FP8 E4M3 group scales, fp32 tensor scale
-                             (activations: one tensor scale per token); float emulation on CPU */
-} svdq_weight_format;
+/* The number format of a layer's values, and of a checkpoint's quantized
+ * layers. Any other pairing with a scheme than those listed above is
+ * refused by name (SVDQ_ERROR_UNSUPPORTED), never run in another format. */
+typedef enum svdq_number_format {
+    SVDQ_FORMAT_FLOAT = 0, /* fp32 (a checkpoint: no 4-bit layers) */
+    SVDQ_FORMAT_INT4 = 1,  /* signed INT4, groups of 64 along K, scale absmax / 7 */
+    SVDQ_FORMAT_NVFP4 = 2  /* E2M1, groups of 16, FP8 E4M3 group scales, fp32 tensor scale
+                              (activations: one tensor scale per token); float emulation on CPU */
+} svdq_number_format;
 
 /* Fused epilogue applied after bias. */
 typedef enum svdq_activation {
@@ -147,7 +150,7 @@ typedef struct svdq_context_info {
     int32_t cpu_level;    /* the level actually used, never AUTO */
 } svdq_context_info;
 
-/* Describes a linear layer Y = X W^T + bias. For SVDQ_LINEAR_W4A4, `smooth`
+/* Describes a linear layer Y = X W^T + bias. For SVDQ_SCHEME_W4A4, `smooth`
  * (lambda, [K]) divides the activations and multiplies the weights, and the
  * low-rank branch L1 L2 (up [N, r], down [r, K], a factorisation of the
  * smoothed weight W * lambda) is kept in float while only the residual
@@ -156,7 +159,7 @@ typedef struct svdq_context_info {
  * Weight-like tensors may be F32, F16 or BF16. */
 typedef struct svdq_linear_desc {
     uint32_t struct_size;             /* sizeof(svdq_linear_desc) */
-    int32_t kind;                     /* svdq_linear_kind */
+    int32_t scheme;                   /* svdq_linear_scheme */
     int32_t activation;               /* svdq_activation */
     const svdq_tensor* weight;        /* [N, K] */
     const svdq_tensor* bias;          /* [N] or NULL */
@@ -164,12 +167,14 @@ typedef struct svdq_linear_desc {
     const svdq_tensor* lowrank_up;    /* [N, r] or NULL (W4A4 only, with lowrank_down) */
     const svdq_tensor* lowrank_down;  /* [r, K] or NULL */
     int32_t branch_execution;         /* svdq_branch_execution */
-    int32_t format;                   /* svdq_weight_format (W4A16 and W4A4); K must be a multiple of its group */
+    int32_t format;                   /* svdq_number_format, paired with the scheme as that enum says
+                                         (a struct too small to hold it: FLOAT or INT4 by scheme);
+                                         K must be a multiple of its group */
 } svdq_linear_desc;
 
 typedef struct svdq_linear_info {
     uint32_t struct_size; /* sizeof(svdq_linear_info) */
-    int32_t kind;         /* svdq_linear_kind */
+    int32_t scheme;       /* svdq_linear_scheme */
     int32_t activation;   /* svdq_activation */
     int32_t rank;         /* 0 without a low-rank branch */
     int32_t has_bias;
@@ -178,7 +183,7 @@ typedef struct svdq_linear_info {
     int64_t in_features;  /* K */
     int64_t out_features; /* N */
     uint64_t weight_bytes; /* bytes the layer's parameters occupy in memory */
-    int32_t format;       /* svdq_weight_format */
+    int32_t format;       /* svdq_number_format (FLOAT for a float layer) */
 } svdq_linear_info;
 
 /* ---- library ---------------------------------------------------------- */
@@ -247,7 +252,7 @@ typedef enum svdq_smooth_search {
 typedef struct svdq_quantize_options {
     uint32_t struct_size;      /* sizeof(svdq_quantize_options) */
     int32_t method;            /* svdq_quant_method; default SVDQUANT */
-    int32_t format;            /* svdq_weight_format; default INT4 */
+    int32_t format;            /* svdq_number_format: INT4 (default) or NVFP4 */
     int32_t rank;              /* low-rank branch rank, a positive multiple of 16; default 32 */
     int32_t search;            /* svdq_smooth_search; default COARSE_TO_FINE */
     int32_t grid_steps;        /* alpha, beta in {0, 1/steps, ..., 1}; default 20 (step 0.05) */
@@ -326,13 +331,6 @@ typedef enum svdq_checkpoint_flavour {
     SVDQ_FLAVOUR_SVDQUANT = 6                 /* written by this engine: Nunchaku layout, marked in the metadata */
 } svdq_checkpoint_flavour;
 
-/* Number format of a checkpoint's 4-bit layers. */
-typedef enum svdq_checkpoint_precision {
-    SVDQ_PRECISION_FLOAT = 0, /* no 4-bit layers */
-    SVDQ_PRECISION_INT4 = 1,  /* INT4, groups of 64, 16-bit scales */
-    SVDQ_PRECISION_NVFP4 = 2  /* FP4 E2M1, groups of 16, FP8 E4M3 scales */
-} svdq_checkpoint_precision;
-
 /* How a Nunchaku checkpoint names its layers and their tensors. */
 typedef enum svdq_checkpoint_keys {
     SVDQ_KEYS_NONE = 0,
@@ -361,7 +359,7 @@ typedef struct svdq_safetensors_tensor {
 typedef struct svdq_checkpoint_info {
     uint32_t struct_size;      /* sizeof(svdq_checkpoint_info) */
     int32_t flavour;           /* svdq_checkpoint_flavour */
-    int32_t precision;         /* svdq_checkpoint_precision */
+    int32_t format;            /* svdq_number_format of its quantized layers; FLOAT when it has none */
     int32_t keys;              /* svdq_checkpoint_keys */
     int64_t w4a4_layers;       /* SVDQuant layers (qweight int8 + scales + low-rank branch) */
     int64_t w4a16_layers;      /* AWQ-style layers (qweight int32 + wscales + wzeros) */
@@ -410,17 +408,17 @@ SVDQ_API svdq_status svdq_path_same_file(const char* a, const char* b, int32_t* 
 
 /* ---- FLUX.1 transformer ----------------------------------------------- */
 /* diffusers' FluxTransformer2DModel. Embedders, norm_out and proj_out stay
- * float; the transformer-block linears run in `linear_kind`. */
+ * float; the transformer-block linears run in `scheme`. */
 typedef struct svdq_flux svdq_flux;
 
 typedef struct svdq_flux_load_options {
     uint32_t struct_size; /* sizeof(svdq_flux_load_options) */
-    int32_t linear_kind;  /* svdq_linear_kind of the transformer-block linears */
+    int32_t scheme;  /* svdq_linear_scheme of the transformer-block linears */
 } svdq_flux_load_options;
 
 typedef struct svdq_flux_info {
     uint32_t struct_size; /* sizeof(svdq_flux_info) */
-    int32_t linear_kind;
+    int32_t scheme;
     int32_t num_layers;
     int32_t num_single_layers;
     int32_t num_attention_heads;
@@ -433,6 +431,7 @@ typedef struct svdq_flux_info {
     int32_t guidance_embeds;
     int64_t parameter_count; /* parameters of the float model */
     uint64_t weight_bytes;   /* bytes the loaded parameters occupy in memory */
+    int32_t format;          /* svdq_number_format of the transformer-block linears */
 } svdq_flux_info;
 
 /* The inputs of one forward, all F32, as diffusers' FluxPipeline passes them. */
@@ -449,7 +448,7 @@ typedef struct svdq_flux_inputs {
 
 SVDQ_API svdq_status svdq_flux_load_options_init(svdq_flux_load_options* options);
 /* path: a diffusers folder (config.json + *.safetensors shards; block linears
- * in options->linear_kind), or one safetensors file with the diffusers config
+ * in options->scheme), or one safetensors file with the diffusers config
  * in its __metadata__ "config": a Nunchaku SVDQ checkpoint (either key style)
  * or one svdq_flux_quantize wrote, whose 4-bit layers are used as stored.
  * options may be NULL. */
@@ -470,17 +469,18 @@ typedef struct svdq_model svdq_model;
 
 typedef struct svdq_model_load_options {
     uint32_t struct_size; /* sizeof(svdq_model_load_options) */
-    int32_t linear_kind;  /* svdq_linear_kind of the quantizable (block) linears built from float weights */
+    int32_t scheme;  /* svdq_linear_scheme of the quantizable (block) linears built from float weights */
 } svdq_model_load_options;
 
 typedef struct svdq_model_info {
     uint32_t struct_size;    /* sizeof(svdq_model_info) */
     const char* family;      /* e.g. "flux"; valid while the model lives */
     const char* class_name;  /* the config's class name; valid while the model lives */
-    int32_t linear_kind;     /* svdq_linear_kind of the block linears (W4A4 for a quantized file) */
+    int32_t scheme;     /* svdq_linear_scheme of the block linears (W4A4 for a quantized file) */
     int32_t input_count;
     int64_t parameter_count;
     uint64_t weight_bytes;   /* bytes the loaded parameters occupy in memory */
+    int32_t format;          /* svdq_number_format of the block linears */
 } svdq_model_info;
 
 SVDQ_API svdq_status svdq_model_load_options_init(svdq_model_load_options* options);

@@ -25,7 +25,7 @@ std::string g_out_dir;
 struct Fixture {
     const char* file;
     FluxFixtureOptions options;
-    int32_t flavour, precision, keys;
+    int32_t flavour, format, keys;
 };
 
 class FormatFixture : public testing::TestWithParam<Fixture> {};
@@ -37,7 +37,7 @@ TEST_P(FormatFixture, InspectsLoadsAndComputesItsKnownValues) {
 
     const CheckpointInfo info = inspect_checkpoint(SafeTensorsFile(path));
     EXPECT_EQ(info.flavour, f.flavour);
-    EXPECT_EQ(info.precision, f.precision);
+    EXPECT_EQ(info.format, f.format);
     EXPECT_EQ(info.keys, f.keys);
     EXPECT_EQ(info.rank, 32);
     EXPECT_EQ(info.w4a4_layers, 2 * 8 + 2 * 4);   // double blocks: 8 W4A4 layers each, single blocks 4
@@ -49,11 +49,11 @@ TEST_P(FormatFixture, InspectsLoadsAndComputesItsKnownValues) {
 INSTANTIATE_TEST_SUITE_P(
     Files, FormatFixture,
     testing::Values(Fixture{"nunchaku-reference-int4.safetensors", {FluxFileStyle::Reference, false, false},
-                            SVDQ_FLAVOUR_NUNCHAKU_INT4_V0, SVDQ_PRECISION_INT4, SVDQ_KEYS_NUNCHAKU_V0},
+                            SVDQ_FLAVOUR_NUNCHAKU_INT4_V0, SVDQ_FORMAT_INT4, SVDQ_KEYS_NUNCHAKU_V0},
                     Fixture{"svdquant-int4.safetensors", {FluxFileStyle::OursV0, false, false}, SVDQ_FLAVOUR_SVDQUANT,
-                            SVDQ_PRECISION_INT4, SVDQ_KEYS_NUNCHAKU_V0},
+                            SVDQ_FORMAT_INT4, SVDQ_KEYS_NUNCHAKU_V0},
                     Fixture{"svdquant-nvfp4-diffusers.safetensors", {FluxFileStyle::OursDiffusers, true, false},
-                            SVDQ_FLAVOUR_SVDQUANT, SVDQ_PRECISION_NVFP4, SVDQ_KEYS_DIFFUSERS}),
+                            SVDQ_FLAVOUR_SVDQUANT, SVDQ_FORMAT_NVFP4, SVDQ_KEYS_DIFFUSERS}),
     [](const testing::TestParamInfo<Fixture>& info) {
         std::string name = info.param.file;
         name = name.substr(0, name.find('.'));

@@ -49,13 +49,13 @@ inline std::vector<uint8_t> e4m3_scales(int64_t count, uint64_t seed) {
 }
 
 // A W4A4 layer of random values that BF16 stores exactly.
-inline NunchakuLinear random_nunchaku_linear(int32_t precision, int64_t n, int64_t k, int64_t rank, uint64_t seed) {
+inline NunchakuLinear random_nunchaku_linear(svdq_number_format format, int64_t n, int64_t k, int64_t rank, uint64_t seed) {
     NunchakuLinear l;
-    l.precision = precision;
+    l.format = format;
     l.out_features = n;
     l.in_features = k;
     l.rank = rank;
-    if (precision == SVDQ_PRECISION_INT4) {
+    if (format == SVDQ_FORMAT_INT4) {
         l.int4 = {n, k, random_bytes(n * k / 2, seed), bf16_values(n * k / 64, 0.01f, 0.2f, seed + 1)};
     } else {
         l.nvfp4 = {n, k, random_bytes(n * k / 2, seed), e4m3_scales(n * k / 16, seed + 1)};

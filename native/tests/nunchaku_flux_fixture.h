@@ -98,7 +98,7 @@ inline void fold_out_proj(ReferenceW4A4& out, const std::vector<float>& s) {
 // The engine's in-memory Nunchaku layer holding the same values.
 inline NunchakuLinear as_nunchaku_linear(const ReferenceW4A4& l) {
     NunchakuLinear n;
-    n.precision = l.nvfp4 ? SVDQ_PRECISION_NVFP4 : SVDQ_PRECISION_INT4;
+    n.format = l.nvfp4 ? SVDQ_FORMAT_NVFP4 : SVDQ_FORMAT_INT4;
     n.out_features = l.n;
     n.in_features = l.k;
     n.rank = l.rank;
@@ -257,7 +257,7 @@ inline std::vector<KnownLinear> write_flux_fixture(const std::string& path, cons
         w.set_metadata("model_class", "NunchakuFluxTransformer2dModel");
         w.set_metadata("quantization_config", d::nunchaku_quantization_config(o.nvfp4));
     } else {
-        set_nunchaku_metadata(w, o.nvfp4 ? SVDQ_PRECISION_NVFP4 : SVDQ_PRECISION_INT4, d::kRank, config,
+        set_nunchaku_metadata(w, o.nvfp4 ? SVDQ_FORMAT_NVFP4 : SVDQ_FORMAT_INT4, d::kRank, config,
                               "NunchakuFluxTransformer2dModel");
     }
     w.save(path);
@@ -283,7 +283,7 @@ inline FluxFixtureRun run_flux_fixture(Context& ctx, const std::string& path, co
     const FluxInputSet inputs = read_flux_inputs(SafeTensorsFile(flux_tiny_dir() + "/inputs.safetensors"), model.config());
     FluxFixtureRun run;
     const LinearInputHook check = [&](const Linear& layer, const std::vector<float>& x, int64_t rows) {
-        if (layer.kind() == SVDQ_LINEAR_FLOAT) return;  // embedders, norm_out, proj_out
+        if (layer.scheme() == SVDQ_SCHEME_FLOAT) return;  // embedders, norm_out, proj_out
         const size_t index = static_cast<size_t>(run.quantized_linears_run++);
         if (index >= known.size() || known[index].n != layer.out_features() || known[index].k != layer.in_features()) {
             ++run.shape_mismatches;

@@ -28,7 +28,7 @@ std::unique_ptr<Backend> make_guarded(ThreadPool& pool, svdq_cpu_level level) {
     return std::make_unique<test::GuardedBackend>(pool, level);
 }
 
-std::vector<float> flux_output(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_kind kind, const FluxInputSet& inputs) {
+std::vector<float> flux_output(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_scheme kind, const FluxInputSet& inputs) {
     const FluxTransformer model(ctx, checkpoint, kind);
     return model.forward(ctx, inputs.view());
 }
@@ -57,9 +57,10 @@ TEST(GuardedBackend, LinearMatchesTheCpuBackendBitForBit) {
     w.weight = test::gaussian(static_cast<size_t>(n * k), 1, 0.05f);
     w.bias = test::gaussian(static_cast<size_t>(n), 2);
     const std::vector<float> x = test::gaussian(static_cast<size_t>(m * k), 3);
-    for (svdq_linear_kind kind : {SVDQ_LINEAR_FLOAT, SVDQ_LINEAR_W4A16, SVDQ_LINEAR_W4A4}) {
+    for (svdq_linear_scheme kind : {SVDQ_SCHEME_FLOAT, SVDQ_SCHEME_W4A16, SVDQ_SCHEME_W4A4}) {
         SCOPED_TRACE(kind);
-        w.kind = kind;
+        w.scheme = kind;
+        w.format = kind == SVDQ_SCHEME_FLOAT ? SVDQ_FORMAT_FLOAT : SVDQ_FORMAT_INT4;
         const auto run = [&](Context& ctx) {
             std::vector<float> y(static_cast<size_t>(m * n));
             Linear(ctx, w).forward(ctx, x.data(), m, y.data());
@@ -76,8 +77,8 @@ TEST(GuardedBackend, FluxForwardMatchesTheCpuBackendBitForBit) {
     const std::string model = std::string(SVDQ_TEST_DATA_DIR) + "/flux-tiny";
     const FluxCheckpoint checkpoint(model);
     const FluxInputSet inputs = read_flux_inputs(SafeTensorsFile(model + "/inputs.safetensors"), checkpoint.config());
-    for (svdq_linear_kind kind : {SVDQ_LINEAR_FLOAT, SVDQ_LINEAR_W4A4}) {
-        SCOPED_TRACE(kind == SVDQ_LINEAR_FLOAT ? "float" : "W4A4");
+    for (svdq_linear_scheme kind : {SVDQ_SCHEME_FLOAT, SVDQ_SCHEME_W4A4}) {
+        SCOPED_TRACE(kind == SVDQ_SCHEME_FLOAT ? "float" : "W4A4");
         Context cpu(test::context_options());
         Context guarded(test::context_options(), make_guarded);
         const std::vector<float> expected = flux_output(cpu, checkpoint, kind, inputs);
@@ -99,8 +100,8 @@ TEST(GuardedBackend, NunchakuCheckpointForwardMatchesTheCpuBackendBitForBit) {
         const FluxInputSet inputs = synthetic_flux_inputs(checkpoint.config(), 1, 7);
         Context cpu(test::context_options());
         Context guarded(test::context_options(), make_guarded);
-        const std::vector<float> expected = flux_output(cpu, checkpoint, SVDQ_LINEAR_FLOAT, inputs);
-        EXPECT_EQ(flux_output(guarded, checkpoint, SVDQ_LINEAR_FLOAT, inputs), expected);
+        const std::vector<float> expected = flux_output(cpu, checkpoint, SVDQ_SCHEME_FLOAT, inputs);
+        EXPECT_EQ(flux_output(guarded, checkpoint, SVDQ_SCHEME_FLOAT, inputs), expected);
         std::remove(path.c_str());
     }
 }

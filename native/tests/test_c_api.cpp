@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "quant_reference.h"
@@ -63,10 +64,11 @@ protected:
     }
     void TearDown() override { EXPECT_EQ(svdq_context_destroy(ctx_), SVDQ_OK); }
 
-    svdq_linear_desc desc(int32_t kind, const Tensor& weight) const {
+    svdq_linear_desc desc(int32_t scheme, const Tensor& weight) const {
         svdq_linear_desc d{};
         d.struct_size = sizeof d;
-        d.kind = kind;
+        d.scheme = scheme;
+        d.format = scheme == SVDQ_SCHEME_FLOAT ? SVDQ_FORMAT_FLOAT : SVDQ_FORMAT_INT4;
         d.weight = weight.get();
         return d;
     }
@@ -215,7 +217,7 @@ TEST_F(CApi, ForwardMatchesFloatMathForEveryKind) {
     const std::vector<double>* definitions[] = {&exact, &w4a16, &w4a4};
     // Error against exact float math, measured: 0, 0.0514 (W4A16), 0.0598 (W4A4); bounds ~10% above.
     const double quantization_error[] = {1e-6, 0.056, 0.066};
-    for (int32_t kind : {SVDQ_LINEAR_FLOAT, SVDQ_LINEAR_W4A16, SVDQ_LINEAR_W4A4}) {
+    for (int32_t kind : {SVDQ_SCHEME_FLOAT, SVDQ_SCHEME_W4A16, SVDQ_SCHEME_W4A4}) {
         svdq_linear_desc d = desc(kind, wt);
         d.bias = bt.get();
         svdq_linear* layer = nullptr;
@@ -229,13 +231,14 @@ TEST_F(CApi, ForwardMatchesFloatMathForEveryKind) {
         svdq_linear_info info{};
         info.struct_size = sizeof info;
         ASSERT_EQ(svdq_linear_get_info(layer, &info), SVDQ_OK);
-        EXPECT_EQ(info.kind, kind);
+        EXPECT_EQ(info.scheme, kind);
+        EXPECT_EQ(info.format, kind == SVDQ_SCHEME_FLOAT ? SVDQ_FORMAT_FLOAT : SVDQ_FORMAT_INT4);
         EXPECT_EQ(info.in_features, k);
         EXPECT_EQ(info.out_features, n);
         EXPECT_EQ(info.has_bias, 1);
         // Packed layouts may pad N up to a SIMD panel of at most 16 columns;
         // 4-bit values two per byte with one BF16 scale per 64.
-        auto bytes = [&](int64_t rows) { return kind == SVDQ_LINEAR_FLOAT ? rows * k * 4 : rows * k / 2 + rows * (k / 64) * 2; };
+        auto bytes = [&](int64_t rows) { return kind == SVDQ_SCHEME_FLOAT ? rows * k * 4 : rows * k / 2 + rows * (k / 64) * 2; };
         EXPECT_GE(info.weight_bytes, static_cast<uint64_t>(bytes(n) + n * 4));
         EXPECT_LE(info.weight_bytes, static_cast<uint64_t>(bytes(16) + n * 4));
         svdq_linear_destroy(layer);
@@ -247,24 +250,37 @@ TEST_F(CApi, CreateRejectsBadDescriptors) {
     Tensor wt({4, 96}, w), w64t({4, 64}, w64);
     svdq_linear* layer = nullptr;
 
-    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, wt);
+    svdq_linear_desc d = desc(SVDQ_SCHEME_W4A4, wt);
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_SHAPE_MISMATCH, "multiple of the INT4 group size 64");
-    d = desc(SVDQ_LINEAR_FLOAT, wt);  // float layers take any K
+    d = desc(SVDQ_SCHEME_FLOAT, wt);  // float layers take any K
     ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK);
     svdq_linear_destroy(layer);
 
-    d = desc(SVDQ_LINEAR_W4A4, w64t);
+    d = desc(SVDQ_SCHEME_W4A4, w64t);
     d.struct_size = sizeof d + 4;
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "struct_size");
     d = desc(7, w64t);
-    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "kind 7");
-    d = desc(SVDQ_LINEAR_W4A4, w64t);
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "scheme 7");
+    d = desc(SVDQ_SCHEME_W4A4, w64t);
+    d.format = 9;
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "format 9 is not a svdq_number_format");
+    // Pairs that do not exist are refused by name, never run in another format.
+    const std::pair<int32_t, int32_t> impossible[] = {{SVDQ_SCHEME_W4A16, SVDQ_FORMAT_NVFP4}, {SVDQ_SCHEME_W4A4, SVDQ_FORMAT_FLOAT},
+                                                      {SVDQ_SCHEME_W4A16, SVDQ_FORMAT_FLOAT}, {SVDQ_SCHEME_FLOAT, SVDQ_FORMAT_INT4}};
+    const char* names[] = {"a W4A16 layer in format NVFP4 does not exist", "a W4A4 layer in format FLOAT does not exist",
+                           "a W4A16 layer in format FLOAT does not exist", "a FLOAT layer in format INT4 does not exist"};
+    for (size_t i = 0; i < std::size(impossible); ++i) {
+        d = desc(impossible[i].first, w64t);
+        d.format = impossible[i].second;
+        expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_UNSUPPORTED, names[i]);
+    }
+    d = desc(SVDQ_SCHEME_W4A4, w64t);
     d.branch_execution = 5;
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "branch_execution 5");
-    d = desc(SVDQ_LINEAR_W4A4, w64t);
+    d = desc(SVDQ_SCHEME_W4A4, w64t);
     d.weight = nullptr;
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "weight is NULL");
-    d = desc(SVDQ_LINEAR_W4A4, w64t);
+    d = desc(SVDQ_SCHEME_W4A4, w64t);
     expect_error(svdq_linear_create(nullptr, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "context is NULL");
     expect_error(svdq_linear_create(ctx_, nullptr, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "desc is NULL");
     expect_error(svdq_linear_create(ctx_, &d, nullptr), SVDQ_ERROR_INVALID_ARGUMENT, "out_linear is NULL");
@@ -273,30 +289,31 @@ TEST_F(CApi, CreateRejectsBadDescriptors) {
     d.bias = bias.get();
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_SHAPE_MISMATCH, "bias has shape [5], expected [4]");
 
-    d = desc(SVDQ_LINEAR_W4A4, w64t);
+    d = desc(SVDQ_SCHEME_W4A4, w64t);
     Tensor up({4, 8}), down({8, 32});
     d.lowrank_up = up.get();
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "given together");
     d.lowrank_down = down.get();
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_SHAPE_MISMATCH, "lowrank_down has shape [8, 32], expected [8, 64]");
 
-    d = desc(SVDQ_LINEAR_W4A16, w64t);
+    d = desc(SVDQ_SCHEME_W4A16, w64t);
     Tensor smooth({64});
     d.smooth = smooth.get();
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "W4A4 layers only");
-    d.kind = SVDQ_LINEAR_W4A4;  // smooth is all zero
+    d.scheme = SVDQ_SCHEME_W4A4;  // smooth is all zero
+    d.format = SVDQ_FORMAT_INT4;
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "must be positive");
 
     std::vector<float> bad = w64;
     bad[70] = std::nanf("");
     Tensor badt({4, 64}, bad);
-    d = desc(SVDQ_LINEAR_W4A4, badt);
+    d = desc(SVDQ_SCHEME_W4A4, badt);
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_NON_FINITE, "weight holds a non-finite value");
     bad[70] = INFINITY;
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_NON_FINITE, "flat index 70");
 
     Tensor ints({4, 64}, SVDQ_DTYPE_I32);
-    d = desc(SVDQ_LINEAR_FLOAT, ints);
+    d = desc(SVDQ_SCHEME_FLOAT, ints);
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_DTYPE, "weight must be F32, F16 or BF16");
     EXPECT_EQ(layer, nullptr);
 }
@@ -324,7 +341,7 @@ TEST_F(CApi, StructsFromAnOlderHeaderWork) {
     // A descriptor without branch_execution and format: the defaults (fused, INT4).
     std::vector<float> w = gaussian(32 * 64, 5, 0.1f);
     Tensor weight({32, 64}, w);
-    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, weight);
+    svdq_linear_desc d = desc(SVDQ_SCHEME_W4A4, weight);
     d.branch_execution = 77;
     d.format = 77;
     d.struct_size = offsetof(svdq_linear_desc, branch_execution);
@@ -334,7 +351,7 @@ TEST_F(CApi, StructsFromAnOlderHeaderWork) {
     info.struct_size = offsetof(svdq_linear_info, format);
     info.format = -5;
     ASSERT_EQ(svdq_linear_get_info(layer, &info), SVDQ_OK) << last_error();
-    EXPECT_EQ(info.kind, SVDQ_LINEAR_W4A4);
+    EXPECT_EQ(info.scheme, SVDQ_SCHEME_W4A4);
     EXPECT_EQ(info.branch_execution, SVDQ_BRANCH_FUSED);
     EXPECT_EQ(info.out_features, 32);
     EXPECT_EQ(info.format, -5) << "written past the caller's struct_size";
@@ -348,7 +365,7 @@ TEST_F(CApi, AcceptsHalfPrecisionWeights) {
         void* p = nullptr;
         svdq_tensor_get_data(wt.get(), &p, nullptr);
         for (int i = 0; i < 64; ++i) static_cast<uint16_t*>(p)[i] = one;
-        svdq_linear_desc d = desc(SVDQ_LINEAR_FLOAT, wt);
+        svdq_linear_desc d = desc(SVDQ_SCHEME_FLOAT, wt);
         svdq_linear* layer = nullptr;
         ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK) << last_error();
         std::vector<float> x(64, 0.5f);
@@ -362,7 +379,7 @@ TEST_F(CApi, AcceptsHalfPrecisionWeights) {
 TEST_F(CApi, ForwardRejectsBadTensors) {
     std::vector<float> w(4 * 64, 0.25f);
     Tensor wt({4, 64}, w);
-    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, wt);
+    svdq_linear_desc d = desc(SVDQ_SCHEME_W4A4, wt);
     svdq_linear* layer = nullptr;
     ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK);
 
@@ -392,7 +409,7 @@ TEST_F(CApi, ForwardFlattensLeadingDimensions) {
     for (int64_t i = 0; i < rows * k; ++i) x[i] = (i % 64 == 9 ? -7.0f : static_cast<float>((i * 11 + 3 * (i / k)) % 15 - 7)) / 8.0f;
     for (int64_t o = 0; o < n; ++o) b[o] = 2.0f * std::sin(1.7f * static_cast<float>(o) + 0.2f);
     Tensor wt({n, k}, w), bt({n}, b), x3({2, 3, k}, x), x2({rows, k}, x), y3({2, 3, n}), y2({rows, n});
-    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, wt);
+    svdq_linear_desc d = desc(SVDQ_SCHEME_W4A4, wt);
     d.bias = bt.get();
     svdq_linear* layer = nullptr;
     ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK) << last_error();
@@ -453,7 +470,7 @@ TEST_F(CApi, QuantizerBuildingBlocksFeedASvdQuantLayer) {
     EXPECT_LT(residual, optimum * (1.0 + 1e-6));  // measured 1.6e-11 above
     EXPECT_GT(residual, optimum * (1.0 - 1e-6));
 
-    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, wt);
+    svdq_linear_desc d = desc(SVDQ_SCHEME_W4A4, wt);
     d.bias = bt.get();
     d.smooth = smooth.get();
     d.lowrank_up = up.get();
@@ -550,7 +567,7 @@ TEST_F(CApi, QuantizeLinearsBuildsAGroupAndReports) {
     EXPECT_EQ(info.has_bias, 0);
     EXPECT_EQ(svdq_linear_forward(ctx_, layers[1], xt.get(), y.get()), SVDQ_OK) << last_error();
     // The factors are what svdq_linear_create needs to rebuild the same layer.
-    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, wt2);
+    svdq_linear_desc d = desc(SVDQ_SCHEME_W4A4, wt2);
     d.format = SVDQ_FORMAT_NVFP4;
     d.smooth = smooth.get();
     d.lowrank_up = up1.get();
@@ -585,12 +602,12 @@ TEST_F(CApi, QuantizeLinearsBuildsAGroupAndReports) {
 TEST_F(CApi, Nvfp4LayersTakeKInGroupsOf16) {
     std::vector<float> w(8 * 48, 0.25f);
     Tensor wt({8, 48}, w);
-    svdq_linear_desc d = desc(SVDQ_LINEAR_W4A4, wt);
+    svdq_linear_desc d = desc(SVDQ_SCHEME_W4A4, wt);
     svdq_linear* layer = nullptr;
     expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_SHAPE_MISMATCH, "INT4 group size 64");
     d.format = SVDQ_FORMAT_NVFP4;
     ASSERT_EQ(svdq_linear_create(ctx_, &d, &layer), SVDQ_OK) << last_error();
     svdq_linear_destroy(layer);
     d.format = 7;
-    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "svdq_weight_format");
+    expect_error(svdq_linear_create(ctx_, &d, &layer), SVDQ_ERROR_INVALID_ARGUMENT, "svdq_number_format");
 }

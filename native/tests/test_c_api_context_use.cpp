@@ -32,7 +32,8 @@ struct SmallLayer {
         fill(x, 1.0f);
         svdq_linear_desc d{};
         d.struct_size = sizeof d;
-        d.kind = SVDQ_LINEAR_W4A4;
+        d.scheme = SVDQ_SCHEME_W4A4;
+        d.format = SVDQ_FORMAT_INT4;
         d.weight = w;
         EXPECT_EQ(svdq_linear_create(ctx, &d, &layer), SVDQ_OK) << svdq_last_error_message();
     }

@@ -1,5 +1,5 @@
 // FLUX through the C API: the float model against diffusers' output, the
-// quantized precisions against the float model, and named input errors.
+// quantized schemes against the float model, and named input errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -67,7 +67,7 @@ protected:
     svdq_flux* load(int32_t kind) {
         svdq_flux_load_options o;
         svdq_flux_load_options_init(&o);
-        o.linear_kind = kind;
+        o.scheme = kind;
         svdq_flux* model = nullptr;
         EXPECT_EQ(svdq_flux_load(ctx_, kModel.c_str(), &o, &model), SVDQ_OK) << last_error();
         return model;
@@ -109,7 +109,7 @@ TEST_F(CApiFlux, EveryPrecisionAgainstTheReference) {
     svdq_tensor_create(SVDQ_DTYPE_F32, shape, 3, &out);
     const svdq_flux_inputs in = inputs();
     double errors[3];
-    for (int32_t kind : {SVDQ_LINEAR_FLOAT, SVDQ_LINEAR_W4A16, SVDQ_LINEAR_W4A4}) {
+    for (int32_t kind : {SVDQ_SCHEME_FLOAT, SVDQ_SCHEME_W4A16, SVDQ_SCHEME_W4A4}) {
         svdq_flux* model = load(kind);
         ASSERT_NE(model, nullptr);
         ASSERT_EQ(svdq_flux_forward(ctx_, model, &in, out), SVDQ_OK) << last_error();
@@ -120,23 +120,25 @@ TEST_F(CApiFlux, EveryPrecisionAgainstTheReference) {
         EXPECT_EQ(info.num_layers, 2);
         EXPECT_EQ(info.num_single_layers, 2);
         EXPECT_EQ(info.guidance_embeds, 1);
+        EXPECT_EQ(info.scheme, kind);
+        EXPECT_EQ(info.format, kind == SVDQ_SCHEME_FLOAT ? SVDQ_FORMAT_FLOAT : SVDQ_FORMAT_INT4);
         EXPECT_EQ(info.parameter_count, 482768);  // the 112 tensors of the reference file
-        if (kind == SVDQ_LINEAR_FLOAT) EXPECT_EQ(info.weight_bytes, 482768u * 4);
+        if (kind == SVDQ_SCHEME_FLOAT) EXPECT_EQ(info.weight_bytes, 482768u * 4);
         else EXPECT_LT(info.weight_bytes, 482768u * 4 / 2);
         svdq_flux_destroy(model);
     }
     std::printf("output error vs diffusers: float %.2e  W4A16 %.4f  W4A4 (naive) %.4f\n", errors[0], errors[1], errors[2]);
     // max |y - y_diffusers| / max |y_diffusers|, measured at every CPU level:
     // float 1.1e-5, W4A16 0.0698, naive W4A4 0.1208; bounds ~8% above.
-    EXPECT_LT(errors[SVDQ_LINEAR_FLOAT], 1e-4);
-    EXPECT_GT(errors[SVDQ_LINEAR_W4A16], 1e-2) << "quantized blocks cannot be exact";
-    EXPECT_LT(errors[SVDQ_LINEAR_W4A16], 0.076);
-    EXPECT_LT(errors[SVDQ_LINEAR_W4A4], 0.13);
+    EXPECT_LT(errors[SVDQ_SCHEME_FLOAT], 1e-4);
+    EXPECT_GT(errors[SVDQ_SCHEME_W4A16], 1e-2) << "quantized blocks cannot be exact";
+    EXPECT_LT(errors[SVDQ_SCHEME_W4A16], 0.076);
+    EXPECT_LT(errors[SVDQ_SCHEME_W4A4], 0.13);
     svdq_tensor_destroy(out);
 }
 
 TEST_F(CApiFlux, BadInputsAreNamed) {
-    svdq_flux* model = load(SVDQ_LINEAR_FLOAT);
+    svdq_flux* model = load(SVDQ_SCHEME_FLOAT);
     const int64_t good[] = {2, 16, 16}, bad[] = {2, 16, 15}, ids_bad[] = {16, 2};
     svdq_tensor *out = nullptr, *wrong_out = nullptr, *wrong_ids = nullptr;
     svdq_tensor_create(SVDQ_DTYPE_F32, good, 3, &out);
@@ -164,8 +166,8 @@ TEST_F(CApiFlux, BadInputsAreNamed) {
     expect(svdq_flux_load(ctx_, nullptr, nullptr, &none), SVDQ_ERROR_INVALID_ARGUMENT, "path is NULL");
     svdq_flux_load_options o;
     svdq_flux_load_options_init(&o);
-    o.linear_kind = 9;
-    expect(svdq_flux_load(ctx_, kModel.c_str(), &o, &none), SVDQ_ERROR_INVALID_ARGUMENT, "linear_kind 9");
+    o.scheme = 9;
+    expect(svdq_flux_load(ctx_, kModel.c_str(), &o, &none), SVDQ_ERROR_INVALID_ARGUMENT, "scheme 9");
     EXPECT_EQ(svdq_flux_destroy(nullptr), SVDQ_OK);
     svdq_tensor_destroy(out);
     svdq_tensor_destroy(wrong_out);
@@ -212,7 +214,7 @@ TEST_F(CApiFlux, QuantizeWritesACheckpointThatLoadsAndRuns) {
     svdq_flux_info info{};
     info.struct_size = sizeof info;
     ASSERT_EQ(svdq_flux_get_info(model, &info), SVDQ_OK);
-    EXPECT_EQ(info.linear_kind, SVDQ_LINEAR_W4A4);
+    EXPECT_EQ(info.scheme, SVDQ_SCHEME_W4A4);
     const int64_t shape[] = {2, 16, 16};
     svdq_tensor* y = nullptr;
     ASSERT_EQ(svdq_tensor_create(SVDQ_DTYPE_F32, shape, 3, &y), SVDQ_OK);
@@ -273,7 +275,7 @@ const char* const kFluxInputs[] = {"hidden_states", "encoder_hidden_states", "po
 svdq_model* load_model(svdq_context* ctx, const std::string& path, int32_t kind) {
     svdq_model_load_options o;
     svdq_model_load_options_init(&o);
-    o.linear_kind = kind;
+    o.scheme = kind;
     svdq_model* model = nullptr;
     EXPECT_EQ(svdq_model_load(ctx, path.c_str(), &o, &model), SVDQ_OK) << last_error();
     return model;
@@ -282,7 +284,7 @@ svdq_model* load_model(svdq_context* ctx, const std::string& path, int32_t kind)
 }  // namespace
 
 TEST_F(CApiFlux, GenericModelComputesWhatTheFluxEntryPointsCompute) {
-    for (int32_t kind : {SVDQ_LINEAR_FLOAT, SVDQ_LINEAR_W4A4}) {
+    for (int32_t kind : {SVDQ_SCHEME_FLOAT, SVDQ_SCHEME_W4A4}) {
         SCOPED_TRACE(kind);
         svdq_model* model = load_model(ctx_, kModel, kind);
         ASSERT_NE(model, nullptr);
@@ -291,7 +293,8 @@ TEST_F(CApiFlux, GenericModelComputesWhatTheFluxEntryPointsCompute) {
         ASSERT_EQ(svdq_model_get_info(model, &info), SVDQ_OK) << last_error();
         EXPECT_STREQ(info.family, "flux");
         EXPECT_STREQ(info.class_name, "FluxTransformer2DModel");
-        EXPECT_EQ(info.linear_kind, kind);
+        EXPECT_EQ(info.scheme, kind);
+        EXPECT_EQ(info.format, kind == SVDQ_SCHEME_FLOAT ? SVDQ_FORMAT_FLOAT : SVDQ_FORMAT_INT4);
         ASSERT_EQ(info.input_count, 7);
         for (int32_t i = 0; i < info.input_count; ++i) {
             const char* name = nullptr;
@@ -318,7 +321,7 @@ TEST_F(CApiFlux, GenericModelComputesWhatTheFluxEntryPointsCompute) {
         const svdq_flux_inputs in = inputs();
         ASSERT_EQ(svdq_flux_forward(ctx_, flux, &in, flux_out), SVDQ_OK) << last_error();
         EXPECT_EQ(std::vector<float>(values(out), values(out) + 512), std::vector<float>(values(flux_out), values(flux_out) + 512));
-        if (kind == SVDQ_LINEAR_FLOAT) {
+        if (kind == SVDQ_SCHEME_FLOAT) {
             EXPECT_LT(error_against(out, values(expected_["output"])), 1e-4);
         }
         svdq_flux_destroy(flux);
@@ -329,7 +332,7 @@ TEST_F(CApiFlux, GenericModelComputesWhatTheFluxEntryPointsCompute) {
 }
 
 TEST_F(CApiFlux, GenericModelRefusesBadNamedInputs) {
-    svdq_model* model = load_model(ctx_, kModel, SVDQ_LINEAR_FLOAT);
+    svdq_model* model = load_model(ctx_, kModel, SVDQ_SCHEME_FLOAT);
     const svdq_tensor* tensors[7];
     for (int i = 0; i < 7; ++i) tensors[i] = in_[kFluxInputs[i]];
     const int64_t shape[] = {2, 16, 16};
@@ -357,12 +360,13 @@ TEST_F(CApiFlux, GenericModelLoadsAQuantizedFileByItsMetadataAndRefusesUnknownCl
     svdq_quantize_options_init(&o);
     o.method = SVDQ_QUANT_RTN;
     ASSERT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, file.c_str(), &o, nullptr, nullptr), SVDQ_OK) << last_error();
-    svdq_model* model = load_model(ctx_, file, SVDQ_LINEAR_FLOAT);
+    svdq_model* model = load_model(ctx_, file, SVDQ_SCHEME_FLOAT);
     svdq_model_info info{};
     info.struct_size = sizeof info;
     ASSERT_EQ(svdq_model_get_info(model, &info), SVDQ_OK);
     EXPECT_STREQ(info.family, "flux");
-    EXPECT_EQ(info.linear_kind, SVDQ_LINEAR_W4A4) << "the file's 4-bit layers are used as stored";
+    EXPECT_EQ(info.scheme, SVDQ_SCHEME_W4A4) << "the file's 4-bit layers are used as stored";
+    EXPECT_EQ(info.format, SVDQ_FORMAT_INT4);
     svdq_model_destroy(model);
     std::filesystem::remove(file);
 

@@ -124,7 +124,7 @@ TEST_F(CApiLayerFile, EveryMethodAndFormatLoadsAndRunsLikeTheLayerInMemory) {
     // 0.0458, lowrank 0.1412 0.0767, svdquant 0.0483 0.0272, w4a16 0.0763; bounds ~10% above.
     const double bound[5][2] = {{0.196, 0.106}, {0.089, 0.0505}, {0.156, 0.085}, {0.053, 0.030}, {0.084, 0.0}};
     for (svdq_quant_method method : {SVDQ_QUANT_RTN, SVDQ_QUANT_SMOOTHQUANT, SVDQ_QUANT_LOWRANK, SVDQ_QUANT_SVDQUANT, SVDQ_QUANT_W4A16})
-        for (svdq_weight_format format : {SVDQ_FORMAT_INT4, SVDQ_FORMAT_NVFP4}) {
+        for (svdq_number_format format : {SVDQ_FORMAT_INT4, SVDQ_FORMAT_NVFP4}) {
             if (method == SVDQ_QUANT_W4A16 && format == SVDQ_FORMAT_NVFP4) continue;  // refused, see below
             SCOPED_TRACE("method " + std::to_string(method) + ", format " + std::to_string(format));
             options_.method = method;
@@ -140,7 +140,7 @@ TEST_F(CApiLayerFile, EveryMethodAndFormatLoadsAndRunsLikeTheLayerInMemory) {
             svdq_linear_get_info(layer, &info);
             const bool branch = method == SVDQ_QUANT_LOWRANK || method == SVDQ_QUANT_SVDQUANT;
             const bool smooth = method == SVDQ_QUANT_SMOOTHQUANT || method == SVDQ_QUANT_SVDQUANT;
-            EXPECT_EQ(info.kind, method == SVDQ_QUANT_W4A16 ? SVDQ_LINEAR_W4A16 : SVDQ_LINEAR_W4A4);
+            EXPECT_EQ(info.scheme, method == SVDQ_QUANT_W4A16 ? SVDQ_SCHEME_W4A16 : SVDQ_SCHEME_W4A4);
             EXPECT_EQ(info.format, format);
             EXPECT_EQ(info.in_features, k_);
             EXPECT_EQ(info.out_features, n_);
@@ -162,7 +162,7 @@ TEST_F(CApiLayerFile, EveryMethodAndFormatLoadsAndRunsLikeTheLayerInMemory) {
             // quantizer and this bias is BF16): the loaded layer is the same layer.
             EXPECT_EQ(y_file, y_memory);
             std::printf("method %d format %d: error %.4f\n", method, format, error);
-            EXPECT_LT(error, bound[method][format]) << "the loaded layer computes the layer";
+            EXPECT_LT(error, bound[method][format == SVDQ_FORMAT_NVFP4]) << "the loaded layer computes the layer";
             svdq_linear_destroy(memory);
             svdq_linear_destroy(layer);
         }

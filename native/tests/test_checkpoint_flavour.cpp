@@ -15,8 +15,8 @@ using namespace svdq;
 using namespace svdq::test;
 using nunchaku::Keys;
 
-NunchakuLinear small_layer(int32_t precision, int64_t rank = 16) {
-    return random_nunchaku_linear(precision, 128, 128, rank, 1);
+NunchakuLinear small_layer(svdq_number_format format, int64_t rank = 16) {
+    return random_nunchaku_linear(format, 128, 128, rank, 1);
 }
 
 NunchakuW4A16Linear small_adanorm() { return random_w4a16_linear(12, 64, 7); }
@@ -44,7 +44,7 @@ TEST(CheckpointFlavour, DiffusersFloatCheckpoint) {
 
     const CheckpointInfo info = inspect(w);
     EXPECT_EQ(info.flavour, SVDQ_FLAVOUR_DIFFUSERS_FLOAT);
-    EXPECT_EQ(info.precision, SVDQ_PRECISION_FLOAT);
+    EXPECT_EQ(info.format, SVDQ_FORMAT_FLOAT);
     EXPECT_EQ(info.parameter_count, 24u);
 }
 
@@ -55,7 +55,7 @@ TEST(CheckpointFlavour, UnknownFile) {
 }
 
 struct FlavourCase {
-    int32_t precision;
+    svdq_number_format format;
     Keys keys;
     int32_t flavour;
 };
@@ -65,13 +65,13 @@ class NunchakuFlavours : public testing::TestWithParam<FlavourCase> {};
 TEST_P(NunchakuFlavours, AreTellFromTheirTensors) {
     const FlavourCase c = GetParam();
     SafeTensorsWriter w;
-    add_nunchaku_linear(w, "transformer_blocks.0.qkv_proj", small_layer(c.precision), c.keys);
-    add_nunchaku_linear(w, "transformer_blocks.0.mlp_fc1", small_layer(c.precision, 32), c.keys);
+    add_nunchaku_linear(w, "transformer_blocks.0.qkv_proj", small_layer(c.format), c.keys);
+    add_nunchaku_linear(w, "transformer_blocks.0.mlp_fc1", small_layer(c.format, 32), c.keys);
     add_nunchaku_w4a16_linear(w, "transformer_blocks.0.norm1.linear", small_adanorm());
 
     const CheckpointInfo info = inspect(w);
     EXPECT_EQ(info.flavour, c.flavour);
-    EXPECT_EQ(info.precision, c.precision);
+    EXPECT_EQ(info.format, c.format);
     EXPECT_EQ(info.keys, c.keys == Keys::V0 ? SVDQ_KEYS_NUNCHAKU_V0 : SVDQ_KEYS_DIFFUSERS);
     EXPECT_EQ(info.w4a4_layers, 2);
     EXPECT_EQ(info.w4a16_layers, 1);
@@ -80,25 +80,25 @@ TEST_P(NunchakuFlavours, AreTellFromTheirTensors) {
 
 INSTANTIATE_TEST_SUITE_P(
     All, NunchakuFlavours,
-    testing::Values(FlavourCase{SVDQ_PRECISION_INT4, Keys::V0, SVDQ_FLAVOUR_NUNCHAKU_INT4_V0},
-                    FlavourCase{SVDQ_PRECISION_NVFP4, Keys::V0, SVDQ_FLAVOUR_NUNCHAKU_NVFP4_V0},
-                    FlavourCase{SVDQ_PRECISION_INT4, Keys::Diffusers, SVDQ_FLAVOUR_NUNCHAKU_INT4_DIFFUSERS},
-                    FlavourCase{SVDQ_PRECISION_NVFP4, Keys::Diffusers, SVDQ_FLAVOUR_NUNCHAKU_NVFP4_DIFFUSERS}));
+    testing::Values(FlavourCase{SVDQ_FORMAT_INT4, Keys::V0, SVDQ_FLAVOUR_NUNCHAKU_INT4_V0},
+                    FlavourCase{SVDQ_FORMAT_NVFP4, Keys::V0, SVDQ_FLAVOUR_NUNCHAKU_NVFP4_V0},
+                    FlavourCase{SVDQ_FORMAT_INT4, Keys::Diffusers, SVDQ_FLAVOUR_NUNCHAKU_INT4_DIFFUSERS},
+                    FlavourCase{SVDQ_FORMAT_NVFP4, Keys::Diffusers, SVDQ_FLAVOUR_NUNCHAKU_NVFP4_DIFFUSERS}));
 
 TEST(CheckpointFlavour, OurOwnFilesCarryTheProducerMark) {
     SafeTensorsWriter w;
-    add_nunchaku_linear(w, "single_transformer_blocks.0.qkv_proj", small_layer(SVDQ_PRECISION_INT4), Keys::V0);
-    set_nunchaku_metadata(w, SVDQ_PRECISION_INT4, 16, R"({"num_layers": 1})", "NunchakuFluxTransformer2dModel");
+    add_nunchaku_linear(w, "single_transformer_blocks.0.qkv_proj", small_layer(SVDQ_FORMAT_INT4), Keys::V0);
+    set_nunchaku_metadata(w, SVDQ_FORMAT_INT4, 16, R"({"num_layers": 1})", "NunchakuFluxTransformer2dModel");
 
     const CheckpointInfo info = inspect(w);
     EXPECT_EQ(info.flavour, SVDQ_FLAVOUR_SVDQUANT);
-    EXPECT_EQ(info.precision, SVDQ_PRECISION_INT4);
+    EXPECT_EQ(info.format, SVDQ_FORMAT_INT4);
     EXPECT_EQ(info.keys, SVDQ_KEYS_NUNCHAKU_V0);
 }
 
 TEST(CheckpointFlavour, CountsPackedWeightsOnePerNibble) {
     SafeTensorsWriter w;
-    add_nunchaku_linear(w, "a", small_layer(SVDQ_PRECISION_INT4), Keys::V0);  // 128 x 128, rank 16
+    add_nunchaku_linear(w, "a", small_layer(SVDQ_FORMAT_INT4), Keys::V0);  // 128 x 128, rank 16
     add_nunchaku_w4a16_linear(w, "b", small_adanorm());                       // 12 x 64
     const uint64_t w4a4 = 128 * 128 + 128 * 2 /*wscales*/ + 128 * 3 /*bias, smooth, smooth_orig*/ + 2 * 128 * 16;
     const uint64_t w4a16 = 12 * 64 + 3 * 12;
@@ -107,29 +107,29 @@ TEST(CheckpointFlavour, CountsPackedWeightsOnePerNibble) {
 
 TEST(CheckpointFlavour, MixedPrecisionsAreAnError) {
     SafeTensorsWriter w;
-    add_nunchaku_linear(w, "a", small_layer(SVDQ_PRECISION_INT4), Keys::V0);
-    add_nunchaku_linear(w, "b", small_layer(SVDQ_PRECISION_NVFP4), Keys::V0);
+    add_nunchaku_linear(w, "a", small_layer(SVDQ_FORMAT_INT4), Keys::V0);
+    add_nunchaku_linear(w, "b", small_layer(SVDQ_FORMAT_NVFP4), Keys::V0);
     expect_format_error(w, "layer 'b' is NVFP4 but layer 'a' is INT4");
 }
 
 TEST(CheckpointFlavour, MixedKeyStylesAreAnError) {
     SafeTensorsWriter w;
-    add_nunchaku_linear(w, "a", small_layer(SVDQ_PRECISION_INT4), Keys::V0);
-    add_nunchaku_linear(w, "b", small_layer(SVDQ_PRECISION_INT4), Keys::Diffusers);
+    add_nunchaku_linear(w, "a", small_layer(SVDQ_FORMAT_INT4), Keys::V0);
+    add_nunchaku_linear(w, "b", small_layer(SVDQ_FORMAT_INT4), Keys::Diffusers);
     expect_format_error(w, "layer 'b' names its tensors in another style");
 }
 
 TEST(CheckpointFlavour, QuantizationConfigThatContradictsTheTensorsIsAnError) {
     SafeTensorsWriter w;
-    add_nunchaku_linear(w, "a", small_layer(SVDQ_PRECISION_INT4), Keys::V0);
-    set_nunchaku_metadata(w, SVDQ_PRECISION_NVFP4, 16, "", "");
+    add_nunchaku_linear(w, "a", small_layer(SVDQ_FORMAT_INT4), Keys::V0);
+    set_nunchaku_metadata(w, SVDQ_FORMAT_NVFP4, 16, "", "");
     expect_format_error(w, "'quantization_config' declares NVFP4 but layer 'a' is INT4");
 }
 
 TEST(CheckpointFlavour, QuantizationConfigWithoutLayersNamesTheMissingTensor) {
     SafeTensorsWriter w;
     w.add("x_embedder.weight", SVDQ_DTYPE_BF16, {2}, {0, 0, 0, 0});
-    set_nunchaku_metadata(w, SVDQ_PRECISION_INT4, 32, "", "");
+    set_nunchaku_metadata(w, SVDQ_FORMAT_INT4, 32, "", "");
     expect_format_error(w, "no tensor '<layer>.qweight'");
 }
 

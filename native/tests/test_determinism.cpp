@@ -59,7 +59,8 @@ std::vector<LayerCase> layer_cases(int64_t m, int64_t n, int64_t k, const std::v
         cases.push_back({name, std::move(w)});
     };
     const auto svdquant = [&](LinearWeights& w) {
-        w.kind = SVDQ_LINEAR_W4A4;
+        w.scheme = SVDQ_SCHEME_W4A4;
+        w.format = SVDQ_FORMAT_INT4;
         w.smooth = smooth;
         w.rank = lr.rank;
         w.up = lr.up;
@@ -67,8 +68,8 @@ std::vector<LayerCase> layer_cases(int64_t m, int64_t n, int64_t k, const std::v
     };
     add("float", [](LinearWeights& w) { w.activation = SVDQ_ACTIVATION_GELU_TANH; });
     add("float_bf16", [](LinearWeights& w) { w.weight = test::bf16_values(w.weight); });
-    add("w4a16", [](LinearWeights& w) { w.kind = SVDQ_LINEAR_W4A16; });
-    add("w4a4_rtn", [](LinearWeights& w) { w.kind = SVDQ_LINEAR_W4A4; });
+    add("w4a16", [](LinearWeights& w) { w.scheme = SVDQ_SCHEME_W4A16; w.format = SVDQ_FORMAT_INT4; });
+    add("w4a4_rtn", [](LinearWeights& w) { w.scheme = SVDQ_SCHEME_W4A4; w.format = SVDQ_FORMAT_INT4; });
     add("w4a4_svdquant_fused", [&](LinearWeights& w) {
         svdquant(w);
         w.activation = SVDQ_ACTIVATION_GELU_TANH;
@@ -85,10 +86,6 @@ std::vector<LayerCase> layer_cases(int64_t m, int64_t n, int64_t k, const std::v
     });
     add("nvfp4_svdquant", [&](LinearWeights& w) {
         svdquant(w);
-        w.format = SVDQ_FORMAT_NVFP4;
-    });
-    add("nvfp4_w4a16", [](LinearWeights& w) {
-        w.kind = SVDQ_LINEAR_W4A16;
         w.format = SVDQ_FORMAT_NVFP4;
     });
     return cases;
@@ -144,8 +141,8 @@ TEST_P(Determinism, FluxForwardIsBitIdenticalAcrossThreadCounts) {
     const std::string model = std::string(SVDQ_TEST_DATA_DIR) + "/flux-tiny";
     const FluxCheckpoint checkpoint(model);
     const FluxInputSet inputs = read_flux_inputs(SafeTensorsFile(model + "/inputs.safetensors"), checkpoint.config());
-    for (svdq_linear_kind kind : {SVDQ_LINEAR_FLOAT, SVDQ_LINEAR_W4A4}) {
-        SCOPED_TRACE(kind == SVDQ_LINEAR_FLOAT ? "float" : "W4A4");
+    for (svdq_linear_scheme kind : {SVDQ_SCHEME_FLOAT, SVDQ_SCHEME_W4A4}) {
+        SCOPED_TRACE(kind == SVDQ_SCHEME_FLOAT ? "float" : "W4A4");
         const auto run = [&](int threads) {
             Context ctx(options(GetParam(), threads));
             return FluxTransformer(ctx, checkpoint, kind).forward(ctx, inputs.view());
@@ -165,7 +162,7 @@ TEST(QuantizerDeterminism, SameSearchResultAndLayersAcrossThreadCounts) {
     const std::vector<float> calib = test::with_outlier_channels(test::gaussian(static_cast<size_t>(m * k), 21), k, 64, 30.0f);
     std::vector<LayerToQuantize> layers{{n, test::gaussian(static_cast<size_t>(n * k), 22, 0.05f), test::gaussian(static_cast<size_t>(n), 23)},
                                         {96, test::gaussian(static_cast<size_t>(96 * k), 24, 0.05f), {}}};
-    for (svdq_weight_format format : {SVDQ_FORMAT_INT4, SVDQ_FORMAT_NVFP4}) {
+    for (svdq_number_format format : {SVDQ_FORMAT_INT4, SVDQ_FORMAT_NVFP4}) {
         SCOPED_TRACE(format == SVDQ_FORMAT_INT4 ? "INT4" : "NVFP4");
         QuantizerOptions o;
         o.format = format;

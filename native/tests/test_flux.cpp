@@ -124,7 +124,7 @@ TEST_F(FluxQuantized, CalibratedSvdQuantBeatsRoundToNearest) {
     const FluxCheckpoint checkpoint(kModel);
     const FluxTransformer float_model(ctx, checkpoint);
     const std::vector<float> reference = float_model.forward(ctx, tiny_inputs(checkpoint.config()).view());
-    const double naive = error_of(ctx, FluxTransformer(ctx, checkpoint, SVDQ_LINEAR_W4A4), reference);
+    const double naive = error_of(ctx, FluxTransformer(ctx, checkpoint, SVDQ_SCHEME_W4A4), reference);
 
     QuantizerOptions options;
     options.rank = 16;
@@ -172,7 +172,7 @@ TEST_F(FluxQuantized, CalibratedSvdQuantBeatsRoundToNearest) {
     expect_outside("no mlp_fc2 bias", [](const std::string& n) { return n == "single_transformer_blocks.1.mlp_fc2.bias"; });
     expect_outside("no adaLN bias", [](const std::string& n) { return n == "transformer_blocks.0.norm1.linear.bias"; });
 
-    EXPECT_EQ(model.block_kind(), SVDQ_LINEAR_W4A4);
+    EXPECT_EQ(model.block_scheme(), SVDQ_SCHEME_W4A4);
     EXPECT_EQ(model.parameter_count(), float_model.parameter_count());
     EXPECT_LT(model.weight_bytes(), float_model.weight_bytes());
     std::filesystem::remove(path);
@@ -195,7 +195,7 @@ TEST_F(FluxQuantized, FileFollowsNunchakuLayout) {
         EXPECT_EQ(file.find(name), nullptr) << name;
     const CheckpointInfo info = inspect_checkpoint(file);
     EXPECT_EQ(info.flavour, SVDQ_FLAVOUR_SVDQUANT);
-    EXPECT_EQ(info.precision, SVDQ_PRECISION_INT4);
+    EXPECT_EQ(info.format, SVDQ_FORMAT_INT4);
     EXPECT_EQ(info.rank, 16);
     EXPECT_EQ(FluxCheckpoint(path).config().num_layers, FluxCheckpoint(kModel).config().num_layers);
     std::filesystem::remove(path);
@@ -250,8 +250,11 @@ TEST_F(FluxQuantized, Nvfp4ModelIsBoundedToo) {
     options.rank = 16;
     options.format = SVDQ_FORMAT_NVFP4;
     const std::string path = quantize("svdq_flux_tiny_nvfp4.safetensors", options);
-    EXPECT_EQ(inspect_checkpoint(SafeTensorsFile(path)).precision, SVDQ_PRECISION_NVFP4);
-    const double error = error_of(ctx, FluxTransformer(ctx, FluxCheckpoint(path)), reference);
+    EXPECT_EQ(inspect_checkpoint(SafeTensorsFile(path)).format, SVDQ_FORMAT_NVFP4);
+    const FluxTransformer model(ctx, FluxCheckpoint(path));
+    EXPECT_EQ(model.block_scheme(), SVDQ_SCHEME_W4A4);
+    EXPECT_EQ(model.block_format(), SVDQ_FORMAT_NVFP4) << "the file's format, as stored";
+    const double error = error_of(ctx, model, reference);
     std::printf("FLUX-tiny output error vs float: calibrated SVDQuant NVFP4 r16 from its file %.4f\n", error);
     // Measured 0.0771 (auto, avx2) and 0.0773 (scalar); ~9% margin. A lost
     // branch or smoothing costs 5x or more (see CalibratedSvdQuantBeatsRoundToNearest).

@@ -179,7 +179,8 @@ void quantize_in_memory(Context& ctx, const FluxLayerLoader& load, int64_t index
     for (size_t i = 0; i < layout.linears.size(); ++i) {
         if (quantized[i]) continue;  // the adaLN linears: W4A16
         LinearWeights w = load.float_weights(prefix, layout.linears[i].spec);
-        w.kind = SVDQ_LINEAR_W4A16;
+        w.scheme = SVDQ_SCHEME_W4A16;
+        w.format = SVDQ_FORMAT_INT4;
         const int64_t chunk = w.n / layout.linears[i].spec.out_mult;
         for (int64_t n = 0; n < w.n; ++n) {  // chunks shift, scale, gate (x 2 in a double block)
             float& b = w.bias[static_cast<size_t>(n)];
@@ -215,7 +216,7 @@ TEST_F(FluxQuantizedFile, BlocksEqualTheQuantizersLayersInMemory) {
     Context ctx(test::context_options());
     const FluxCheckpoint float_ck(kModel), file_ck(path_);
     const FluxConfig& config = float_ck.config();
-    FluxLayerLoader float_load(ctx, float_ck, SVDQ_LINEAR_FLOAT), file_load(ctx, file_ck, SVDQ_LINEAR_FLOAT);
+    FluxLayerLoader float_load(ctx, float_ck, SVDQ_SCHEME_FLOAT), file_load(ctx, file_ck, SVDQ_SCHEME_FLOAT);
     const FluxInputSet inputs = tiny_inputs(config);
     const FluxInputs in = inputs.view();
     const FluxTokens t = in.tokens();
@@ -308,7 +309,7 @@ TEST_F(FluxQuantizedFile, EveryLinearMatchesTheFloat64Replay) {
     const FluxCheckpoint file_ck(path_);
     const FluxConfig& config = file_ck.config();
     const int64_t d = config.inner_dim();
-    FluxLayerLoader load(ctx, file_ck, SVDQ_LINEAR_FLOAT);
+    FluxLayerLoader load(ctx, file_ck, SVDQ_SCHEME_FLOAT);
     const FluxBlocks blocks(load);
     const FluxInputSet inputs = tiny_inputs(config);
 

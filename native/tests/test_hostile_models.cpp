@@ -132,7 +132,7 @@ std::string layer_input(const std::string& tag, size_t wi, float wv, size_t ci, 
 }
 
 svdq_status quantize_file(svdq_context* ctx, const std::string& in, const std::string& out,
-                          svdq_weight_format format = SVDQ_FORMAT_INT4) {
+                          svdq_number_format format = SVDQ_FORMAT_INT4) {
     svdq_quantize_options o;
     svdq_quantize_options_init(&o);
     o.rank = 16;
@@ -198,13 +198,13 @@ TEST(HostileQuantizerInput, LargeValuesInsideTheBoundQuantizeToAFiniteLayer) {
 // --- Row 7: every tensor of a loaded layer file is checked finite -----------
 
 // A valid layer file (svdquant, rank 16) quantized from finite values.
-std::string valid_layer(svdq_context* ctx, svdq_weight_format format) {
+std::string valid_layer(svdq_context* ctx, svdq_number_format format) {
     const std::string in = layer_input("valid_in", 0, 0.5f, 0, 0.5f), out = test::temp_path("valid");
     EXPECT_EQ(quantize_file(ctx, in, out, format), SVDQ_OK) << svdq_last_error_message();
     return out;
 }
 
-class HostileLayerFile : public testing::TestWithParam<svdq_weight_format> {};
+class HostileLayerFile : public testing::TestWithParam<svdq_number_format> {};
 
 TEST_P(HostileLayerFile, NonFiniteValuesInAnyFloatTensorAreRefusedNamingFileAndTensor) {
     // Before: svdq_linear_load took NaN/Inf smooth, branch, scales and bias as
@@ -234,7 +234,7 @@ TEST_P(HostileLayerFile, NonFiniteValuesInAnyFloatTensorAreRefusedNamingFileAndT
 }
 
 INSTANTIATE_TEST_SUITE_P(Int4AndNvfp4, HostileLayerFile, testing::Values(SVDQ_FORMAT_INT4, SVDQ_FORMAT_NVFP4),
-                         [](const testing::TestParamInfo<svdq_weight_format>& info) {
+                         [](const testing::TestParamInfo<svdq_number_format>& info) {
                              return info.param == SVDQ_FORMAT_NVFP4 ? "Nvfp4" : "Int4";
                          });
 

@@ -1,4 +1,4 @@
-// Whole linear layers in every precision against float64 math, with the
+// Whole linear layers in every format against float64 math, with the
 // error bounds that make SVDQuant worth having.
 #include <gtest/gtest.h>
 
@@ -39,9 +39,10 @@ Problem outlier_problem() {
 }
 
 // The problem's layer [N, K] with its bias, no smoothing, no branch.
-LinearWeights layer_of(const Problem& p, svdq_linear_kind kind) {
+LinearWeights layer_of(const Problem& p, svdq_linear_scheme kind) {
     LinearWeights lw;
-    lw.kind = kind;
+    lw.scheme = kind;
+    lw.format = kind == SVDQ_SCHEME_FLOAT ? SVDQ_FORMAT_FLOAT : SVDQ_FORMAT_INT4;
     lw.n = N;
     lw.k = K;
     lw.weight = p.w;
@@ -49,7 +50,7 @@ LinearWeights layer_of(const Problem& p, svdq_linear_kind kind) {
     return lw;
 }
 
-double run(Context& ctx, const Problem& p, svdq_linear_kind kind, bool smooth, bool branch) {
+double run(Context& ctx, const Problem& p, svdq_linear_scheme kind, bool smooth, bool branch) {
     LinearWeights lw = layer_of(p, kind);
     if (smooth) lw.smooth = compute_smoothing(p.x.data(), M, p.w.data(), N, K, 0.5f, 0.5f, ctx.pool());
     if (branch) {
@@ -72,12 +73,12 @@ double run(Context& ctx, const Problem& p, svdq_linear_kind kind, bool smooth, b
 TEST(Linear, ErrorOrderingFollowsThePaper) {
     Context ctx(test::context_options());
     const Problem p = outlier_problem();
-    const double fp = run(ctx, p, SVDQ_LINEAR_FLOAT, false, false);
-    const double w4a16 = run(ctx, p, SVDQ_LINEAR_W4A16, false, false);
-    const double naive = run(ctx, p, SVDQ_LINEAR_W4A4, false, false);
-    const double smooth = run(ctx, p, SVDQ_LINEAR_W4A4, true, false);
-    const double branch = run(ctx, p, SVDQ_LINEAR_W4A4, false, true);
-    const double svdquant = run(ctx, p, SVDQ_LINEAR_W4A4, true, true);
+    const double fp = run(ctx, p, SVDQ_SCHEME_FLOAT, false, false);
+    const double w4a16 = run(ctx, p, SVDQ_SCHEME_W4A16, false, false);
+    const double naive = run(ctx, p, SVDQ_SCHEME_W4A4, false, false);
+    const double smooth = run(ctx, p, SVDQ_SCHEME_W4A4, true, false);
+    const double branch = run(ctx, p, SVDQ_SCHEME_W4A4, false, true);
+    const double svdquant = run(ctx, p, SVDQ_SCHEME_W4A4, true, true);
     std::printf("relative error: float %.2e  w4a16 %.4f  w4a4 naive %.4f  smooth %.4f  low-rank %.4f  svdquant %.4f\n", fp,
                 w4a16, naive, smooth, branch, svdquant);
     // Measured: 3.5e-7, 0.1402, 0.2232, 0.0708, 0.1521, 0.0481; each bound ~10% above.
@@ -96,7 +97,7 @@ TEST(Linear, ErrorOrderingFollowsThePaper) {
 TEST(Linear, UnfusedBranchComputesTheSameLayer) {
     Context ctx(test::context_options());
     const Problem p = outlier_problem();
-    LinearWeights lw = layer_of(p, SVDQ_LINEAR_W4A4);
+    LinearWeights lw = layer_of(p, SVDQ_SCHEME_W4A4);
     lw.activation = SVDQ_ACTIVATION_GELU_TANH;
     lw.smooth = compute_smoothing(p.x.data(), M, p.w.data(), N, K, 0.5f, 0.5f, ctx.pool());
     std::vector<float> smoothed = p.w;
@@ -137,7 +138,8 @@ GeluInputLayer gelu_input_layer(Context& ctx) {
     p.w = test::gaussian(static_cast<size_t>(N * K), 32, 0.05f);
     p.bias = test::gaussian(static_cast<size_t>(N), 33);
     LinearWeights& lw = p.weights;
-    lw.kind = SVDQ_LINEAR_W4A4;
+    lw.scheme = SVDQ_SCHEME_W4A4;
+    lw.format = SVDQ_FORMAT_INT4;
     lw.n = N;
     lw.k = K;
     lw.weight = p.w;
@@ -239,7 +241,7 @@ TEST(Linear, CompensatedShiftApproximatesTheFloatLayer) {
 TEST(Linear, FloatLayerKeepsBf16WeightsInHalfTheBytes) {
     Context ctx(test::context_options());
     const Problem p = outlier_problem();
-    LinearWeights exact = layer_of(p, SVDQ_LINEAR_FLOAT);  // p.w: not all BF16 values
+    LinearWeights exact = layer_of(p, SVDQ_SCHEME_FLOAT);  // p.w: not all BF16 values
     exact.bias.clear();
     LinearWeights bf16 = exact;
     bf16.weight = test::bf16_values(p.w);
@@ -261,11 +263,11 @@ TEST(Linear, FloatLayerKeepsBf16WeightsInHalfTheBytes) {
 
 TEST(Linear, InputEncodingIsForInt4W4A4Only) {
     Context ctx(test::context_options());
-    const std::pair<svdq_linear_kind, svdq_weight_format> others[] = {
-        {SVDQ_LINEAR_FLOAT, SVDQ_FORMAT_INT4}, {SVDQ_LINEAR_W4A16, SVDQ_FORMAT_INT4}, {SVDQ_LINEAR_W4A4, SVDQ_FORMAT_NVFP4}};
+    const std::pair<svdq_linear_scheme, svdq_number_format> others[] = {
+        {SVDQ_SCHEME_FLOAT, SVDQ_FORMAT_FLOAT}, {SVDQ_SCHEME_W4A16, SVDQ_FORMAT_INT4}, {SVDQ_SCHEME_W4A4, SVDQ_FORMAT_NVFP4}};
     for (const auto& [kind, format] : others) {
         LinearWeights lw;
-        lw.kind = kind;
+        lw.scheme = kind;
         lw.format = format;
         lw.n = 2;
         lw.k = 64;
@@ -285,7 +287,8 @@ TEST(Linear, InputEncodingIsForInt4W4A4Only) {
 TEST(Linear, RejectsNonFiniteActivations) {
     Context ctx(test::context_options());
     LinearWeights lw;
-    lw.kind = SVDQ_LINEAR_W4A4;
+    lw.scheme = SVDQ_SCHEME_W4A4;
+    lw.format = SVDQ_FORMAT_INT4;
     lw.n = 2;
     lw.k = 64;
     lw.weight.assign(128, 0.5f);

@@ -21,11 +21,11 @@ using namespace svdq::test;
 using nunchaku::Keys;
 
 NunchakuLinear random_int4_layer(int64_t n, int64_t k, int64_t rank, uint64_t seed) {
-    return random_nunchaku_linear(SVDQ_PRECISION_INT4, n, k, rank, seed);
+    return random_nunchaku_linear(SVDQ_FORMAT_INT4, n, k, rank, seed);
 }
 
 void expect_same_layer(const NunchakuLinear& a, const NunchakuLinear& b) {
-    EXPECT_EQ(a.precision, b.precision);
+    EXPECT_EQ(a.format, b.format);
     EXPECT_EQ(a.out_features, b.out_features);
     EXPECT_EQ(a.in_features, b.in_features);
     EXPECT_EQ(a.rank, b.rank);
@@ -94,7 +94,7 @@ TEST(NunchakuLinear, WritesTheNamesOfEachKeyStyle) {
 }
 
 TEST(NunchakuLinear, Nvfp4LayerRoundTripsBitExactly) {
-    NunchakuLinear layer = random_nunchaku_linear(SVDQ_PRECISION_NVFP4, 128, 256, 16, 4);
+    NunchakuLinear layer = random_nunchaku_linear(SVDQ_FORMAT_NVFP4, 128, 256, 16, 4);
     layer.float_dtype = SVDQ_DTYPE_F16;
     layer.bias = {};
     SafeTensorsWriter w;
@@ -116,7 +116,7 @@ TEST(NunchakuLinear, ReadsAnInt4LayerBuiltToThePublishedLayout) {
 
     const NunchakuLinear l = crop_nunchaku_linear(read_nunchaku_linear(file, "transformer_blocks.0.mlp_fc1"), ref.n, ref.k, ref.rank);
 
-    ASSERT_EQ(l.precision, SVDQ_PRECISION_INT4);
+    ASSERT_EQ(l.format, SVDQ_FORMAT_INT4);
     for (int64_t r = 0; r < ref.n; ++r)
         for (int64_t c = 0; c < ref.k; ++c) {
             const size_t i = static_cast<size_t>(r * ref.k + c);
@@ -138,7 +138,7 @@ TEST(NunchakuLinear, ReadsAnNvfp4LayerBuiltToThePublishedLayout) {
 
     const NunchakuLinear l = read_nunchaku_linear(file, "x");
 
-    ASSERT_EQ(l.precision, SVDQ_PRECISION_NVFP4);
+    ASSERT_EQ(l.format, SVDQ_FORMAT_NVFP4);
     for (int64_t r = 0; r < ref.n; ++r)
         for (int64_t c = 0; c < ref.k; ++c) {
             const size_t i = static_cast<size_t>(r * ref.k + c);

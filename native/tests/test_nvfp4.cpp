@@ -122,7 +122,7 @@ TEST(Nvfp4, LayerEmulationMatchesTheIntegerReference) {
     gemm_nvfp4_reference(qx, token_scales.data(), qw, reference.data());
 
     LinearWeights lw;
-    lw.kind = SVDQ_LINEAR_W4A4;
+    lw.scheme = SVDQ_SCHEME_W4A4;
     lw.format = SVDQ_FORMAT_NVFP4;
     lw.n = n;
     lw.k = k;
@@ -157,7 +157,7 @@ TEST(Nvfp4, LayerMatchesTheDefinitionWithBiasSmoothingAndBranch) {
     for (bool svdquant : {false, true}) {
         SCOPED_TRACE(svdquant ? "svdquant" : "rtn");
         LinearWeights lw;
-        lw.kind = SVDQ_LINEAR_W4A4;
+        lw.scheme = SVDQ_SCHEME_W4A4;
         lw.format = SVDQ_FORMAT_NVFP4;
         lw.n = n;
         lw.k = k;

@@ -29,7 +29,7 @@ namespace fs = std::filesystem;
 
 struct Case {
     svdq_quant_method method;
-    svdq_weight_format format;
+    svdq_number_format format;
 };
 
 const Case kCases[] = {
@@ -120,7 +120,7 @@ protected:
 
 TEST_P(LayerFileCase, StoresTheFourBitValuesOfTheLayerInMemory) {
     const LinearWeights loaded = through_file();
-    EXPECT_EQ(loaded.kind, w_.kind);
+    EXPECT_EQ(loaded.scheme, w_.scheme);
     EXPECT_EQ(loaded.format, w_.format);
     EXPECT_EQ(loaded.activation, SVDQ_ACTIVATION_GELU_TANH);
     EXPECT_EQ(loaded.n, kN);
@@ -214,7 +214,7 @@ TEST_P(LayerFileAwqLevel, ArbitraryZeroPointsLoadExactly) {
     write_awq_layer_file(path, a);
     const LinearWeights loaded = read_quantized_layer(path);
     fs::remove(path);
-    EXPECT_EQ(loaded.kind, SVDQ_LINEAR_W4A16);
+    EXPECT_EQ(loaded.scheme, SVDQ_SCHEME_W4A16);
     EXPECT_EQ(loaded.quantized_zeros, a.zeros);
     EXPECT_EQ(loaded.quantized_residual->scales, a.scales);
 
@@ -236,7 +236,7 @@ INSTANTIATE_TEST_SUITE_P(AllLevels, LayerFileAwqLevel, testing::ValuesIn(test::a
 TEST(LayerFileAwq, W4A16InNvfp4IsRefusedAndLeavesNoFile) {
     Context ctx(test::context_options());
     LinearWeights w;
-    w.kind = SVDQ_LINEAR_W4A16;
+    w.scheme = SVDQ_SCHEME_W4A16;
     w.format = SVDQ_FORMAT_NVFP4;
     w.n = 8;
     w.k = 64;
@@ -304,7 +304,8 @@ TEST(LayerFileErrors, OtherFilesAreRejectedByName) {
 TEST(LayerFileErrors, BrokenLayerFilesAreNamed) {
     Context ctx(test::context_options());
     LinearWeights w;
-    w.kind = SVDQ_LINEAR_W4A4;
+    w.scheme = SVDQ_SCHEME_W4A4;
+    w.format = SVDQ_FORMAT_INT4;
     w.n = 64;
     w.k = 128;
     w.weight = test::gaussian(64 * 128, 3);

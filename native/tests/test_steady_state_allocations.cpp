@@ -51,7 +51,7 @@ TEST(SteadyState, SecondFluxForwardOfTheSameShapeAllocatesNothing) {
     const FluxCheckpoint checkpoint(model);
     const FluxInputSet inputs = read_flux_inputs(SafeTensorsFile(model + "/inputs.safetensors"), checkpoint.config());
     const FluxInputs in = inputs.view();
-    for (svdq_linear_kind kind : {SVDQ_LINEAR_FLOAT, SVDQ_LINEAR_W4A16, SVDQ_LINEAR_W4A4}) {
+    for (svdq_linear_scheme kind : {SVDQ_SCHEME_FLOAT, SVDQ_SCHEME_W4A16, SVDQ_SCHEME_W4A4}) {
         SCOPED_TRACE(kind);
         Context ctx(test::context_options());
         const FluxTransformer transformer(ctx, checkpoint, kind);

@@ -17,17 +17,17 @@ public sealed class CliLayerTests : CliFixture
     /// branch, smoothing), and `layer run` on it computes the layer: its error against float64 math
     /// (bias as large as the product) is the one measured for that method, within 5%.
     /// </summary>
-    [TestCase("rtn", "int4", LinearPrecision.W4A4, WeightFormat.Int4, 0, false, 0.1447)]
-    [TestCase("smoothquant", "int4", LinearPrecision.W4A4, WeightFormat.Int4, 0, true, 0.06485)]
-    [TestCase("lowrank", "int4", LinearPrecision.W4A4, WeightFormat.Int4, 16, false, 0.11887)]
-    [TestCase("svdquant", "int4", LinearPrecision.W4A4, WeightFormat.Int4, 16, true, 0.02994)]
-    [TestCase("w4a16", "int4", LinearPrecision.W4A16, WeightFormat.Int4, 0, false, 0.07731)]
-    [TestCase("rtn", "nvfp4", LinearPrecision.W4A4, WeightFormat.Nvfp4, 0, false, 0.09554)]
-    [TestCase("smoothquant", "nvfp4", LinearPrecision.W4A4, WeightFormat.Nvfp4, 0, true, 0.04084)]
-    [TestCase("lowrank", "nvfp4", LinearPrecision.W4A4, WeightFormat.Nvfp4, 16, false, 0.07378)]
-    [TestCase("SvdQuant", "NVFP4", LinearPrecision.W4A4, WeightFormat.Nvfp4, 16, true, 0.02471)]
+    [TestCase("rtn", "int4", LinearScheme.W4A4, NumberFormat.Int4, 0, false, 0.1447)]
+    [TestCase("smoothquant", "int4", LinearScheme.W4A4, NumberFormat.Int4, 0, true, 0.06485)]
+    [TestCase("lowrank", "int4", LinearScheme.W4A4, NumberFormat.Int4, 16, false, 0.11887)]
+    [TestCase("svdquant", "int4", LinearScheme.W4A4, NumberFormat.Int4, 16, true, 0.02994)]
+    [TestCase("w4a16", "int4", LinearScheme.W4A16, NumberFormat.Int4, 0, false, 0.07731)]
+    [TestCase("rtn", "nvfp4", LinearScheme.W4A4, NumberFormat.Nvfp4, 0, false, 0.09554)]
+    [TestCase("smoothquant", "nvfp4", LinearScheme.W4A4, NumberFormat.Nvfp4, 0, true, 0.04084)]
+    [TestCase("lowrank", "nvfp4", LinearScheme.W4A4, NumberFormat.Nvfp4, 16, false, 0.07378)]
+    [TestCase("SvdQuant", "NVFP4", LinearScheme.W4A4, NumberFormat.Nvfp4, 16, true, 0.02471)]
     public void LayerQuantizeThenRun_EveryMethodAndFormat(
-        string method, string format, LinearPrecision precision, WeightFormat weightFormat, int rank, bool smooth, double measured)
+        string method, string format, LinearScheme precision, NumberFormat weightFormat, int rank, bool smooth, double measured)
     {
         (SyntheticLayer data, float[] bias) = WriteLayer(TempPath("L.safetensors"));
         string layerPath = TempPath("Q.safetensors"), x = TempPath("X.safetensors"), y = TempPath("Y.safetensors");
@@ -46,7 +46,7 @@ public sealed class CliLayerTests : CliFixture
         TestContext.Out.WriteLine($"layer quantize --method {method} --format {format}: y error vs float {error:0.00000}");
         Assert.Multiple(() =>
         {
-            Assert.That(layer.Info.Precision, Is.EqualTo(precision));
+            Assert.That(layer.Info.Scheme, Is.EqualTo(precision));
             Assert.That(layer.Info.Format, Is.EqualTo(weightFormat));
             Assert.That(layer.Info.Rank, Is.EqualTo(rank));
             Assert.That(layer.Info.HasSmooth, Is.EqualTo(smooth));

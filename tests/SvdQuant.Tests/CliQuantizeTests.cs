@@ -1,6 +1,7 @@
 using System.IO;
 using System.Linq;
 using NUnit.Framework;
+using SvdQuant.Models;
 using SvdQuant.Formats;
 using SvdQuant.Quantization;
 
@@ -19,13 +20,13 @@ public sealed class CliQuantizeTests : CliFixture
     /// rank asked for where the method has a branch, that `flux forward` runs: its output's error
     /// against diffusers' float64 output within 5% of the measured one.
     /// </summary>
-    [TestCase("svdquant", "int4", CheckpointPrecision.Int4, 16, 0.06699)]
-    [TestCase("smoothquant", "int4", CheckpointPrecision.Int4, 0, 0.08964)]
-    [TestCase("lowrank", "int4", CheckpointPrecision.Int4, 16, 0.08636)]
-    [TestCase("rtn", "int4", CheckpointPrecision.Int4, 0, 0.08098)]
-    [TestCase("svdquant", "nvfp4", CheckpointPrecision.Nvfp4, 16, 0.09287)]
-    [TestCase("rtn", "nvfp4", CheckpointPrecision.Nvfp4, 0, 0.09341)]
-    public void Quantize_WritesACheckpointThatRuns(string method, string format, CheckpointPrecision precision, int rank, double measured)
+    [TestCase("svdquant", "int4", NumberFormat.Int4, 16, 0.06699)]
+    [TestCase("smoothquant", "int4", NumberFormat.Int4, 0, 0.08964)]
+    [TestCase("lowrank", "int4", NumberFormat.Int4, 16, 0.08636)]
+    [TestCase("rtn", "int4", NumberFormat.Int4, 0, 0.08098)]
+    [TestCase("svdquant", "nvfp4", NumberFormat.Nvfp4, 16, 0.09287)]
+    [TestCase("rtn", "nvfp4", NumberFormat.Nvfp4, 0, 0.09341)]
+    public void Quantize_WritesACheckpointThatRuns(string method, string format, NumberFormat precision, int rank, double measured)
     {
         string model = TempPath("q.safetensors"), output = TempPath("out.safetensors");
 
@@ -41,7 +42,7 @@ public sealed class CliQuantizeTests : CliFixture
         Assert.Multiple(() =>
         {
             Assert.That(info.Flavour, Is.EqualTo(CheckpointFlavour.SvdQuant));
-            Assert.That(info.Precision, Is.EqualTo(precision));
+            Assert.That(info.Format, Is.EqualTo(precision));
             Assert.That(info.W4A4Layers, Is.EqualTo(W4A4Layers));
             Assert.That(info.W4A16Layers, Is.EqualTo(W4A16Layers));
             Assert.That(info.Rank, Is.EqualTo(rank));
@@ -65,7 +66,7 @@ public sealed class CliQuantizeTests : CliFixture
         CheckpointInfo info = Inspect(model);
         Assert.Multiple(() =>
         {
-            Assert.That(info.Precision, Is.EqualTo(CheckpointPrecision.Int4));
+            Assert.That(info.Format, Is.EqualTo(NumberFormat.Int4));
             Assert.That(info.Rank, Is.EqualTo(expected));
             Assert.That(result.Output, Does.Contain("synthetic inputs"));
         });

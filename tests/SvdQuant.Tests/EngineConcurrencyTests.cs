@@ -26,7 +26,7 @@ public sealed class EngineConcurrencyTests
     public void ASecondCallWhileOneRuns_Throws([Values] bool fromAnotherThread)
     {
         using var engine = new Engine();
-        using LinearLayer layer = LinearLayer.Create(engine, LinearPrecision.W4A4, new float[8, 64]);
+        using LinearLayer layer = LinearLayer.Create(engine, LinearScheme.W4A4, new float[8, 64]);
         string output = Path.Combine(Path.GetTempPath(), $"svdq-busy-{Guid.NewGuid():N}.safetensors");
         Exception? refused = null;
         var duringQuantize = new Stop(() =>
@@ -81,13 +81,13 @@ public sealed class EngineConcurrencyTests
             var rtn = new QuantizerOptions { Method = QuantizationMethod.Rtn };
             using var engine = new Engine();
             Quantizer.QuantizeFile(engine, layerInput, layerFile, rtn);
-            using LinearLayer layer = LinearLayer.Create(engine, LinearPrecision.W4A4, weight);
+            using LinearLayer layer = LinearLayer.Create(engine, LinearScheme.W4A4, weight);
             using FluxTransformer model = FluxTransformer.Load(engine, Model);
             FluxInputs inputs = FluxTransformerTests.ReadInputs();
 
             var cases = new Dictionary<string, Action<Engine>>
             {
-                ["LinearLayer.Create"] = e => LinearLayer.Create(e, LinearPrecision.Float, weight).Dispose(),
+                ["LinearLayer.Create"] = e => LinearLayer.Create(e, LinearScheme.Float, weight).Dispose(),
                 ["LinearLayer.Load"] = e => LinearLayer.Load(e, layerFile).Dispose(),
                 ["LinearLayer.Forward(Engine, Single[,])"] = e => layer.Forward(e, new float[2, 64]),
                 ["LinearLayer.Forward(Engine, ReadOnlySpan2D`1, Span2D`1)"] = e => layer.Forward(e, new ReadOnlySpan2D<float>(new float[2, 64]), new Span2D<float>(new float[2, 8])),
@@ -158,7 +158,7 @@ public sealed class EngineConcurrencyTests
     {
         using var running = new Engine();
         using var other = new Engine();
-        using LinearLayer layer = LinearLayer.Create(other, LinearPrecision.W4A4, new float[8, 64]);
+        using LinearLayer layer = LinearLayer.Create(other, LinearScheme.W4A4, new float[8, 64]);
         string output = Path.Combine(Path.GetTempPath(), $"svdq-busy-{Guid.NewGuid():N}.safetensors");
         float[,]? y = null;
         var duringQuantize = new Stop(() => y = Task.Run(() => layer.Forward(other, new float[2, 64])).GetAwaiter().GetResult());

@@ -89,7 +89,7 @@ public sealed class EngineTests
         }
 
         using var engine = new Engine(new EngineOptions { LogLevel = LogLevel.Debug, Log = Throwing });
-        using var layer = Models.LinearLayer.Create(engine, Models.LinearPrecision.Float, new float[2, 3]);
+        using var layer = Models.LinearLayer.Create(engine, Models.LinearScheme.Float, new float[2, 3]);
 
         Assert.That(calls, Is.GreaterThan(0));
         Assert.That(layer.Forward(engine, new float[1, 3]), Is.EqualTo(new float[1, 2]));

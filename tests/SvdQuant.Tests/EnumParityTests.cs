@@ -17,10 +17,10 @@ public sealed class EnumParityTests
     [TestCase(typeof(Backend), typeof(svdq_backend), "SVDQ_BACKEND_", null)]
     [TestCase(typeof(CpuLevel), typeof(svdq_cpu_level), "SVDQ_CPU_", null)]
     [TestCase(typeof(LogLevel), typeof(svdq_log_level), "SVDQ_LOG_", null)]
-    [TestCase(typeof(LinearPrecision), typeof(svdq_linear_kind), "SVDQ_LINEAR_", null)]
+    [TestCase(typeof(LinearScheme), typeof(svdq_linear_scheme), "SVDQ_SCHEME_", null)]
     [TestCase(typeof(Activation), typeof(svdq_activation), "SVDQ_ACTIVATION_", null)]
     [TestCase(typeof(BranchExecution), typeof(svdq_branch_execution), "SVDQ_BRANCH_", null)]
-    [TestCase(typeof(WeightFormat), typeof(svdq_weight_format), "SVDQ_FORMAT_", null)]
+    [TestCase(typeof(NumberFormat), typeof(svdq_number_format), "SVDQ_FORMAT_", null)]
     [TestCase(typeof(QuantizationMethod), typeof(svdq_quant_method), "SVDQ_QUANT_", null)]
     [TestCase(typeof(SmoothSearch), typeof(svdq_smooth_search), "SVDQ_SEARCH_", null)]
     public void ManagedEnum_MirrorsNativeEnum(Type managed, Type native, string prefix, string? otherPrefix)

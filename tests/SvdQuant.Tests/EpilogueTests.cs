@@ -25,7 +25,7 @@ public sealed class EpilogueTests(CpuLevel cpuLevel)
     /// </summary>
     [Test]
     public void Layer_AddsBiasThenAppliesGelu_AsTheDefinitionDoes(
-        [Values(LinearPrecision.Float, LinearPrecision.W4A16, LinearPrecision.W4A4)] LinearPrecision precision,
+        [Values(LinearScheme.Float, LinearScheme.W4A16, LinearScheme.W4A4)] LinearScheme precision,
         [Values(false, true)] bool gelu)
     {
         var random = new GaussianRandom(22);
@@ -36,8 +36,8 @@ public sealed class EpilogueTests(CpuLevel cpuLevel)
         using LinearLayer layer = LinearLayer.Create(_engine, precision, weight, bias, options);
         (float[,] xUsed, float[,] weightUsed) = precision switch
         {
-            LinearPrecision.W4A16 => (x, ReferenceMath.DequantizeInt4Weights(weight)),
-            LinearPrecision.W4A4 => (ReferenceMath.DequantizeInt4Activations(x), ReferenceMath.DequantizeInt4Weights(weight)),
+            LinearScheme.W4A16 => (x, ReferenceMath.DequantizeInt4Weights(weight)),
+            LinearScheme.W4A4 => (ReferenceMath.DequantizeInt4Activations(x), ReferenceMath.DequantizeInt4Weights(weight)),
             _ => (x, weight),
         };
 

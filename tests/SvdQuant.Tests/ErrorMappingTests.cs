@@ -21,9 +21,9 @@ public sealed class ErrorMappingTests
     [TearDown]
     public void StopEngine() => _engine.Dispose();
 
-    [TestCase(LinearPrecision.W4A4)]
-    [TestCase(LinearPrecision.W4A16)]
-    public void QuantizedLayer_WithKNotAMultipleOf64_IsAShapeMismatch(LinearPrecision precision)
+    [TestCase(LinearScheme.W4A4)]
+    [TestCase(LinearScheme.W4A16)]
+    public void QuantizedLayer_WithKNotAMultipleOf64_IsAShapeMismatch(LinearScheme precision)
     {
         float[,] weight = _random.NextMatrix(8, 96, 1);
 
@@ -40,7 +40,7 @@ public sealed class ErrorMappingTests
         float[,] weight = _random.NextMatrix(4, 64, 1);
         weight[2, 5] = bad;
 
-        var e = Assert.Throws<SvdQuantException>(() => LinearLayer.Create(_engine, LinearPrecision.W4A4, weight));
+        var e = Assert.Throws<SvdQuantException>(() => LinearLayer.Create(_engine, LinearScheme.W4A4, weight));
 
         Assert.That(e.Status, Is.EqualTo(StatusCode.NonFinite));
         Assert.That(e.Message, Does.Contain("weight"));
@@ -49,7 +49,7 @@ public sealed class ErrorMappingTests
     [Test]
     public void Input_WithNaN_IsNonFinite()
     {
-        using LinearLayer layer = LinearLayer.Create(_engine, LinearPrecision.W4A4, _random.NextMatrix(4, 64, 1));
+        using LinearLayer layer = LinearLayer.Create(_engine, LinearScheme.W4A4, _random.NextMatrix(4, 64, 1));
         float[,] x = _random.NextMatrix(2, 64, 1);
         x[1, 63] = float.NaN;
 
@@ -63,7 +63,7 @@ public sealed class ErrorMappingTests
     [TestCase(3, 64, 2, 4, TestName = "y with other rows than x")]
     public void Forward_WithShapesThatDoNotFit_IsANativeShapeMismatch(int xRows, int xColumns, int yRows, int yColumns)
     {
-        using LinearLayer layer = LinearLayer.Create(_engine, LinearPrecision.W4A4, _random.NextMatrix(4, 64, 1));
+        using LinearLayer layer = LinearLayer.Create(_engine, LinearScheme.W4A4, _random.NextMatrix(4, 64, 1));
 
         var e = Assert.Throws<SvdQuantException>(
             () => layer.Forward(_engine, new float[xRows, xColumns], new float[yRows, yColumns]));
@@ -75,7 +75,7 @@ public sealed class ErrorMappingTests
     public void Bias_OfTheWrongLength_IsAShapeMismatch()
     {
         var e = Assert.Throws<SvdQuantException>(
-            () => LinearLayer.Create(_engine, LinearPrecision.Float, _random.NextMatrix(4, 64, 1), new float[5]));
+            () => LinearLayer.Create(_engine, LinearScheme.Float, _random.NextMatrix(4, 64, 1), new float[5]));
 
         Assert.That(e.Status, Is.EqualTo(StatusCode.ShapeMismatch));
         Assert.That(e.Message, Does.Contain("bias"));
@@ -91,7 +91,7 @@ public sealed class ErrorMappingTests
         };
 
         var e = Assert.Throws<SvdQuantException>(
-            () => LinearLayer.Create(_engine, LinearPrecision.W4A4, _random.NextMatrix(8, 64, 1), options: options));
+            () => LinearLayer.Create(_engine, LinearScheme.W4A4, _random.NextMatrix(8, 64, 1), options: options));
 
         Assert.That(e.Status, Is.EqualTo(StatusCode.ShapeMismatch));
         Assert.That(e.Message, Does.Contain(culprit));
@@ -107,7 +107,7 @@ public sealed class ErrorMappingTests
         var options = new LinearLayerOptions { Smooth = new float[64] };
 
         var e = Assert.Throws<SvdQuantException>(
-            () => LinearLayer.Create(_engine, LinearPrecision.W4A16, _random.NextMatrix(8, 64, 1), options: options));
+            () => LinearLayer.Create(_engine, LinearScheme.W4A16, _random.NextMatrix(8, 64, 1), options: options));
 
         Assert.That(e.Status, Is.EqualTo(StatusCode.InvalidArgument));
     }
@@ -120,7 +120,7 @@ public sealed class ErrorMappingTests
         smooth[10] = 0;
 
         var e = Assert.Throws<SvdQuantException>(() => LinearLayer.Create(
-            _engine, LinearPrecision.W4A4, _random.NextMatrix(8, 64, 1), options: new LinearLayerOptions { Smooth = smooth }));
+            _engine, LinearScheme.W4A4, _random.NextMatrix(8, 64, 1), options: new LinearLayerOptions { Smooth = smooth }));
 
         Assert.That(e.Status, Is.EqualTo(StatusCode.InvalidArgument));
         Assert.That(e.Message, Does.Contain("smooth[10]"));
@@ -153,7 +153,7 @@ public sealed class ErrorMappingTests
     {
         Assert.Multiple(() =>
         {
-            Assert.Throws<ArgumentNullException>(() => LinearLayer.Create(null!, LinearPrecision.Float, new float[2, 2]));
+            Assert.Throws<ArgumentNullException>(() => LinearLayer.Create(null!, LinearScheme.Float, new float[2, 2]));
             Assert.Throws<ArgumentNullException>(() => Smoothing.Compute(null!, new float[2, 2], new float[2, 2]));
             Assert.Throws<ArgumentNullException>(() => LowRank.Decompose(null!, new float[2, 2], rank: 1));
         });

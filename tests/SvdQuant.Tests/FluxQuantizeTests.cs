@@ -39,7 +39,7 @@ public sealed class FluxQuantizeTests
         Quantizer.QuantizeFlux(_engine, Model, _output, new QuantizerOptions { Rank = 16 }, Inputs, new Collect(steps));
 
         using FluxTransformer reference = FluxTransformer.Load(_engine, Model);
-        using FluxTransformer naive = FluxTransformer.Load(_engine, Model, new FluxLoadOptions { BlockPrecision = LinearPrecision.W4A4 });
+        using FluxTransformer naive = FluxTransformer.Load(_engine, Model, new FluxLoadOptions { BlockScheme = LinearScheme.W4A4 });
         using FluxTransformer quantized = FluxTransformer.Load(_engine, _output);
         FluxInputs inputs = FluxTransformerTests.ReadInputs();
         float[] expected = reference.Forward(_engine, inputs);
@@ -55,7 +55,7 @@ public sealed class FluxQuantizeTests
             Assert.That(steps[^1].Total, Is.EqualTo(30));
             Assert.That(steps.FindAll(s => s.CalibrationError is null), Has.Count.EqualTo(6), "the adaLN layers are W4A16");
             Assert.That(steps.TrueForAll(s => s.CalibrationError is null or (> 0 and < 0.5f)), Is.True);
-            Assert.That(quantized.Info.BlockPrecision, Is.EqualTo(LinearPrecision.W4A4));
+            Assert.That(quantized.Info.BlockScheme, Is.EqualTo(LinearScheme.W4A4));
             Assert.That(quantized.Info.ParameterCount, Is.EqualTo(reference.Info.ParameterCount));
             Assert.That(quantized.Info.WeightBytes, Is.LessThan(reference.Info.WeightBytes));
             // Frobenius error vs the float model, measured 0.1161 (naive) and 0.0748 (SVDQuant file), as in

@@ -41,7 +41,7 @@ public sealed class FluxTransformerTests
     [Test]
     public void QuantizedBlocks_StayCloseAndTakeLessMemory()
     {
-        using FluxTransformer model = FluxTransformer.Load(_engine, Model, new FluxLoadOptions { BlockPrecision = LinearPrecision.W4A4 });
+        using FluxTransformer model = FluxTransformer.Load(_engine, Model, new FluxLoadOptions { BlockScheme = LinearScheme.W4A4 });
 
         double error = MaxRelativeError(model.Forward(_engine, ReadInputs()), ReadExpected());
 
@@ -50,7 +50,7 @@ public sealed class FluxTransformerTests
         Assert.Multiple(() =>
         {
             Assert.That(error, Is.InRange(0.105, 0.13));
-            Assert.That(model.Info.BlockPrecision, Is.EqualTo(LinearPrecision.W4A4));
+            Assert.That(model.Info.BlockScheme, Is.EqualTo(LinearScheme.W4A4));
             Assert.That(model.Info.WeightBytes, Is.LessThan(482_768 * 4 / 2));
         });
     }

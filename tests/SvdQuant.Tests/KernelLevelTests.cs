@@ -10,10 +10,10 @@ namespace SvdQuant.Tests;
 /// </summary>
 public sealed class KernelLevelTests
 {
-    [TestCase(LinearPrecision.Float)]
-    [TestCase(LinearPrecision.W4A16)]
-    [TestCase(LinearPrecision.W4A4)]
-    public void BestLevel_MatchesScalar_WhicheverEnginePreparedTheLayer(LinearPrecision precision)
+    [TestCase(LinearScheme.Float)]
+    [TestCase(LinearScheme.W4A16)]
+    [TestCase(LinearScheme.W4A4)]
+    public void BestLevel_MatchesScalar_WhicheverEnginePreparedTheLayer(LinearScheme precision)
     {
         var random = new GaussianRandom(71);
         float[,] weight = random.NextMatrix(37, 192, 1);

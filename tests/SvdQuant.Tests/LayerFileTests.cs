@@ -60,16 +60,16 @@ public sealed class LayerFileTests
     /// against float64 math is the measured one within 5%, and it stays within the BF16 storage of its
     /// float parts of the same layer quantized in memory.
     /// </summary>
-    [TestCase(QuantizationMethod.Rtn, WeightFormat.Int4, 0.1447)]
-    [TestCase(QuantizationMethod.SmoothQuant, WeightFormat.Int4, 0.06485)]
-    [TestCase(QuantizationMethod.LowRank, WeightFormat.Int4, 0.11887)]
-    [TestCase(QuantizationMethod.SvdQuant, WeightFormat.Int4, 0.02994)]
-    [TestCase(QuantizationMethod.W4A16, WeightFormat.Int4, 0.07731)]
-    [TestCase(QuantizationMethod.Rtn, WeightFormat.Nvfp4, 0.09554)]
-    [TestCase(QuantizationMethod.SmoothQuant, WeightFormat.Nvfp4, 0.04084)]
-    [TestCase(QuantizationMethod.LowRank, WeightFormat.Nvfp4, 0.07378)]
-    [TestCase(QuantizationMethod.SvdQuant, WeightFormat.Nvfp4, 0.02471)]
-    public void EveryMethodAndFormat_LoadsAndRunsLikeTheLayerInMemory(QuantizationMethod method, WeightFormat format, double measured)
+    [TestCase(QuantizationMethod.Rtn, NumberFormat.Int4, 0.1447)]
+    [TestCase(QuantizationMethod.SmoothQuant, NumberFormat.Int4, 0.06485)]
+    [TestCase(QuantizationMethod.LowRank, NumberFormat.Int4, 0.11887)]
+    [TestCase(QuantizationMethod.SvdQuant, NumberFormat.Int4, 0.02994)]
+    [TestCase(QuantizationMethod.W4A16, NumberFormat.Int4, 0.07731)]
+    [TestCase(QuantizationMethod.Rtn, NumberFormat.Nvfp4, 0.09554)]
+    [TestCase(QuantizationMethod.SmoothQuant, NumberFormat.Nvfp4, 0.04084)]
+    [TestCase(QuantizationMethod.LowRank, NumberFormat.Nvfp4, 0.07378)]
+    [TestCase(QuantizationMethod.SvdQuant, NumberFormat.Nvfp4, 0.02471)]
+    public void EveryMethodAndFormat_LoadsAndRunsLikeTheLayerInMemory(QuantizationMethod method, NumberFormat format, double measured)
     {
         (SyntheticLayer data, float[] bias) = Layer();
         string input = WriteInput(data, bias), output = Path.Combine(_dir, "Q.safetensors");
@@ -87,7 +87,7 @@ public sealed class LayerFileTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(loaded.Info.Precision, Is.EqualTo(method == QuantizationMethod.W4A16 ? LinearPrecision.W4A16 : LinearPrecision.W4A4));
+            Assert.That(loaded.Info.Scheme, Is.EqualTo(method == QuantizationMethod.W4A16 ? LinearScheme.W4A16 : LinearScheme.W4A4));
             Assert.That(loaded.Info.Format, Is.EqualTo(format));
             Assert.That(loaded.Info.Rank, Is.EqualTo(branch ? 16 : 0));
             Assert.That(loaded.Info.HasSmooth, Is.EqualTo(smooth));
@@ -105,7 +105,7 @@ public sealed class LayerFileTests
         string input = WriteInput(data, data.Bias), output = Path.Combine(_dir, "Q.safetensors");
 
         var e = Assert.Throws<SvdQuantException>(() => Quantizer.QuantizeFile(
-            _engine, input, output, new QuantizerOptions { Method = QuantizationMethod.W4A16, Format = WeightFormat.Nvfp4 }));
+            _engine, input, output, new QuantizerOptions { Method = QuantizationMethod.W4A16, Format = NumberFormat.Nvfp4 }));
         Assert.Multiple(() =>
         {
             Assert.That(e!.Status, Is.EqualTo(StatusCode.Unsupported));

@@ -23,7 +23,7 @@ public sealed class LifetimeTests
     public void Layer_DisposedTwice_IsFine()
     {
         using var engine = new Engine();
-        LinearLayer layer = LinearLayer.Create(engine, LinearPrecision.W4A4, _weight);
+        LinearLayer layer = LinearLayer.Create(engine, LinearScheme.W4A4, _weight);
         layer.Dispose();
 
         Assert.DoesNotThrow(layer.Dispose);
@@ -33,7 +33,7 @@ public sealed class LifetimeTests
     public void Layer_UsedAfterDispose_ThrowsObjectDisposed()
     {
         using var engine = new Engine();
-        LinearLayer layer = LinearLayer.Create(engine, LinearPrecision.W4A4, _weight);
+        LinearLayer layer = LinearLayer.Create(engine, LinearScheme.W4A4, _weight);
         layer.Dispose();
 
         var e = Assert.Throws<ObjectDisposedException>(() => layer.Forward(engine, new float[1, 64]));
@@ -44,14 +44,14 @@ public sealed class LifetimeTests
     public void Engine_UsedAfterDispose_ThrowsObjectDisposed()
     {
         var engine = new Engine();
-        using LinearLayer layer = LinearLayer.Create(engine, LinearPrecision.W4A4, _weight);
+        using LinearLayer layer = LinearLayer.Create(engine, LinearScheme.W4A4, _weight);
         engine.Dispose();
 
         Assert.Multiple(() =>
         {
             Assert.That(() => layer.Forward(engine, new float[1, 64]),
                 Throws.TypeOf<ObjectDisposedException>().With.Property(nameof(ObjectDisposedException.ObjectName)).EqualTo(nameof(Engine)));
-            Assert.That(() => LinearLayer.Create(engine, LinearPrecision.Float, _weight), Throws.TypeOf<ObjectDisposedException>());
+            Assert.That(() => LinearLayer.Create(engine, LinearScheme.Float, _weight), Throws.TypeOf<ObjectDisposedException>());
         });
     }
 
@@ -61,7 +61,7 @@ public sealed class LifetimeTests
         LinearLayer layer;
         using (var creator = new Engine())
         {
-            layer = LinearLayer.Create(creator, LinearPrecision.Float, _weight);
+            layer = LinearLayer.Create(creator, LinearScheme.Float, _weight);
         }
 
         using (layer)

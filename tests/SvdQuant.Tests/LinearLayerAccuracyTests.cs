@@ -60,7 +60,7 @@ public sealed class LinearLayerAccuracyTests(CpuLevel cpuLevel)
     {
         Gaussian layer = Gaussian.Create(m, n, k, seed: 11);
 
-        float[,] y = Forward(LinearPrecision.Float, layer);
+        float[,] y = Forward(LinearScheme.Float, layer);
 
         double error = RelativeError.Of(y, ReferenceMath.Linear(layer.X, layer.Weight, layer.Bias));
         TestContext.Out.WriteLine($"Float {m}x{n}x{k}: {error:E2}");
@@ -72,7 +72,7 @@ public sealed class LinearLayerAccuracyTests(CpuLevel cpuLevel)
     {
         Gaussian layer = Gaussian.Create(m, n, k, seed: 12);
 
-        float[,] y = Forward(LinearPrecision.W4A16, layer);
+        float[,] y = Forward(LinearScheme.W4A16, layer);
 
         double definition = RelativeError.Of(y, ReferenceMath.Linear(layer.X, ReferenceMath.DequantizeInt4Weights(layer.Weight), layer.Bias));
         double quantization = RelativeError.Of(y, ReferenceMath.Linear(layer.X, layer.Weight, layer.Bias));
@@ -89,7 +89,7 @@ public sealed class LinearLayerAccuracyTests(CpuLevel cpuLevel)
     {
         Gaussian layer = Gaussian.Create(m, n, k, seed: 13);
 
-        float[,] y = Forward(LinearPrecision.W4A4, layer);
+        float[,] y = Forward(LinearScheme.W4A4, layer);
 
         double definition = RelativeError.Of(y, ReferenceMath.W4A4(layer.X, layer.Weight, layer.Bias));
         double quantization = RelativeError.Of(y, ReferenceMath.Linear(layer.X, layer.Weight, layer.Bias));
@@ -114,7 +114,7 @@ public sealed class LinearLayerAccuracyTests(CpuLevel cpuLevel)
         float[] smooth = Smoothing.Compute(_engine, data.Calibration, data.Weight);
         LowRankBranch branch = LowRank.Decompose(_engine, data.Weight, smooth, rank: 16);
         var options = new LinearLayerOptions { Smooth = smooth, LowRank = branch, BranchExecution = execution };
-        using LinearLayer layer = LinearLayer.Create(_engine, LinearPrecision.W4A4, data.Weight, bias, options);
+        using LinearLayer layer = LinearLayer.Create(_engine, LinearScheme.W4A4, data.Weight, bias, options);
 
         float[,] y = layer.Forward(_engine, data.Activations);
 
@@ -134,7 +134,7 @@ public sealed class LinearLayerAccuracyTests(CpuLevel cpuLevel)
 
         double Measure(LinearLayerOptions? options)
         {
-            using LinearLayer layer = LinearLayer.Create(_engine, LinearPrecision.W4A4, data.Weight, bias, options);
+            using LinearLayer layer = LinearLayer.Create(_engine, LinearScheme.W4A4, data.Weight, bias, options);
             return RelativeError.Of(layer.Forward(_engine, data.Activations), reference);
         }
 
@@ -158,7 +158,7 @@ public sealed class LinearLayerAccuracyTests(CpuLevel cpuLevel)
     private static void AssertNear(double error, double measured) =>
         Assert.That(error, Is.InRange(0.95 * measured, 1.05 * measured), $"measured {measured}");
 
-    private float[,] Forward(LinearPrecision precision, Gaussian layer)
+    private float[,] Forward(LinearScheme precision, Gaussian layer)
     {
         using LinearLayer linear = LinearLayer.Create(_engine, precision, layer.Weight, layer.Bias);
         return linear.Forward(_engine, layer.X);

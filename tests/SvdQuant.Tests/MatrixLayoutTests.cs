@@ -22,8 +22,8 @@ public sealed class MatrixLayoutTests
         Span2D<float> y = new Span2D<float>(bigY).Slice(2, 4, 4, 9);
 
         using var engine = new Engine();
-        using LinearLayer pitched = LinearLayer.Create(engine, LinearPrecision.W4A4, weight);
-        using LinearLayer dense = LinearLayer.Create(engine, LinearPrecision.W4A4, denseWeight);
+        using LinearLayer pitched = LinearLayer.Create(engine, LinearScheme.W4A4, weight);
+        using LinearLayer dense = LinearLayer.Create(engine, LinearScheme.W4A4, denseWeight);
         pitched.Forward(engine, x, y);
         float[,] written = y.ToArray();
 

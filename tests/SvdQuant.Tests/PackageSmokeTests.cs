@@ -31,7 +31,7 @@ public sealed class PackageSmokeTests
         var x = new float[2, 64];
         for (int i = 0; i < 8 * 64; i++) weight[i / 64, i % 64] = MathF.Sin(i);
         for (int i = 0; i < 2 * 64; i++) x[i / 64, i % 64] = MathF.Cos(i);
-        using var layer = LinearLayer.Create(engine, LinearPrecision.W4A4, weight);
+        using var layer = LinearLayer.Create(engine, LinearScheme.W4A4, weight);
         float[,] y = layer.Forward(engine, x);
         double checksum = 0;
         foreach (float v in y) checksum += v;
@@ -97,7 +97,7 @@ public sealed class PackageSmokeTests
             x[i / 64, i % 64] = MathF.Cos(i);
         }
 
-        using LinearLayer layer = LinearLayer.Create(engine, LinearPrecision.W4A4, weight);
+        using LinearLayer layer = LinearLayer.Create(engine, LinearScheme.W4A4, weight);
         return layer.Forward(engine, x).Cast<float>().Sum(v => (double)v);
     }
 

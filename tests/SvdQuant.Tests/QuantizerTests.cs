@@ -24,9 +24,9 @@ public sealed class QuantizerTests
     /// bias as large as its product: within 5% of the measured value (the search is deterministic),
     /// so 10% more error or a lost bias, smoothing or branch fails; and the methods keep their order.
     /// </summary>
-    [TestCase(WeightFormat.Int4, 0.14065, 0.05703, 0.02446)]
-    [TestCase(WeightFormat.Nvfp4, 0.08526, 0.03717, 0.02069)]
-    public void SvdQuant_BeatsRtnAndSmoothQuant_OnTheSyntheticLayer(WeightFormat format, double rtnMeasured, double smoothQuantMeasured, double svdQuantMeasured)
+    [TestCase(NumberFormat.Int4, 0.14065, 0.05703, 0.02446)]
+    [TestCase(NumberFormat.Nvfp4, 0.08526, 0.03717, 0.02069)]
+    public void SvdQuant_BeatsRtnAndSmoothQuant_OnTheSyntheticLayer(NumberFormat format, double rtnMeasured, double smoothQuantMeasured, double svdQuantMeasured)
     {
         SyntheticLayer data = SyntheticLayer.Create(Tokens, Features, Features, seed: 7);
         float[] bias = TestBias.For(data.Activations, data.Weight, new GaussianRandom(107));
@@ -117,7 +117,7 @@ public sealed class QuantizerTests
 
         // Smooth and the branch rebuild the same layer through LinearLayer.Create.
         var rebuildOptions = new LinearLayerOptions { Smooth = q.Smooth, LowRank = q.Branches[0] };
-        using LinearLayer rebuilt = LinearLayer.Create(_engine, LinearPrecision.W4A4, data.Weight, bias, rebuildOptions);
+        using LinearLayer rebuilt = LinearLayer.Create(_engine, LinearScheme.W4A4, data.Weight, bias, rebuildOptions);
         Assert.That(rebuilt.Forward(_engine, data.Activations), Is.EqualTo(q.Layers[0].Forward(_engine, data.Activations)));
     }
 

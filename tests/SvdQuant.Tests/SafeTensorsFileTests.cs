@@ -5,6 +5,7 @@ using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
 using NUnit.Framework;
+using SvdQuant.Models;
 using SvdQuant.Formats;
 
 namespace SvdQuant.Tests;
@@ -179,7 +180,7 @@ public sealed class SafeTensorsFileTests
         CheckpointInfo info = file.DetectFlavour();
 
         Assert.That(info.Flavour, Is.EqualTo(CheckpointFlavour.DiffusersFloat));
-        Assert.That(info.Precision, Is.EqualTo(CheckpointPrecision.Float));
+        Assert.That(info.Format, Is.EqualTo(NumberFormat.Float));
         Assert.That(info.ParameterCount, Is.EqualTo(8));
     }
 

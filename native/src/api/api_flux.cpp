@@ -27,7 +27,7 @@ SVDQ_API svdq_status svdq_flux_load_options_init(svdq_flux_load_options* options
         svdq_flux_load_options& o = deref(options, "options");
         o = svdq_flux_load_options{};
         o.struct_size = sizeof(svdq_flux_load_options);
-        o.linear_kind = SVDQ_LINEAR_FLOAT;
+        o.scheme = SVDQ_SCHEME_FLOAT;
     });
 }
 
@@ -44,8 +44,8 @@ SVDQ_API svdq_status svdq_flux_load(svdq_context* context, const char* path, con
         if (options != nullptr) {
             o = read_versioned(*options, o, "svdq_flux_load_options");
         }
-        const svdq_linear_kind kind = linear_kind_of(o.linear_kind);
-        out = new svdq_flux(ctx, FluxCheckpoint(path), kind);
+        const svdq_linear_scheme scheme = scheme_value(o.scheme, "scheme");
+        out = new svdq_flux(ctx, FluxCheckpoint(path), scheme);
     });
 }
 
@@ -58,7 +58,8 @@ SVDQ_API svdq_status svdq_flux_get_info(const svdq_flux* model, svdq_flux_info* 
         const svdq_flux& m = deref(model, "model");
         svdq_flux_info info{};
         const FluxConfig& c = m.config();
-        info.linear_kind = m.block_kind();
+        info.scheme = m.block_scheme();
+        info.format = m.block_format();
         info.num_layers = static_cast<int32_t>(c.num_layers);
         info.num_single_layers = static_cast<int32_t>(c.num_single_layers);
         info.num_attention_heads = static_cast<int32_t>(c.num_attention_heads);

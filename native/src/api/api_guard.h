@@ -12,6 +12,7 @@
 #include "backend/context.h"
 #include "core/error.h"
 #include "core/last_error.h"
+#include "core/number_format.h"
 #include "core/tensor.h"
 #include "svdquant.h"
 
@@ -64,13 +65,6 @@ public:
 private:
     svdq_context& context_;
 };
-
-// A model's linear_kind load option, checked.
-inline svdq_linear_kind linear_kind_of(int32_t kind) {
-    require(kind >= SVDQ_LINEAR_FLOAT && kind <= SVDQ_LINEAR_W4A4, SVDQ_ERROR_INVALID_ARGUMENT,
-            "linear_kind " + std::to_string(kind) + " is not a svdq_linear_kind value");
-    return static_cast<svdq_linear_kind>(kind);
-}
 
 // The F32 output tensor `out`, which must have exactly `shape`.
 inline float* output_tensor(svdq_tensor* out, const std::vector<int64_t>& shape) {

@@ -39,8 +39,6 @@ SVDQ_API svdq_status svdq_layer_quantize_file(svdq_context* context, const svdq_
         if (out_report != nullptr) require_struct_size(out_report->struct_size, sizeof(svdq_quantize_report), "svdq_quantize_report");
         const QuantizerOptions q = options_of(o);
         require(input_path != nullptr && output_path != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, "input_path and output_path are required");
-        // Before any work: whether the result could be saved at all.
-        require_layer_file_support(q.method == SVDQ_QUANT_W4A16 ? SVDQ_LINEAR_W4A16 : SVDQ_LINEAR_W4A4, q.format, output_path);
         const SafeTensorsFile in(input_path);
 
         const TensorEntry& weight = float_tensor(in, "weight", 2);

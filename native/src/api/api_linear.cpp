@@ -1,3 +1,5 @@
+#include <cstddef>
+
 #include "api/api_guard.h"
 #include "backend/context.h"
 #include "core/tensor.h"
@@ -26,7 +28,11 @@ SVDQ_API svdq_status svdq_linear_create(svdq_context* context, const svdq_linear
         out = nullptr;
         const ContextCall call(context);
         svdq_context& ctx = call.context();
-        const svdq_linear_desc d = read_versioned(deref(desc, "desc"), svdq_linear_desc{}, "svdq_linear_desc");
+        const svdq_linear_desc& given = deref(desc, "desc");
+        svdq_linear_desc d = read_versioned(given, svdq_linear_desc{}, "svdq_linear_desc");
+        // A struct from before `format` existed meant the scheme's INT4 (or FLOAT).
+        if (given.struct_size <= offsetof(svdq_linear_desc, format))
+            d.format = d.scheme == SVDQ_SCHEME_FLOAT ? SVDQ_FORMAT_FLOAT : SVDQ_FORMAT_INT4;
         out = new svdq_linear(ctx, linear_weights_from_desc(d));
     });
 }
@@ -39,7 +45,7 @@ SVDQ_API svdq_status svdq_linear_get_info(const svdq_linear* linear, svdq_linear
     return guarded(__func__, [&] {
         const svdq_linear& l = deref(linear, "linear");
         svdq_linear_info info{};
-        info.kind = l.kind();
+        info.scheme = l.scheme();
         info.activation = l.activation();
         info.rank = static_cast<int32_t>(l.rank());
         info.has_bias = l.has_bias();

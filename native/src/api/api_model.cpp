@@ -32,7 +32,7 @@ SVDQ_API svdq_status svdq_model_load_options_init(svdq_model_load_options* optio
         svdq_model_load_options& o = deref(options, "options");
         o = svdq_model_load_options{};
         o.struct_size = sizeof(svdq_model_load_options);
-        o.linear_kind = SVDQ_LINEAR_FLOAT;
+        o.scheme = SVDQ_SCHEME_FLOAT;
     });
 }
 
@@ -46,7 +46,7 @@ SVDQ_API svdq_status svdq_model_load(svdq_context* context, const char* path, co
         svdq_model_load_options o;
         svdq_model_load_options_init(&o);
         if (options != nullptr) o = read_versioned(*options, o, "svdq_model_load_options");
-        out = new svdq_model{load_model(call.context(), path, linear_kind_of(o.linear_kind))};
+        out = new svdq_model{load_model(call.context(), path, scheme_value(o.scheme, "scheme"))};
     });
 }
 
@@ -60,7 +60,8 @@ SVDQ_API svdq_status svdq_model_get_info(const svdq_model* model, svdq_model_inf
         svdq_model_info info{};
         info.family = m.family();
         info.class_name = m.class_name().c_str();
-        info.linear_kind = m.linear_kind();
+        info.scheme = m.scheme();
+        info.format = m.format();
         info.input_count = static_cast<int32_t>(m.inputs().size());
         info.parameter_count = m.parameter_count();
         info.weight_bytes = m.weight_bytes();

@@ -69,7 +69,7 @@ std::vector<LayerToQuantize> layers_of(const svdq_tensor* const* weights, const 
 QuantizerOptions svdq::options_of(const svdq_quantize_options& o) {
     QuantizerOptions q;
     q.method = static_cast<svdq_quant_method>(o.method);
-    q.format = static_cast<svdq_weight_format>(o.format);
+    q.format = static_cast<svdq_number_format>(o.format);
     q.rank = o.rank;
     q.search = static_cast<svdq_smooth_search>(o.search);
     q.grid_steps = o.grid_steps;

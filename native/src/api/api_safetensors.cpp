@@ -128,7 +128,7 @@ SVDQ_API svdq_status svdq_checkpoint_inspect(const svdq_safetensors* file, svdq_
         svdq_checkpoint_info out{};
         const CheckpointInfo info = inspect_checkpoint(f);
         out.flavour = info.flavour;
-        out.precision = info.precision;
+        out.format = info.format;
         out.keys = info.keys;
         out.w4a4_layers = info.w4a4_layers;
         out.w4a16_layers = info.w4a16_layers;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/number_format.h"
 #include "core/numerics/fake_quant.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
@@ -20,17 +21,17 @@ void check_stored_values(const LinearWeights& w) {
     const auto fits = [&](size_t got, int64_t want) { return got == static_cast<size_t>(want); };
     if (w.quantized_residual) {
         const Int4Matrix& q = *w.quantized_residual;
-        require(w.kind != SVDQ_LINEAR_FLOAT && w.format == SVDQ_FORMAT_INT4 && !w.nvfp4_residual, SVDQ_ERROR_INVALID_ARGUMENT,
+        require(w.scheme != SVDQ_SCHEME_FLOAT && w.format == SVDQ_FORMAT_INT4 && !w.nvfp4_residual, SVDQ_ERROR_INVALID_ARGUMENT,
                 "stored INT4 values belong to an INT4 W4A16 or W4A4 layer");
         require(q.rows == w.n && q.cols == w.k && fits(q.packed.size(), w.n * w.k / 2) && fits(q.scales.size(), w.n * q.groups()),
                 SVDQ_ERROR_SHAPE_MISMATCH, "the stored INT4 values do not fit the layer's " + shape);
     }
     if (!w.quantized_zeros.empty())
-        require(w.kind == SVDQ_LINEAR_W4A16 && w.quantized_residual && fits(w.quantized_zeros.size(), w.n * (w.k / kInt4Group)),
+        require(w.scheme == SVDQ_SCHEME_W4A16 && w.quantized_residual && fits(w.quantized_zeros.size(), w.n * (w.k / kInt4Group)),
                 SVDQ_ERROR_INVALID_ARGUMENT, "zero points belong to the stored INT4 weight of a W4A16 layer, one per 64 columns of " + shape);
     if (w.nvfp4_residual) {
         const Nvfp4Weights& f = *w.nvfp4_residual;
-        require(w.kind == SVDQ_LINEAR_W4A4 && w.format == SVDQ_FORMAT_NVFP4, SVDQ_ERROR_INVALID_ARGUMENT,
+        require(w.scheme == SVDQ_SCHEME_W4A4 && w.format == SVDQ_FORMAT_NVFP4, SVDQ_ERROR_INVALID_ARGUMENT,
                 "a stored NVFP4 residual belongs to an NVFP4 W4A4 layer");
         require(f.values.rows == w.n && f.values.cols == w.k && fits(f.values.packed.size(), w.n * w.k / 2) &&
                     fits(f.values.scales.size(), w.n * f.values.groups()) && (f.channel_scales.empty() || fits(f.channel_scales.size(), w.n)),
@@ -41,13 +42,12 @@ void check_stored_values(const LinearWeights& w) {
 }  // namespace
 
 void check_linear_weights(const LinearWeights& w) {
-    const svdq_weight_format format = w.kind == SVDQ_LINEAR_FLOAT ? SVDQ_FORMAT_INT4 : w.format;
+    require_scheme_format(w.scheme, w.format, "linear layer [" + std::to_string(w.n) + ", " + std::to_string(w.k) + "]");
     require(std::isfinite(w.input_shift), SVDQ_ERROR_NON_FINITE, "input shift " + value_text(w.input_shift) + " is not finite");
     if (w.input_shift != 0.0f || w.unsigned_input)
-        require(w.kind == SVDQ_LINEAR_W4A4 && format == SVDQ_FORMAT_INT4, SVDQ_ERROR_INVALID_ARGUMENT,
+        require(w.scheme == SVDQ_SCHEME_W4A4 && w.format == SVDQ_FORMAT_INT4, SVDQ_ERROR_INVALID_ARGUMENT,
                 "an input shift or unsigned input quantization applies to INT4 W4A4 layers only, not to " +
-                    std::string(w.kind == SVDQ_LINEAR_W4A4 ? "W4A4" : w.kind == SVDQ_LINEAR_W4A16 ? "W4A16" : "FLOAT") +
-                    (w.kind == SVDQ_LINEAR_FLOAT ? "" : format == SVDQ_FORMAT_NVFP4 ? " NVFP4" : " INT4") + " layers");
+                    std::string(scheme_name(w.scheme)) + " " + format_name(w.format) + " layers");
     check_stored_values(w);
 }
 
@@ -82,31 +82,31 @@ std::vector<float> down_reading_input(const LinearWeights& w) {
 }
 
 LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
-    require(d.kind >= SVDQ_LINEAR_FLOAT && d.kind <= SVDQ_LINEAR_W4A4, SVDQ_ERROR_INVALID_ARGUMENT,
-            "kind " + std::to_string(d.kind) + " is not a svdq_linear_kind value");
+    const svdq_linear_scheme scheme = scheme_value(d.scheme, "scheme");
     require(d.activation == SVDQ_ACTIVATION_NONE || d.activation == SVDQ_ACTIVATION_GELU_TANH,
             SVDQ_ERROR_INVALID_ARGUMENT, "activation " + std::to_string(d.activation) + " is not a svdq_activation value");
     require(d.branch_execution == SVDQ_BRANCH_FUSED || d.branch_execution == SVDQ_BRANCH_UNFUSED, SVDQ_ERROR_INVALID_ARGUMENT,
             "branch_execution " + std::to_string(d.branch_execution) + " is not a svdq_branch_execution value");
-    require(d.format == SVDQ_FORMAT_INT4 || d.format == SVDQ_FORMAT_NVFP4, SVDQ_ERROR_INVALID_ARGUMENT,
-            "format " + std::to_string(d.format) + " is not a svdq_weight_format value");
+    const svdq_number_format format = format_value(d.format, "format");
+    require_scheme_format(scheme, format, "svdq_linear_desc");
     require(d.weight != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, "weight is NULL");
     const Tensor& weight = as_tensor(d.weight);
     require(weight.ndim() == 2 && weight.dim(0) > 0 && weight.dim(1) > 0, SVDQ_ERROR_SHAPE_MISMATCH,
             "weight must be [N, K] with N, K > 0, got " + weight.shape_string());
 
     LinearWeights w;
-    w.kind = static_cast<svdq_linear_kind>(d.kind);
+    w.scheme = scheme;
     w.activation = static_cast<svdq_activation>(d.activation);
     w.branch_execution = static_cast<svdq_branch_execution>(d.branch_execution);
-    w.format = static_cast<svdq_weight_format>(d.format);
+    w.format = format;
     w.n = weight.dim(0);
     w.k = weight.dim(1);
-    const int64_t group = format_group_size(w.format);
-    if (w.kind != SVDQ_LINEAR_FLOAT)
+    if (w.scheme != SVDQ_SCHEME_FLOAT) {
+        const int64_t group = format_group_size(w.format);
         require(w.k % group == 0, SVDQ_ERROR_SHAPE_MISMATCH,
                 "K = " + std::to_string(w.k) + " (weight " + weight.shape_string() + ") must be a multiple of the " +
-                    (w.format == SVDQ_FORMAT_NVFP4 ? "NVFP4" : "INT4") + " group size " + std::to_string(group));
+                    format_name(w.format) + " group size " + std::to_string(group));
+    }
     w.weight = to_float_checked(weight, "weight");
     if (d.bias != nullptr) {
         require_shape(as_tensor(d.bias), {w.n}, "bias");
@@ -114,8 +114,8 @@ LinearWeights linear_weights_from_desc(const svdq_linear_desc& d) {
     }
 
     const bool has_branch = d.lowrank_up != nullptr || d.lowrank_down != nullptr;
-    require(w.kind == SVDQ_LINEAR_W4A4 || (d.smooth == nullptr && !has_branch), SVDQ_ERROR_INVALID_ARGUMENT,
-            "smooth and the low-rank branch apply to SVDQ_LINEAR_W4A4 layers only");
+    require(w.scheme == SVDQ_SCHEME_W4A4 || (d.smooth == nullptr && !has_branch), SVDQ_ERROR_INVALID_ARGUMENT,
+            "smooth and the low-rank branch apply to SVDQ_SCHEME_W4A4 layers only");
     if (d.smooth != nullptr) {
         require_shape(as_tensor(d.smooth), {w.k}, "smooth");
         w.smooth = to_float_checked(as_tensor(d.smooth), "smooth");

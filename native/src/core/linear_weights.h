@@ -27,10 +27,10 @@ struct Nvfp4Weights {
 // The layer's parameters as float, already validated; smooth and the
 // low-rank factors may be empty.
 struct LinearWeights {
-    svdq_linear_kind kind = SVDQ_LINEAR_FLOAT;
+    svdq_linear_scheme scheme = SVDQ_SCHEME_FLOAT;
     svdq_activation activation = SVDQ_ACTIVATION_NONE;
     svdq_branch_execution branch_execution = SVDQ_BRANCH_FUSED;
-    svdq_weight_format format = SVDQ_FORMAT_INT4;
+    svdq_number_format format = SVDQ_FORMAT_FLOAT;  // paired with the scheme (core/number_format.h)
     int64_t n = 0, k = 0, rank = 0;
     std::vector<float> weight;  // [n, k]
     std::vector<float> bias;    // [n]
@@ -67,8 +67,8 @@ std::vector<float> down_reading_input(const LinearWeights& w);
 // Validates a C descriptor completely and converts it to LinearWeights.
 LinearWeights linear_weights_from_desc(const svdq_linear_desc& desc);
 
-// The checks a backend's prepare relies on: stored 4-bit values fit the
-// layer, and an input shift or unsigned input is only on INT4 W4A4.
+// The checks a backend's prepare relies on: the scheme and format pair, stored
+// 4-bit values fit the layer, an input shift or unsigned input only on INT4 W4A4.
 void check_linear_weights(const LinearWeights& w);
 
 }  // namespace svdq

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/number_format.h"
 #include "formats/nunchaku_linear.h"
 #include "formats/nunchaku_metadata.h"
 #include "formats/nunchaku_w4a16_linear.h"
@@ -27,19 +28,17 @@ bool is_diffusers_flux_name(const std::string& name) {
            starts_with(name, "time_text_embed.");
 }
 
-int32_t nunchaku_flavour(int32_t precision, int32_t keys) {
-    const bool fp4 = precision == SVDQ_PRECISION_NVFP4;
+int32_t nunchaku_flavour(svdq_number_format format, int32_t keys) {
+    const bool fp4 = format == SVDQ_FORMAT_NVFP4;
     if (keys == SVDQ_KEYS_NUNCHAKU_V0) return fp4 ? SVDQ_FLAVOUR_NUNCHAKU_NVFP4_V0 : SVDQ_FLAVOUR_NUNCHAKU_INT4_V0;
     return fp4 ? SVDQ_FLAVOUR_NUNCHAKU_NVFP4_DIFFUSERS : SVDQ_FLAVOUR_NUNCHAKU_INT4_DIFFUSERS;
 }
-
-const char* precision_name(int32_t precision) { return precision == SVDQ_PRECISION_NVFP4 ? "NVFP4" : "INT4"; }
 
 }  // namespace
 
 CheckpointInfo inspect_checkpoint(const SafeTensorsFile& file) {
     CheckpointInfo info;
-    std::string first_layer;  // the W4A4 layer that set precision and keys
+    std::string first_layer;  // the W4A4 layer that set format and keys
     bool diffusers_names = false;
     for (const TensorEntry& t : file.tensors()) {
         info.parameter_count += static_cast<uint64_t>(t.numel);
@@ -57,13 +56,13 @@ CheckpointInfo inspect_checkpoint(const SafeTensorsFile& file) {
         info.parameter_count += static_cast<uint64_t>(t.numel);  // 2 nibbles per byte
         const int32_t keys = s.keys == nunchaku::Keys::V0 ? SVDQ_KEYS_NUNCHAKU_V0 : SVDQ_KEYS_DIFFUSERS;
         if (info.w4a4_layers == 0) {
-            info.precision = s.precision;
+            info.format = s.format;
             info.keys = keys;
             first_layer = prefix;
         }
-        require(s.precision == info.precision, SVDQ_ERROR_FORMAT,
-                file.path() + ": layer '" + prefix + "' is " + precision_name(s.precision) + " but layer '" + first_layer +
-                    "' is " + precision_name(info.precision) + "; a checkpoint has one precision");
+        require(s.format == info.format, SVDQ_ERROR_FORMAT,
+                file.path() + ": layer '" + prefix + "' is " + format_name(s.format) + " but layer '" + first_layer +
+                    "' is " + format_name(info.format) + "; a checkpoint has one number format");
         require(keys == info.keys, SVDQ_ERROR_FORMAT,
                 file.path() + ": layer '" + prefix + "' names its tensors in another style than layer '" + first_layer +
                     "' (lora_down/smooth versus proj_down/smooth_factor)");
@@ -75,15 +74,15 @@ CheckpointInfo inspect_checkpoint(const SafeTensorsFile& file) {
     if (quantization) {
         const std::string what = file.path() + ": __metadata__ 'quantization_config'";
         require(info.w4a4_layers > 0, SVDQ_ERROR_FORMAT,
-                what + " declares " + precision_name(quantization->precision) +
+                what + " declares " + format_name(quantization->format) +
                     " layers but no tensor '<layer>.qweight' of a W4A4 layer is in the file");
-        require(quantization->precision == info.precision, SVDQ_ERROR_FORMAT,
-                what + " declares " + precision_name(quantization->precision) + " but layer '" + first_layer + "' is " +
-                    precision_name(info.precision));
+        require(quantization->format == info.format, SVDQ_ERROR_FORMAT,
+                what + " declares " + format_name(quantization->format) + " but layer '" + first_layer + "' is " +
+                    format_name(info.format));
     }
 
     if (info.w4a4_layers > 0)
-        info.flavour = file.metadata().count(kProducerKey) ? SVDQ_FLAVOUR_SVDQUANT : nunchaku_flavour(info.precision, info.keys);
+        info.flavour = file.metadata().count(kProducerKey) ? SVDQ_FLAVOUR_SVDQUANT : nunchaku_flavour(info.format, info.keys);
     else if (diffusers_names)
         info.flavour = SVDQ_FLAVOUR_DIFFUSERS_FLOAT;
     return info;

@@ -11,7 +11,7 @@ namespace svdq {
 
 struct CheckpointInfo {
     int32_t flavour = SVDQ_FLAVOUR_UNKNOWN;  // svdq_checkpoint_flavour
-    int32_t precision = SVDQ_PRECISION_FLOAT;
+    svdq_number_format format = SVDQ_FORMAT_FLOAT;
     int32_t keys = SVDQ_KEYS_NONE;
     int64_t w4a4_layers = 0;
     int64_t w4a16_layers = 0;

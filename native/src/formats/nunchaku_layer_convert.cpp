@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/number_format.h"
 #include "core/numerics/nvfp4_quant.h"
 
 namespace svdq {
@@ -24,10 +25,10 @@ bool all_ones(const std::vector<float>& v) {
 }  // namespace
 
 NunchakuLinear nunchaku_from_linear_weights(const LinearWeights& w, ThreadPool& pool) {
-    require(w.kind == SVDQ_LINEAR_W4A4, SVDQ_ERROR_INVALID_ARGUMENT,
+    require(w.scheme == SVDQ_SCHEME_W4A4, SVDQ_ERROR_INVALID_ARGUMENT,
             "only W4A4 layers have Nunchaku's SVDQuant form (W4A16 layers: awq_from_linear_weights)");
     NunchakuLinear l;
-    l.precision = w.format == SVDQ_FORMAT_NVFP4 ? SVDQ_PRECISION_NVFP4 : SVDQ_PRECISION_INT4;
+    l.format = w.format == SVDQ_FORMAT_NVFP4 ? SVDQ_FORMAT_NVFP4 : SVDQ_FORMAT_INT4;
     l.out_features = w.n;
     l.in_features = w.k;
     l.rank = w.rank;
@@ -53,11 +54,10 @@ NunchakuLinear nunchaku_from_linear_weights(const LinearWeights& w, ThreadPool& 
 }
 
 LinearWeights linear_weights_from_nunchaku(const NunchakuLinear& l) {
-    require(l.precision == SVDQ_PRECISION_INT4 || l.precision == SVDQ_PRECISION_NVFP4, SVDQ_ERROR_INVALID_ARGUMENT,
-            "precision " + std::to_string(l.precision) + " is neither INT4 nor NVFP4");
+    require_scheme_format(SVDQ_SCHEME_W4A4, l.format, "a Nunchaku SVDQuant layer");
     LinearWeights w;
-    w.kind = SVDQ_LINEAR_W4A4;
-    w.format = l.precision == SVDQ_PRECISION_NVFP4 ? SVDQ_FORMAT_NVFP4 : SVDQ_FORMAT_INT4;
+    w.scheme = SVDQ_SCHEME_W4A4;
+    w.format = l.format;
     w.n = l.out_features;
     w.k = l.in_features;
     w.rank = l.rank;
@@ -74,7 +74,7 @@ LinearWeights linear_weights_from_nunchaku(const NunchakuLinear& l) {
 }
 
 NunchakuW4A16Linear awq_from_linear_weights(const LinearWeights& w, ThreadPool& pool) {
-    require(w.kind == SVDQ_LINEAR_W4A16 && w.format == SVDQ_FORMAT_INT4, SVDQ_ERROR_INVALID_ARGUMENT,
+    require(w.scheme == SVDQ_SCHEME_W4A16 && w.format == SVDQ_FORMAT_INT4, SVDQ_ERROR_INVALID_ARGUMENT,
             "only INT4 W4A16 layers have an AWQ form");
     const Int4Matrix values = w.quantized_residual ? *w.quantized_residual : quantize_int4(w.weight.data(), w.n, w.k, pool);
     NunchakuW4A16Linear a;
@@ -91,7 +91,7 @@ NunchakuW4A16Linear awq_from_linear_weights(const LinearWeights& w, ThreadPool& 
 
 LinearWeights linear_weights_from_awq(const NunchakuW4A16Linear& a) {
     LinearWeights w;
-    w.kind = SVDQ_LINEAR_W4A16;
+    w.scheme = SVDQ_SCHEME_W4A16;
     w.format = SVDQ_FORMAT_INT4;
     w.n = a.out_features;
     w.k = a.in_features;

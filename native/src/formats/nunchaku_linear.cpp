@@ -1,6 +1,7 @@
 #include "formats/nunchaku_linear.h"
 
 #include "core/error.h"
+#include "core/number_format.h"
 #include "core/tensor.h"
 #include "formats/float_codec.h"
 #include "formats/layer_tensors.h"
@@ -18,7 +19,7 @@ using nunchaku::Keys;
 constexpr const char* kKind = "W4A4 layer";
 constexpr uint8_t kE4M3One = 0x38;  // 1.0 in FP8 E4M3: the padding of NVFP4 scales
 
-int64_t group_size(int32_t precision) { return precision == SVDQ_PRECISION_NVFP4 ? kNvfp4Group : kInt4Group; }
+int64_t group_size(svdq_number_format format) { return format == SVDQ_FORMAT_NVFP4 ? kNvfp4Group : kInt4Group; }
 
 Keys detect_keys(const LayerTensors& t) {
     const auto v0 = nunchaku::w4a4_tensor_names(Keys::V0);
@@ -60,8 +61,8 @@ NunchakuLinearShape describe_nunchaku_linear(const SafeTensorsFile& file, const 
 
     const TensorEntry& wscales = t.required("wscales");
     t.expect_dtype(wscales, {SVDQ_DTYPE_BF16, SVDQ_DTYPE_F16, SVDQ_DTYPE_F8_E4M3});
-    s.precision = wscales.dtype == SVDQ_DTYPE_F8_E4M3 ? SVDQ_PRECISION_NVFP4 : SVDQ_PRECISION_INT4;
-    t.expect_shape(wscales, {k / group_size(s.precision), n});
+    s.format = wscales.dtype == SVDQ_DTYPE_F8_E4M3 ? SVDQ_FORMAT_NVFP4 : SVDQ_FORMAT_INT4;
+    t.expect_shape(wscales, {k / group_size(s.format), n});
 
     const TensorEntry& smooth = t.required(names.smooth);
     t.expect_dtype(smooth, {SVDQ_DTYPE_BF16, SVDQ_DTYPE_F16, SVDQ_DTYPE_F32});
@@ -93,7 +94,7 @@ NunchakuLinearShape describe_nunchaku_linear(const SafeTensorsFile& file, const 
 
     const TensorEntry* wcscales = t.optional("wcscales");
     const TensorEntry* wtscale = t.optional("wtscale");
-    if (s.precision == SVDQ_PRECISION_INT4) {
+    if (s.format == SVDQ_FORMAT_INT4) {
         if (wcscales != nullptr) t.fail_tensor(*wcscales, "belongs to NVFP4 layers, but this layer's wscales are INT4 scales");
         if (wtscale != nullptr) t.fail_tensor(*wtscale, "belongs to NVFP4 layers, but this layer's wscales are INT4 scales");
     } else {
@@ -116,7 +117,7 @@ NunchakuLinear read_nunchaku_linear(const SafeTensorsFile& file, const std::stri
     const int64_t n = s.out_features, k = s.in_features, r = s.rank;
 
     NunchakuLinear layer;
-    layer.precision = s.precision;
+    layer.format = s.format;
     layer.out_features = n;
     layer.in_features = k;
     layer.rank = r;
@@ -124,8 +125,8 @@ NunchakuLinear read_nunchaku_linear(const SafeTensorsFile& file, const std::stri
 
     std::vector<uint8_t> weights = nunchaku::unpack_weight(file.data(t.required("qweight")), n, k);
     const TensorEntry& wscales = t.required("wscales");
-    const int64_t groups = k / group_size(s.precision);
-    if (s.precision == SVDQ_PRECISION_INT4) {
+    const int64_t groups = k / group_size(s.format);
+    if (s.format == SVDQ_FORMAT_INT4) {
         const std::vector<float> stored = file.read_f32(wscales);
         layer.int4 = {n, k, std::move(weights), nunchaku::gather(stored.data(), n, groups, [groups](int64_t row, int64_t g) {
                           return nunchaku::group_scale_position(row, g, groups);
@@ -153,7 +154,7 @@ NunchakuLinear read_nunchaku_linear(const SafeTensorsFile& file, const std::stri
 
 NunchakuLinear crop_nunchaku_linear(const NunchakuLinear& layer, int64_t out_features, int64_t in_features, int64_t rank) {
     const int64_t n = out_features, k = in_features, r = rank < 0 ? layer.rank : rank;
-    const int64_t group = group_size(layer.precision);
+    const int64_t group = group_size(layer.format);
     require(n > 0 && n <= layer.out_features && k > 0 && k <= layer.in_features && k % group == 0 && r <= layer.rank,
             SVDQ_ERROR_SHAPE_MISMATCH,
             "cannot crop a [" + std::to_string(layer.out_features) + ", " + std::to_string(layer.in_features) + "] rank-" +
@@ -166,7 +167,7 @@ NunchakuLinear crop_nunchaku_linear(const NunchakuLinear& layer, int64_t out_fea
     c.out_features = n;
     c.in_features = k;
     c.rank = r;
-    if (layer.precision == SVDQ_PRECISION_INT4) {
+    if (layer.format == SVDQ_FORMAT_INT4) {
         c.int4 = {n, k, crop_matrix(layer.int4.packed, layer.in_features / 2, n, k / 2),
                   crop_matrix(layer.int4.scales, layer.int4.groups(), n, k / group)};
     } else {
@@ -186,12 +187,11 @@ namespace {
 
 void check_layer(const NunchakuLinear& l, const std::string& prefix) {
     const int64_t n = l.out_features, k = l.in_features, r = l.rank;
-    const bool int4 = l.precision == SVDQ_PRECISION_INT4;
-    require(int4 || l.precision == SVDQ_PRECISION_NVFP4, SVDQ_ERROR_INVALID_ARGUMENT,
-            prefix + ": precision " + std::to_string(l.precision) + " is neither INT4 nor NVFP4");
+    const bool int4 = l.format == SVDQ_FORMAT_INT4;
+    require_scheme_format(SVDQ_SCHEME_W4A4, l.format, prefix);
     require(l.float_dtype == SVDQ_DTYPE_BF16 || l.float_dtype == SVDQ_DTYPE_F16, SVDQ_ERROR_DTYPE,
             prefix + ": Nunchaku stores float tensors as BF16 or F16, not " + dtype_name(l.float_dtype));
-    const int64_t group = group_size(l.precision);
+    const int64_t group = group_size(l.format);
     require(n > 0 && k > 0 && k % group == 0 && r >= 0, SVDQ_ERROR_SHAPE_MISMATCH,
             prefix + ": [" + std::to_string(n) + ", " + std::to_string(k) + "] rank " + std::to_string(r) +
                 " is not a valid layer shape (K a multiple of " + std::to_string(group) + ")");
@@ -234,12 +234,12 @@ void add_nunchaku_linear(SafeTensorsWriter& writer, const std::string& prefix, c
                    {padded});
     };
 
-    const bool int4 = layer.precision == SVDQ_PRECISION_INT4;
+    const bool int4 = layer.format == SVDQ_FORMAT_INT4;
     const std::vector<uint8_t>& weights = int4 ? layer.int4.packed : layer.nvfp4.packed;
     const std::vector<uint8_t> padded_weights = pad_matrix(weights.data(), n, k / 2, np, kp / 2, uint8_t{0});
     writer.add(name("qweight"), SVDQ_DTYPE_I8, {np, kp / 2}, nunchaku::pack_weight(padded_weights.data(), np, kp));
 
-    const int64_t groups = k / group_size(layer.precision), padded_groups = kp / group_size(layer.precision);
+    const int64_t groups = k / group_size(layer.format), padded_groups = kp / group_size(layer.format);
     if (int4) {
         const std::vector<float> scales = pad_matrix(layer.int4.scales.data(), n, groups, np, padded_groups, 1.0f);
         add_floats("wscales", nunchaku::scatter(scales.data(), np, padded_groups, [padded_groups](int64_t row, int64_t g) {

@@ -21,7 +21,7 @@ namespace svdq {
 
 // What a W4A4 layer's tensors declare, checked without decoding any data.
 struct NunchakuLinearShape {
-    int32_t precision = SVDQ_PRECISION_INT4;  // svdq_checkpoint_precision
+    svdq_number_format format = SVDQ_FORMAT_INT4;
     nunchaku::Keys keys = nunchaku::Keys::V0;
     int64_t out_features = 0;  // N as stored: a multiple of 128
     int64_t in_features = 0;   // K as stored: a multiple of 128
@@ -30,7 +30,7 @@ struct NunchakuLinearShape {
 };
 
 struct NunchakuLinear {
-    int32_t precision = SVDQ_PRECISION_INT4;  // svdq_checkpoint_precision: INT4 or NVFP4
+    svdq_number_format format = SVDQ_FORMAT_INT4;  // INT4 or NVFP4
     int64_t out_features = 0;                 // N
     int64_t in_features = 0;                  // K
     int64_t rank = 0;                         // r; 0 without a low-rank branch

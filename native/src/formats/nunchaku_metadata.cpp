@@ -30,9 +30,9 @@ std::optional<QuantizationConfig> read_quantization_config(const SafeTensorsFile
     const json weight = q.value("weight", json::object());
     const std::string dtype = weight.is_object() ? weight.value("dtype", std::string()) : std::string();
     if (dtype == kInt4Name)
-        result.precision = SVDQ_PRECISION_INT4;
+        result.format = SVDQ_FORMAT_INT4;
     else if (dtype == kFp4Name)
-        result.precision = SVDQ_PRECISION_NVFP4;
+        result.format = SVDQ_FORMAT_NVFP4;
     else
         fail(SVDQ_ERROR_FORMAT, what + " has weight dtype '" + dtype + "'; expected '" + kInt4Name + "' or '" + kFp4Name + "'");
     const json group = weight.value("group_size", json());
@@ -44,15 +44,15 @@ std::optional<QuantizationConfig> read_quantization_config(const SafeTensorsFile
     return result;
 }
 
-void set_nunchaku_metadata(SafeTensorsWriter& writer, int32_t precision, int64_t rank, const std::string& config_json,
+void set_nunchaku_metadata(SafeTensorsWriter& writer, svdq_number_format format, int64_t rank, const std::string& config_json,
                            const std::string& model_class) {
-    const bool fp4 = precision == SVDQ_PRECISION_NVFP4;
-    const json format = fp4 ? kFp4Name : kInt4Name;
+    const bool fp4 = format == SVDQ_FORMAT_NVFP4;
+    const json dtype = fp4 ? kFp4Name : kInt4Name;
     const int64_t group = fp4 ? 16 : 64;
     const json quantization = {
         {"method", "svdquant"},
-        {"weight", {{"dtype", format}, {"scale_dtype", fp4 ? json::array({nullptr, kFp8ScaleName}) : json()}, {"group_size", group}}},
-        {"activation", {{"dtype", format}, {"scale_dtype", fp4 ? json(kFp8ScaleName) : json()}, {"group_size", group}}},
+        {"weight", {{"dtype", dtype}, {"scale_dtype", fp4 ? json::array({nullptr, kFp8ScaleName}) : json()}, {"group_size", group}}},
+        {"activation", {{"dtype", dtype}, {"scale_dtype", fp4 ? json(kFp8ScaleName) : json()}, {"group_size", group}}},
         {"rank", rank},
     };
     writer.set_metadata("quantization_config", quantization.dump());

@@ -11,13 +11,14 @@
 
 #include "formats/safetensors_file.h"
 #include "formats/safetensors_writer.h"
+#include "svdquant.h"
 
 namespace svdq {
 
 constexpr const char* kProducerKey = "svdquant_interop";
 
 struct QuantizationConfig {
-    int32_t precision = 0;  // svdq_checkpoint_precision
+    svdq_number_format format = SVDQ_FORMAT_FLOAT;
     int64_t group_size = 0;
     int64_t rank = 0;
 };
@@ -29,7 +30,7 @@ std::optional<QuantizationConfig> read_quantization_config(const SafeTensorsFile
 
 // Sets the metadata Nunchaku's loaders read, plus our producer mark.
 // `config_json` (diffusers config.json text) and `model_class` are left out when empty.
-void set_nunchaku_metadata(SafeTensorsWriter& writer, int32_t precision, int64_t rank, const std::string& config_json,
+void set_nunchaku_metadata(SafeTensorsWriter& writer, svdq_number_format format, int64_t rank, const std::string& config_json,
                            const std::string& model_class);
 
 }  // namespace svdq

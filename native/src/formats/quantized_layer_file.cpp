@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/number_format.h"
 #include "formats/json_text.h"
 #include "formats/safetensors_file.h"
 #include "formats/safetensors_writer.h"
@@ -21,7 +22,8 @@ using json = nlohmann::json;
 constexpr const char* kLayerKey = "svdquant_layer";
 constexpr const char* kAwqMethod = "w4a16";
 
-const char* format_name(svdq_weight_format f) { return f == SVDQ_FORMAT_NVFP4 ? "nvfp4" : "int4"; }
+// The metadata spells formats in lower case.
+const char* metadata_format(svdq_number_format f) { return f == SVDQ_FORMAT_NVFP4 ? "nvfp4" : "int4"; }
 
 // What "svdquant_layer" says, checked; format is absent in files that predate NVFP4 layers.
 struct LayerInfo {
@@ -76,25 +78,20 @@ NunchakuW4A16Linear with_rows(NunchakuW4A16Linear a, int64_t rows) {
 
 }  // namespace
 
-void require_layer_file_support(svdq_linear_kind kind, svdq_weight_format format, const std::string& what) {
-    require(kind != SVDQ_LINEAR_FLOAT, SVDQ_ERROR_UNSUPPORTED, what + ": a layer file holds a W4A4 or W4A16 layer, not a float one");
-    require(kind != SVDQ_LINEAR_W4A16 || format == SVDQ_FORMAT_INT4, SVDQ_ERROR_UNSUPPORTED,
-            what + ": W4A16 layers are saved in AWQ's format, which holds INT4 weights only; quantize w4a16 with format int4");
-}
-
 void write_quantized_layer(const std::string& path, const LinearWeights& w, const std::string& method, ThreadPool& pool) {
-    require_layer_file_support(w.kind, w.format, path);
+    require(w.scheme != SVDQ_SCHEME_FLOAT, SVDQ_ERROR_UNSUPPORTED, path + ": a layer file holds a W4A4 or W4A16 layer, not a float one");
+    require_scheme_format(w.scheme, w.format, path);
     SafeTensorsWriter writer;
-    if (w.kind == SVDQ_LINEAR_W4A16) {
+    if (w.scheme == SVDQ_SCHEME_W4A16) {
         add_nunchaku_w4a16_linear(writer, kQuantizedLayerPrefix,
                                   with_rows(awq_from_linear_weights(w, pool), round_up(w.n, awq::kRowsPerPack)));
     } else {
         const NunchakuLinear l = nunchaku_from_linear_weights(w, pool);
         add_nunchaku_linear(writer, kQuantizedLayerPrefix, l, nunchaku::Keys::Diffusers);
-        set_nunchaku_metadata(writer, l.precision, w.rank, "{}", "SvdQuantLinear");
+        set_nunchaku_metadata(writer, l.format, w.rank, "{}", "SvdQuantLinear");
     }
     writer.set_metadata(kLayerKey, json{{"out_features", w.n}, {"in_features", w.k}, {"rank", w.rank}, {"method", method},
-                                        {"format", format_name(w.format)}, {"activation", w.activation}}
+                                        {"format", metadata_format(w.format)}, {"activation", w.activation}}
                                        .dump());
     writer.save(path);
 }
@@ -125,8 +122,8 @@ LinearWeights read_quantized_layer(const std::string& path) {
                     std::to_string(stored.in_features) + "] rank " + std::to_string(stored.rank));
         w = linear_weights_from_nunchaku(crop_nunchaku_linear(stored, info.n, info.k, info.rank));
     }
-    require(info.format.empty() || info.format == format_name(w.format), SVDQ_ERROR_FORMAT,
-            path + ": metadata '" + kLayerKey + "' says format '" + info.format + "' but the tensors are " + format_name(w.format));
+    require(info.format.empty() || info.format == metadata_format(w.format), SVDQ_ERROR_FORMAT,
+            path + ": metadata '" + kLayerKey + "' says format '" + info.format + "' but the tensors are " + metadata_format(w.format));
     w.activation = info.activation;
     return w;
 }

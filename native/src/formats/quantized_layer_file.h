@@ -25,10 +25,6 @@ class ThreadPool;
 
 constexpr const char* kQuantizedLayerPrefix = "layer";
 
-// SVDQ_ERROR_UNSUPPORTED unless a layer of this kind and format can be
-// saved (float layers and NVFP4 W4A16 cannot). `what` leads the message.
-void require_layer_file_support(svdq_linear_kind kind, svdq_weight_format format, const std::string& what);
-
 // w as the quantizer returns it (float weight, smoothing, branch) or as read
 // from a file. The file is written through a temporary and renamed, so a
 // failure leaves nothing at `path`.

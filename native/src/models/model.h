@@ -36,7 +36,8 @@ public:
 
     virtual const char* family() const = 0;        // the registry's name, e.g. "flux"
     virtual const std::string& class_name() const = 0;  // the config's _class_name
-    virtual svdq_linear_kind linear_kind() const = 0;    // of the quantizable (block) linears
+    virtual svdq_linear_scheme scheme() const = 0;    // of the quantizable (block) linears
+    virtual svdq_number_format format() const = 0;    // of the same linears
     virtual int64_t parameter_count() const = 0;
     virtual uint64_t weight_bytes() const = 0;
     virtual const std::vector<ModelInput>& inputs() const = 0;

@@ -47,12 +47,12 @@ std::string declared_model_class(const std::string& path) {
     return model_class != metadata.end() ? model_class->second : "";
 }
 
-std::unique_ptr<Model> load_model(Context& ctx, const std::string& path, svdq_linear_kind linear_kind) {
+std::unique_ptr<Model> load_model(Context& ctx, const std::string& path, svdq_linear_scheme scheme) {
     const std::string name = declared_model_class(path);
     std::string known;
     for (const ModelFamily& family : model_families())
         for (const std::string& class_name : family.class_names) {
-            if (class_name == name) return family.load(ctx, path, linear_kind);
+            if (class_name == name) return family.load(ctx, path, scheme);
             known += (known.empty() ? "" : ", ") + class_name;
         }
     fail(SVDQ_ERROR_UNSUPPORTED, path + ": " + (name.empty() ? std::string("names no model class (_class_name)")

@@ -13,7 +13,7 @@ namespace svdq {
 struct ModelFamily {
     const char* name;
     std::vector<std::string> class_names;
-    std::unique_ptr<Model> (*load)(Context& ctx, const std::string& path, svdq_linear_kind linear_kind);
+    std::unique_ptr<Model> (*load)(Context& ctx, const std::string& path, svdq_linear_scheme scheme);
 };
 
 const std::vector<ModelFamily>& model_families();
@@ -23,6 +23,6 @@ std::string declared_model_class(const std::string& path);
 
 // Loads the model at `path` with the family its class name selects;
 // SVDQ_ERROR_UNSUPPORTED naming the class and the known ones otherwise.
-std::unique_ptr<Model> load_model(Context& ctx, const std::string& path, svdq_linear_kind linear_kind);
+std::unique_ptr<Model> load_model(Context& ctx, const std::string& path, svdq_linear_scheme scheme);
 
 }  // namespace svdq

@@ -5,10 +5,10 @@
 namespace svdq {
 
 Linear::Linear(Context& ctx, const LinearWeights& w)
-    : kind_(w.kind),
+    : scheme_(w.scheme),
       activation_(w.activation),
       branch_execution_(w.branch_execution),
-      format_(w.kind == SVDQ_LINEAR_FLOAT ? SVDQ_FORMAT_INT4 : w.format),
+      format_(w.format),
       n_(w.n),
       k_(w.k),
       rank_(w.rank),

@@ -21,10 +21,10 @@ class Linear {
 public:
     Linear(Context& ctx, const LinearWeights& w);
 
-    svdq_linear_kind kind() const { return kind_; }
+    svdq_linear_scheme scheme() const { return scheme_; }
     svdq_activation activation() const { return activation_; }
     svdq_branch_execution branch_execution() const { return branch_execution_; }
-    svdq_weight_format format() const { return format_; }
+    svdq_number_format format() const { return format_; }
     int64_t in_features() const { return k_; }
     int64_t out_features() const { return n_; }
     int64_t rank() const { return rank_; }
@@ -38,10 +38,10 @@ public:
     void forward(Context& ctx, const float* x, int64_t m, float* y) const;
 
 private:
-    svdq_linear_kind kind_;
+    svdq_linear_scheme scheme_;
     svdq_activation activation_;
     svdq_branch_execution branch_execution_;
-    svdq_weight_format format_;
+    svdq_number_format format_;
     int64_t n_, k_, rank_;
     bool has_bias_, has_smooth_;
     std::unique_ptr<PreparedLinear> prepared_;

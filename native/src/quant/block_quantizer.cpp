@@ -50,7 +50,8 @@ void quantize_block(Context& ctx, const QuantizableBlock& block, const Quantizer
     for (size_t i = 0; i < linears.size(); ++i) {
         if (grouped[i]) continue;
         LinearWeights w = block.float_weights(i);
-        w.kind = SVDQ_LINEAR_W4A16;
+        w.scheme = SVDQ_SCHEME_W4A16;
+        w.format = SVDQ_FORMAT_INT4;
         store(i, w);
         report(linears[i].name, -1.0f);
     }

@@ -7,6 +7,7 @@
 #include "backend/context.h"
 #include "core/error.h"
 #include "core/half.h"
+#include "core/number_format.h"
 #include "core/thread_pool.h"
 #include "core/numerics/activations.h"
 #include "core/numerics/fake_quant.h"
@@ -62,7 +63,7 @@ SearchProblem search_problem(const std::vector<LayerToQuantize>& layers, int64_t
 }
 
 // ||W - L - Q(W - L)||_F for the branch L = up down: what refinement lowers.
-double residual_error(const MatrixF& w, const LowRank& lr, int64_t n, int64_t k, svdq_weight_format format,
+double residual_error(const MatrixF& w, const LowRank& lr, int64_t n, int64_t k, svdq_number_format format,
                       ThreadPool& pool, MatrixF* quantized = nullptr) {
     MatrixF r = w - ConstMapF(lr.up.data(), n, lr.rank) * ConstMapF(lr.down.data(), lr.rank, k);
     MatrixF q(n, k);
@@ -131,7 +132,9 @@ void validate(const QuantizerOptions& o) {
     require(o.method >= SVDQ_QUANT_RTN && o.method <= SVDQ_QUANT_W4A16, SVDQ_ERROR_INVALID_ARGUMENT,
             "method " + std::to_string(o.method) + " is not a svdq_quant_method value");
     require(o.format == SVDQ_FORMAT_INT4 || o.format == SVDQ_FORMAT_NVFP4, SVDQ_ERROR_INVALID_ARGUMENT,
-            "format " + std::to_string(o.format) + " is not a svdq_weight_format value");
+            "format " + std::to_string(o.format) + " is not a format the quantizer writes (INT4 or NVFP4)");
+    require_scheme_format(o.method == SVDQ_QUANT_W4A16 ? SVDQ_SCHEME_W4A16 : SVDQ_SCHEME_W4A4, o.format,
+                          std::string("method ") + method_name(o.method));
     require(o.search >= SVDQ_SEARCH_COARSE_TO_FINE && o.search <= SVDQ_SEARCH_FIXED, SVDQ_ERROR_INVALID_ARGUMENT,
             "search " + std::to_string(o.search) + " is not a svdq_smooth_search value");
     require(o.rank > 0 && o.rank % 16 == 0, SVDQ_ERROR_INVALID_ARGUMENT,
@@ -195,7 +198,7 @@ QuantizedLayers quantize_layers(const std::vector<LayerToQuantize>& layers, int6
     const Eigen::Map<const Eigen::RowVectorXf> lam(out.smooth.data(), k);
     for (const LayerToQuantize& l : layers) {
         LinearWeights w;
-        w.kind = o.method == SVDQ_QUANT_W4A16 ? SVDQ_LINEAR_W4A16 : SVDQ_LINEAR_W4A4;
+        w.scheme = o.method == SVDQ_QUANT_W4A16 ? SVDQ_SCHEME_W4A16 : SVDQ_SCHEME_W4A4;
         w.activation = o.activation;
         w.branch_execution = o.branch_execution;
         w.format = o.format;

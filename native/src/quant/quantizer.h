@@ -16,7 +16,7 @@ class Context;
 
 struct QuantizerOptions {
     svdq_quant_method method = SVDQ_QUANT_SVDQUANT;
-    svdq_weight_format format = SVDQ_FORMAT_INT4;
+    svdq_number_format format = SVDQ_FORMAT_INT4;
     int64_t rank = 32;
     svdq_smooth_search search = SVDQ_SEARCH_COARSE_TO_FINE;
     int grid_steps = 20;

@@ -32,7 +32,7 @@ struct SearchLayer {
 
 struct SearchProblem {
     const HostGemm* gemm = nullptr;  // packed the layers; runs the products
-    svdq_weight_format format = SVDQ_FORMAT_INT4;
+    svdq_number_format format = SVDQ_FORMAT_INT4;
     int64_t k = 0;
     int64_t rank = 0;            // 0: no branch (SmoothQuant)
     std::vector<float> xmax;     // [k] over all calibration tokens

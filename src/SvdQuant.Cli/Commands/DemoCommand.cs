@@ -46,11 +46,11 @@ internal sealed class DemoCommand : Command<DemoSettings>
             rows.Add(new DemoRow(name, RelativeError.Of(output, reference), milliseconds, layer.Info.WeightBytes, report));
         }
 
-        foreach ((string name, LinearPrecision precision, LinearLayerOptions? options) in new (string, LinearPrecision, LinearLayerOptions?)[]
+        foreach ((string name, LinearScheme precision, LinearLayerOptions? options) in new (string, LinearScheme, LinearLayerOptions?)[]
         {
-            ("float", LinearPrecision.Float, null),
-            (BaselineName, LinearPrecision.W4A16, null),
-            ($"SVDQuant r{settings.Rank} a=b=0.5", LinearPrecision.W4A4, fixedSvdQuant),
+            ("float", LinearScheme.Float, null),
+            (BaselineName, LinearScheme.W4A16, null),
+            ($"SVDQuant r{settings.Rank} a=b=0.5", LinearScheme.W4A4, fixedSvdQuant),
         })
         {
             using LinearLayer layer = LinearLayer.Create(engine, precision, data.Weight, data.Bias, options);
@@ -58,7 +58,7 @@ internal sealed class DemoCommand : Command<DemoSettings>
         }
 
         // The quantizer calibrates on the layer's own activations: every method in both formats.
-        foreach (WeightFormat format in new[] { WeightFormat.Int4, WeightFormat.Nvfp4 })
+        foreach (NumberFormat format in new[] { NumberFormat.Int4, NumberFormat.Nvfp4 })
         {
             foreach (QuantizationMethod method in Enum.GetValues<QuantizationMethod>())
             {

@@ -19,7 +19,7 @@ internal sealed class FluxForwardCommand : FileCommand<FluxForwardSettings>
     {
         RefuseToOverwriteInputs(settings.Output, settings.Model, settings.Inputs);
         using var engine = new Engine();
-        using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions { BlockPrecision = settings.Precision });
+        using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions { BlockScheme = settings.Scheme });
         using SafeTensorsFile file = SafeTensorsFile.Open(settings.Inputs);
         FluxInputs inputs = FluxInputs.Read(file);  // stored shapes: the engine checks each against the model
         long start = Stopwatch.GetTimestamp();
@@ -30,7 +30,7 @@ internal sealed class FluxForwardCommand : FileCommand<FluxForwardSettings>
         writer.AddTensor("output", [inputs.Batch, inputs.ImageTokens, model.Info.OutputTokenWidth], output);
         writer.Save(settings.Output);
         AnsiConsole.MarkupLineInterpolated(
-            $"FLUX ({model.Info.Layers} + {model.Info.SingleLayers} blocks, {model.Info.BlockPrecision}): B = {inputs.Batch}, {inputs.ImageTokens} image + {inputs.TextTokens} text tokens in {elapsed.TotalMilliseconds:0.0} ms -> {settings.Output}");
+            $"FLUX ({model.Info.Layers} + {model.Info.SingleLayers} blocks, {model.Info.BlockScheme}): B = {inputs.Batch}, {inputs.ImageTokens} image + {inputs.TextTokens} text tokens in {elapsed.TotalMilliseconds:0.0} ms -> {settings.Output}");
         return 0;
     }
 }

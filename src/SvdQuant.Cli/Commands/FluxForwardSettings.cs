@@ -21,8 +21,8 @@ internal sealed class FluxForwardSettings : CommandSettings
 
     [CommandOption("--precision <PRECISION>")]
     [Description("Block linears of a diffusers folder: Float (default), W4A16 or W4A4 (round-to-nearest at load); a quantized file runs as stored.")]
-    [DefaultValue(Models.LinearPrecision.Float)]
-    public Models.LinearPrecision Precision { get; init; } = Models.LinearPrecision.Float;
+    [DefaultValue(Models.LinearScheme.Float)]
+    public Models.LinearScheme Scheme { get; init; } = Models.LinearScheme.Float;
 
     public override Spectre.Console.ValidationResult Validate()
     {

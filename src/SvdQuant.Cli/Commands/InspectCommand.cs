@@ -105,7 +105,7 @@ internal sealed class InspectCommand : Command<InspectSettings>
         CheckpointFlavour.NunchakuInt4Diffusers => "Nunchaku SVDQuant INT4, diffusers-style names (proj_down, smooth_factor)",
         CheckpointFlavour.NunchakuNvfp4Diffusers => "Nunchaku SVDQuant NVFP4, diffusers-style names (proj_down, smooth_factor)",
         CheckpointFlavour.SvdQuant =>
-            $"SvdQuant.Interop, {(c.Precision == CheckpointPrecision.Nvfp4 ? "NVFP4" : "INT4")} in Nunchaku's layout, {(c.Keys == CheckpointKeys.NunchakuV0 ? "FLUX v0" : "diffusers-style")} names",
+            $"SvdQuant.Interop, {(c.Format == Models.NumberFormat.Nvfp4 ? "NVFP4" : "INT4")} in Nunchaku's layout, {(c.Keys == CheckpointKeys.NunchakuV0 ? "FLUX v0" : "diffusers-style")} names",
         _ => "unknown (a valid safetensors file of no known model layout)",
     };
 

@@ -18,10 +18,10 @@ internal static class QuantizationArguments
             "w4a16" => QuantizationMethod.W4A16,
             _ => null,
         };
-        WeightFormat? f = format.ToLowerInvariant() switch
+        NumberFormat? f = format.ToLowerInvariant() switch
         {
-            "int4" => WeightFormat.Int4,
-            "nvfp4" => WeightFormat.Nvfp4,
+            "int4" => NumberFormat.Int4,
+            "nvfp4" => NumberFormat.Nvfp4,
             _ => null,
         };
         error = m is null ? $"--method {method}: expected svdquant, smoothquant, lowrank, rtn or w4a16"

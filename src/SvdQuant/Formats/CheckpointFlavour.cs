@@ -25,19 +25,6 @@ public enum CheckpointFlavour
     SvdQuant = 6,
 }
 
-/// <summary>The number format of a checkpoint's 4-bit layers.</summary>
-public enum CheckpointPrecision
-{
-    /// <summary>No 4-bit layers.</summary>
-    Float = 0,
-
-    /// <summary>INT4 in groups of 64 with 16-bit scales.</summary>
-    Int4 = 1,
-
-    /// <summary>FP4 E2M1 in groups of 16 with FP8 E4M3 scales.</summary>
-    Nvfp4 = 2,
-}
-
 /// <summary>How a Nunchaku checkpoint names its layers' tensors.</summary>
 public enum CheckpointKeys
 {

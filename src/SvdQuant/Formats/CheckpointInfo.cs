@@ -1,14 +1,16 @@
+using SvdQuant.Models;
+
 namespace SvdQuant.Formats;
 
 /// <summary>What <see cref="SafeTensorsFile.DetectFlavour"/> found in a checkpoint.</summary>
 public sealed class CheckpointInfo
 {
     internal CheckpointInfo(
-        CheckpointFlavour flavour, CheckpointPrecision precision, CheckpointKeys keys,
+        CheckpointFlavour flavour, NumberFormat format, CheckpointKeys keys,
         long w4a4Layers, long w4a16Layers, long rank, long parameterCount)
     {
         Flavour = flavour;
-        Precision = precision;
+        Format = format;
         Keys = keys;
         W4A4Layers = w4a4Layers;
         W4A16Layers = w4a16Layers;
@@ -20,7 +22,7 @@ public sealed class CheckpointInfo
     public CheckpointFlavour Flavour { get; }
 
     /// <summary>The number format of its 4-bit layers.</summary>
-    public CheckpointPrecision Precision { get; }
+    public NumberFormat Format { get; }
 
     /// <summary>How its Nunchaku layers name their tensors.</summary>
     public CheckpointKeys Keys { get; }

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Collections.ObjectModel;
+using SvdQuant.Models;
 using SvdQuant.Native;
 
 namespace SvdQuant.Formats;
@@ -143,7 +144,7 @@ public sealed class SafeTensorsFile : IDisposable
 
         return new CheckpointInfo(
             (CheckpointFlavour)info.flavour,
-            (CheckpointPrecision)info.precision,
+            (NumberFormat)info.format,
             (CheckpointKeys)info.keys,
             info.w4a4_layers,
             info.w4a16_layers,

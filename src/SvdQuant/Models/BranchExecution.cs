@@ -1,6 +1,6 @@
 namespace SvdQuant.Models;
 
-/// <summary>How a <see cref="LinearPrecision.W4A4"/> layer runs its low-rank branch.</summary>
+/// <summary>How a <see cref="LinearScheme.W4A4"/> layer runs its low-rank branch.</summary>
 public enum BranchExecution
 {
     /// <summary>

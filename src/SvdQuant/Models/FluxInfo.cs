@@ -4,11 +4,12 @@ namespace SvdQuant.Models;
 public sealed class FluxInfo
 {
     internal FluxInfo(
-        LinearPrecision blockPrecision, int layers, int singleLayers, int heads, int headDim, int inChannels,
+        LinearScheme blockScheme, NumberFormat blockFormat, int layers, int singleLayers, int heads, int headDim, int inChannels,
         int outChannels, int patchSize, int jointAttentionDim, int pooledProjectionDim, bool guidanceEmbeds,
         long parameterCount, long weightBytes)
     {
-        BlockPrecision = blockPrecision;
+        BlockScheme = blockScheme;
+        BlockFormat = blockFormat;
         Layers = layers;
         SingleLayers = singleLayers;
         Heads = heads;
@@ -23,8 +24,11 @@ public sealed class FluxInfo
         WeightBytes = weightBytes;
     }
 
-    /// <summary>The precision of the transformer-block linears (embedders and proj_out stay float).</summary>
-    public LinearPrecision BlockPrecision { get; }
+    /// <summary>The scheme of the transformer-block linears (embedders and proj_out stay float).</summary>
+    public LinearScheme BlockScheme { get; }
+
+    /// <summary>The number format of the transformer-block linears: a quantized checkpoint's own.</summary>
+    public NumberFormat BlockFormat { get; }
 
     /// <summary>Double-stream blocks.</summary>
     public int Layers { get; }

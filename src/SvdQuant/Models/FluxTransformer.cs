@@ -17,7 +17,7 @@ public sealed class FluxTransformer : IDisposable
         Info = info;
     }
 
-    /// <summary>Configuration, precision, parameter count and memory.</summary>
+    /// <summary>Configuration, block scheme and format, parameter count and memory.</summary>
     public FluxInfo Info { get; }
 
     /// <summary>
@@ -44,7 +44,7 @@ public sealed class FluxTransformer : IDisposable
         var native = new svdq_flux_load_options
         {
             struct_size = (uint)sizeof(svdq_flux_load_options),
-            linear_kind = (int)(options ?? new FluxLoadOptions()).BlockPrecision,
+            scheme = (int)(options ?? new FluxLoadOptions()).BlockScheme,
         };
         SvdqFluxHandle model;
         byte[] utf8Path = NativeText.ToUtf8(path);
@@ -119,7 +119,7 @@ public sealed class FluxTransformer : IDisposable
         info.struct_size = (uint)sizeof(svdq_flux_info);
         NativeStatus.Check(NativeMethods.svdq_flux_get_info(handle, &info));
         return new FluxInfo(
-            (LinearPrecision)info.linear_kind, info.num_layers, info.num_single_layers, info.num_attention_heads,
+            (LinearScheme)info.scheme, (NumberFormat)info.format, info.num_layers, info.num_single_layers, info.num_attention_heads,
             info.attention_head_dim, info.in_channels, info.out_channels, info.patch_size, info.joint_attention_dim,
             info.pooled_projection_dim, info.guidance_embeds != 0, info.parameter_count, checked((long)info.weight_bytes));
     }

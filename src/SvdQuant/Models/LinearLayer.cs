@@ -6,7 +6,7 @@ using SvdQuant.Quantization;
 namespace SvdQuant.Models;
 
 /// <summary>
-/// A linear layer Y = act(X W^T + bias) held by the native engine in the chosen precision.
+/// A linear layer Y = act(X W^T + bias) held by the native engine in the chosen scheme and format.
 /// Immutable after creation; may be shared by several engines.
 /// </summary>
 /// <remarks>
@@ -26,16 +26,16 @@ public sealed class LinearLayer : IDisposable
     /// <summary>What the layer holds.</summary>
     public LinearLayerInfo Info { get; }
 
-    /// <summary>Builds a layer, quantizing the weights when <paramref name="precision"/> asks for it.</summary>
+    /// <summary>Builds a layer, quantizing the weights when <paramref name="scheme"/> asks for it.</summary>
     /// <param name="engine">The engine that prepares the weights.</param>
-    /// <param name="precision">The number formats of weights and activations.</param>
-    /// <param name="weight">W [N, K]; K must be a multiple of 64 for the 4-bit precisions. Copied, not kept.</param>
+    /// <param name="scheme">Which operands are 4-bit; <see cref="LinearLayerOptions.Format"/> says in which format.</param>
+    /// <param name="weight">W [N, K]; K must be a multiple of the 4-bit format's group (64 INT4, 16 NVFP4). Copied, not kept.</param>
     /// <param name="bias">[N], or empty for none.</param>
     /// <param name="options">Activation, smoothing and low-rank branch; null for none.</param>
-    /// <exception cref="SvdQuantException">The engine rejected the parts, e.g. <see cref="StatusCode.ShapeMismatch"/> or <see cref="StatusCode.NonFinite"/>.</exception>
+    /// <exception cref="SvdQuantException">The engine rejected the parts, e.g. <see cref="StatusCode.ShapeMismatch"/> or <see cref="StatusCode.NonFinite"/>, or <see cref="StatusCode.Unsupported"/> for a scheme and format that do not pair.</exception>
     public static unsafe LinearLayer Create(
         Engine engine,
-        LinearPrecision precision,
+        LinearScheme scheme,
         ReadOnlySpan2D<float> weight,
         ReadOnlySpan<float> bias = default,
         LinearLayerOptions? options = null)
@@ -69,7 +69,7 @@ public sealed class LinearLayer : IDisposable
             var desc = new svdq_linear_desc
             {
                 struct_size = (uint)sizeof(svdq_linear_desc),
-                kind = (int)precision,
+                scheme = (int)scheme,
                 activation = (int)options.Activation,
                 weight = weightTensor.DangerousGetHandle(),
                 bias = NativeTensor.PointerOf(biasTensor),
@@ -77,7 +77,7 @@ public sealed class LinearLayer : IDisposable
                 lowrank_up = NativeTensor.PointerOf(upTensor),
                 lowrank_down = NativeTensor.PointerOf(downTensor),
                 branch_execution = (int)options.BranchExecution,
-                format = (int)options.Format,
+                format = (int)(options.Format ?? (scheme == LinearScheme.Float ? NumberFormat.Float : NumberFormat.Int4)),
             };
 
             SvdqLinearHandle linear;
@@ -191,7 +191,7 @@ public sealed class LinearLayer : IDisposable
         info.struct_size = (uint)sizeof(svdq_linear_info);
         NativeStatus.Check(NativeMethods.svdq_linear_get_info(handle, &info));
         return new LinearLayerInfo(
-            (LinearPrecision)info.kind,
+            (LinearScheme)info.scheme,
             (Activation)info.activation,
             info.rank,
             info.has_bias != 0,
@@ -200,6 +200,6 @@ public sealed class LinearLayer : IDisposable
             checked((int)info.in_features),
             checked((int)info.out_features),
             checked((long)info.weight_bytes),
-            (WeightFormat)info.format);
+            (NumberFormat)info.format);
     }
 }

@@ -4,10 +4,10 @@ namespace SvdQuant.Models;
 public sealed class LinearLayerInfo
 {
     internal LinearLayerInfo(
-        LinearPrecision precision, Activation activation, int rank, bool hasBias, bool hasSmooth,
-        BranchExecution branchExecution, int inFeatures, int outFeatures, long weightBytes, WeightFormat format)
+        LinearScheme scheme, Activation activation, int rank, bool hasBias, bool hasSmooth,
+        BranchExecution branchExecution, int inFeatures, int outFeatures, long weightBytes, NumberFormat format)
     {
-        Precision = precision;
+        Scheme = scheme;
         Activation = activation;
         Rank = rank;
         HasBias = hasBias;
@@ -19,8 +19,8 @@ public sealed class LinearLayerInfo
         Format = format;
     }
 
-    /// <summary>The number formats of weights and activations.</summary>
-    public LinearPrecision Precision { get; }
+    /// <summary>Which operands are 4-bit.</summary>
+    public LinearScheme Scheme { get; }
 
     /// <summary>The function applied after the bias.</summary>
     public Activation Activation { get; }
@@ -46,6 +46,6 @@ public sealed class LinearLayerInfo
     /// <summary>The bytes the layer's parameters occupy in memory.</summary>
     public long WeightBytes { get; }
 
-    /// <summary>The 4-bit format (<see cref="WeightFormat.Int4"/> for float layers).</summary>
-    public WeightFormat Format { get; }
+    /// <summary>The number format of its values (<see cref="NumberFormat.Float"/> for float layers).</summary>
+    public NumberFormat Format { get; }
 }

@@ -172,7 +172,7 @@ public static class Quantizer
     /// as Nunchaku's SVDQuant layers, <see cref="QuantizationMethod.W4A16"/> as its AWQ layers (INT4 only).
     /// </summary>
     /// <exception cref="SvdQuantException">A missing or misshapen tensor, named with its file, or W4A16 with
-    /// <see cref="WeightFormat.Nvfp4"/> (<see cref="StatusCode.Unsupported"/>); no output file is left.</exception>
+    /// <see cref="NumberFormat.Nvfp4"/> (<see cref="StatusCode.Unsupported"/>); no output file is left.</exception>
     public static unsafe QuantizationReport QuantizeFile(Engine engine, string inputPath, string outputPath, QuantizerOptions? options = null)
     {
         if (engine is null)

@@ -8,8 +8,8 @@ public sealed class QuantizerOptions
     /// <summary>Default: <see cref="QuantizationMethod.SvdQuant"/>.</summary>
     public QuantizationMethod Method { get; set; } = QuantizationMethod.SvdQuant;
 
-    /// <summary>Default: <see cref="WeightFormat.Int4"/>.</summary>
-    public WeightFormat Format { get; set; } = WeightFormat.Int4;
+    /// <summary>Default: <see cref="NumberFormat.Int4"/>.</summary>
+    public NumberFormat Format { get; set; } = NumberFormat.Int4;
 
     /// <summary>Rank of the low-rank branch, a positive multiple of 16. Default 32.</summary>
     public int Rank { get; set; } = LowRank.DefaultRank;

@@ -40,10 +40,10 @@ PackedWeights pack_nvfp4_as_float(const CpuKernels& kernels, const Nvfp4Weights&
 }  // namespace
 
 CpuLinear::CpuLinear(const CpuKernels& kernels, ThreadPool& pool, const LinearWeights& w)
-    : kind_(w.kind),
+    : scheme_(w.scheme),
       activation_(w.activation),
       branch_execution_(w.branch_execution),
-      format_(w.kind == SVDQ_LINEAR_FLOAT ? SVDQ_FORMAT_INT4 : w.format),
+      format_(w.format),
       input_encoding_{w.input_shift, w.unsigned_input},
       n_(w.n),
       k_(w.k),
@@ -51,20 +51,20 @@ CpuLinear::CpuLinear(const CpuKernels& kernels, ThreadPool& pool, const LinearWe
       kernels_(&kernels),
       bias_(w.bias) {
     check_linear_weights(w);
-    switch (kind_) {
-        case SVDQ_LINEAR_FLOAT:
+    switch (scheme_) {
+        case SVDQ_SCHEME_FLOAT:
             // Weights that are all BF16 values (a BF16 checkpoint's) stay BF16: exact, half the memory.
             bf16_weights_ = std::all_of(w.weight.begin(), w.weight.end(), [](float v) { return round_to_bf16(v) == v; });
             weights_ = bf16_weights_ ? kernels_->pack_bf16(w.weight.data(), n_, k_) : kernels_->pack_f32(w.weight.data(), n_, k_);
             break;
-        case SVDQ_LINEAR_W4A16:
+        case SVDQ_SCHEME_W4A16:
             if (w.quantized_residual)
                 weights_ = kernels_->pack_w4a16(*w.quantized_residual, w.quantized_zeros.empty() ? nullptr : w.quantized_zeros.data());
             else
                 weights_ = format_ == SVDQ_FORMAT_NVFP4 ? pack_nvfp4_as_float(*kernels_, w.weight, n_, k_, pool)
                                                         : kernels_->pack_w4a16(quantize_int4(w.weight.data(), n_, k_, pool), nullptr);
             break;
-        case SVDQ_LINEAR_W4A4: {
+        case SVDQ_SCHEME_W4A4: {
             if (w.quantized_residual) {
                 weights_ = kernels_->pack_w4a4(*w.quantized_residual);
             } else if (w.nvfp4_residual) {
@@ -106,17 +106,17 @@ void CpuLinear::forward(ThreadPool& pool, CpuScratch& s, const float* x, int64_t
             fail(SVDQ_ERROR_NON_FINITE, "x holds a non-finite value (" + value_text(x[i]) + ") at row " +
                                             std::to_string(i / k_) + ", column " + std::to_string(i % k_));
     const float* bias = bias_.empty() ? nullptr : bias_.data();
-    switch (kind_) {
-        case SVDQ_LINEAR_FLOAT:
+    switch (scheme_) {
+        case SVDQ_SCHEME_FLOAT:
             (bf16_weights_ ? run_gemm_bf16 : run_gemm_f32)(*kernels_, pool, {x, m, &weights_, bias, activation_, y});
             break;
-        case SVDQ_LINEAR_W4A16:
+        case SVDQ_SCHEME_W4A16:
             if (format_ == SVDQ_FORMAT_NVFP4)
                 run_gemm_f32(*kernels_, pool, {x, m, &weights_, bias, activation_, y});
             else
                 run_gemm_w4a16(*kernels_, pool, {x, m, &weights_, bias, activation_, y});
             break;
-        case SVDQ_LINEAR_W4A4:
+        case SVDQ_SCHEME_W4A4:
             if (format_ == SVDQ_FORMAT_NVFP4)
                 forward_nvfp4(pool, s, x, m, y);
             else if (rank_ > 0 && branch_execution_ == SVDQ_BRANCH_UNFUSED)

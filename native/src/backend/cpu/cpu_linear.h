@@ -36,10 +36,10 @@ private:
     // y = activation(y + (X down'^T) up^T) with the branch as float GEMMs.
     void add_branch_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const;
 
-    svdq_linear_kind kind_;
+    svdq_linear_scheme scheme_;
     svdq_activation activation_;
     svdq_branch_execution branch_execution_;
-    svdq_weight_format format_;
+    svdq_number_format format_;
     ActEncoding input_encoding_;
     int64_t n_, k_, rank_;
     const CpuKernels* kernels_;

@@ -31,9 +31,9 @@ void fake_quantize_int4_group(const float* x, float* y) {
 
 }  // namespace
 
-int64_t format_group_size(svdq_weight_format format) { return format == SVDQ_FORMAT_NVFP4 ? kNvfp4Group : kInt4Group; }
+int64_t format_group_size(svdq_number_format format) { return format == SVDQ_FORMAT_NVFP4 ? kNvfp4Group : kInt4Group; }
 
-void fake_quantize_rows(svdq_weight_format format, const float* x, int64_t rows, int64_t k, bool per_row_tensor_scale,
+void fake_quantize_rows(svdq_number_format format, const float* x, int64_t rows, int64_t k, bool per_row_tensor_scale,
                         float* out, ThreadPool* pool) {
     float tensor_scale = -1.0f;  // per row
     if (format == SVDQ_FORMAT_NVFP4 && !per_row_tensor_scale) {

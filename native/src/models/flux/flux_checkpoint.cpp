@@ -17,7 +17,7 @@ namespace {
 // The weight files of a diffusers folder. A sharded checkpoint's index
 // (diffusion_pytorch_model.safetensors.index.json) names its shards in
 // weight_map, and only those are read: a folder may also hold stale shards of
-// another revision or precision variants, whose tensors would otherwise shadow
+// another revision or format variants, whose tensors would otherwise shadow
 // the indexed ones. Without an index: the diffusion_pytorch_model*.safetensors
 // files, or any *.safetensors when none has that name (other safetensors files
 // beside the weights, such as inputs or references, are not weights).

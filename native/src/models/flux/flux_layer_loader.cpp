@@ -8,8 +8,8 @@
 
 namespace svdq {
 
-FluxLayerLoader::FluxLayerLoader(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_kind block_kind)
-    : ctx_(ctx), ck_(checkpoint), block_kind_(block_kind) {}
+FluxLayerLoader::FluxLayerLoader(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_scheme block_scheme)
+    : ctx_(ctx), ck_(checkpoint), block_scheme_(block_scheme), loaded_scheme_(block_scheme) {}
 
 Linear FluxLayerLoader::make(LinearWeights w, int64_t parameters) {
     parameters_ += parameters;
@@ -50,7 +50,7 @@ LinearWeights FluxLayerLoader::float_weights(const std::string& prefix, const Fl
     const int64_t d = ck_.config().inner_dim(), in = spec.in_mult * d, out = spec.out_mult * d;
     const int64_t part_rows = out / static_cast<int64_t>(spec.source.parts.size());
     LinearWeights w;
-    w.kind = SVDQ_LINEAR_FLOAT;
+    w.scheme = SVDQ_SCHEME_FLOAT;
     w.activation = spec.activation;
     w.n = out;
     w.k = in;
@@ -79,7 +79,9 @@ Linear FluxLayerLoader::block(const std::string& prefix, const FluxLayerSpec& sp
     const std::string stored = stored_layer(prefix, layer);
     if (stored.empty()) {
         LinearWeights w = float_weights(prefix, spec);
-        w.kind = block_kind_ == SVDQ_LINEAR_W4A4 && modulation ? SVDQ_LINEAR_W4A16 : block_kind_;
+        w.scheme = block_scheme_ == SVDQ_SCHEME_W4A4 && modulation ? SVDQ_SCHEME_W4A16 : block_scheme_;
+        w.format = w.scheme == SVDQ_SCHEME_FLOAT ? SVDQ_FORMAT_FLOAT : SVDQ_FORMAT_INT4;
+        if (!modulation) loaded_format_ = w.format;
         return make(std::move(w), parameters);
     }
 
@@ -100,6 +102,8 @@ Linear FluxLayerLoader::block(const std::string& prefix, const FluxLayerSpec& sp
                 std::to_string(in) + "]");
     LinearWeights w = linear_weights_from_nunchaku(crop_nunchaku_linear(padded, out, in));
     w.activation = spec.activation;
+    loaded_scheme_ = w.scheme;
+    loaded_format_ = w.format;
     if (layer.kind == nunchaku::LayerKind::W4A4Unsigned && w.format == SVDQ_FORMAT_INT4) {
         // Nunchaku quantizes this input as the shifted GELU output, unsigned (nunchaku_flux_layout.h).
         w.input_shift = nunchaku::kGeluShift;

@@ -1,7 +1,7 @@
 // Builds the linears of one FLUX checkpoint. A transformer-block linear comes
 // from the Nunchaku layer the file stores under that name (W4A4 or AWQ W4A16,
 // 4-bit values used as stored), or else from diffusers' float tensors in the
-// requested block precision. Diffusers keeps some layers apart that the
+// requested block format. Diffusers keeps some layers apart that the
 // engine runs as one (q, k, v -> qkv) and one layer the engine runs as two (a
 // single block's proj_out -> out over the attention columns, fc2 over the MLP
 // columns), as Nunchaku does; FloatSource says how to assemble them.
@@ -40,12 +40,16 @@ struct FluxLayerSpec {
 
 class FluxLayerLoader {
 public:
-    // block_kind: the precision of block linears built from float tensors
-    // (modulation linears take W4A16 when it is W4A4, as in Nunchaku).
-    FluxLayerLoader(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_kind block_kind);
+    // block_scheme: the scheme of block linears built from float tensors
+    // (modulation linears take W4A16 when it is W4A4, as in Nunchaku; 4-bit
+    // schemes quantize to INT4).
+    FluxLayerLoader(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_scheme block_scheme);
 
     const FluxCheckpoint& checkpoint() const { return ck_; }
-    svdq_linear_kind block_kind() const { return block_kind_; }
+    // The scheme and format of the block linears loaded so far (the modulation
+    // linears aside): a quantized file's own, else those asked for.
+    svdq_linear_scheme block_scheme() const { return loaded_scheme_; }
+    svdq_number_format block_format() const { return loaded_format_; }
     int64_t parameters() const { return parameters_; }
     uint64_t bytes() const { return bytes_; }
     // How many block linears came quantized from the file.
@@ -69,7 +73,9 @@ private:
 
     Context& ctx_;
     const FluxCheckpoint& ck_;
-    svdq_linear_kind block_kind_;
+    const svdq_linear_scheme block_scheme_;
+    svdq_linear_scheme loaded_scheme_;
+    svdq_number_format loaded_format_ = SVDQ_FORMAT_FLOAT;
     int64_t parameters_ = 0;
     uint64_t bytes_ = 0;
     int64_t stored_quantized_ = 0;

@@ -70,8 +70,8 @@ std::vector<int64_t> flux_output_shape(const FluxConfig& config, const FluxInput
     return {in.batch, in.img_tokens, config.patch_features()};
 }
 
-FluxModel::FluxModel(Context& ctx, const std::string& path, svdq_linear_kind linear_kind)
-    : class_name_(declared_model_class(path)), transformer_(ctx, FluxCheckpoint(path), linear_kind) {}
+FluxModel::FluxModel(Context& ctx, const std::string& path, svdq_linear_scheme scheme)
+    : class_name_(declared_model_class(path)), transformer_(ctx, FluxCheckpoint(path), scheme) {}
 
 std::vector<int64_t> FluxModel::output_shape(const NamedTensors& in) const {
     return flux_output_shape(transformer_.config(), flux_inputs(transformer_.config(), in));
@@ -81,8 +81,8 @@ void FluxModel::forward(Context& ctx, const NamedTensors& in, float* out) const 
     transformer_.forward(ctx, flux_inputs(transformer_.config(), in), out);
 }
 
-std::unique_ptr<Model> load_flux_model(Context& ctx, const std::string& path, svdq_linear_kind linear_kind) {
-    return std::make_unique<FluxModel>(ctx, path, linear_kind);
+std::unique_ptr<Model> load_flux_model(Context& ctx, const std::string& path, svdq_linear_scheme scheme) {
+    return std::make_unique<FluxModel>(ctx, path, scheme);
 }
 
 }  // namespace svdq

@@ -22,13 +22,14 @@ std::vector<int64_t> flux_output_shape(const FluxConfig& config, const FluxInput
 
 class FluxModel final : public Model {
 public:
-    FluxModel(Context& ctx, const std::string& path, svdq_linear_kind linear_kind);
+    FluxModel(Context& ctx, const std::string& path, svdq_linear_scheme scheme);
 
     const FluxTransformer& transformer() const { return transformer_; }
 
     const char* family() const override { return "flux"; }
     const std::string& class_name() const override { return class_name_; }
-    svdq_linear_kind linear_kind() const override { return transformer_.block_kind(); }
+    svdq_linear_scheme scheme() const override { return transformer_.block_scheme(); }
+    svdq_number_format format() const override { return transformer_.block_format(); }
     int64_t parameter_count() const override { return transformer_.parameter_count(); }
     uint64_t weight_bytes() const override { return transformer_.weight_bytes(); }
     const std::vector<ModelInput>& inputs() const override { return flux_model_inputs(transformer_.config()); }
@@ -40,6 +41,6 @@ private:
     FluxTransformer transformer_;
 };
 
-std::unique_ptr<Model> load_flux_model(Context& ctx, const std::string& path, svdq_linear_kind linear_kind);
+std::unique_ptr<Model> load_flux_model(Context& ctx, const std::string& path, svdq_linear_scheme scheme);
 
 }  // namespace svdq

@@ -116,7 +116,7 @@ struct Quantization {
             const nunchaku::LayerName& name = *quantizable.spec(i).nunchaku;
             const std::string& file_name = quantizable.linears()[i].name;
             SafeTensorsWriter part;
-            if (w.kind == SVDQ_LINEAR_W4A16) {
+            if (w.scheme == SVDQ_SCHEME_W4A16) {
                 const int chunks = name.kind == nunchaku::LayerKind::AdaNorm6 ? 6 : 3;
                 add_nunchaku_w4a16_linear(part, file_name, adanorm_to_nunchaku(awq_from_linear_weights(w, ctx.pool()), chunks));
             } else {
@@ -155,7 +155,7 @@ void quantize_flux(Context& ctx, const FluxCheckpoint& ck, const std::vector<Flu
     require(!calibration.empty(), SVDQ_ERROR_INVALID_ARGUMENT, "quantizing a FLUX model needs at least one calibration input");
     const FluxConfig& config = ck.config();
     SafeTensorsStreamWriter out(output_path);
-    Quantization q{ctx, ck, options, progress, out, FluxLayerLoader(ctx, ck, SVDQ_LINEAR_FLOAT)};
+    Quantization q{ctx, ck, options, progress, out, FluxLayerLoader(ctx, ck, SVDQ_SCHEME_FLOAT)};
     q.total = flux_quantized_layer_count(config);
     require(q.load.stored_layer(FluxDoubleBlock::prefix(0), nunchaku::double_block_layers().front()).empty(),
             SVDQ_ERROR_INVALID_ARGUMENT, ck.path() + " is already quantized: quantize a float diffusers checkpoint");
@@ -163,7 +163,7 @@ void quantize_flux(Context& ctx, const FluxCheckpoint& ck, const std::vector<Flu
     SafeTensorsWriter metadata;
     const bool branch = options.method == SVDQ_QUANT_LOWRANK || options.method == SVDQ_QUANT_SVDQUANT;
     set_nunchaku_metadata(metadata,
-                          options.format == SVDQ_FORMAT_NVFP4 ? SVDQ_PRECISION_NVFP4 : SVDQ_PRECISION_INT4,
+                          options.format == SVDQ_FORMAT_NVFP4 ? SVDQ_FORMAT_NVFP4 : SVDQ_FORMAT_INT4,
                           branch ? options.rank : 0, ck.config_text(), kModelClass);
     out.add_all(metadata);
 

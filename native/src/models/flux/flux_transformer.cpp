@@ -6,19 +6,19 @@
 
 namespace svdq {
 
-FluxTransformer::FluxTransformer(Context& ctx, const FluxCheckpoint& ck, svdq_linear_kind block_kind)
-    : FluxTransformer(FluxLayerLoader(ctx, ck, block_kind)) {}
+FluxTransformer::FluxTransformer(Context& ctx, const FluxCheckpoint& ck, svdq_linear_scheme block_scheme)
+    : FluxTransformer(FluxLayerLoader(ctx, ck, block_scheme)) {}
 
 FluxTransformer::FluxTransformer(FluxLayerLoader&& load)
     : config_(load.checkpoint().config()),
-      block_kind_(load.block_kind()),
       embeddings_(load),
       norm_out_(load.dense("norm_out.linear", config_.inner_dim(), 2 * config_.inner_dim())),
       proj_out_(load.dense("proj_out", config_.inner_dim(), config_.patch_features())) {
     for (int64_t i = 0; i < config_.num_layers; ++i) double_blocks_.emplace_back(load, i);
     for (int64_t i = 0; i < config_.num_single_layers; ++i) single_blocks_.emplace_back(load, i);
     load.checkpoint().require_all_read();
-    if (load.stored_quantized() > 0) block_kind_ = SVDQ_LINEAR_W4A4;
+    block_scheme_ = load.block_scheme();
+    block_format_ = load.block_format();
     parameter_count_ = load.parameters();
     weight_bytes_ = load.bytes();
 }

@@ -1,6 +1,6 @@
 // diffusers' FluxTransformer2DModel on the engine: embeddings, double-stream
 // and single-stream blocks, output norm; exact in float, and loadable from a
-// diffusers folder (block linears in any precision) or a quantized
+// diffusers folder (block linears in any format) or a quantized
 // single-file checkpoint (Nunchaku's, or one `svdquant quantize` wrote).
 #pragma once
 
@@ -17,15 +17,16 @@ class Context;
 
 class FluxTransformer {
 public:
-    // block_kind: the precision of transformer-block linears built from float
+    // block_scheme: the format of transformer-block linears built from float
     // tensors (quantized at load without calibration); block linears the
     // checkpoint stores quantized are used as stored. Embedders, norm_out and
     // proj_out stay float.
-    FluxTransformer(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_kind block_kind = SVDQ_LINEAR_FLOAT);
+    FluxTransformer(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_scheme block_scheme = SVDQ_SCHEME_FLOAT);
 
     const FluxConfig& config() const { return config_; }
-    // The precision of the block linears: W4A4 for a quantized checkpoint.
-    svdq_linear_kind block_kind() const { return block_kind_; }
+    // The scheme and format of the block linears: a quantized checkpoint's own.
+    svdq_linear_scheme block_scheme() const { return block_scheme_; }
+    svdq_number_format block_format() const { return block_format_; }
     int64_t parameter_count() const { return parameter_count_; }
     uint64_t weight_bytes() const { return weight_bytes_; }
 
@@ -42,7 +43,8 @@ private:
     FluxTransformer(FluxLayerLoader&& load);
 
     FluxConfig config_;
-    svdq_linear_kind block_kind_;
+    svdq_linear_scheme block_scheme_ = SVDQ_SCHEME_FLOAT;
+    svdq_number_format block_format_ = SVDQ_FORMAT_FLOAT;
     int64_t parameter_count_ = 0;
     uint64_t weight_bytes_ = 0;
     FluxEmbeddings embeddings_;
