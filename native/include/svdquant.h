@@ -437,7 +437,7 @@ typedef struct svdq_flux_info {
 /* The inputs of one forward, all F32, as diffusers' FluxPipeline passes them. */
 typedef struct svdq_flux_inputs {
     uint32_t struct_size;                       /* sizeof(svdq_flux_inputs) */
-    const svdq_tensor* hidden_states;           /* [B, S_img, in_channels * patch^2] */
+    const svdq_tensor* hidden_states;           /* [B, S_img, in_channels] (packed latents) */
     const svdq_tensor* encoder_hidden_states;   /* [B, S_txt, joint_attention_dim] */
     const svdq_tensor* pooled_projections;      /* [B, pooled_projection_dim] */
     const svdq_tensor* timestep;                /* [B], t / 1000 */

@@ -300,7 +300,7 @@ inline FluxFixtureRun run_flux_fixture(Context& ctx, const std::string& path, co
         }
     };
     run.output = model.forward(ctx, inputs.view(), {}, check);
-    run.expected_output_size = inputs.batch * inputs.img_tokens * model.config().patch_features();
+    run.expected_output_size = inputs.batch * inputs.img_tokens * model.config().output_features();
     return run;
 }
 

@@ -55,7 +55,7 @@ TEST(SteadyState, SecondFluxForwardOfTheSameShapeAllocatesNothing) {
         SCOPED_TRACE(kind);
         Context ctx(test::context_options());
         const FluxTransformer transformer(ctx, checkpoint, kind);
-        std::vector<float> first(static_cast<size_t>(in.batch * in.img_tokens * checkpoint.config().patch_features()));
+        std::vector<float> first(static_cast<size_t>(in.batch * in.img_tokens * checkpoint.config().output_features()));
         std::vector<float> second(first.size());
         transformer.forward(ctx, in, first.data());
         const uint64_t arena_before = ctx.arena().backend_allocations();

@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::expect_svdq_errors_only([&] {
         const svdq::FluxConfig c = svdq::flux_config_from_json(svdq::parse_json(fuzz::as_text(data, size), "config.json"), "config.json");
         volatile int64_t sink = c.inner_dim();
-        sink = c.patch_features();
+        sink = c.output_features();
         (void)sink;
     });
     return 0;

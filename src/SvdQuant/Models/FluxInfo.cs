@@ -42,7 +42,7 @@ public sealed class FluxInfo
     /// <summary>Channels per attention head.</summary>
     public int HeadDim { get; }
 
-    /// <summary>Latent channels in (per patch pixel).</summary>
+    /// <summary>Features of an input image token (x_embedder reads in_channels, as in diffusers).</summary>
     public int InChannels { get; }
 
     /// <summary>Latent channels out (per patch pixel).</summary>
@@ -66,8 +66,8 @@ public sealed class FluxInfo
     /// <summary>Bytes the loaded parameters occupy in memory.</summary>
     public long WeightBytes { get; }
 
-    /// <summary>Width of an input image token: in_channels x patch^2.</summary>
-    public int ImageTokenWidth => InChannels * PatchSize * PatchSize;
+    /// <summary>Width of an input image token: in_channels (x_embedder's input, as in diffusers).</summary>
+    public int ImageTokenWidth => InChannels;
 
     /// <summary>Width of an output image token: out_channels x patch^2.</summary>
     public int OutputTokenWidth => OutChannels * PatchSize * PatchSize;

@@ -20,7 +20,7 @@ public sealed class FluxInputs
     /// <summary>Text tokens per prompt, S_txt.</summary>
     public int TextTokens { get; set; }
 
-    /// <summary>[B, S_img, in_channels x patch^2].</summary>
+    /// <summary>[B, S_img, in_channels] (packed latents, as diffusers passes them).</summary>
     public float[] HiddenStates { get; set; } = Array.Empty<float>();
 
     /// <summary>[B, S_txt, joint_attention_dim].</summary>

@@ -24,7 +24,11 @@ struct FluxConfig {
     std::vector<int64_t> axes_dims_rope{16, 56, 56};
 
     int64_t inner_dim() const { return attention_head_dim * num_attention_heads; }
-    int64_t patch_features() const { return patch_size * patch_size * out_channels; }
+    // As diffusers' FluxTransformer2DModel: x_embedder reads in_channels
+    // features per image token (latents already packed by the pipeline) and
+    // proj_out writes patch_size^2 * out_channels.
+    int64_t input_features() const { return in_channels; }
+    int64_t output_features() const { return patch_size * patch_size * out_channels; }
 };
 
 // Validates every field; errors (SVDQ_ERROR_FORMAT) name `what` and the key.

@@ -47,7 +47,7 @@ FluxEmbeddings::FluxEmbeddings(FluxLayerLoader& load, const FluxConfig& c)
                 load.dense("time_text_embed.timestep_embedder.linear_2", c.inner_dim(), c.inner_dim())},
       text_{load.dense("time_text_embed.text_embedder.linear_1", c.pooled_projection_dim, c.inner_dim()),
             load.dense("time_text_embed.text_embedder.linear_2", c.inner_dim(), c.inner_dim())},
-      x_embedder_(load.dense("x_embedder", c.in_channels * c.patch_size * c.patch_size, c.inner_dim())),
+      x_embedder_(load.dense("x_embedder", c.input_features(), c.inner_dim())),
       context_embedder_(load.dense("context_embedder", c.joint_attention_dim, c.inner_dim())) {
     if (c.guidance_embeds)
         guidance_.push_back({load.dense("time_text_embed.guidance_embedder.linear_1", kTimestepChannels, c.inner_dim()),
@@ -79,8 +79,7 @@ FluxEmbedded FluxEmbeddings::embed(const FluxRun& run, const FluxConfig& config,
     FluxEmbedded e;
     backend.silu(temb);
     e.silu_temb = temb;
-    const int64_t patch_in = config.in_channels * config.patch_size * config.patch_size;
-    e.x = run.apply(x_embedder_, ctx.arena().input(in.hidden_states, B * si, patch_in));
+    e.x = run.apply(x_embedder_, ctx.arena().input(in.hidden_states, B * si, config.input_features()));
     e.c = run.apply(context_embedder_, ctx.arena().input(in.encoder_hidden_states, B * st, config.joint_attention_dim));
     record(ctx, trace, "x_embedded", e.x);
     record(ctx, trace, "context_embedded", e.c);

@@ -14,7 +14,7 @@ namespace svdq {
 
 struct FluxInputs {
     int64_t batch = 0, img_tokens = 0, txt_tokens = 0;
-    const float* hidden_states = nullptr;          // [batch, img_tokens, in_channels * patch^2]
+    const float* hidden_states = nullptr;          // [batch, img_tokens, in_channels]
     const float* encoder_hidden_states = nullptr;  // [batch, txt_tokens, joint_attention_dim]
     const float* pooled_projections = nullptr;     // [batch, pooled_projection_dim]
     const float* timestep = nullptr;               // [batch], t / 1000 as the pipeline passes it

@@ -54,7 +54,7 @@ FluxInputSet read_flux_inputs(const SafeTensorsFile& file, const FluxConfig& c) 
     s.batch = hidden.shape[0];
     s.img_tokens = hidden.shape[1];
     s.txt_tokens = text.shape[1];
-    s.hidden_states = read_input(file, "hidden_states", {s.batch, s.img_tokens, c.in_channels * c.patch_size * c.patch_size});
+    s.hidden_states = read_input(file, "hidden_states", {s.batch, s.img_tokens, c.input_features()});
     s.encoder_hidden_states = read_input(file, "encoder_hidden_states", {s.batch, s.txt_tokens, c.joint_attention_dim});
     s.pooled_projections = read_input(file, "pooled_projections", {s.batch, c.pooled_projection_dim});
     s.timestep = read_input(file, "timestep", {s.batch});
@@ -71,7 +71,7 @@ FluxInputSet synthetic_flux_inputs(const FluxConfig& c, int64_t batch, uint64_t 
     s.batch = batch;
     s.img_tokens = kSyntheticGrid * kSyntheticGrid;
     s.txt_tokens = kSyntheticTextTokens;
-    s.hidden_states = gaussian(static_cast<size_t>(batch * s.img_tokens * c.in_channels * c.patch_size * c.patch_size), rng);
+    s.hidden_states = gaussian(static_cast<size_t>(batch * s.img_tokens * c.input_features()), rng);
     s.encoder_hidden_states = gaussian(static_cast<size_t>(batch * s.txt_tokens * c.joint_attention_dim), rng);
     s.pooled_projections = gaussian(static_cast<size_t>(batch * c.pooled_projection_dim), rng);
     for (int64_t b = 0; b < batch; ++b) s.timestep.push_back(static_cast<float>(batch - b) / static_cast<float>(batch));

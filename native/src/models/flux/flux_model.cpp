@@ -56,7 +56,7 @@ FluxInputs flux_inputs(const FluxConfig& c, const NamedTensors& in) {
     f.batch = batch;
     f.img_tokens = img;
     f.txt_tokens = txt;
-    f.hidden_states = input(in, "hidden_states", {batch, img, c.in_channels * c.patch_size * c.patch_size});
+    f.hidden_states = input(in, "hidden_states", {batch, img, c.input_features()});
     f.encoder_hidden_states = input(in, "encoder_hidden_states", {batch, txt, c.joint_attention_dim});
     f.pooled_projections = input(in, "pooled_projections", {batch, c.pooled_projection_dim});
     f.timestep = input(in, "timestep", {batch});
@@ -67,7 +67,7 @@ FluxInputs flux_inputs(const FluxConfig& c, const NamedTensors& in) {
 }
 
 std::vector<int64_t> flux_output_shape(const FluxConfig& config, const FluxInputs& in) {
-    return {in.batch, in.img_tokens, config.patch_features()};
+    return {in.batch, in.img_tokens, config.output_features()};
 }
 
 FluxModel::FluxModel(Context& ctx, const std::string& path, svdq_linear_scheme scheme)

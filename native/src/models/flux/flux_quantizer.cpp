@@ -173,7 +173,7 @@ void quantize_flux(Context& ctx, const FluxCheckpoint& ck, const std::vector<Flu
     // refused here rather than written into a file that would not load.
     const FluxEmbeddings embeddings(q.load);
     q.load.dense("norm_out.linear", config.inner_dim(), 2 * config.inner_dim());
-    q.load.dense("proj_out", config.inner_dim(), config.patch_features());
+    q.load.dense("proj_out", config.inner_dim(), config.output_features());
     ck.require_all_read(outside_blocks);
     for (const std::string& name : ck.tensor_names())
         if (!in_block(name)) copy_tensor(out, ck, name, name);

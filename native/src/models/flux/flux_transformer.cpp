@@ -13,7 +13,7 @@ FluxTransformer::FluxTransformer(FluxLayerLoader&& load)
     : config_(load.checkpoint().config()),
       embeddings_(load),
       norm_out_(load.dense("norm_out.linear", config_.inner_dim(), 2 * config_.inner_dim())),
-      proj_out_(load.dense("proj_out", config_.inner_dim(), config_.patch_features())) {
+      proj_out_(load.dense("proj_out", config_.inner_dim(), config_.output_features())) {
     for (int64_t i = 0; i < config_.num_layers; ++i) double_blocks_.emplace_back(load, i);
     for (int64_t i = 0; i < config_.num_single_layers; ++i) single_blocks_.emplace_back(load, i);
     load.checkpoint().require_all_read();
@@ -56,7 +56,7 @@ void FluxTransformer::forward(Context& ctx, const FluxInputs& in, float* out, co
     // AdaLayerNormContinuous: chunks are (scale, shift), the other way round.
     const TensorView mod = run.apply(norm_out_, e.silu_temb);
     const TensorView normed = modulated_norm(ctx, image_rows(), B, si, mod, 1, 0);
-    const TensorView result = TensorView::host(out, B * si, config_.patch_features());
+    const TensorView result = TensorView::host(out, B * si, config_.output_features());
     if (ctx.backend().reads_host_memory())
         run.apply_into(proj_out_, normed, result);
     else
@@ -66,7 +66,7 @@ void FluxTransformer::forward(Context& ctx, const FluxInputs& in, float* out, co
 
 std::vector<float> FluxTransformer::forward(Context& ctx, const FluxInputs& in, const FluxTrace& trace,
                                             const LinearInputHook& hook) const {
-    std::vector<float> out(static_cast<size_t>(in.batch * in.img_tokens * config_.patch_features()));
+    std::vector<float> out(static_cast<size_t>(in.batch * in.img_tokens * config_.output_features()));
     forward(ctx, in, out.data(), trace, hook);
     return out;
 }
