@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "models/flux/flux_block_cache.h"
 #include "models/flux/flux_blocks.h"
 #include "models/flux/flux_checkpoint.h"
 #include "models/flux/flux_embeddings.h"
@@ -33,14 +34,17 @@ public:
     // Writes the output [batch, img_tokens, patch^2 * out_channels] to out
     // (host memory). Activations live in the context's arena: once a shape has
     // run, another forward of that shape allocates nothing (without trace or hook).
+    // `cache`, when given, is the first-block cache of the generation this step belongs to.
     void forward(Context& ctx, const FluxInputs& in, float* out, const FluxTrace& trace = {},
-                 const LinearInputHook& hook = {}) const;
+                 const LinearInputHook& hook = {}, FluxBlockCache* cache = nullptr) const;
     // The same, returning the output.
     std::vector<float> forward(Context& ctx, const FluxInputs& in, const FluxTrace& trace = {},
                                const LinearInputHook& hook = {}) const;
 
 private:
     FluxTransformer(FluxLayerLoader&& load);
+    // The single blocks over the joint sequence; returns the image rows.
+    TensorView run_single_blocks(const FluxRun& run, const FluxEmbedded& e, const FluxTokens& t, const FluxTrace& trace) const;
 
     FluxConfig config_;
     svdq_linear_scheme block_scheme_ = SVDQ_SCHEME_FLOAT;
