@@ -140,6 +140,10 @@ if __name__ == "__main__":
     print_noise(42, 7, range(4))
     print_noise(2**40 + 5, 3, range(4))
     print_noise(42, 0, [2**33 + 1, 2**33 + 2])
+    print("=== portable_log bits (inputs near the ends of the mantissa range, where the last series terms count)")
+    for x in ["0x1.69a6710846bdap-1", "0x1.675eed2d116c4p+0", "0x1.69395974abd65p+0", "0x1.67ce1cc34f9e9p+0",
+              "0x1.999999999999ap-4", "0x1.4f8b588e368f1p-17", "0x1.8p+1"]:
+        print("{%s, %s}," % (x, portable_log(float.fromhex(x)).hex()))
     print("=== portable_log vs math.log")
     worst = 0
     for x in [1e-18, 2**-63, 1e-5, 0.1, 0.5, 0.70710678, 0.7071068, 0.99, 0.999999, 1.0 - 2**-52, 1.5, 3.0, 1e10]:

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <ios>
 #include <limits>
 #include <vector>
 
@@ -48,6 +49,18 @@ TEST(Noise, FirstValuesMatchTheIndependentReference) {
     EXPECT_EQ(bits_of(elements((uint64_t{1} << 40) + 5, 3, 0, 4)),
               (std::vector<uint32_t>{0x3f25c7aa, 0xbfa087ab, 0x3fa8a0ff, 0x3f392607}));
     EXPECT_EQ(bits_of(elements(42, 0, (uint64_t{1} << 33) + 1, 2)), (std::vector<uint32_t>{0xbd81a070, 0xbf831506}));
+}
+
+// portable_log's bits as sampling_reference.py computes them from the same
+// documented steps (Python floats are IEEE float64): the first four inputs
+// sit near the ends of the mantissa range, where the series' last terms
+// decide the last bit.
+TEST(Noise, PortableLogMatchesTheIndependentReferenceBitForBit) {
+    const double cases[][2] = {{0x1.69a6710846bdap-1, -0x1.63fda63e943a4p-2}, {0x1.675eed2d116c4p+0, 0x1.5b514b2d0d931p-2},
+                               {0x1.69395974abd65p+0, 0x1.6095a707989b0p-2}, {0x1.67ce1cc34f9e9p+0, 0x1.5c8deb0c85c4bp-2},
+                               {0x1.999999999999ap-4, -0x1.26bb1bbb55515p+1}, {0x1.4f8b588e368f1p-17, -0x1.7069e2aa2aa5bp+3},
+                               {0x1.8p+1, 0x1.193ea7aad030bp+0}};
+    for (const auto& c : cases) EXPECT_EQ(portable_log(c[0]), c[1]) << std::hexfloat << c[0];
 }
 
 // portable_log against the libm (itself within an ulp): measured worst 2 ulp,
