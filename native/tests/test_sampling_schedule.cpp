@@ -262,8 +262,8 @@ TEST(SchedulerConfig, NamesWrongTypesAndUnsupportedSettings) {
         {R"([1, 2])", "cfg is not a JSON object"},
         {R"({"shift": 3.0,)", "cfg is not valid JSON"},
     };
-    for (const auto& [text, message] : format_errors)
-        expect_error(SVDQ_ERROR_FORMAT, message, [&] { parse_scheduler_config(text, "cfg"); });
+    for (const auto& error : format_errors)  // (clang 14 lambdas cannot capture structured bindings)
+        expect_error(SVDQ_ERROR_FORMAT, error.second, [&] { parse_scheduler_config(error.first, "cfg"); });
     const std::vector<std::pair<std::string, std::string>> unsupported = {
         {R"({"use_karras_sigmas": true})", "cfg: use_karras_sigmas = true is not supported"},
         {R"({"shift_terminal": 0.1})", "cfg: shift_terminal = 0.1 is not supported"},
@@ -271,8 +271,8 @@ TEST(SchedulerConfig, NamesWrongTypesAndUnsupportedSettings) {
         {R"({"stochastic_sampling": true})", "stochastic_sampling"},
         {R"({"num_train_timesteps": 500})", "num_train_timesteps = 500 is not supported"},
     };
-    for (const auto& [text, message] : unsupported)
-        expect_error(SVDQ_ERROR_UNSUPPORTED, message, [&] { parse_scheduler_config(text, "cfg"); });
+    for (const auto& error : unsupported)
+        expect_error(SVDQ_ERROR_UNSUPPORTED, error.second, [&] { parse_scheduler_config(error.first, "cfg"); });
 }
 
 TEST(SchedulerConfig, DefaultsFollowTheGuidanceEmbedding) {
