@@ -29,11 +29,13 @@ std::vector<float> linspace_sigmas(int steps) {
 void check_base_sigmas(const std::vector<float>& sigmas) {
     for (size_t i = 0; i < sigmas.size(); ++i) {
         const float s = sigmas[i];
-        require(std::isfinite(s) && s > 0.0f && s <= 1.0f, SVDQ_ERROR_INVALID_ARGUMENT,
-                "sigma " + std::to_string(i) + " is " + value_text(s) + ": sigmas must be finite and in (0, 1]");
-        require(i == 0 || s < sigmas[i - 1], SVDQ_ERROR_INVALID_ARGUMENT,
-                "sigmas must be strictly decreasing: sigma " + std::to_string(i) + " (" + value_text(s) +
-                    ") is not below sigma " + std::to_string(i - 1) + " (" + value_text(sigmas[i - 1]) + ")");
+        if (!(std::isfinite(s) && s > 0.0f && s <= 1.0f))
+            fail(SVDQ_ERROR_INVALID_ARGUMENT,
+                 "sigma " + std::to_string(i) + " is " + value_text(s) + ": sigmas must be finite and in (0, 1]");
+        if (i > 0 && !(s < sigmas[i - 1]))
+            fail(SVDQ_ERROR_INVALID_ARGUMENT, "sigmas must be strictly decreasing: sigma " + std::to_string(i) + " (" +
+                                                  value_text(s) + ") is not below sigma " + std::to_string(i - 1) +
+                                                  " (" + value_text(sigmas[i - 1]) + ")");
     }
 }
 
@@ -95,10 +97,10 @@ FlowSchedule make_flow_schedule(const SchedulerConfig& config, int64_t image_seq
     apply_shift(sigmas, config, image_seq_len, options.shift_override);
     // An extreme shift can round neighbours to the same float32 (or to 0).
     for (size_t i = 0; i < sigmas.size(); ++i) {
-        require(std::isfinite(sigmas[i]) && sigmas[i] > 0.0f && (i == 0 || sigmas[i] < sigmas[i - 1]),
-                SVDQ_ERROR_INVALID_ARGUMENT,
-                "the shift leaves no strictly decreasing schedule: shifted sigma " + std::to_string(i) + " is " +
-                    value_text(sigmas[i]) + (i == 0 ? "" : " after " + value_text(sigmas[i - 1])));
+        if (!std::isfinite(sigmas[i]) || !(sigmas[i] > 0.0f) || (i > 0 && !(sigmas[i] < sigmas[i - 1])))
+            fail(SVDQ_ERROR_INVALID_ARGUMENT, "the shift leaves no strictly decreasing schedule: shifted sigma " +
+                                                  std::to_string(i) + " is " + value_text(sigmas[i]) +
+                                                  (i == 0 ? "" : " after " + value_text(sigmas[i - 1])));
     }
     sigmas.push_back(0.0f);
 

@@ -16,12 +16,15 @@ void Sampler::run_steps(std::vector<float>& x, const std::vector<float>& sigmas,
     require(!x.empty(), SVDQ_ERROR_INVALID_ARGUMENT, "the latents to sample are empty");
     require(sigmas.size() >= 2, SVDQ_ERROR_INVALID_ARGUMENT,
             "a sampler needs at least 2 sigmas (got " + std::to_string(sigmas.size()) + ")");
+    // Messages are built only on failure (sigmas[i - 1] does not exist at i = 0).
     for (size_t i = 0; i < sigmas.size(); ++i) {
-        require(std::isfinite(sigmas[i]) && sigmas[i] >= 0.0f && sigmas[i] <= 1.0f, SVDQ_ERROR_INVALID_ARGUMENT,
-                "sigma " + std::to_string(i) + " is " + value_text(sigmas[i]) + ": sigmas must be in [0, 1]");
-        require(i == 0 || sigmas[i] < sigmas[i - 1], SVDQ_ERROR_INVALID_ARGUMENT,
-                "sigmas must be strictly decreasing: sigma " + std::to_string(i) + " (" + value_text(sigmas[i]) +
-                    ") is not below sigma " + std::to_string(i - 1) + " (" + value_text(sigmas[i - 1]) + ")");
+        if (!(std::isfinite(sigmas[i]) && sigmas[i] >= 0.0f && sigmas[i] <= 1.0f))
+            fail(SVDQ_ERROR_INVALID_ARGUMENT,
+                 "sigma " + std::to_string(i) + " is " + value_text(sigmas[i]) + ": sigmas must be in [0, 1]");
+        if (i > 0 && !(sigmas[i] < sigmas[i - 1]))
+            fail(SVDQ_ERROR_INVALID_ARGUMENT, "sigmas must be strictly decreasing: sigma " + std::to_string(i) + " (" +
+                                                  value_text(sigmas[i]) + ") is not below sigma " +
+                                                  std::to_string(i - 1) + " (" + value_text(sigmas[i - 1]) + ")");
     }
     const int total = static_cast<int>(sigmas.size()) - 1;
     for (int i = 0; i < total; ++i) {
