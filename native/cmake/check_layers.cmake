@@ -7,6 +7,7 @@
 #   models   model families (flux/), the registry
 #   quant    the offline quantizer; host math through backend/host_gemm.h
 #   formats  safetensors I/O and the checkpoint converters
+#   sampling flow-matching schedules, samplers, noise, latent layout (host math)
 #   nn       layers over the backend interface
 #   backend  the interface and the context; cpu/ implements it
 #   core     errors, host tensors, numerics, threads
@@ -16,9 +17,10 @@ set(allowed_core core)
 set(allowed_backend core backend)
 set(allowed_nn core backend nn)
 set(allowed_formats core nn formats)
+set(allowed_sampling core sampling)
 set(allowed_quant core backend nn formats quant)
-set(allowed_models core backend nn formats quant models)
-set(allowed_api core backend nn formats quant models api)
+set(allowed_models core backend nn formats quant sampling models)
+set(allowed_api core backend nn formats quant sampling models api)
 # backend/cpu/ is the CPU backend's inside: only backend/ itself reaches into it.
 set(cpu_inside_allowed backend)
 
