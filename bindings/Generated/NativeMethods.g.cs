@@ -134,6 +134,9 @@ namespace SvdQuant.Native
     internal unsafe delegate void svdq_log_fn(int level, byte* message, void* user);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal unsafe delegate int svdq_generation_progress_fn(void* user_data, svdq_generation_step* step);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal unsafe delegate int svdq_quantize_progress_fn(void* user_data, svdq_quantize_progress* progress);
 
     [StructLayout(LayoutKind.Sequential)]
@@ -293,6 +296,62 @@ namespace SvdQuant.Native
         public IntPtr guidance;
         public IntPtr img_ids;
         public IntPtr txt_ids;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_generation_options
+    {
+        public uint struct_size;
+        public int width;
+        public int height;
+        public int steps;
+        public byte* sampler;
+        public ulong seed;
+        public float guidance;
+        public float true_cfg;
+        public float cache_threshold;
+        public float strength;
+        public float shift;
+        public float eta;
+        public float* sigmas;
+        public int sigma_count;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_generation_inputs
+    {
+        public uint struct_size;
+        public IntPtr encoder_hidden_states;
+        public IntPtr pooled_projections;
+        public IntPtr negative_encoder_hidden_states;
+        public IntPtr negative_pooled_projections;
+        public IntPtr noise;
+        public IntPtr init_latents;
+        public IntPtr mask;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_generation_step
+    {
+        public uint struct_size;
+        public int step;
+        public int total;
+        public float sigma;
+        public double elapsed_seconds;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_generation_report
+    {
+        public uint struct_size;
+        public int steps;
+        public int evaluations;
+        public int cached;
+        public int guidance_ignored;
+        public int latent_channels;
+        public int latent_height;
+        public int latent_width;
+        public double seconds;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -499,6 +558,35 @@ namespace SvdQuant.Native
         partial void AfterDestroy();
     }
 
+    /// <summary>Owns an <c>svdq_flux_generator</c>, released once with <c>svdq_flux_generator_destroy</c>.</summary>
+    internal sealed partial class SvdqFluxGeneratorHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqFluxGeneratorHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_flux_generator_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
     /// <summary>Owns an <c>svdq_model</c>, released once with <c>svdq_model_destroy</c>.</summary>
     internal sealed partial class SvdqModelHandle : SafeHandle
     {
@@ -654,6 +742,21 @@ namespace SvdQuant.Native
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_forward(SvdqContextHandle context, SvdqFluxHandle model, svdq_flux_inputs* inputs, SvdqTensorHandle @out);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_generation_options_init(svdq_generation_options* options);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_generator_create(SvdqFluxHandle model, svdq_generation_options* options, out SvdqFluxGeneratorHandle out_generator);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_generator_destroy(IntPtr generator);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_generator_get_latent_shape(SvdqFluxGeneratorHandle generator, long* out_shape);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_generator_run(SvdqContextHandle context, SvdqFluxGeneratorHandle generator, svdq_generation_inputs* inputs, SvdqTensorHandle out_latents, IntPtr progress, void* progress_user, svdq_generation_report* out_report);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_model_load_options_init(svdq_model_load_options* options);

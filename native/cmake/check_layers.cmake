@@ -4,6 +4,7 @@
 # fails the build naming the file, the line and the rule it breaks.
 #
 #   api      the C door: may include everything
+#   pipelines generation around a model: noise, schedule, sampler, guidance
 #   models   model families (flux/), the registry
 #   quant    the offline quantizer; host math through backend/host_gemm.h
 #   formats  safetensors I/O and the checkpoint converters
@@ -20,7 +21,8 @@ set(allowed_formats core nn formats)
 set(allowed_sampling core sampling)
 set(allowed_quant core backend nn formats quant)
 set(allowed_models core backend nn formats quant sampling models)
-set(allowed_api core backend nn formats quant sampling models api)
+set(allowed_pipelines core backend nn formats quant sampling models pipelines)
+set(allowed_api core backend nn formats quant sampling models pipelines api)
 # backend/cpu/ is the CPU backend's inside: only backend/ itself reaches into it.
 set(cpu_inside_allowed backend)
 

@@ -460,6 +460,88 @@ SVDQ_API svdq_status svdq_flux_get_info(const svdq_flux* model, svdq_flux_info* 
 SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* model, const svdq_flux_inputs* inputs,
                                        svdq_tensor* out);
 
+/* ---- FLUX generation (latents) ---------------------------------------- */
+/* Latents from a loaded FLUX transformer as diffusers' FluxPipeline makes
+ * them, text-encoder outputs given: seeded noise (Philox4x32-10 Gaussian,
+ * the same bits on every platform), the flow-matching schedule (the model's
+ * scheduler/scheduler_config.json when found beside it, else FLUX.1-dev's
+ * dynamic shift with a guidance embedding and none without), a sampler, the
+ * embedded guidance (ignored, and reported, by models without one), true
+ * classifier-free guidance with a negative conditioning, the first-block
+ * cache, image-to-image from init latents at a strength and a latent-level
+ * inpainting mask. Batch 1. A generator checks its options once and may run
+ * many times; one thread at a time, like its context. */
+typedef struct svdq_flux_generator svdq_flux_generator;
+
+typedef struct svdq_generation_options {
+    uint32_t struct_size;    /* sizeof(svdq_generation_options) */
+    int32_t width;           /* pixels, rounded down to a multiple of 16 (at least 16); default 1024 */
+    int32_t height;          /* default 1024 */
+    int32_t steps;           /* default 28; ignored when sigmas are given */
+    const char* sampler;     /* "euler" (default, also NULL), "heun", "dpmpp2m" or "euler_a" */
+    uint64_t seed;           /* the initial noise and euler_a's; default 0 */
+    float guidance;          /* embedded guidance scale; default 3.5 */
+    float true_cfg;          /* true CFG scale; 1 (default) is off, > 1 needs a negative conditioning */
+    float cache_threshold;   /* first-block cache; 0 (default) is off and bit-identical */
+    float strength;          /* image-to-image share of the schedule run, (0, 1]; default 1 */
+    float shift;             /* 0 (default): the model's schedule; > 0: this static shift instead */
+    float eta;               /* euler_a's share of ancestral noise, [0, 1]; default 1 */
+    const float* sigmas;     /* NULL, or sigma_count base sigmas (strictly decreasing, in (0, 1]) */
+    int32_t sigma_count;
+} svdq_generation_options;
+
+/* The text-encoder outputs and optional latents of one run, all F32. */
+typedef struct svdq_generation_inputs {
+    uint32_t struct_size;                                /* sizeof(svdq_generation_inputs) */
+    const svdq_tensor* encoder_hidden_states;            /* [1, S_txt, joint_attention_dim] */
+    const svdq_tensor* pooled_projections;               /* [1, pooled_projection_dim] */
+    const svdq_tensor* negative_encoder_hidden_states;   /* NULL, or the negative prompt's, for true CFG */
+    const svdq_tensor* negative_pooled_projections;      /* NULL, or with the above */
+    const svdq_tensor* noise;         /* NULL, or [1, S_img, in_channels]: replaces the seeded noise */
+    const svdq_tensor* init_latents;  /* NULL, or [1, S_img, in_channels]: image-to-image start */
+    const svdq_tensor* mask;          /* NULL, or [1, S_img, in_channels] (1 repaints), with init_latents */
+} svdq_generation_inputs;
+
+typedef struct svdq_generation_step {
+    uint32_t struct_size;   /* sizeof(svdq_generation_step) */
+    int32_t step;           /* 1-based step just done */
+    int32_t total;
+    float sigma;            /* the sigma it arrived at */
+    double elapsed_seconds;
+} svdq_generation_step;
+
+/* Return 0 to go on; anything else cancels (SVDQ_ERROR_CANCELLED); the
+ * generator and model can run again after. */
+typedef int32_t (*svdq_generation_progress_fn)(void* user_data, const svdq_generation_step* step);
+
+typedef struct svdq_generation_report {
+    uint32_t struct_size;      /* sizeof(svdq_generation_report) */
+    int32_t steps;
+    int32_t evaluations;       /* transformer forwards */
+    int32_t cached;            /* of them, cut short by the first-block cache */
+    int32_t guidance_ignored;  /* 1: the model has no guidance embedding */
+    int32_t latent_channels;   /* C of the [C, H/8, W/8] latents (in_channels / 4) */
+    int32_t latent_height;     /* H/8 */
+    int32_t latent_width;      /* W/8 */
+    double seconds;
+} svdq_generation_report;
+
+SVDQ_API svdq_status svdq_generation_options_init(svdq_generation_options* options);
+/* Checks the options against the model (size, sampler, schedule) and reads
+ * its scheduler config. The model must outlive the generator. */
+SVDQ_API svdq_status svdq_flux_generator_create(const svdq_flux* model, const svdq_generation_options* options,
+                                                svdq_flux_generator** out_generator);
+SVDQ_API svdq_status svdq_flux_generator_destroy(svdq_flux_generator* generator);
+/* The shape of the latents a run writes: out_shape = {1, S_img, in_channels}. */
+SVDQ_API svdq_status svdq_flux_generator_get_latent_shape(const svdq_flux_generator* generator, int64_t out_shape[3]);
+/* Runs the sampler and writes the final packed latents (before unpacking)
+ * into out_latents, F32 of the latent shape. progress and out_report may be
+ * NULL. Inputs are checked first, naming the one that is wrong. */
+SVDQ_API svdq_status svdq_flux_generator_run(svdq_context* context, svdq_flux_generator* generator,
+                                             const svdq_generation_inputs* inputs, svdq_tensor* out_latents,
+                                             svdq_generation_progress_fn progress, void* progress_user,
+                                             svdq_generation_report* out_report);
+
 /* ---- models of any family --------------------------------------------- */
 /* A model loaded by the class its config names (config.json's _class_name,
  * or a single file's __metadata__ "config" / "model_class"): today the FLUX

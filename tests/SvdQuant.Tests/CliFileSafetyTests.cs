@@ -107,6 +107,13 @@ public sealed class CliFileSafetyTests : CliFixture
         Assume.That(process.HasExited, Is.False, "flux-tiny quantized before the signal could be sent");
         Assert.That(kill(process.Id, signal), Is.EqualTo(0), "kill failed");
         CliResult result = Finish(process, arguments);
+        // On a loaded machine the last layer can be written and the file committed between the check
+        // above and the signal's arrival: then there was nothing left to cancel.
+        if (result.ExitCode == 0)
+        {
+            Assert.That(File.Exists(output), "a run that finished wrote its file");
+            Assert.Inconclusive("the signal arrived after the output was committed");
+        }
 
         Assert.Multiple(() =>
         {

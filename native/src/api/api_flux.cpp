@@ -1,3 +1,4 @@
+#include "api/api_flux.h"
 #include "api/api_guard.h"
 #include "api/quantize_options.h"
 #include "backend/context.h"
@@ -8,10 +9,6 @@
 #include "models/flux/flux_transformer.h"
 
 using namespace svdq;
-
-struct svdq_flux : FluxTransformer {
-    using FluxTransformer::FluxTransformer;
-};
 
 namespace {
 
@@ -45,7 +42,7 @@ SVDQ_API svdq_status svdq_flux_load(svdq_context* context, const char* path, con
             o = read_versioned(*options, o, "svdq_flux_load_options");
         }
         const svdq_linear_scheme scheme = scheme_value(o.scheme, "scheme");
-        out = new svdq_flux(ctx, FluxCheckpoint(path), scheme);
+        out = new svdq_flux(ctx, path, scheme);
     });
 }
 

@@ -1,0 +1,13 @@
+// The C handle of a loaded FLUX transformer, shared by the forward and the generation entry points.
+#pragma once
+
+#include <string>
+
+#include "models/flux/flux_transformer.h"
+
+struct svdq_flux : svdq::FluxTransformer {
+    svdq_flux(svdq::Context& ctx, const std::string& model_path, svdq_linear_scheme scheme)
+        : FluxTransformer(ctx, svdq::FluxCheckpoint(model_path), scheme), path(model_path) {}
+
+    std::string path;  // as loaded: a generator looks for the scheduler config beside it
+};
