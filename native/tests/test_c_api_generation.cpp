@@ -5,6 +5,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -253,6 +257,104 @@ TEST_F(CApiGeneration, CancelThenRerunGivesTheFullResult) {
     EXPECT_EQ(seen.steps, (std::vector<int32_t>{1, 2, 3, 4}));
     EXPECT_EQ(out.values(), full);
     svdq_flux_generator_destroy(g);
+}
+
+// A schnell-style copy of flux-tiny: no guidance embedding (its tensors
+// dropped, guidance_embeds false), no scheduler config. Its schedule is
+// unshifted and the guidance option is ignored and reported.
+TEST_F(CApiGeneration, WithoutAGuidanceEmbeddingTheScheduleIsUnshiftedAndGuidanceIgnored) {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("svdq_schnell_tiny_" + std::to_string(std::random_device{}()));
+    fs::create_directories(dir);
+    {
+        std::ifstream in(kModel + "/config.json");
+        std::stringstream text;
+        text << in.rdbuf();
+        std::string config = text.str();
+        const std::string from = "\"guidance_embeds\": true";
+        config.replace(config.find(from), from.size(), "\"guidance_embeds\": false");
+        std::ofstream(dir / "config.json") << config;
+    }
+    svdq_safetensors* file = nullptr;
+    ASSERT_EQ(svdq_safetensors_open((kModel + "/diffusion_pytorch_model.safetensors").c_str(), &file), SVDQ_OK);
+    svdq_safetensors_writer* writer = nullptr;
+    svdq_safetensors_writer_create(&writer);
+    svdq_safetensors_info info{};
+    info.struct_size = sizeof info;
+    svdq_safetensors_get_info(file, &info);
+    for (int64_t i = 0; i < info.tensor_count; ++i) {
+        svdq_safetensors_tensor t{};
+        t.struct_size = sizeof t;
+        svdq_safetensors_get_tensor(file, i, &t);
+        if (std::string(t.name).find("guidance_embedder") != std::string::npos) continue;
+        ASSERT_EQ(svdq_safetensors_writer_add_tensor(writer, t.name, t.dtype, t.shape, t.ndim, t.data, t.size_bytes), SVDQ_OK);
+    }
+    ASSERT_EQ(svdq_safetensors_writer_save(writer, (dir / "diffusion_pytorch_model.safetensors").c_str()), SVDQ_OK) << last_error();
+    svdq_safetensors_writer_destroy(writer);
+    svdq_safetensors_destroy(file);
+    svdq_flux* schnell = nullptr;
+    ASSERT_EQ(svdq_flux_load(ctx_, dir.c_str(), nullptr, &schnell), SVDQ_OK) << last_error();
+
+    svdq_generation_inputs in{};
+    in.struct_size = sizeof in;
+    in.encoder_hidden_states = states_.t;
+    in.pooled_projections = pooled_.t;
+    in.noise = noise_.t;
+    const auto generate = [&](const svdq_generation_options& o, svdq_generation_report* report) {
+        svdq_flux_generator* g = nullptr;
+        EXPECT_EQ(svdq_flux_generator_create(schnell, &o, &g), SVDQ_OK) << last_error();
+        OwnedTensor out({1, kTokens, kFeatures}, std::vector<float>(kTokens * kFeatures, 0.0f));
+        EXPECT_EQ(svdq_flux_generator_run(ctx_, g, &in, out.t, nullptr, nullptr, report), SVDQ_OK) << last_error();
+        svdq_flux_generator_destroy(g);
+        return out.values();
+    };
+    svdq_generation_options o;
+    svdq_generation_options_init(&o);
+    o.width = kWidth;
+    o.height = kHeight;
+    o.steps = 4;
+    svdq_generation_report report{};
+    report.struct_size = sizeof report;
+    const std::vector<float> by_default = generate(o, &report);
+    EXPECT_EQ(report.guidance_ignored, 1);
+    // The same run over linspace(1, 1/4, 4) = 1, 0.75, 0.5, 0.25 kept as given.
+    const std::vector<float> sigmas{1.0f, 0.75f, 0.5f, 0.25f};
+    svdq_generation_options explicit_sigmas = options(sigmas);
+    EXPECT_EQ(generate(explicit_sigmas, nullptr), by_default);
+    // Guidance changes nothing without an embedding.
+    o.guidance = 9.0f;
+    EXPECT_EQ(generate(o, nullptr), by_default);
+    svdq_flux_destroy(schnell);
+    fs::remove_all(dir);
+}
+
+// flux-tiny embeds guidance and has no scheduler config: FLUX.1-dev's
+// dynamic shift, mu = 0.5 + (S_img - 256) (1.15 - 0.5) / (4096 - 256) on
+// the line extrapolated to 12 tokens, sigma' = e^mu / (e^mu + (1/sigma - 1)).
+TEST_F(CApiGeneration, TheDefaultScheduleIsFluxDevsDynamicShift) {
+    svdq_generation_inputs in{};
+    in.struct_size = sizeof in;
+    in.encoder_hidden_states = states_.t;
+    in.pooled_projections = pooled_.t;
+    in.noise = noise_.t;
+    svdq_generation_options o;
+    svdq_generation_options_init(&o);
+    o.width = kWidth;
+    o.height = kHeight;
+    o.steps = 4;
+    const std::vector<float> by_default = run(o, in);
+
+    const double mu = 0.5 + (static_cast<double>(kTokens) - 256.0) * (1.15 - 0.5) / (4096.0 - 256.0);
+    const double e = std::exp(mu);
+    std::vector<float> shifted;
+    for (double sigma : {1.0, 0.75, 0.5, 0.25}) shifted.push_back(static_cast<float>(e / (e + (1.0 / sigma - 1.0))));
+    const std::vector<float> explicit_run = run(options(shifted), in);
+    ASSERT_EQ(explicit_run.size(), by_default.size());
+    // diffusers rounds each operation to float32; float64 here moves a sigma by an ulp at most.
+    for (size_t j = 0; j < by_default.size(); ++j)
+        EXPECT_NEAR(by_default[j], explicit_run[j], 1e-5f * (1.0f + std::fabs(explicit_run[j]))) << j;
+    // An unshifted run differs: the shift matters.
+    EXPECT_NE(run(options({1.0f, 0.75f, 0.5f, 0.25f}), in), by_default);
 }
 
 TEST_F(CApiGeneration, BadInputIsNamed) {
