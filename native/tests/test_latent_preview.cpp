@@ -118,7 +118,8 @@ TEST(LatentPreview, FluxProjectionMatchesPublishedFactors) {
             double rgb[3];
             for (int k = 0; k < 3; ++k) {
                 rgb[k] = kBias[k];
-                for (int c = 0; c < 16; ++c) rgb[k] += static_cast<double>(packed[packed_index(s, c, y, x)]) * kFactors[c][k];
+                for (int c = 0; c < 16; ++c)
+                    rgb[k] += static_cast<double>(packed[packed_index(s, c, y, x)]) * kFactors[c][k];
                 (std::fabs(rgb[k]) < 1.0 ? linear : clamped)++;
             }
             expect_pixel(p, y, x, rgb, "projection");
@@ -194,7 +195,10 @@ TEST(LatentPreview, OtherChannelCountsStretchTheFirstThreeChannels) {
     expect_fallback(packed, s4, "4 channels");
     const LatentPreview p = latent_preview_rgba(packed, s4);
     int r_min = 255, r_max = 0;
-    for (size_t i = 0; i < p.rgba.size(); i += 4) r_min = std::min<int>(r_min, p.rgba[i]), r_max = std::max<int>(r_max, p.rgba[i]);
+    for (size_t i = 0; i < p.rgba.size(); i += 4) {
+        r_min = std::min<int>(r_min, p.rgba[i]);
+        r_max = std::max<int>(r_max, p.rgba[i]);
+    }
     EXPECT_EQ(r_min, 0);
     EXPECT_EQ(r_max, 255);
 
@@ -262,10 +266,12 @@ TEST(LatentPreview, BadShapesAreRefusedByName) {
     expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "latent height 3", [&] {
         latent_preview_rgba(std::vector<float>(16 * 3 * 4), latent_shape(16, 3, 4));
     });
-    expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "latent width 0", [&] { latent_preview_rgba({}, latent_shape(16, 2, 0)); });
+    expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "latent width 0",
+                 [&] { latent_preview_rgba({}, latent_shape(16, 2, 0)); });
     expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "latent width 8194",
                  [&] { latent_preview_rgba(packed, latent_shape(16, 2, 8194)); });
-    expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "latent channels 0", [&] { latent_preview_rgba({}, latent_shape(0, 2, 4)); });
+    expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "latent channels 0",
+                 [&] { latent_preview_rgba({}, latent_shape(0, 2, 4)); });
     expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "preview upscale 0", [&] { latent_preview_rgba(packed, s, 0); });
     expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "preview upscale 9", [&] { latent_preview_rgba(packed, s, 9); });
 }
