@@ -14,10 +14,13 @@
 #include <vector>
 
 #include "core/error.h"
+#include "expect_error.h"
 #include "sampling/latent_preview.h"
 
 namespace svdq {
 namespace {
+
+using test::expect_error;
 
 constexpr double kFactors[16][3] = {
     {-0.0346, 0.0244, 0.0681},  {0.0034, 0.0210, 0.0687},   {0.0275, -0.0668, -0.0433}, {-0.0174, 0.0160, 0.0617},
@@ -72,17 +75,6 @@ void expect_pixel(const LatentPreview& p, int64_t y, int64_t x, const double rgb
     EXPECT_EQ(got.g, reference_byte(rgb[1])) << where << " G at (" << y << ", " << x << ")";
     EXPECT_EQ(got.b, reference_byte(rgb[2])) << where << " B at (" << y << ", " << x << ")";
     EXPECT_EQ(got.a, 255) << where;
-}
-
-template <typename F>
-void expect_error(svdq_status status, const std::string& part, F&& f) {
-    try {
-        f();
-        ADD_FAILURE() << "no error, expected '" << part << "'";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.status(), status) << e.what();
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
 }
 
 TEST(LatentPreview, ZeroLatentsShowTheBias) {

@@ -7,26 +7,18 @@
 #include <vector>
 
 #include "core/error.h"
+#include "expect_error.h"
 #include "sampling/flux_latents.h"
 
 namespace svdq {
 namespace {
 
+using test::expect_error;
+
 std::vector<float> iota_values(size_t count) {
     std::vector<float> v(count);
     for (size_t i = 0; i < count; ++i) v[i] = static_cast<float>(i) * 0.5f - 3.0f;
     return v;
-}
-
-template <typename F>
-void expect_error(svdq_status status, const std::string& part, F&& f) {
-    try {
-        f();
-        ADD_FAILURE() << "no error, expected '" << part << "'";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.status(), status) << e.what();
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
 }
 
 TEST(FluxLatents, SizesRoundAsThePipeline) {

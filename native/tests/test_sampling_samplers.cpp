@@ -10,12 +10,15 @@
 #include <vector>
 
 #include "core/error.h"
+#include "expect_error.h"
 #include "sampling/flow_schedule.h"
 #include "sampling/noise.h"
 #include "sampling/sampler.h"
 
 namespace svdq {
 namespace {
+
+using test::expect_error;
 
 const char* const kAllSamplers[] = {"euler", "heun", "dpmpp2m", "euler_a"};
 
@@ -29,17 +32,6 @@ std::vector<uint32_t> bits_of(const std::vector<float>& values) {
     std::vector<uint32_t> bits(values.size());
     std::memcpy(bits.data(), values.data(), values.size() * sizeof(float));
     return bits;
-}
-
-template <typename F>
-void expect_error(svdq_status status, const std::string& part, F&& f) {
-    try {
-        f();
-        ADD_FAILURE() << "no error, expected '" << part << "'";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.status(), status) << e.what();
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
 }
 
 // --- the update formulas, one run of a few steps ------------------------------

@@ -11,10 +11,13 @@
 #include <vector>
 
 #include "core/error.h"
+#include "expect_error.h"
 #include "sampling/flow_schedule.h"
 
 namespace svdq {
 namespace {
+
+using test::expect_error;
 
 std::vector<uint32_t> bits_of(const std::vector<float>& values) {
     std::vector<uint32_t> bits(values.size());
@@ -42,17 +45,6 @@ std::vector<double> published_sigmas(int n, int64_t tokens, bool dynamic) {
     }
     sigmas.push_back(0.0);
     return sigmas;
-}
-
-template <typename F>
-void expect_error(svdq_status status, const std::string& part, F&& f) {
-    try {
-        f();
-        ADD_FAILURE() << "no error, expected status " << status << " with '" << part << "'";
-    } catch (const Error& e) {
-        EXPECT_EQ(e.status(), status) << e.what();
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-    }
 }
 
 TEST(FlowSchedule, MatchesDiffusersFloat32BitForBit) {
