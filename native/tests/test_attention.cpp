@@ -8,11 +8,13 @@
 #include <limits>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "backend/context.h"
 #include "core/cpu_features.h"
 #include "backend/backend.h"
 #include "backend/cpu/cpu_kernels.h"
+#include "core/aligned.h"
 #include "cpu_levels.h"
 #include "test_util.h"
 
@@ -120,7 +122,12 @@ TEST_P(AttentionTest, KernelWritesExactlyItsTile) {
     const int64_t n = p.s.tokens, stride = p.s.heads * p.s.head_dim, head = p.s.heads - 1;
     const int64_t q0 = n / 3, q1 = std::max(q0 + 1, n - n / 5);  // crosses query blocks where n allows
     std::vector<float> out(p.size(), -7.0f);
-    kernels.attention({p.q.data(), p.k.data(), p.v.data(), n, p.s.heads, p.s.head_dim, out.data()}, {head, q0, q1});
+    const AttentionArgs args{p.q.data(), p.k.data(), p.v.data(), n, p.s.heads, p.s.head_dim, out.data()};
+    // The scratch the kernel declares, then a guard it must not touch.
+    const size_t need = kernels.attention_scratch(args), guard = 64;
+    std::vector<float, AlignedAllocator<float>> scratch(need + guard, -3.0f);
+    kernels.attention(args, {head, q0, q1}, scratch.data());
+    for (size_t i = need; i < need + guard; ++i) ASSERT_EQ(scratch[i], -3.0f) << "written past its declared scratch at " << i;
     std::vector<int64_t> rows;
     for (int64_t i = q0; i < q1; ++i) rows.push_back(i);
     const std::vector<double> ref = reference(p, rows);

@@ -2,11 +2,32 @@
 
 namespace svdq {
 
+namespace {
+
+// Which of its pool's threads this is while it runs a loop: workers keep
+// theirs, a caller is 0 for the length of its loop.
+thread_local int t_slot = 0;
+
+// Makes the calling thread slot 0 for one loop, restoring what it was.
+class CallerSlot {
+public:
+    CallerSlot() : saved_(t_slot) { t_slot = 0; }
+    ~CallerSlot() { t_slot = saved_; }
+    CallerSlot(const CallerSlot&) = delete;
+    CallerSlot& operator=(const CallerSlot&) = delete;
+
+private:
+    int saved_;
+};
+
+}  // namespace
+
 ThreadPool::ThreadPool(int num_threads) {
     if (num_threads <= 0) num_threads = static_cast<int>(std::thread::hardware_concurrency());
     if (num_threads <= 0) num_threads = 1;
+    scratch_.resize(static_cast<size_t>(num_threads));
     workers_.reserve(static_cast<size_t>(num_threads - 1));
-    for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -37,7 +58,8 @@ void ThreadPool::run_items() {
     }
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(int slot) {
+    t_slot = slot;
     uint64_t seen = 0;
     for (;;) {
         {
@@ -56,6 +78,7 @@ void ThreadPool::worker_loop() {
 
 void ThreadPool::parallel_for(int64_t count, FunctionRef<void(int64_t)> body) {
     if (count <= 0) return;
+    const CallerSlot caller;
     if (workers_.empty() || count == 1) {
         for (int64_t i = 0; i < count; ++i) body(i);
         return;
@@ -80,5 +103,12 @@ void ThreadPool::parallel_for(int64_t count, FunctionRef<void(int64_t)> body) {
     }
     if (error) std::rethrow_exception(error);
 }
+
+void ThreadPool::reserve_scratch(size_t floats) {
+    for (auto& buffer : scratch_)
+        if (buffer.size() < floats) buffer.resize(floats);
+}
+
+float* ThreadPool::scratch() { return scratch_[static_cast<size_t>(t_slot)].data(); }
 
 }  // namespace svdq

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/aligned.h"
 #include "core/function_ref.h"
 
 namespace svdq {
@@ -26,8 +27,16 @@ public:
     // returns when all are done. The first exception thrown is rethrown here.
     void parallel_for(int64_t count, FunctionRef<void(int64_t)> body);
 
+    // Per-thread scratch for kernels, owned by the pool and kept across
+    // loops. reserve_scratch grows every thread's buffer, from the calling
+    // thread before a loop, so a loop of a size seen before allocates nothing
+    // whichever thread takes which item (and whichever thread calls).
+    // scratch() is the running thread's buffer, for use inside parallel_for.
+    void reserve_scratch(size_t floats);
+    float* scratch();
+
 private:
-    void worker_loop();
+    void worker_loop(int slot);
     void run_items();
 
     std::vector<std::thread> workers_;
@@ -41,6 +50,8 @@ private:
     uint64_t generation_ = 0;
     bool stopping_ = false;
     std::exception_ptr error_;
+    // One buffer per thread: slot 0 is the caller's, slot i worker i's.
+    std::vector<std::vector<float, AlignedAllocator<float>>> scratch_;
 };
 
 }  // namespace svdq

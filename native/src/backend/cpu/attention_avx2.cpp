@@ -17,11 +17,9 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
-#include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/simd_avx2.h"
-#include "core/aligned.h"
 
 SVDQ_AVX2_BEGIN
 namespace svdq {
@@ -31,6 +29,10 @@ namespace {
 constexpr int64_t kLanes = 16;        // queries per panel
 constexpr int64_t kQueryBlock = 256;  // queries sharing one packed K and V block (the table's tile)
 constexpr int64_t kKeyBlock = 128;
+
+// Row stride of a packed K or V block: whole registers, an odd count of them
+// so rows do not alias in cache.
+int64_t packed_ld(int64_t d) { return ((d + 15) / 16 | 1) * 16; }
 
 // Calls body(std::integral_constant<int, MR>, i) over [0, count) in register
 // tiles of 6 rows, then one narrower tile for the remainder.
@@ -137,17 +139,12 @@ void prefetch_block(const AttentionArgs& a, int64_t head, int64_t k0, int64_t nk
 }
 
 // Queries [q0, q1), at most kQueryBlock of them, of one head.
-void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1) {
+// scratch: attention_avx2_scratch floats.
+void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, float* scratch) {
     const int64_t d = a.head_dim, stride = a.heads * d, nq = q1 - q0, panels = (nq + kLanes - 1) / kLanes;
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    // Per-thread scratch, grown once: Q^T and O^T [panels][d][16], one
-    // panel's P^T [kKeyBlock][16], running max and sum [panels][16], the
-    // packed K and V blocks [kKeyBlock][ld].
-    thread_local std::vector<float, AlignedAllocator<float>> scratch;
-    const int64_t panel_size = d * kLanes, ld = ((d + 15) / 16 | 1) * 16, block_size = kKeyBlock * ld;
-    const size_t need = static_cast<size_t>(2 * panels * panel_size + kKeyBlock * kLanes + 2 * panels * kLanes + 2 * block_size);
-    if (scratch.size() < need) scratch.resize(need);
-    float* const qt = scratch.data();
+    const int64_t panel_size = d * kLanes, ld = packed_ld(d), block_size = kKeyBlock * ld;
+    float* const qt = scratch;
     float* const ot = qt + panels * panel_size;
     float* const p = ot + panels * panel_size;
     float* const m = p + kKeyBlock * kLanes;
@@ -201,8 +198,17 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1) 
 
 }  // namespace
 
-void attention_avx2(const AttentionArgs& a, const AttentionTile& t) {
-    for (int64_t q0 = t.q0; q0 < t.q1; q0 += kQueryBlock) attend_block(a, t.head, q0, std::min(t.q1, q0 + kQueryBlock));
+// A full query block's: Q^T and O^T [panels][d][16], one panel's P^T
+// [kKeyBlock][16], running max and sum [panels][16], the packed K and V
+// blocks [kKeyBlock][ld].
+size_t attention_avx2_scratch(const AttentionArgs& a) {
+    const int64_t d = a.head_dim, panels = kQueryBlock / kLanes;
+    return static_cast<size_t>(2 * panels * d * kLanes + kKeyBlock * kLanes + 2 * panels * kLanes + 2 * kKeyBlock * packed_ld(d));
+}
+
+void attention_avx2(const AttentionArgs& a, const AttentionTile& t, float* scratch) {
+    for (int64_t q0 = t.q0; q0 < t.q1; q0 += kQueryBlock)
+        attend_block(a, t.head, q0, std::min(t.q1, q0 + kQueryBlock), scratch);
 }
 
 }  // namespace svdq

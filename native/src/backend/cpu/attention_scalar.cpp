@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
 
@@ -16,17 +15,18 @@ constexpr int64_t kKeyBlock = 256;
 
 }  // namespace
 
-void attention_scalar(const AttentionArgs& a, const AttentionTile& t) {
+// The key block's scores, then one query's accumulator.
+size_t attention_scalar_scratch(const AttentionArgs& a) { return static_cast<size_t>(kKeyBlock + a.head_dim); }
+
+void attention_scalar(const AttentionArgs& a, const AttentionTile& t, float* scratch) {
     const int64_t d = a.head_dim, stride = a.heads * d;
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    // Per-thread scratch: the block's scores and one query's accumulator.
-    thread_local std::vector<float> s, acc;
-    s.resize(static_cast<size_t>(kKeyBlock));
-    acc.resize(static_cast<size_t>(d));
+    float* const s = scratch;
+    float* const acc = scratch + kKeyBlock;
     for (int64_t i = t.q0; i < t.q1; ++i) {
         const float* qi = a.q + i * stride + t.head * d;
         float m = -std::numeric_limits<float>::infinity(), l = 0.0f;
-        std::fill(acc.begin(), acc.end(), 0.0f);
+        std::fill(acc, acc + d, 0.0f);
         for (int64_t k0 = 0; k0 < a.tokens; k0 += kKeyBlock) {
             const int64_t nk = std::min(kKeyBlock, a.tokens - k0);
             float block_max = -std::numeric_limits<float>::infinity();
@@ -34,25 +34,25 @@ void attention_scalar(const AttentionArgs& a, const AttentionTile& t) {
                 const float* kj = a.k + (k0 + j) * stride + t.head * d;
                 float dot = 0.0f;
                 for (int64_t c = 0; c < d; ++c) dot += qi[c] * kj[c];
-                s[static_cast<size_t>(j)] = dot * scale;
-                block_max = std::max(block_max, s[static_cast<size_t>(j)]);
+                s[j] = dot * scale;
+                block_max = std::max(block_max, s[j]);
             }
             const float new_max = std::max(m, block_max);
             const float correction = std::exp(m - new_max);
-            for (float& x : acc) x *= correction;
+            for (int64_t c = 0; c < d; ++c) acc[c] *= correction;
             float sum = 0.0f;
             for (int64_t j = 0; j < nk; ++j) {
-                const float p = std::exp(s[static_cast<size_t>(j)] - new_max);
+                const float p = std::exp(s[j] - new_max);
                 sum += p;
                 const float* vj = a.v + (k0 + j) * stride + t.head * d;
-                for (int64_t c = 0; c < d; ++c) acc[static_cast<size_t>(c)] += p * vj[c];
+                for (int64_t c = 0; c < d; ++c) acc[c] += p * vj[c];
             }
             l = l * correction + sum;
             m = new_max;
         }
         float* o = a.out + i * stride + t.head * d;
         const float inv = 1.0f / l;
-        for (int64_t c = 0; c < d; ++c) o[c] = acc[static_cast<size_t>(c)] * inv;
+        for (int64_t c = 0; c < d; ++c) o[c] = acc[c] * inv;
     }
 }
 

@@ -78,10 +78,11 @@ void CpuBackend::attention(const TensorView& q, const TensorView& k, const Tenso
     const AttentionArgs args{q.data, k.data, v.data, tokens, heads, head_dim, out.data};
     const int64_t block = kernels_->attention_queries;
     const int64_t blocks = (tokens + block - 1) / block;
+    pool_.reserve_scratch(kernels_->attention_scratch(args));
     // Consecutive items share a head, so its K and V stay warm in cache.
     pool_.parallel_for(heads * blocks, [&](int64_t item) {
         const int64_t head = item / blocks, q0 = item % blocks * block;
-        kernels_->attention(args, {head, q0, std::min(tokens, q0 + block)});
+        kernels_->attention(args, {head, q0, std::min(tokens, q0 + block)}, pool_.scratch());
     });
 }
 

@@ -4,19 +4,32 @@ namespace svdq {
 
 namespace {
 
+template <class Args>
+size_t no_scratch(const Args&) {
+    return 0;
+}
+
 const CpuKernels kScalar = {SVDQ_CPU_SCALAR,     64,               64,
                             pack_f32_scalar,     pack_bf16_scalar,  pack_w4a16_scalar, pack_int4_scalar,
-                            pack_lowrank_up_scalar, quantize_act_scalar,
-                            gemm_w4a4_scalar,    gemm_w4a16_scalar, gemm_f32_scalar,   gemm_bf16_scalar,
-                            32,                  attention_scalar};
+                            pack_lowrank_up_scalar,
+                            quantize_act_scalar, no_scratch<QuantizeActArgs>,
+                            gemm_w4a4_scalar,
+                            gemm_w4a16_scalar,   gemm_w4a16_scalar_scratch,
+                            gemm_f32_scalar,
+                            gemm_bf16_scalar,    no_scratch<GemmFloatArgs>,
+                            32,                  attention_scalar,  attention_scalar_scratch};
 
 // Tiles of 96 rows (16 six-row micro-tiles) by 256 columns (whole panels):
 // each column tile streams X from memory once.
 const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              256,
                           pack_f32_avx2,       pack_bf16_avx2,  pack_w4a16_avx2, pack_w4a4_avx2,
-                          pack_lowrank_up_avx2, quantize_act_avx2,
-                          gemm_w4a4_avx2,      gemm_w4a16_avx2, gemm_f32_avx2,   gemm_bf16_avx2,
-                          256,                 attention_avx2};
+                          pack_lowrank_up_avx2,
+                          quantize_act_avx2,   quantize_act_avx2_scratch,
+                          gemm_w4a4_avx2,
+                          gemm_w4a16_avx2,     gemm_widened_avx2_scratch,
+                          gemm_f32_avx2,
+                          gemm_bf16_avx2,      gemm_widened_avx2_scratch,
+                          256,                 attention_avx2,  attention_avx2_scratch};
 
 }  // namespace
 

@@ -3,9 +3,13 @@
 // chosen at run time from CPUID. Weights are packed once per level at load
 // time; activations use one level-independent format, so quantize_act
 // outputs compare bit for bit across levels. Kernels work on one tile of the
-// output and never allocate; cpu_ops.cpp spreads tiles over the thread pool.
+// output and never allocate: a kernel that needs working memory states how
+// many floats per thread (its *_scratch entry) and gets them as `scratch`,
+// from the thread pool's per-thread buffers. cpu_ops.cpp spreads tiles over
+// the pool.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "backend/cpu/packed_weights.h"
@@ -106,13 +110,17 @@ struct CpuKernels {
     PackedWeights (*pack_w4a16)(const Int4Matrix& w, const float* zeros);
     PackedWeights (*pack_w4a4)(const Int4Matrix& w);
     PackedWeights (*pack_lowrank_up)(const float* up, int64_t n, int64_t rank);
-    void (*quantize_act)(const QuantizeActArgs&, int64_t row_begin, int64_t row_end);
+    void (*quantize_act)(const QuantizeActArgs&, int64_t row_begin, int64_t row_end, float* scratch);
+    size_t (*quantize_act_scratch)(const QuantizeActArgs&);
     void (*gemm_w4a4)(const GemmW4A4Args&, const Tile&);
-    void (*gemm_w4a16)(const GemmFloatArgs&, const Tile&);
+    void (*gemm_w4a16)(const GemmFloatArgs&, const Tile&, float* scratch);
+    size_t (*gemm_w4a16_scratch)(const GemmFloatArgs&);
     void (*gemm_f32)(const GemmFloatArgs&, const Tile&);
-    void (*gemm_bf16)(const GemmFloatArgs&, const Tile&);
+    void (*gemm_bf16)(const GemmFloatArgs&, const Tile&, float* scratch);
+    size_t (*gemm_bf16_scratch)(const GemmFloatArgs&);
     int64_t attention_queries;  // queries per attention tile
-    void (*attention)(const AttentionArgs&, const AttentionTile&);
+    void (*attention)(const AttentionArgs&, const AttentionTile&, float* scratch);
+    size_t (*attention_scratch)(const AttentionArgs&);
 };
 
 // The best kernels at or below `level`.
@@ -126,12 +134,14 @@ PackedWeights pack_bf16_scalar(const float* w, int64_t n, int64_t k);
 PackedWeights pack_lowrank_up_scalar(const float* up, int64_t n, int64_t rank);
 PackedWeights pack_int4_scalar(const Int4Matrix& w);
 PackedWeights pack_w4a16_scalar(const Int4Matrix& w, const float* zeros);  // pack_int4_scalar + zeros as given
-void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end);
+void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float* scratch);
 void gemm_w4a4_scalar(const GemmW4A4Args& a, const Tile& t);
-void gemm_w4a16_scalar(const GemmFloatArgs& a, const Tile& t);
+void gemm_w4a16_scalar(const GemmFloatArgs& a, const Tile& t, float* scratch);
+size_t gemm_w4a16_scalar_scratch(const GemmFloatArgs& a);
 void gemm_f32_scalar(const GemmFloatArgs& a, const Tile& t);
-void gemm_bf16_scalar(const GemmFloatArgs& a, const Tile& t);
-void attention_scalar(const AttentionArgs& a, const AttentionTile& t);
+void gemm_bf16_scalar(const GemmFloatArgs& a, const Tile& t, float* scratch);
+void attention_scalar(const AttentionArgs& a, const AttentionTile& t, float* scratch);
+size_t attention_scalar_scratch(const AttentionArgs& a);
 
 // AVX2 + FMA versions, compiled with those instructions enabled and called
 // only when CPUID reports them.
@@ -140,11 +150,14 @@ PackedWeights pack_bf16_avx2(const float* w, int64_t n, int64_t k);
 PackedWeights pack_w4a16_avx2(const Int4Matrix& w, const float* zeros);
 PackedWeights pack_w4a4_avx2(const Int4Matrix& w);
 PackedWeights pack_lowrank_up_avx2(const float* up, int64_t n, int64_t rank);
-void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end);
+void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float* scratch);
+size_t quantize_act_avx2_scratch(const QuantizeActArgs& a);
 void gemm_w4a4_avx2(const GemmW4A4Args& a, const Tile& t);
-void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t);
+void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t, float* scratch);
 void gemm_f32_avx2(const GemmFloatArgs& a, const Tile& t);
-void gemm_bf16_avx2(const GemmFloatArgs& a, const Tile& t);
-void attention_avx2(const AttentionArgs& a, const AttentionTile& t);
+void gemm_bf16_avx2(const GemmFloatArgs& a, const Tile& t, float* scratch);
+size_t gemm_widened_avx2_scratch(const GemmFloatArgs& a);  // gemm_w4a16_avx2's and gemm_bf16_avx2's
+void attention_avx2(const AttentionArgs& a, const AttentionTile& t, float* scratch);
+size_t attention_avx2_scratch(const AttentionArgs& a);
 
 }  // namespace svdq

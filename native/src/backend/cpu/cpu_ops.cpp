@@ -27,8 +27,9 @@ void for_each_tile(const CpuKernels& kernels, ThreadPool& pool, int64_t m, int64
 
 void run_quantize_act(const CpuKernels& kernels, ThreadPool& pool, const QuantizeActArgs& args) {
     const int64_t blocks = std::min<int64_t>(args.m, pool.size() * 4);
+    pool.reserve_scratch(kernels.quantize_act_scratch(args));
     pool.parallel_for(blocks, [&](int64_t b) {
-        kernels.quantize_act(args, args.m * b / blocks, args.m * (b + 1) / blocks);
+        kernels.quantize_act(args, args.m * b / blocks, args.m * (b + 1) / blocks, pool.scratch());
     });
 }
 
@@ -37,7 +38,8 @@ void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Ar
 }
 
 void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {
-    for_each_tile(kernels, pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_w4a16(args, t); });
+    pool.reserve_scratch(kernels.gemm_w4a16_scratch(args));
+    for_each_tile(kernels, pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_w4a16(args, t, pool.scratch()); });
 }
 
 void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {
@@ -45,7 +47,8 @@ void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatAr
 }
 
 void run_gemm_bf16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {
-    for_each_tile(kernels, pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_bf16(args, t); });
+    pool.reserve_scratch(kernels.gemm_bf16_scratch(args));
+    for_each_tile(kernels, pool, args.m, args.w->n, [&](const Tile& t) { kernels.gemm_bf16(args, t, pool.scratch()); });
 }
 
 void run_add_activation(ThreadPool& pool, float* y, const float* addend, int64_t count, int32_t activation) {

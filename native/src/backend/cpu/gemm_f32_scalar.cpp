@@ -26,6 +26,6 @@ float as_is(float v) { return v; }
 }  // namespace
 
 void gemm_f32_scalar(const GemmFloatArgs& a, const Tile& t) { gemm_float_weights(a, t, a.w->floats(), as_is); }
-void gemm_bf16_scalar(const GemmFloatArgs& a, const Tile& t) { gemm_float_weights(a, t, a.w->halves(), bf16_to_float); }
+void gemm_bf16_scalar(const GemmFloatArgs& a, const Tile& t, float* /*scratch*/) { gemm_float_weights(a, t, a.w->halves(), bf16_to_float); }
 
 }  // namespace svdq

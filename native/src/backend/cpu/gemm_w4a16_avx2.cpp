@@ -30,9 +30,11 @@ void dequantize_slice(const uint8_t* q, const uint16_t* scales, const uint16_t* 
 
 }  // namespace
 
-void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t) {
+size_t gemm_widened_avx2_scratch(const GemmFloatArgs& /*a*/) { return static_cast<size_t>(avx2::kFloatKBlock * 16); }
+
+void gemm_w4a16_avx2(const GemmFloatArgs& a, const Tile& t, float* scratch) {
     const int64_t k = a.w->k, groups = k / 64;
-    avx2::gemm_widened_panels(a, t, [&](int64_t p, const avx2::KBlock& kb, float* slice) {
+    avx2::gemm_widened_panels(a, t, scratch, [&](int64_t p, const avx2::KBlock& kb, float* slice) {
         dequantize_slice(a.w->bytes() + p * k * 8, a.w->scales.data() + p * groups * 16,
                          a.w->zeros.empty() ? nullptr : a.w->zeros.data() + p * groups * 16, kb.k0, kb.kc, slice);
     });

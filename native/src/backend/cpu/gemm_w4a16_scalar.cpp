@@ -1,5 +1,4 @@
 #include <cstddef>
-#include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/epilogue.h"
@@ -7,11 +6,11 @@
 
 namespace svdq {
 
-void gemm_w4a16_scalar(const GemmFloatArgs& a, const Tile& t) {
+// The dequantised weight row.
+size_t gemm_w4a16_scalar_scratch(const GemmFloatArgs& a) { return static_cast<size_t>(a.w->k); }
+
+void gemm_w4a16_scalar(const GemmFloatArgs& a, const Tile& t, float* w) {
     const int64_t k = a.w->k, n_total = a.w->n, groups = k / kInt4Group;
-    // Per-thread row buffer: kept across calls, so forwards stay allocation-free.
-    thread_local std::vector<float> w;
-    w.resize(static_cast<size_t>(k));
     for (int64_t n = t.n0; n < t.n1; ++n) {
         // Dequantise the weight row once per tile, reuse it for every token.
         const uint8_t* qw = a.w->bytes() + n * (k / 2);
@@ -20,13 +19,13 @@ void gemm_w4a16_scalar(const GemmFloatArgs& a, const Tile& t) {
         for (int64_t j = 0; j < k; ++j) {
             const int64_t g = j / kInt4Group;
             const float scale = bf16_to_float(scales[g]);
-            w[static_cast<size_t>(j)] = zeros ? static_cast<float>(int4_at(qw, j) + 8) * scale + bf16_to_float(zeros[g])
+            w[j] = zeros ? static_cast<float>(int4_at(qw, j) + 8) * scale + bf16_to_float(zeros[g])
                                               : static_cast<float>(int4_at(qw, j)) * scale;
         }
         for (int64_t m = t.m0; m < t.m1; ++m) {
             const float* x = a.x + m * k;
             float acc = 0.0f;
-            for (int64_t j = 0; j < k; ++j) acc += x[j] * w[static_cast<size_t>(j)];
+            for (int64_t j = 0; j < k; ++j) acc += x[j] * w[j];
             a.y[m * n_total + n] = epilogue(acc, a.bias, n, a.activation);
         }
     }

@@ -1,8 +1,7 @@
-#include <vector>
+#include <algorithm>
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/simd_avx2.h"
-#include "core/aligned.h"
 
 SVDQ_AVX2_BEGIN
 namespace svdq {
@@ -10,7 +9,11 @@ namespace svdq {
 // Same arithmetic as the scalar reference (add the shift, multiply by
 // 1 / lambda, then by levels / absmax, round half to even), so the outputs
 // agree bit for bit.
-void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end) {
+// Per rank, 8-wide partial sums of the down-projection (aligned: the pool's
+// buffers are).
+size_t quantize_act_avx2_scratch(const QuantizeActArgs& a) { return static_cast<size_t>(a.rank * 8); }
+
+void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float* partial) {
     const int64_t groups = a.k / 64;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const float levels = a.encoding.is_unsigned ? 15.0f : 7.0f;
@@ -19,11 +22,10 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
     const __m256 shift = _mm256_set1_ps(a.encoding.shift);
     // The rank-r down-projection is accumulated group by group from the same
     // registers the quantizer uses, so X is read exactly once: per rank,
-    // 8-wide partial sums wait in this L1-sized buffer until the row ends.
-    thread_local std::vector<float, AlignedAllocator<float>> partial;
+    // 8-wide partial sums wait in `partial` (L1-sized) until the row ends.
     for (int64_t m = row_begin; m < row_end; ++m) {
         const float* x = a.x + m * a.k;
-        partial.assign(static_cast<size_t>(a.rank * 8), 0.0f);
+        std::fill(partial, partial + a.rank * 8, 0.0f);
         for (int64_t g = 0; g < groups; ++g) {
             __m256 v[8];
             SVDQ_UNROLL
@@ -33,7 +35,7 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
                 __m256 acc = _mm256_mul_ps(v[0], avx2::load_bf16(down));
                 SVDQ_UNROLL
                 for (int i = 1; i < 8; ++i) acc = _mm256_fmadd_ps(v[i], avx2::load_bf16(down + i * 8), acc);
-                float* p = partial.data() + r * 8;
+                float* p = partial + r * 8;
                 _mm256_store_ps(p, _mm256_add_ps(_mm256_load_ps(p), acc));
             }
             __m256 absmax = _mm256_setzero_ps();
@@ -64,7 +66,7 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
             a.out.scales[m * groups + g] = amax / levels;
             a.out.sums[m * groups + g] = avx2::hsum_epi32(sum);
         }
-        for (int64_t r = 0; r < a.rank; ++r) a.lowrank_act[m * a.rank + r] = avx2::hsum(_mm256_load_ps(partial.data() + r * 8));
+        for (int64_t r = 0; r < a.rank; ++r) a.lowrank_act[m * a.rank + r] = avx2::hsum(_mm256_load_ps(partial + r * 8));
     }
 }
 

@@ -6,7 +6,7 @@
 
 namespace svdq {
 
-void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end) {
+void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float* /*scratch*/) {
     const int64_t groups = a.k / kInt4Group;
     const float levels = a.encoding.is_unsigned ? 15.0f : 7.0f;
     const float lowest = a.encoding.is_unsigned ? 0.0f : -8.0f;
