@@ -348,8 +348,20 @@ TEST_F(CApiFlux, GenericModelRefusesBadNamedInputs) {
     expect(svdq_model_forward(ctx_, model, kFluxInputs, tensors, 6, out), SVDQ_ERROR_INVALID_ARGUMENT, "txt_ids is NULL");
     const char* twice[] = {"hidden_states", "hidden_states"};
     expect(svdq_model_forward(ctx_, model, twice, tensors, 2, out), SVDQ_ERROR_INVALID_ARGUMENT, "'hidden_states' is given twice");
+    // The output is checked too: after the inputs, by the model.
+    const int64_t narrow[] = {2, 16, 15};
+    svdq_tensor* narrow_out = nullptr;
+    svdq_tensor* bf16_out = nullptr;
+    svdq_tensor_create(SVDQ_DTYPE_F32, narrow, 3, &narrow_out);
+    svdq_tensor_create(SVDQ_DTYPE_BF16, shape, 3, &bf16_out);
+    expect(svdq_model_forward(ctx_, model, kFluxInputs, tensors, 7, narrow_out), SVDQ_ERROR_SHAPE_MISMATCH,
+           "out has shape [2, 16, 15], expected [2, 16, 16]");
+    expect(svdq_model_forward(ctx_, model, kFluxInputs, tensors, 7, bf16_out), SVDQ_ERROR_DTYPE, "out must be F32, not BF16");
+    expect(svdq_model_forward(ctx_, model, kFluxInputs, tensors, 7, nullptr), SVDQ_ERROR_INVALID_ARGUMENT, "out");
     std::swap(tensors[5], tensors[6]);  // img_ids [16, 3] and txt_ids [8, 3] exchanged
     expect(svdq_model_forward(ctx_, model, kFluxInputs, tensors, 7, out), SVDQ_ERROR_SHAPE_MISMATCH, "img_ids has shape");
+    svdq_tensor_destroy(narrow_out);
+    svdq_tensor_destroy(bf16_out);
     svdq_tensor_destroy(out);
     svdq_model_destroy(model);
 }

@@ -68,10 +68,7 @@ private:
 
 // The F32 output tensor `out`, which must have exactly `shape`.
 inline float* output_tensor(svdq_tensor* out, const std::vector<int64_t>& shape) {
-    Tensor& t = deref(out, "out");
-    require(t.dtype() == SVDQ_DTYPE_F32, SVDQ_ERROR_DTYPE, std::string("out must be F32, not ") + dtype_name(t.dtype()));
-    require_shape(t, shape, "out");
-    return t.f32_mut();
+    return f32_output(deref(out, "out"), shape, "out");
 }
 
 // Versioned structs. struct_size is the size of the struct the caller was

@@ -97,8 +97,7 @@ SVDQ_API svdq_status svdq_model_forward(svdq_context* context, const svdq_model*
     return guarded(__func__, [&] {
         const ContextCall call(context);
         const Model& m = *deref(model, "model").model;
-        const NamedTensors in = named_inputs(names, tensors, count);
-        m.forward(call.context(), in, output_tensor(out, m.output_shape(in)));
+        m.forward(call.context(), named_inputs(names, tensors, count), deref(out, "out"));
     });
 }
 

@@ -93,6 +93,12 @@ void require_shape(const Tensor& t, const std::vector<int64_t>& expected, const 
             what + " has shape " + t.shape_string() + ", expected " + shape_string(expected));
 }
 
+float* f32_output(Tensor& t, const std::vector<int64_t>& shape, const std::string& what) {
+    require(t.dtype() == SVDQ_DTYPE_F32, SVDQ_ERROR_DTYPE, what + " must be F32, not " + dtype_name(t.dtype()));
+    require_shape(t, shape, what);
+    return t.f32_mut();
+}
+
 std::vector<float> to_float_checked(const Tensor& t, const char* what) {
     std::vector<float> out(static_cast<size_t>(t.numel()));
     const size_t n = out.size();

@@ -51,6 +51,10 @@ private:
 // t has exactly `expected`.
 void require_shape(const Tensor& t, const std::vector<int64_t>& expected, const std::string& what);
 
+// An output the caller provides: its F32 values, once t is checked to be F32
+// of exactly `shape` (errors name `what`).
+float* f32_output(Tensor& t, const std::vector<int64_t>& shape, const std::string& what);
+
 // SVDQ_ERROR_NON_FINITE "<what> holds a non-finite value (NaN) at flat index i"
 // for the first NaN or Inf among `count` values.
 void require_finite(const float* values, size_t count, const std::string& what);

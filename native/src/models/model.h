@@ -45,8 +45,9 @@ public:
     // The output's shape for these inputs, every input checked (names,
     // dtypes, shapes, finiteness); unknown names are refused.
     virtual std::vector<int64_t> output_shape(const NamedTensors& in) const = 0;
-    // out: F32 host memory of output_shape(in).
-    virtual void forward(Context& ctx, const NamedTensors& in, float* out) const = 0;
+    // Checks the inputs as output_shape does, then out (F32 host memory of
+    // that shape), then runs.
+    virtual void forward(Context& ctx, const NamedTensors& in, Tensor& out) const = 0;
 };
 
 }  // namespace svdq

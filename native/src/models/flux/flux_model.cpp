@@ -77,8 +77,9 @@ std::vector<int64_t> FluxModel::output_shape(const NamedTensors& in) const {
     return flux_output_shape(transformer_.config(), flux_inputs(transformer_.config(), in));
 }
 
-void FluxModel::forward(Context& ctx, const NamedTensors& in, float* out) const {
-    transformer_.forward(ctx, flux_inputs(transformer_.config(), in), out);
+void FluxModel::forward(Context& ctx, const NamedTensors& in, Tensor& out) const {
+    const FluxInputs f = flux_inputs(transformer_.config(), in);
+    transformer_.forward(ctx, f, f32_output(out, flux_output_shape(transformer_.config(), f), "out"));
 }
 
 std::unique_ptr<Model> load_flux_model(Context& ctx, const std::string& path, svdq_linear_scheme scheme) {

@@ -34,7 +34,7 @@ public:
     uint64_t weight_bytes() const override { return transformer_.weight_bytes(); }
     const std::vector<ModelInput>& inputs() const override { return flux_model_inputs(transformer_.config()); }
     std::vector<int64_t> output_shape(const NamedTensors& in) const override;
-    void forward(Context& ctx, const NamedTensors& in, float* out) const override;
+    void forward(Context& ctx, const NamedTensors& in, Tensor& out) const override;
 
 private:
     std::string class_name_;
