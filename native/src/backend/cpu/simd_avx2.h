@@ -25,7 +25,7 @@
 #elif defined(__GNUC__)
 #define SVDQ_AVX2_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c\")")
 #define SVDQ_AVX2_END _Pragma("GCC pop_options")
-#else  // MSVC: /arch:AVX2 on the whole file (native/CMakeLists.txt)
+#else  // MSVC emits the intrinsics without /arch and vectorises nothing else
 #define SVDQ_AVX2_BEGIN
 #define SVDQ_AVX2_END
 #endif
