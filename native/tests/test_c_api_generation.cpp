@@ -1,6 +1,7 @@
 // FLUX generation through the C API on flux-tiny: Euler against the published
-// update written here over svdq_flux_forward, true CFG, determinism across
-// thread counts, cancellation then a correct rerun, and bad input named.
+// update written here over svdq_flux_forward, true CFG, image-to-image and
+// inpainting, determinism across thread counts, cancellation then a correct
+// rerun, and bad input named.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -192,6 +193,56 @@ TEST_F(CApiGeneration, TrueCfgCombinesTwoPassesPerStep) {
     }
     ASSERT_EQ(latents.size(), x.size());
     for (size_t j = 0; j < x.size(); ++j) EXPECT_NEAR(latents[j], x[j], 1e-5f * (1.0f + std::fabs(x[j]))) << j;
+}
+
+// Image-to-image as FluxImg2ImgPipeline: strength 0.5 of 4 steps keeps the
+// last 2 (get_timesteps), the start is scale_noise(init, sigma_0, noise) =
+// sigma_0 noise + (1 - sigma_0) init, then Euler. With a mask, after every
+// step FluxInpaintPipeline's blend: (1 - m) scale_noise(init, sigma_next,
+// noise) + m x, the original itself after the last step.
+TEST_F(CApiGeneration, ImageToImageAndInpaintingFollowThePipelinesSteps) {
+    const std::vector<float> sigmas{1.0f, 0.75f, 0.5f, 0.25f};
+    svdq_generation_options o = options(sigmas);
+    o.strength = 0.5f;
+    const std::vector<float> init = pattern(kTokens * kFeatures, 0.8f, 0.4f);
+    std::vector<float> mask(kTokens * kFeatures, 0.0f);
+    for (size_t j = 0; j < mask.size(); j += 3) mask[j] = 1.0f;  // repaint every third value
+    const OwnedTensor init_latents({1, kTokens, kFeatures}, init), mask_tensor({1, kTokens, kFeatures}, mask);
+    const std::vector<float> noise = noise_.values(), schedule{0.5f, 0.25f, 0.0f};
+    for (const bool inpaint : {false, true}) {
+        SCOPED_TRACE(inpaint ? "inpaint" : "image-to-image");
+        svdq_generation_inputs in{};
+        in.struct_size = sizeof in;
+        in.encoder_hidden_states = states_.t;
+        in.pooled_projections = pooled_.t;
+        in.noise = noise_.t;
+        in.init_latents = init_latents.t;
+        in.mask = inpaint ? mask_tensor.t : nullptr;
+        svdq_generation_report report{};
+        report.struct_size = sizeof report;
+        const std::vector<float> latents = run(o, in, SVDQ_OK, &report);
+        EXPECT_EQ(report.steps, 2);
+        EXPECT_EQ(report.evaluations, 2);
+
+        std::vector<float> x(init.size());
+        for (size_t j = 0; j < x.size(); ++j) x[j] = schedule[0] * noise[j] + (1.0f - schedule[0]) * init[j];
+        for (size_t i = 0; i + 1 < schedule.size(); ++i) {
+            const float next = schedule[i + 1];
+            const std::vector<float> v = velocity(x, schedule[i], states_, pooled_, 3.5f);
+            for (size_t j = 0; j < x.size(); ++j) {
+                x[j] += (next - schedule[i]) * v[j];
+                if (inpaint) x[j] = (1.0f - mask[j]) * (next * noise[j] + (1.0f - next) * init[j]) + mask[j] * x[j];
+            }
+        }
+        ASSERT_EQ(latents.size(), x.size());
+        for (size_t j = 0; j < x.size(); ++j) EXPECT_NEAR(latents[j], x[j], 1e-6f * (1.0f + std::fabs(x[j]))) << j;
+        if (!inpaint) continue;
+        for (size_t j = 0; j < x.size(); ++j) {
+            if (mask[j] == 0.0f) {
+                EXPECT_EQ(latents[j], init[j]) << "kept exactly where the mask is 0, at " << j;
+            }
+        }
+    }
 }
 
 // The seeded noise and every sampler give the same latents at 1 and 2 threads.
