@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Fails when a function of the library that may run on any x86-64 contains
-# AVX instructions (VEX/EVEX: v-prefixed mnemonics, ymm/zmm registers). Only
-# the *_avx2 entry points, their lambdas and the file-local helpers of the
-# AVX2 files may: CPUID guards those. Anything else (an inline function or
-# template copy compiled for AVX2 and kept by the linker, a scalar file built
-# with -mavx2) would die with SIGILL on a CPU without AVX.
+# AVX instructions (VEX/EVEX: v-prefixed mnemonics, ymm/zmm registers), or
+# one that may run on an AVX2-only CPU contains AVX-512 (zmm, mask or
+# xmm/ymm16-31 registers). Only the *_avx2 and *_avx512 entry points, their
+# lambdas and the file-local helpers of their files may use AVX, and of them
+# only the *_avx512 ones AVX-512: CPUID guards those. Anything else (an
+# inline function or template copy compiled for AVX2 and kept by the
+# linker, a scalar file built with -mavx2) would die with SIGILL on an older
+# CPU.
 # Usage: check_simd_isolation.sh OBJDUMP LIBRARY
 set -euo pipefail
 objdump=$1 library=$2
@@ -15,17 +18,28 @@ avx_functions=$(awk '
   /^[0-9a-f]+ <.*>:$/ { fn = substr($0, index($0, "<") + 1); sub(/>:$/, "", fn); next }
   /:\tv[a-z0-9]+|%[yz]mm/ { if (!(fn in seen)) { seen[fn] = 1; print fn } }
 ' <<<"$listing")
-guarded=$(grep -cE '^svdq::[a-z0-9_]+_avx2\(' <<<"$avx_functions" || true)
-offenders=$(grep -vE '_avx2\(|\(anonymous namespace\)' <<<"$avx_functions" || true)
+# Function names whose body uses an AVX-512 register, once each.
+avx512_functions=$(awk '
+  /^[0-9a-f]+ <.*>:$/ { fn = substr($0, index($0, "<") + 1); sub(/>:$/, "", fn); next }
+  /%zmm|%k[1-7]|%[xy]mm(1[6-9]|2[0-9]|3[01])/ { if (!(fn in seen)) { seen[fn] = 1; print fn } }
+' <<<"$listing")
+guarded=$(grep -cE '^svdq::[a-z0-9_]+_avx(2|512)\(' <<<"$avx_functions" || true)
+offenders=$(grep -vE '_avx(2|512)\(|\(anonymous namespace\)' <<<"$avx_functions" || true)
+offenders512=$(grep -vE '_avx512\(|\(anonymous namespace\)' <<<"$avx512_functions" || true)
 
 # An empty listing would pass anything: the kernels must be there.
 if [ "$guarded" -eq 0 ]; then
-  echo "error: no svdq::*_avx2 entry point with AVX code in $library" >&2
+  echo "error: no svdq::*_avx2 or *_avx512 entry point with AVX code in $library" >&2
   exit 1
 fi
 if [ -n "$offenders" ]; then
-  echo "error: functions outside the AVX2 kernels use AVX instructions in $library:" >&2
+  echo "error: functions outside the SIMD kernels use AVX instructions in $library:" >&2
   printf '  %s\n' "$offenders" >&2
   exit 1
 fi
-echo "AVX code only in the AVX2 kernels ($guarded entry points with AVX code and their file-local helpers)"
+if [ -n "$offenders512" ]; then
+  echo "error: functions outside the AVX-512 kernels use AVX-512 registers in $library:" >&2
+  printf '  %s\n' "$offenders512" >&2
+  exit 1
+fi
+echo "AVX code only in the SIMD kernels ($guarded entry points with AVX code and their file-local helpers), AVX-512 only in the *_avx512 ones"

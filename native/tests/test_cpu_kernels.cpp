@@ -375,6 +375,31 @@ TEST_P(CpuKernelTest, GemmW4A4UnsignedActivationsGiveExactIntegerSums) {
         }
 }
 
+// The AVX-512 W4A4 kernel does the AVX2 kernel's float operations lane for
+// lane (only the integer group sums are formed differently, and exactly), so
+// the two levels give the same bits, branch, bias and GELU included.
+TEST_P(CpuKernelTest, GemmW4A4Avx512EqualsAvx2BitForBit) {
+    if (std::get<0>(GetParam()) != SVDQ_CPU_AVX512_VNNI) GTEST_SKIP() << "compares the avx512_vnni level with avx2";
+    const int64_t m = shape().m, n = shape().n, k = shape().k, rank = 32;
+    const auto x = test::gaussian(static_cast<size_t>(m * k), 21);
+    const auto w = test::gaussian(static_cast<size_t>(n * k), 22);
+    const auto act = test::gaussian(static_cast<size_t>(m * rank), 23);
+    const auto up = test::gaussian(static_cast<size_t>(n * rank), 24);
+    const auto bias = test::gaussian(static_cast<size_t>(n), 25);
+    const Acts qx = quantize_acts(x, m, k, pool_);
+    const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);
+    std::vector<float> y[2];
+    const svdq_cpu_level levels[2] = {SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI};
+    for (int i = 0; i < 2; ++i) {
+        const CpuKernels& kern = cpu_kernels_for(levels[i]);
+        const PackedWeights pw = kern.pack_w4a4(qw), pup = kern.pack_lowrank_up(up.data(), n, rank);
+        y[i].assign(static_cast<size_t>(m * n), 0.0f);
+        run_gemm_w4a4(kern, pool_, {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, act.data(), &pup, rank, bias.data(),
+                                    SVDQ_ACTIVATION_GELU_TANH, y[i].data()});
+    }
+    EXPECT_EQ(y[1], y[0]);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, CpuKernelTest,
                          testing::Combine(testing::ValuesIn(test::all_levels()), testing::Range(0, static_cast<int>(std::size(kShapes)))),
                          [](const auto& info) {

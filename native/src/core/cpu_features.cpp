@@ -60,7 +60,7 @@ CpuFeatures detect() {
     const Regs l7 = cpuid(7, 0);
     const Regs l7s1 = cpuid(7, 1);
     f.avx2 = ymm && bit(l7.b, 5) && bit(l1.c, 12) && bit(l1.c, 29);  // AVX2, FMA, F16C
-    f.avx512_vnni = zmm && bit(l7.b, 16) && bit(l7.b, 30) && bit(l7.b, 31) && bit(l7.c, 11);  // F, BW, VL, VNNI
+    f.avx512_vnni = f.avx2 && zmm && bit(l7.b, 16) && bit(l7.b, 30) && bit(l7.b, 31) && bit(l7.c, 11);  // F, BW, VL, VNNI
     f.avx512_bf16 = f.avx512_vnni && bit(l7s1.a, 5);
     return f;
 }

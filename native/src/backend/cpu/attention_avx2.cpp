@@ -34,22 +34,6 @@ constexpr int64_t kKeyBlock = 128;
 // so rows do not alias in cache.
 int64_t packed_ld(int64_t d) { return ((d + 15) / 16 | 1) * 16; }
 
-// Calls body(std::integral_constant<int, MR>, i) over [0, count) in register
-// tiles of 6 rows, then one narrower tile for the remainder.
-template <class Body>
-void in_row_tiles(int64_t count, const Body& body) {
-    int64_t i = 0;
-    for (; i + 6 <= count; i += 6) body(std::integral_constant<int, 6>{}, i);
-    switch (count - i) {
-        case 5: body(std::integral_constant<int, 5>{}, i); break;
-        case 4: body(std::integral_constant<int, 4>{}, i); break;
-        case 3: body(std::integral_constant<int, 3>{}, i); break;
-        case 2: body(std::integral_constant<int, 2>{}, i); break;
-        case 1: body(std::integral_constant<int, 1>{}, i); break;
-        default: break;
-    }
-}
-
 // Scores of MR keys (packed K rows, `stride` apart) against one Q^T panel [d][16],
 // stored to p [MR][16]; folds them into the running block max.
 template <int MR>
@@ -169,13 +153,13 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
             const float* qt_panel = qt + pn * panel_size;
             __m256 block_max[2] = {_mm256_set1_ps(-std::numeric_limits<float>::infinity()),
                                    _mm256_set1_ps(-std::numeric_limits<float>::infinity())};
-            in_row_tiles(nk, [&](auto mr, int64_t j) {
+            avx2::in_row_tiles<6>(0, nk, [&](auto mr, int64_t j) {
                 scores<decltype(mr)::value>(kp + j * ld, ld, qt_panel, d, p + j * kLanes, block_max);
             });
             __m256 correction[2];
             softmax_block(p, nk, block_max, m + pn * kLanes, l + pn * kLanes, correction);
             float* ot_panel = ot + pn * panel_size;
-            in_row_tiles(d, [&](auto mr, int64_t t) {
+            avx2::in_row_tiles<6>(0, d, [&](auto mr, int64_t t) {
                 accumulate_pv<decltype(mr)::value>(vp + t, ld, p, nk, correction, ot_panel + t * kLanes);
             });
         }

@@ -31,10 +31,22 @@ const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              256,
                           gemm_bf16_avx2,      gemm_widened_avx2_scratch,
                           256,                 attention_avx2,  attention_avx2_scratch};
 
+// The AVX2 table with the W4A4 GEMM on vpdpbusd, in panels of 16 columns
+// (its low-rank up-projection packed to match).
+const CpuKernels kAvx512Vnni = {SVDQ_CPU_AVX512_VNNI, 96,             256,
+                                pack_f32_avx2,        pack_bf16_avx2, pack_w4a16_avx2, pack_w4a4_avx512,
+                                pack_lowrank_up_avx512,
+                                quantize_act_avx2,    quantize_act_avx2_scratch,
+                                gemm_w4a4_avx512,
+                                gemm_w4a16_avx2,      gemm_widened_avx2_scratch,
+                                gemm_f32_avx2,
+                                gemm_bf16_avx2,       gemm_widened_avx2_scratch,
+                                256,                  attention_avx2, attention_avx2_scratch};
+
 }  // namespace
 
 const CpuKernels& cpu_kernels_for(svdq_cpu_level level) {
-    // The AVX-512 VNNI level has no kernels of its own yet and runs AVX2.
+    if (level >= SVDQ_CPU_AVX512_VNNI) return kAvx512Vnni;
     if (level >= SVDQ_CPU_AVX2) return kAvx2;
     return kScalar;
 }

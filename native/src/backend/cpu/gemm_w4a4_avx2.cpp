@@ -84,14 +84,7 @@ void gemm_w4a4_avx2(const GemmW4A4Args& a, const Tile& t) {
     avx2::for_each_k_block(a.w->k, 1024, [&](const avx2::KBlock& kb) {
         for (int64_t n0 = t.n0; n0 < t.n1; n0 += 8) {
             const int width = static_cast<int>(std::min<int64_t>(8, t.n1 - n0));
-            int64_t m = t.m0;
-            for (; m + 4 <= t.m1; m += 4) w4a4_rows<4>(a, kb, m, n0, width);
-            switch (t.m1 - m) {
-                case 3: w4a4_rows<3>(a, kb, m, n0, width); break;
-                case 2: w4a4_rows<2>(a, kb, m, n0, width); break;
-                case 1: w4a4_rows<1>(a, kb, m, n0, width); break;
-                default: break;
-            }
+            avx2::in_row_tiles<4>(t.m0, t.m1, [&](auto mr, int64_t m) { w4a4_rows<decltype(mr)::value>(a, kb, m, n0, width); });
         }
     });
 }

@@ -16,6 +16,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "svdquant.h"
 
@@ -118,6 +119,17 @@ inline void finish_store(__m256 acc, const float* bias, int64_t n, int count, in
     _mm256_maskstore_ps(y, mask, acc);
 }
 
+// Calls body(std::integral_constant<int, MR>, i) over [begin, end) in
+// register tiles of MaxMR rows, then one narrower tile for the remainder.
+template <int MaxMR, class Body>
+inline void in_row_tiles(int64_t begin, int64_t end, const Body& body) {
+    int64_t i = begin;
+    for (; i + MaxMR <= end; i += MaxMR) body(std::integral_constant<int, MaxMR>{}, i);
+    if constexpr (MaxMR > 1) {
+        if (i < end) in_row_tiles<MaxMR - 1>(i, end, body);
+    }
+}
+
 // The float micro-kernel: MR rows of X times one packed panel of 16 columns
 // ([k][16] floats, k-major), accumulated in 2 * MR registers.
 template <int MR>
@@ -182,16 +194,9 @@ inline void f32_rows(const float* x, int64_t ldx, const float* panel_slice, cons
 inline void f32_tile_panel(const float* x, int64_t ldx, const float* panel_slice, const KBlock& kb, int64_t m0,
                            int64_t m1, int64_t n, int width, const float* bias, int32_t activation, float* y,
                            int64_t ldy) {
-    int64_t m = m0;
-    for (; m + 6 <= m1; m += 6) f32_rows<6>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy);
-    switch (m1 - m) {
-        case 5: f32_rows<5>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy); break;
-        case 4: f32_rows<4>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy); break;
-        case 3: f32_rows<3>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy); break;
-        case 2: f32_rows<2>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy); break;
-        case 1: f32_rows<1>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy); break;
-        default: break;
-    }
+    in_row_tiles<6>(m0, m1, [&](auto mr, int64_t m) {
+        f32_rows<decltype(mr)::value>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy);
+    });
 }
 
 // K blocks of at most `block` (a multiple of 64, so INT4 groups never

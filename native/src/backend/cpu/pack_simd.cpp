@@ -1,4 +1,5 @@
-// Weight layouts of the AVX2 kernels, made once at load time.
+// Weight layouts of the AVX2 and AVX-512 kernels, made once at load time.
+// Plain C++: packing runs on any CPU.
 #include "backend/cpu/cpu_kernels.h"
 #include "core/half.h"
 
@@ -20,6 +21,29 @@ PackedWeights pack_panels(const float* w, int64_t n, int64_t k, int64_t width, C
 }
 
 float as_is(float v) { return v; }
+
+// W4A4 in panels of `width` columns: for each 8 k, width * 4 bytes: byte
+// 4c + i holds w + 8 of column c at k + i in its low nibble and at k + 4 + i
+// in its high nibble, so one load and two and/shift give the u8 operands of
+// two k-quads (vpmaddubsw's, or vpdpbusd's: four bytes per int32 lane).
+// Scales [n/width][k/64][width].
+PackedWeights pack_w4a4_panels(const Int4Matrix& w, int64_t width) {
+    const int64_t n = w.rows, k = w.cols, groups = w.groups(), np = round_up(n, width);
+    PackedWeights p = allocate_packed(n, k, static_cast<size_t>(np * k / 2));
+    uint8_t* out = p.mutable_bytes();
+    for (int64_t i = 0; i < np; ++i)
+        for (int64_t j = 0; j < k; ++j) {
+            const int u = i < n ? int4_at(w.row(i), j) + 8 : 8;
+            const int64_t chunk = j / 8, within = j % 8;
+            uint8_t& byte = out[(i / width) * k * (width / 2) + chunk * width * 4 + (i % width) * 4 + within % 4];
+            byte |= static_cast<uint8_t>(u << (within / 4 * 4));
+        }
+    p.scales.assign(static_cast<size_t>(np * groups), 0);
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t g = 0; g < groups; ++g)
+            p.scales[static_cast<size_t>((i / width) * groups * width + g * width + i % width)] = float_to_bf16(w.row_scales(i)[g]);
+    return p;
+}
 
 }  // namespace
 
@@ -50,31 +74,16 @@ PackedWeights pack_w4a16_avx2(const Int4Matrix& w, const float* zeros) {
     return p;
 }
 
-// W4A4: for each panel of 8 columns and each 8 k, 32 bytes: byte 4c + i
-// holds w + 8 of column c at k + i in its low nibble and at k + 4 + i in its
-// high nibble, so one load and two and/shift give the u8 operands of
-// vpmaddubsw for two k-quads. Scales [n/8][k/64][8].
-PackedWeights pack_w4a4_avx2(const Int4Matrix& w) {
-    const int64_t n = w.rows, k = w.cols, groups = w.groups(), np = round_up(n, 8);
-    PackedWeights p = allocate_packed(n, k, static_cast<size_t>(np * k / 2));
-    uint8_t* out = p.mutable_bytes();
-    for (int64_t i = 0; i < np; ++i)
-        for (int64_t j = 0; j < k; ++j) {
-            const int u = i < n ? int4_at(w.row(i), j) + 8 : 8;
-            const int64_t chunk = j / 8, within = j % 8;
-            uint8_t& byte = out[(i / 8) * k * 4 + chunk * 32 + (i % 8) * 4 + within % 4];
-            byte |= static_cast<uint8_t>(u << (within / 4 * 4));
-        }
-    p.scales.assign(static_cast<size_t>(np * groups), 0);
-    for (int64_t i = 0; i < n; ++i)
-        for (int64_t g = 0; g < groups; ++g)
-            p.scales[static_cast<size_t>((i / 8) * groups * 8 + g * 8 + i % 8)] = float_to_bf16(w.row_scales(i)[g]);
-    return p;
-}
+PackedWeights pack_w4a4_avx2(const Int4Matrix& w) { return pack_w4a4_panels(w, 8); }
+PackedWeights pack_w4a4_avx512(const Int4Matrix& w) { return pack_w4a4_panels(w, 16); }
 
-// Low-rank up-projection [n, rank] in BF16 as panels of 8 columns: [n/8][rank][8].
+// Low-rank up-projection [n, rank] in BF16 as panels of the W4A4 kernel's
+// width: [n/width][rank][width].
 PackedWeights pack_lowrank_up_avx2(const float* up, int64_t n, int64_t rank) {
     return pack_panels<uint16_t>(up, n, rank, 8, float_to_bf16);
+}
+PackedWeights pack_lowrank_up_avx512(const float* up, int64_t n, int64_t rank) {
+    return pack_panels<uint16_t>(up, n, rank, 16, float_to_bf16);
 }
 
 }  // namespace svdq

@@ -1,0 +1,54 @@
+// AVX-512 (F, BW, VL, VNNI) building blocks shared by the AVX-512 kernels,
+// which run only after CPUID said yes (the avx512_vnni level).
+//
+// As with simd_avx2.h, only the code between SVDQ_AVX512_BEGIN and
+// SVDQ_AVX512_END is compiled for these instructions; each *_avx512.cpp
+// includes its headers first, then wraps its code in the pair. The target
+// also names AVX2, FMA and F16C (every AVX-512 CPU has them), so the AVX2
+// helpers inline into AVX-512 code.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "backend/cpu/simd_avx2.h"
+
+#if defined(__clang__)
+#define SVDQ_AVX512_BEGIN \
+    _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c\"))), apply_to = function)")
+#define SVDQ_AVX512_END _Pragma("clang attribute pop")
+#elif defined(__GNUC__)
+#define SVDQ_AVX512_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c\")")
+#define SVDQ_AVX512_END _Pragma("GCC pop_options")
+#else  // MSVC emits the intrinsics without /arch and vectorises nothing else
+#define SVDQ_AVX512_BEGIN
+#define SVDQ_AVX512_END
+#endif
+
+SVDQ_AVX512_BEGIN
+namespace svdq::avx512 {
+namespace {
+
+// 16 BF16 values widened to float: a BF16 is the high half of its fp32.
+inline __m512 load_bf16(const uint16_t* p) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// Lanes [0, count) of 16.
+inline __mmask16 first_lanes(int count) { return static_cast<__mmask16>((1u << count) - 1u); }
+
+// Bias, activation and store of `count` (1..16) columns, through the AVX2
+// epilogue on each half (GELU's exp is AVX2 code; the epilogue is a small
+// share of the GEMM's time).
+inline void finish_store(__m512 acc, const float* bias, int64_t n, int count, int32_t activation, float* y) {
+    avx2::finish_store(_mm512_castps512_ps256(acc), bias, n, count < 8 ? count : 8, activation, y);
+    if (count > 8)
+        avx2::finish_store(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)), bias, n + 8, count - 8,
+                           activation, y + 8);
+}
+
+}  // namespace
+}  // namespace svdq::avx512
+SVDQ_AVX512_END
