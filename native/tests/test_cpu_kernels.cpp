@@ -1,6 +1,7 @@
 // Every CPU kernel level this machine can run, against float64 math.
 #include <gtest/gtest.h>
 
+#include <string>
 #include <tuple>
 
 #include "backend/cpu/cpu_kernels.h"
@@ -375,10 +376,11 @@ TEST_P(CpuKernelTest, GemmW4A4UnsignedActivationsGiveExactIntegerSums) {
         }
 }
 
-// The AVX-512 W4A4 kernel does the AVX2 kernel's float operations lane for
-// lane (only the integer group sums are formed differently, and exactly), so
-// the two levels give the same bits, branch, bias and GELU included.
-TEST_P(CpuKernelTest, GemmW4A4Avx512EqualsAvx2BitForBit) {
+// The AVX-512 kernels do the AVX2 kernels' float operations lane for lane
+// (W4A4 forms its exact integer group sums differently; the float GEMMs run
+// a wider register tile over the same K blocks), so the two levels give the
+// same bits, partial sums across K blocks, branch, bias and GELU included.
+TEST_P(CpuKernelTest, Avx512KernelsEqualAvx2BitForBit) {
     if (std::get<0>(GetParam()) != SVDQ_CPU_AVX512_VNNI) GTEST_SKIP() << "compares the avx512_vnni level with avx2";
     const int64_t m = shape().m, n = shape().n, k = shape().k, rank = 32;
     const auto x = test::gaussian(static_cast<size_t>(m * k), 21);
@@ -386,18 +388,28 @@ TEST_P(CpuKernelTest, GemmW4A4Avx512EqualsAvx2BitForBit) {
     const auto act = test::gaussian(static_cast<size_t>(m * rank), 23);
     const auto up = test::gaussian(static_cast<size_t>(n * rank), 24);
     const auto bias = test::gaussian(static_cast<size_t>(n), 25);
+    const auto zeros = test::gaussian(static_cast<size_t>(n * k / 64), 26);
     const Acts qx = quantize_acts(x, m, k, pool_);
     const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);
-    std::vector<float> y[2];
     const svdq_cpu_level levels[2] = {SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI};
-    for (int i = 0; i < 2; ++i) {
-        const CpuKernels& kern = cpu_kernels_for(levels[i]);
-        const PackedWeights pw = kern.pack_w4a4(qw), pup = kern.pack_lowrank_up(up.data(), n, rank);
-        y[i].assign(static_cast<size_t>(m * n), 0.0f);
-        run_gemm_w4a4(kern, pool_, {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, act.data(), &pup, rank, bias.data(),
-                                    SVDQ_ACTIVATION_GELU_TANH, y[i].data()});
-    }
-    EXPECT_EQ(y[1], y[0]);
+    const auto run = [&](const char* op, int level) {
+        const CpuKernels& kern = cpu_kernels_for(levels[level]);
+        std::vector<float> y(static_cast<size_t>(m * n));
+        const std::string name = op;
+        if (name == "w4a4") {
+            const PackedWeights pw = kern.pack_w4a4(qw), pup = kern.pack_lowrank_up(up.data(), n, rank);
+            run_gemm_w4a4(kern, pool_, {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, act.data(), &pup, rank,
+                                        bias.data(), SVDQ_ACTIVATION_GELU_TANH, y.data()});
+        } else if (name == "f32" || name == "bf16") {
+            const PackedWeights pw = name == "f32" ? kern.pack_f32(w.data(), n, k) : kern.pack_bf16(w.data(), n, k);
+            (name == "f32" ? run_gemm_f32 : run_gemm_bf16)(kern, pool_, {x.data(), m, &pw, bias.data(), SVDQ_ACTIVATION_GELU_TANH, y.data()});
+        } else {
+            const PackedWeights pw = kern.pack_w4a16(qw, name == "w4a16 awq" ? zeros.data() : nullptr);
+            run_gemm_w4a16(kern, pool_, {x.data(), m, &pw, bias.data(), SVDQ_ACTIVATION_GELU_TANH, y.data()});
+        }
+        return y;
+    };
+    for (const char* op : {"w4a4", "f32", "bf16", "w4a16", "w4a16 awq"}) EXPECT_EQ(run(op, 1), run(op, 0)) << op;
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, CpuKernelTest,

@@ -49,6 +49,46 @@ inline void finish_store(__m512 acc, const float* bias, int64_t n, int count, in
                            activation, y + 8);
 }
 
+// The float micro-kernel: rows [m0, m0 + MR) of X times the K block of one
+// 16-column panel slice ([kc][16] floats, 64-byte aligned) into y columns
+// [n, n + width), one zmm per row. Per lane the AVX2 kernel's operations in
+// its order (one FMA per k from zero, then the partial sum of earlier K
+// blocks added, then the epilogue), so both levels give the same bits.
+template <int MR>
+inline void f32_rows(const float* x, int64_t ldx, const float* panel_slice, const avx2::KBlock& kb, int64_t m0, int64_t n,
+                     int width, const float* bias, int32_t activation, float* y, int64_t ldy) {
+    __m512 acc[MR];
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r) acc[r] = _mm512_setzero_ps();
+    const float* xs = x + m0 * ldx + kb.k0;
+    for (int64_t j = 0; j < kb.kc; ++j) {
+        const __m512 w = _mm512_load_ps(panel_slice + j * 16);
+        SVDQ_UNROLL
+        for (int r = 0; r < MR; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(xs[r * ldx + j]), w, acc[r]);
+    }
+    const __mmask16 lanes = first_lanes(width);
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r) {
+        float* out = y + (m0 + r) * ldy + n;
+        if (!kb.first) acc[r] = _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(lanes, out));
+        if (kb.last)
+            finish_store(acc[r], bias, n, width, activation, out);
+        else
+            _mm512_mask_storeu_ps(out, lanes, acc[r]);
+    }
+}
+
+// Every row of the tile times one panel slice, twelve rows at a time (twelve
+// accumulators hide the FMA latency at two FMAs per cycle).
+inline void f32_tile_panel(const float* x, int64_t ldx, const float* panel_slice, const avx2::KBlock& kb, int64_t m0,
+                           int64_t m1, int64_t n, int width, const float* bias, int32_t activation, float* y,
+                           int64_t ldy) {
+    avx2::in_row_tiles<12>(m0, m1, [&](auto mr, int64_t m) {
+        // Qualified: KBlock's namespace would bring avx2::f32_rows in by ADL.
+        avx512::f32_rows<decltype(mr)::value>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy);
+    });
+}
+
 }  // namespace
 }  // namespace svdq::avx512
 SVDQ_AVX512_END
