@@ -31,13 +31,14 @@ const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              256,
                           gemm_bf16_avx2,      gemm_widened_avx2_scratch,
                           256,                 attention_avx2,  attention_avx2_scratch};
 
-// The AVX2 table with the W4A4 GEMM on vpdpbusd, in panels of 16 columns
-// (its low-rank up-projection packed to match), and the float, BF16 and
-// W4A16 GEMMs on a 512-bit float micro-kernel (the AVX2 layouts).
+// The AVX2 table with the activation quantizer 16 lanes wide, the W4A4
+// GEMM on vpdpbusd in panels of 16 columns (its low-rank up-projection
+// packed to match), and the float, BF16 and W4A16 GEMMs on a 512-bit float
+// micro-kernel (the AVX2 layouts).
 const CpuKernels kAvx512Vnni = {SVDQ_CPU_AVX512_VNNI, 96,             256,
                                 pack_f32_avx2,        pack_bf16_avx2, pack_w4a16_avx2, pack_w4a4_avx512,
                                 pack_lowrank_up_avx512,
-                                quantize_act_avx2,    quantize_act_avx2_scratch,
+                                quantize_act_avx512,  quantize_act_avx512_scratch,
                                 gemm_w4a4_avx512,
                                 gemm_w4a16_avx512,    gemm_widened_avx2_scratch,
                                 gemm_f32_avx512,

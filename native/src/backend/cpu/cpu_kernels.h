@@ -161,10 +161,11 @@ void attention_avx2(const AttentionArgs& a, const AttentionTile& t, float* scrat
 size_t attention_avx2_scratch(const AttentionArgs& a);
 
 // AVX-512 (F, BW, VL, VNNI) versions, on the AVX2 levels' packed layouts
-// except W4A4's; the avx512_vnni level runs the AVX2 kernels for the other
-// ops.
+// except W4A4's; the avx512_vnni level runs the AVX2 attention.
 PackedWeights pack_w4a4_avx512(const Int4Matrix& w);
 PackedWeights pack_lowrank_up_avx512(const float* up, int64_t n, int64_t rank);
+void quantize_act_avx512(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float* scratch);
+size_t quantize_act_avx512_scratch(const QuantizeActArgs& a);
 void gemm_w4a4_avx512(const GemmW4A4Args& a, const Tile& t);
 void gemm_f32_avx512(const GemmFloatArgs& a, const Tile& t);
 void gemm_w4a16_avx512(const GemmFloatArgs& a, const Tile& t, float* scratch);  // gemm_widened_avx2_scratch
