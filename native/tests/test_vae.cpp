@@ -192,16 +192,18 @@ TEST_F(VaeTiling, TiledDecodeMatchesDiffusersTiling) {
     RecordProperty("tiled_decode_error", sci(err));
 }
 
-// Against diffusers' tiled_encode (moments, then the clamp; measured 4.3e-7).
+// Against diffusers' tiled_encode (moments, then the clamp). A 64x40 image in
+// tiles of 32 (every 24, blended over 2 latents, so the blend's weights 1 and
+// 1/2 both show), 3x2 tiles, the last row and column partial.
 TEST_F(VaeTiling, TiledEncodeMatchesDiffusersTiling) {
     Context ctx(test::context_options());
     const AutoencoderKL vae(ctx, dir_);
-    const std::vector<float> x = random_values(3 * 40 * 28, 8, true);
-    std::vector<float> mean(4 * 10 * 7), logvar(mean.size());
-    vae.encode(ctx, x.data(), {1, 3, 40, 28}, mean.data(), logvar.data(), {true, 16});
-    ref::Image moments = ref::Reference(c_, w_).tiled_encode_moments(as_image(x, 3, 40, 28), 16);
-    ASSERT_EQ(moments.h, 10);
-    ASSERT_EQ(moments.w, 7);
+    const std::vector<float> x = random_values(3 * 64 * 40, 8, true);
+    std::vector<float> mean(4 * 16 * 10), logvar(mean.size());
+    vae.encode(ctx, x.data(), {1, 3, 64, 40}, mean.data(), logvar.data(), {true, 32});
+    ref::Image moments = ref::Reference(c_, w_).tiled_encode_moments(as_image(x, 3, 64, 40), 32);
+    ASSERT_EQ(moments.h, 16);
+    ASSERT_EQ(moments.w, 10);
     std::vector<double> want_logvar = channels(moments, 4, 4);
     for (double& v : want_logvar) v = std::clamp(v, -30.0, 20.0);
     const double mean_err = test::max_rel_error(mean, channels(moments, 0, 4));
@@ -449,11 +451,13 @@ private:
 // A 2048x2048 decode with FLUX's structure (4 levels, 2 layers per block,
 // 16 latent channels, mid-block attention, sample_size 1024: nine tiles of
 // 1024) at 1/32 of its widths, [4, 8, 16, 16] with 2 groups, so it runs in
-// seconds. Every activation the decoder keeps is pixels x channels, so the
-// backend's peak scales with the widths: FLUX's is 32 x this one's (less the
-// 3-channel output tile, which does not scale). Peak measured: see
-// kBoundBytes; it equals an untiled 1024x1024 decode's, so memory depends on
-// the tile, not the image.
+// seconds. The backend holds, per tile, the 3-channel output tile, two
+// buffers of the largest activation (pixels x channels), a resnet's two
+// temporaries and an 8-row patch band; the arena rounds its chunks up (a new
+// chunk is at least the total so far): 12 + 32 + 44 + 88 = 176 MiB measured,
+// and the same rule gives FLUX's widths 12 + 1024 + 1036 + 2072 = 4144 MiB
+// (live working set ~3.1 GiB). The peak equals an untiled 1024x1024 decode's:
+// memory depends on the tile, not on the image. Bound 190 MiB (measured 176).
 TEST(VaeMemory, Decode2048StaysUnderItsBound) {
     ref::Config c;
     c.blocks = {4, 8, 16, 16};
@@ -483,7 +487,7 @@ TEST(VaeMemory, Decode2048StaysUnderItsBound) {
     const size_t tiled_peak = decode_peak(256, image);
     const size_t one_tile_peak = decode_peak(128, tile);
     RecordProperty("peak_bytes_2048_tiled", std::to_string(tiled_peak));
-    constexpr size_t kBoundBytes = size_t{200} << 20;
+    constexpr size_t kBoundBytes = size_t{190} << 20;
     EXPECT_LT(tiled_peak, kBoundBytes);
     EXPECT_EQ(tiled_peak, one_tile_peak);
     double scale = 0.0;
