@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/half.h"
 #include "formats/safetensors_writer.h"
 
 namespace svdq::test::vae {
@@ -123,13 +124,19 @@ inline Weights random_weights(const Config& c, uint64_t seed) {
     return w;
 }
 
-// `dir`/config.json and `dir`/diffusion_pytorch_model.safetensors (F32).
-inline void write_folder(const std::string& dir, const std::string& config_json, const Weights& w) {
+// `dir`/config.json and `dir`/diffusion_pytorch_model.safetensors, F32 or
+// BF16 (values already BF16 values, so the file holds them exactly).
+inline void write_folder(const std::string& dir, const std::string& config_json, const Weights& w, bool bf16 = false) {
     std::filesystem::create_directories(dir);
     std::ofstream(dir + "/config.json") << config_json;
     SafeTensorsWriter writer;
     for (const auto& [name, t] : w)
-        writer.add_copy(name, SVDQ_DTYPE_F32, t.shape, t.values.data(), t.values.size() * sizeof(float));
+        if (bf16) {
+            const std::vector<uint16_t> bits = to_bf16(t.values.data(), t.values.size());
+            writer.add_copy(name, SVDQ_DTYPE_BF16, t.shape, bits.data(), bits.size() * sizeof(uint16_t));
+        } else {
+            writer.add_copy(name, SVDQ_DTYPE_F32, t.shape, t.values.data(), t.values.size() * sizeof(float));
+        }
     writer.save(dir + "/diffusion_pytorch_model.safetensors");
 }
 
