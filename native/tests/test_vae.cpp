@@ -188,13 +188,21 @@ constexpr const char* kFluxVaeConfig = R"({
   "use_quant_conv": false
 })";
 
-TEST(VaeFlux, FluxConfigurationDecodesAndEncodes) {
+// FLUX.1's VAE structure (4 levels, 2 layers per block, 16 latent channels,
+// no quant convs, sample_size 1024) at the given widths.
+ref::Config flux_structure(std::vector<int64_t> blocks, int64_t groups) {
     ref::Config c;
-    c.blocks = {128, 256, 512, 512};
+    c.blocks = std::move(blocks);
+    c.groups = groups;
     c.layers_per_block = 2;
-    c.groups = 32;
     c.latent_channels = 16;
+    c.sample_size = 1024;
     c.quant_conv = c.post_quant_conv = false;
+    return c;
+}
+
+TEST(VaeFlux, FluxConfigurationDecodesAndEncodes) {
+    const ref::Config c = flux_structure({128, 256, 512, 512}, 32);
     ref::Weights w = ref::random_weights(c, 16);
     for (auto& entry : w) entry.second.values = test::bf16_values(std::move(entry.second.values));
     const std::string dir = temp_folder("flux");
@@ -527,13 +535,7 @@ private:
 // (live working set ~3.1 GiB). The peak equals an untiled 1024x1024 decode's:
 // memory depends on the tile, not on the image. Bound 190 MiB (measured 176).
 TEST(VaeMemory, Decode2048StaysUnderItsBound) {
-    ref::Config c;
-    c.blocks = {4, 8, 16, 16};
-    c.layers_per_block = 2;
-    c.groups = 2;
-    c.latent_channels = 16;
-    c.sample_size = 1024;
-    c.quant_conv = c.post_quant_conv = false;
+    const ref::Config c = flux_structure({4, 8, 16, 16}, 2);
     const ref::Weights w = ref::random_weights(c, 15);
     const std::string dir = write_vae(c, w);
     // The backend bytes a decode of `side`^2 latents adds to the weights, and its image.
