@@ -87,6 +87,16 @@ public:
         const Open open(*this, {&x});
         cpu_.silu(x);
     }
+    void group_norm(const TensorView& x, int64_t groups, const TensorView& weight, const TensorView& bias, float eps, bool silu,
+                    const TensorView& out) override {
+        const Open open(*this, {&x, &weight, &bias, &out});
+        cpu_.group_norm(x, groups, weight, bias, eps, silu, out);
+    }
+    void conv3x3_patches(const TensorView& image, const ConvGeometry& geometry, int64_t first_out_row,
+                         const TensorView& out) override {
+        const Open open(*this, {&image, &out});
+        cpu_.conv3x3_patches(image, geometry, first_out_row, out);
+    }
     void add(const TensorView& x, const TensorView& update) override {
         const Open open(*this, {&x, &update});
         cpu_.add(x, update);

@@ -16,6 +16,19 @@
 
 namespace svdq {
 
+// Where a 3x3 convolution reads an image stored as a [height * width,
+// channels] view (one row per pixel in raster order: NHWC). The image is
+// first repeated `upsample` times along both axes (nearest neighbour), then
+// read at output pixel (oy, ox), tap (ky, kx) at row oy * stride + ky -
+// pad_top and column ox * stride + kx - pad_left; reads outside it are 0.
+struct ConvGeometry {
+    int64_t height = 0, width = 0;  // the stored image
+    int64_t upsample = 1;
+    int64_t stride = 1;
+    int64_t pad_top = 1, pad_left = 1;
+    int64_t out_height = 0, out_width = 0;
+};
+
 // A linear layer in one backend's packed form (Backend::prepare_linear).
 class PreparedLinear {
 public:
@@ -60,6 +73,18 @@ public:
     // angles of cos and sin [rows, head_dim] (each pair's value repeated).
     virtual void rope(const TensorView& x, const TensorView& cos, const TensorView& sin) = 0;
     virtual void silu(const TensorView& x) = 0;  // in place
+    // GroupNorm over an image's [pixels, channels] view: the channels split
+    // into `groups` consecutive runs, each normalised over all its pixels and
+    // channels (mean, biased variance), then * weight + bias per channel
+    // ([1, channels]), then SiLU when `silu`. out may be x.
+    virtual void group_norm(const TensorView& x, int64_t groups, const TensorView& weight, const TensorView& bias, float eps,
+                            bool silu, const TensorView& out) = 0;
+    // The im2col rows of a 3x3 convolution for output rows [first_out_row,
+    // first_out_row + out.rows / out_width): out [pixels, 9 * channels], one
+    // row per output pixel, column (ky * 3 + kx) * channels + c, so a GEMM
+    // with the weight [out_channels, 9 * channels] gives the convolution.
+    virtual void conv3x3_patches(const TensorView& image, const ConvGeometry& geometry, int64_t first_out_row,
+                                 const TensorView& out) = 0;
     // x += update, or x += gate * update with gate [1, d] shared by the rows.
     virtual void add(const TensorView& x, const TensorView& update) = 0;
     virtual void gated_add(const TensorView& x, const TensorView& update, const TensorView& gate) = 0;

@@ -21,6 +21,8 @@ struct CpuScratch {
     std::vector<float> lowrank_act;
     std::vector<float> branch_out;    // unfused branch only
     std::vector<float> fake_quant_x;  // NVFP4 only
+    std::vector<double> group_sums;   // group_norm: per work item and group
+    std::vector<float> group_affine;  // group_norm: per channel scale and shift
 };
 
 class CpuBackend final : public Backend {
@@ -52,6 +54,10 @@ public:
     void rms_norm_heads(const TensorView& x, const TensorView& weight, float eps) override;
     void rope(const TensorView& x, const TensorView& cos, const TensorView& sin) override;
     void silu(const TensorView& x) override;
+    void group_norm(const TensorView& x, int64_t groups, const TensorView& weight, const TensorView& bias, float eps, bool silu,
+                    const TensorView& out) override;
+    void conv3x3_patches(const TensorView& image, const ConvGeometry& geometry, int64_t first_out_row,
+                         const TensorView& out) override;
     void add(const TensorView& x, const TensorView& update) override;
     void gated_add(const TensorView& x, const TensorView& update, const TensorView& gate) override;
 
