@@ -1,7 +1,9 @@
 // The text encoders' attention on the CPU: scores scale q k^T plus an additive
 // bias per head and a bias per key (a padding mask), causal or not, then
-// softmax and v. One query row at a time (scores in a per-thread row); the
-// FLUX attention kernels stay for the plain case, which this op never sees.
+// softmax and v. One query row at a time, its scores in a per-thread row: a
+// scalar loop, fine for CLIP's 77 tokens and ~2% of T5-XXL's FLOPs at 512;
+// the plain case (no bias, not causal, 1/sqrt(d)) is Backend::attention's
+// blocked kernels.
 #include <algorithm>
 #include <cmath>
 #include <limits>

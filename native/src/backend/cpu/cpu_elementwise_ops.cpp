@@ -3,23 +3,14 @@
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/layer_norm_rows.h"
 #include "core/numerics/activations.h"
 
 namespace svdq {
 
 void CpuBackend::layer_norm(const TensorView& x, const TensorView& weight, const TensorView& bias, float eps,
                             const TensorView& out) {
-    const int64_t d = x.cols;
-    for (int64_t r = 0; r < x.rows; ++r) {
-        const float* xr = x.data + r * x.row_stride;
-        double mean = 0.0, var = 0.0;
-        for (int64_t j = 0; j < d; ++j) mean += xr[j];
-        mean /= static_cast<double>(d);
-        for (int64_t j = 0; j < d; ++j) var += (xr[j] - mean) * (xr[j] - mean);
-        const float inv = static_cast<float>(1.0 / std::sqrt(var / static_cast<double>(d) + eps));
-        float* o = out.data + r * out.row_stride;
-        for (int64_t j = 0; j < d; ++j) o[j] = (xr[j] - static_cast<float>(mean)) * inv * weight.data[j] + bias.data[j];
-    }
+    layer_norm_rows(x, eps, out, [&](int64_t j, float n) { return n * weight.data[j] + bias.data[j]; });
 }
 
 void CpuBackend::activate(const TensorView& x, Activation activation) {
