@@ -70,6 +70,25 @@ public:
         const Open open(*this, {&q, &k, &v, &out});
         cpu_.attention(q, k, v, head_dim, out);
     }
+    void biased_attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
+                          const AttentionBias& bias, const TensorView& out) override {
+        // An absent bias (no data) is checked as q, which is present.
+        const Open open(*this, {&q, &k, &v, &out, bias.bias.data ? &bias.bias : &q, bias.key_bias.data ? &bias.key_bias : &q});
+        cpu_.biased_attention(q, k, v, head_dim, bias, out);
+    }
+    void layer_norm(const TensorView& x, const TensorView& weight, const TensorView& bias, float eps,
+                    const TensorView& out) override {
+        const Open open(*this, {&x, &weight, &bias, &out});
+        cpu_.layer_norm(x, weight, bias, eps, out);
+    }
+    void activate(const TensorView& x, Activation activation) override {
+        const Open open(*this, {&x});
+        cpu_.activate(x, activation);
+    }
+    void multiply(const TensorView& x, const TensorView& other) override {
+        const Open open(*this, {&x, &other});
+        cpu_.multiply(x, other);
+    }
     void layer_norm_modulate(const TensorView& x, const TensorView& scale, const TensorView& shift, float eps,
                              const TensorView& out) override {
         const Open open(*this, {&x, &scale, &shift, &out});

@@ -29,6 +29,23 @@ struct ConvGeometry {
     int64_t out_height = 0, out_width = 0;
 };
 
+// What biased_attention adds to the scores scale * q k^T before the softmax.
+// A view with data == NULL is absent.
+struct AttentionBias {
+    float scale = 1.0f;
+    TensorView bias;      // [heads * q rows, k rows]: head h's [q rows, k rows] block at row h * q rows
+    TensorView key_bias;  // [1, k rows]: added to every query's scores (a padding mask)
+    bool causal = false;  // query i sees keys 0..i only
+};
+
+// Element-wise activations applied in place (GELU tanh also rides on a
+// linear's epilogue).
+enum class Activation : uint8_t {
+    gelu_erf,    // x Phi(x), the exact GELU
+    gelu_tanh,   // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+    quick_gelu,  // x sigmoid(1.702 x)
+};
+
 // A linear layer in one backend's packed form (Backend::prepare_linear).
 class PreparedLinear {
 public:
@@ -63,6 +80,17 @@ public:
     // softmax(q k^T / sqrt(head_dim)) v per head; q, k, v, out: [tokens, heads * head_dim].
     virtual void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
                            const TensorView& out) = 0;
+    // The text encoders' attention: softmax(scale q k^T + bias + key_bias), causal
+    // or not, times v per head; q, out: [q rows, heads * head_dim], k, v:
+    // [k rows, heads * head_dim], all contiguous.
+    virtual void biased_attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
+                                  const AttentionBias& bias, const TensorView& out) = 0;
+    // out = LayerNorm(x) * weight + bias per row; weight and bias are [1, d].
+    virtual void layer_norm(const TensorView& x, const TensorView& weight, const TensorView& bias, float eps,
+                            const TensorView& out) = 0;
+    virtual void activate(const TensorView& x, Activation activation) = 0;  // in place
+    // x *= other, element-wise.
+    virtual void multiply(const TensorView& x, const TensorView& other) = 0;
     // out = LayerNorm(x) * (1 + scale) + shift per row, no affine weights;
     // scale and shift are [1, d].
     virtual void layer_norm_modulate(const TensorView& x, const TensorView& scale, const TensorView& shift, float eps,

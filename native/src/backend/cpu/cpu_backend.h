@@ -49,6 +49,12 @@ public:
 
     void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
                    const TensorView& out) override;
+    void biased_attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
+                          const AttentionBias& bias, const TensorView& out) override;
+    void layer_norm(const TensorView& x, const TensorView& weight, const TensorView& bias, float eps,
+                    const TensorView& out) override;
+    void activate(const TensorView& x, Activation activation) override;
+    void multiply(const TensorView& x, const TensorView& other) override;
     void layer_norm_modulate(const TensorView& x, const TensorView& scale, const TensorView& shift, float eps,
                              const TensorView& out) override;
     void rms_norm_heads(const TensorView& x, const TensorView& weight, float eps) override;

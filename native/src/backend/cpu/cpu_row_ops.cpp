@@ -3,22 +3,13 @@
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/layer_norm_rows.h"
 
 namespace svdq {
 
 void CpuBackend::layer_norm_modulate(const TensorView& x, const TensorView& scale, const TensorView& shift, float eps,
                                      const TensorView& out) {
-    const int64_t d = x.cols;
-    for (int64_t r = 0; r < x.rows; ++r) {
-        const float* xr = x.data + r * x.row_stride;
-        double mean = 0.0, var = 0.0;
-        for (int64_t j = 0; j < d; ++j) mean += xr[j];
-        mean /= static_cast<double>(d);
-        for (int64_t j = 0; j < d; ++j) var += (xr[j] - mean) * (xr[j] - mean);
-        const float inv = static_cast<float>(1.0 / std::sqrt(var / static_cast<double>(d) + eps));
-        float* o = out.data + r * out.row_stride;
-        for (int64_t j = 0; j < d; ++j) o[j] = (xr[j] - static_cast<float>(mean)) * inv * (1.0f + scale.data[j]) + shift.data[j];
-    }
+    layer_norm_rows(x, eps, out, [&](int64_t j, float n) { return n * (1.0f + scale.data[j]) + shift.data[j]; });
 }
 
 void CpuBackend::rms_norm_heads(const TensorView& x, const TensorView& weight, float eps) {

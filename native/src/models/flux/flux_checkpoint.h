@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/safetensors_file.h"
+#include "formats/safetensors_set.h"
 #include "models/flux/flux_config.h"
 
 namespace svdq {
@@ -26,25 +26,27 @@ public:
     const std::string& config_text() const { return config_text_; }
 
     // The file holding `name`, or NULL when no file has it.
-    const SafeTensorsFile* file_with(const std::string& name) const;
-    bool contains(const std::string& name) const { return file_with(name) != nullptr; }
+    const SafeTensorsFile* file_with(const std::string& name) const { return tensors_->file_with(name); }
+    bool contains(const std::string& name) const { return tensors_->contains(name); }
     // Every tensor name of every file.
-    std::vector<std::string> tensor_names() const;
+    std::vector<std::string> tensor_names() const { return tensors_->tensor_names(); }
     // SVDQ_ERROR_FORMAT naming the checkpoint and (up to 8 of) the tensors no
     // loader read: a config that disagrees with its weights (fewer layers,
     // guidance_embeds false with guidance weights) must not run silently.
     // With `among`, only the tensors it accepts are considered.
-    void require_all_read(bool (*among)(const std::string& name) = nullptr) const;
+    void require_all_read(bool (*among)(const std::string& name) = nullptr) const { tensors_->require_all_read(among); }
 
     // The tensor `name` as float, checked to have `shape`; errors name the
     // file (or the checkpoint, when no file has it) and the tensor.
-    std::vector<float> read(const std::string& name, const std::vector<int64_t>& shape) const;
+    std::vector<float> read(const std::string& name, const std::vector<int64_t>& shape) const {
+        return tensors_->read(name, shape);
+    }
 
 private:
     std::string path_;
     std::string config_text_;
     FluxConfig config_;
-    std::vector<std::unique_ptr<SafeTensorsFile>> files_;
+    std::unique_ptr<SafeTensorsSet> tensors_;
 };
 
 }  // namespace svdq

@@ -3,37 +3,22 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "models/config_fields.h"
 
 namespace svdq {
-
-namespace {
-
-// Bound on every size and count: FLUX.1 needs at most 4096, and products of
-// a few such values (inner_dim, the MLP width, patch features) must not
-// overflow int64 when a hostile config.json asks for 2^62.
-constexpr int64_t kMaxSize = int64_t{1} << 20;
-
-int64_t positive(const nlohmann::json& j, const char* key, int64_t fallback, const std::string& what) {
-    if (!j.contains(key) || j[key].is_null()) return fallback;
-    require(j[key].is_number_integer() && j[key].get<int64_t>() > 0 && j[key].get<int64_t>() <= kMaxSize, SVDQ_ERROR_FORMAT,
-            what + ": \"" + key + "\" must be a positive integer up to " + std::to_string(kMaxSize) + ", got " + j[key].dump());
-    return j[key].get<int64_t>();
-}
-
-}  // namespace
 
 FluxConfig flux_config_from_json(const nlohmann::json& j, const std::string& what) {
     require(j.is_object(), SVDQ_ERROR_FORMAT, what + ": expected a JSON object");
     FluxConfig c;
-    c.patch_size = positive(j, "patch_size", c.patch_size, what);
-    c.in_channels = positive(j, "in_channels", c.in_channels, what);
-    c.out_channels = positive(j, "out_channels", c.in_channels, what);
-    c.num_layers = positive(j, "num_layers", c.num_layers, what);
-    c.num_single_layers = positive(j, "num_single_layers", c.num_single_layers, what);
-    c.attention_head_dim = positive(j, "attention_head_dim", c.attention_head_dim, what);
-    c.num_attention_heads = positive(j, "num_attention_heads", c.num_attention_heads, what);
-    c.joint_attention_dim = positive(j, "joint_attention_dim", c.joint_attention_dim, what);
-    c.pooled_projection_dim = positive(j, "pooled_projection_dim", c.pooled_projection_dim, what);
+    c.patch_size = config_positive(j, "patch_size", c.patch_size, what);
+    c.in_channels = config_positive(j, "in_channels", c.in_channels, what);
+    c.out_channels = config_positive(j, "out_channels", c.in_channels, what);
+    c.num_layers = config_positive(j, "num_layers", c.num_layers, what);
+    c.num_single_layers = config_positive(j, "num_single_layers", c.num_single_layers, what);
+    c.attention_head_dim = config_positive(j, "attention_head_dim", c.attention_head_dim, what);
+    c.num_attention_heads = config_positive(j, "num_attention_heads", c.num_attention_heads, what);
+    c.joint_attention_dim = config_positive(j, "joint_attention_dim", c.joint_attention_dim, what);
+    c.pooled_projection_dim = config_positive(j, "pooled_projection_dim", c.pooled_projection_dim, what);
     if (j.contains("guidance_embeds")) {
         require(j["guidance_embeds"].is_boolean(), SVDQ_ERROR_FORMAT, what + ": \"guidance_embeds\" must be true or false");
         c.guidance_embeds = j["guidance_embeds"].get<bool>();
@@ -43,9 +28,9 @@ FluxConfig flux_config_from_json(const nlohmann::json& j, const std::string& wha
         require(axes.is_array() && !axes.empty(), SVDQ_ERROR_FORMAT, what + ": \"axes_dims_rope\" must be a list of even integers");
         c.axes_dims_rope.clear();
         for (const auto& a : axes) {
-            require(a.is_number_integer() && a.get<int64_t>() > 0 && a.get<int64_t>() <= kMaxSize && a.get<int64_t>() % 2 == 0,
+            require(a.is_number_integer() && a.get<int64_t>() > 0 && a.get<int64_t>() <= kMaxConfigSize && a.get<int64_t>() % 2 == 0,
                     SVDQ_ERROR_FORMAT,
-                    what + ": \"axes_dims_rope\" must hold positive even integers up to " + std::to_string(kMaxSize) +
+                    what + ": \"axes_dims_rope\" must hold positive even integers up to " + std::to_string(kMaxConfigSize) +
                         ", got " + axes.dump());
             c.axes_dims_rope.push_back(a.get<int64_t>());
         }
