@@ -473,54 +473,23 @@ TEST_F(VaeBadInput, PipelineFolderAndGuardedBackend) {
 }
 
 // The CPU backend, counting the bytes it holds and their peak.
-class CountingBackend final : public Backend {
+class CountingBackend final : public CpuBackend {
 public:
-    CountingBackend(ThreadPool& pool, svdq_cpu_level level) : cpu_(pool, level) {}
+    using CpuBackend::CpuBackend;
     size_t peak() const { return peak_; }
 
-    svdq_backend kind() const override { return cpu_.kind(); }
-    svdq_cpu_level cpu_level() const override { return cpu_.cpu_level(); }
-    std::string description() const override { return "counting " + cpu_.description(); }
-    bool reads_host_memory() const override { return true; }
+    std::string description() const override { return "counting " + CpuBackend::description(); }
     void* allocate(size_t bytes) override {
         live_ += bytes;
         peak_ = std::max(peak_, live_);
-        return cpu_.allocate(bytes);
+        return CpuBackend::allocate(bytes);
     }
     void release(void* data, size_t bytes) noexcept override {
         live_ -= bytes;
-        cpu_.release(data, bytes);
-    }
-    void upload(const float* host, const TensorView& dst) override { cpu_.upload(host, dst); }
-    void download(const TensorView& src, float* host) override { cpu_.download(src, host); }
-    void copy(const TensorView& src, const TensorView& dst) override { cpu_.copy(src, dst); }
-    std::unique_ptr<PreparedLinear> prepare_linear(const LinearWeights& w) override { return cpu_.prepare_linear(w); }
-    void linear(const PreparedLinear& layer, const TensorView& x, const TensorView& y) override { cpu_.linear(layer, x, y); }
-    void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim, const TensorView& out) override {
-        cpu_.attention(q, k, v, head_dim, out);
-    }
-    void layer_norm_modulate(const TensorView& x, const TensorView& scale, const TensorView& shift, float eps,
-                             const TensorView& out) override {
-        cpu_.layer_norm_modulate(x, scale, shift, eps, out);
-    }
-    void rms_norm_heads(const TensorView& x, const TensorView& weight, float eps) override { cpu_.rms_norm_heads(x, weight, eps); }
-    void rope(const TensorView& x, const TensorView& cos, const TensorView& sin) override { cpu_.rope(x, cos, sin); }
-    void silu(const TensorView& x) override { cpu_.silu(x); }
-    void group_norm(const TensorView& x, int64_t groups, const TensorView& weight, const TensorView& bias, float eps, bool silu,
-                    const TensorView& out) override {
-        cpu_.group_norm(x, groups, weight, bias, eps, silu, out);
-    }
-    void conv3x3_patches(const TensorView& image, const ConvGeometry& geometry, int64_t first_out_row,
-                         const TensorView& out) override {
-        cpu_.conv3x3_patches(image, geometry, first_out_row, out);
-    }
-    void add(const TensorView& x, const TensorView& update) override { cpu_.add(x, update); }
-    void gated_add(const TensorView& x, const TensorView& update, const TensorView& gate) override {
-        cpu_.gated_add(x, update, gate);
+        CpuBackend::release(data, bytes);
     }
 
 private:
-    CpuBackend cpu_;
     size_t live_ = 0, peak_ = 0;
 };
 

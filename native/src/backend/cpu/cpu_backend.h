@@ -25,7 +25,8 @@ struct CpuScratch {
     std::vector<float> group_affine;  // group_norm: per channel scale and shift
 };
 
-class CpuBackend final : public Backend {
+// Not final: tests derive from it to count its allocations.
+class CpuBackend : public Backend {
 public:
     CpuBackend(ThreadPool& pool, svdq_cpu_level level);
 
