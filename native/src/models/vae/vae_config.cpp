@@ -3,22 +3,13 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "models/config_fields.h"
 
 namespace svdq {
 
 namespace {
 
-// Bound on every size: products of a few (channels * 9 * channels) must not
-// overflow int64 when a hostile config asks for 2^62.
-constexpr int64_t kMaxSize = int64_t{1} << 20;
 constexpr size_t kMaxBlocks = 8;
-
-int64_t positive(const nlohmann::json& j, const char* key, int64_t fallback, const std::string& what) {
-    if (!j.contains(key) || j[key].is_null()) return fallback;
-    require(j[key].is_number_integer() && j[key].get<int64_t>() > 0 && j[key].get<int64_t>() <= kMaxSize, SVDQ_ERROR_FORMAT,
-            what + ": \"" + key + "\" must be a positive integer up to " + std::to_string(kMaxSize) + ", got " + j[key].dump());
-    return j[key].get<int64_t>();
-}
 
 bool flag(const nlohmann::json& j, const char* key, bool fallback, const std::string& what) {
     if (!j.contains(key) || j[key].is_null()) return fallback;
@@ -56,11 +47,11 @@ VaeConfig vae_config_from_json(const nlohmann::json& j, const std::string& what)
     only(j, "up_block_types", "UpDecoderBlock2D", what);
 
     VaeConfig c;
-    c.in_channels = positive(j, "in_channels", c.in_channels, what);
-    c.out_channels = positive(j, "out_channels", c.out_channels, what);
-    c.latent_channels = positive(j, "latent_channels", c.latent_channels, what);
-    c.layers_per_block = positive(j, "layers_per_block", c.layers_per_block, what);
-    c.norm_num_groups = positive(j, "norm_num_groups", c.norm_num_groups, what);
+    c.in_channels = config_positive(j, "in_channels", c.in_channels, what);
+    c.out_channels = config_positive(j, "out_channels", c.out_channels, what);
+    c.latent_channels = config_positive(j, "latent_channels", c.latent_channels, what);
+    c.layers_per_block = config_positive(j, "layers_per_block", c.layers_per_block, what);
+    c.norm_num_groups = config_positive(j, "norm_num_groups", c.norm_num_groups, what);
     c.use_quant_conv = flag(j, "use_quant_conv", c.use_quant_conv, what);
     c.use_post_quant_conv = flag(j, "use_post_quant_conv", c.use_post_quant_conv, what);
     c.mid_block_add_attention = flag(j, "mid_block_add_attention", c.mid_block_add_attention, what);
@@ -69,9 +60,9 @@ VaeConfig vae_config_from_json(const nlohmann::json& j, const std::string& what)
     require(c.scaling_factor != 0.0, SVDQ_ERROR_FORMAT, what + ": \"scaling_factor\" must not be 0");
     if (j.contains("sample_size") && j["sample_size"].is_array()) {  // diffusers takes the first of a list
         require(!j["sample_size"].empty(), SVDQ_ERROR_FORMAT, what + ": \"sample_size\" is an empty list");
-        c.sample_size = positive(nlohmann::json{{"sample_size", j["sample_size"][0]}}, "sample_size", c.sample_size, what);
+        c.sample_size = config_positive(nlohmann::json{{"sample_size", j["sample_size"][0]}}, "sample_size", c.sample_size, what);
     } else {
-        c.sample_size = positive(j, "sample_size", c.sample_size, what);
+        c.sample_size = config_positive(j, "sample_size", c.sample_size, what);
     }
     if (j.contains("block_out_channels") && !j["block_out_channels"].is_null()) {
         const auto& list = j["block_out_channels"];
@@ -79,7 +70,7 @@ VaeConfig vae_config_from_json(const nlohmann::json& j, const std::string& what)
                 what + ": \"block_out_channels\" must be a list of 1 to " + std::to_string(kMaxBlocks) + " positive integers");
         c.block_out_channels.clear();
         for (const auto& v : list)
-            c.block_out_channels.push_back(positive(nlohmann::json{{"block_out_channels", v}}, "block_out_channels", 0, what));
+            c.block_out_channels.push_back(config_positive(nlohmann::json{{"block_out_channels", v}}, "block_out_channels", 0, what));
     }
     for (const char* key : {"down_block_types", "up_block_types"})
         if (j.contains(key) && j[key].is_array())
