@@ -173,9 +173,11 @@ public sealed class FluxGeneratorTests
         {
             float[] first = Run(7, sampler);
             Assert.That(Run(7, sampler), Is.EqualTo(first), $"{sampler}: seed 7 twice");
-            float[] other = Run(8, sampler);
-            // Another seed's noise moves every value: measured a mean |difference| of about 1 for unit noise.
-            Assert.That(first.Zip(other, (a, b) => Math.Abs(a - b)).Average(), Is.GreaterThan(0.3), $"{sampler}: seeds 7 and 8");
+            double difference = first.Zip(Run(8, sampler), (a, b) => Math.Abs(a - b)).Average();
+            TestContext.Out.WriteLine($"{sampler}: mean |latents(seed 7) - latents(seed 8)| = {difference:0.000}");
+            // Another seed's noise moves every value: measured 1.56 (Euler, Heun, DPM++2M) and 1.30 (Euler-a;
+            // two unit Gaussians differ by 2 / sqrt(pi) = 1.13 on average); a seed that is not used gives 0.
+            Assert.That(difference, Is.GreaterThan(1.0), $"{sampler}: seeds 7 and 8");
         }
     }
 
