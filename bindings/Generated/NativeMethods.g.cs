@@ -729,6 +729,9 @@ namespace SvdQuant.Native
         internal static extern svdq_status svdq_path_same_file(byte* a, byte* b, int* out_same);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_file_write(byte* path, void* data, ulong size_bytes);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_load_options_init(svdq_flux_load_options* options);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
@@ -757,6 +760,9 @@ namespace SvdQuant.Native
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_generator_run(SvdqContextHandle context, SvdqFluxGeneratorHandle generator, svdq_generation_inputs* inputs, SvdqTensorHandle out_latents, IntPtr progress, void* progress_user, svdq_generation_report* out_report);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_latents_preview(SvdqTensorHandle packed_latents, int latent_height, int latent_width, int upscale, byte* out_rgba, ulong out_bytes);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_model_load_options_init(svdq_model_load_options* options);

@@ -405,6 +405,11 @@ SVDQ_API svdq_status svdq_safetensors_writer_save(const svdq_safetensors_writer*
  * inode, through symlinks and hard links), else 0; always 0 on Windows. For
  * hosts that refuse to write an output over one of their inputs. */
 SVDQ_API svdq_status svdq_path_same_file(const char* a, const char* b, int32_t* out_same);
+/* Writes size_bytes bytes (data may be NULL when 0) to `path` as the library
+ * writes every file: a temporary beside it renamed into place, the same
+ * refusals as svdq_safetensors_writer_save. For hosts writing their own
+ * formats (e.g. a PNG) with the same guarantees. */
+SVDQ_API svdq_status svdq_file_write(const char* path, const void* data, uint64_t size_bytes);
 
 /* ---- FLUX.1 transformer ----------------------------------------------- */
 /* diffusers' FluxTransformer2DModel. Embedders, norm_out and proj_out stay
@@ -541,6 +546,23 @@ SVDQ_API svdq_status svdq_flux_generator_run(svdq_context* context, svdq_flux_ge
                                              const svdq_generation_inputs* inputs, svdq_tensor* out_latents,
                                              svdq_generation_progress_fn progress, void* progress_user,
                                              svdq_generation_report* out_report);
+
+/* An RGB preview of packed latents without the VAE, as ComfyUI's Latent2RGB
+ * previewer draws it: 16 channels (FLUX.1) through ComfyUI's published
+ * latent-to-RGB factors and bias (class Flux in comfy/latent_formats.py);
+ * other channel counts show channels 0, 1, 2 as R, G, B, each stretched by
+ * its own finite min and max. Values map to bytes as ComfyUI does: clamp to
+ * [-1, 1], (v + 1) * 127.5, round half to even; NaN is 0; alpha 255.
+ * packed_latents: F32 [1, S_img, 4C] as svdq_flux_generator_run writes them,
+ * of a latent_height x latent_width latent image (both even, the report's
+ * latent_height and latent_width), so S_img = (latent_height / 2) *
+ * (latent_width / 2). upscale in [1, 8] repeats each latent pixel upscale x
+ * upscale times (8: the image's own size). out_rgba receives row-major RGBA8,
+ * top row first: out_bytes must be exactly
+ * (latent_width * upscale) * (latent_height * upscale) * 4. */
+SVDQ_API svdq_status svdq_flux_latents_preview(const svdq_tensor* packed_latents, int32_t latent_height,
+                                               int32_t latent_width, int32_t upscale, uint8_t* out_rgba,
+                                               uint64_t out_bytes);
 
 /* ---- models of any family --------------------------------------------- */
 /* A model loaded by the class its config names (config.json's _class_name,

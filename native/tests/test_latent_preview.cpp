@@ -1,6 +1,6 @@
 // The latent RGB preview against ComfyUI's definition: class Flux's
 // latent_rgb_factors / latent_rgb_factors_bias (comfy/latent_formats.py in
-// comfyanonymous/ComfyUI, written out again here), Latent2RGBPreviewer's
+// comfyanonymous/ComfyUI, written out again in comfyui_latent_rgb.h), Latent2RGBPreviewer's
 // linear projection over the channels and preview_to_image's byte mapping
 // (clamp to [-1, 1], (v + 1) * 127.5, round half to even), all in float64;
 // the packed layout is diffusers' _pack_latents written as index arithmetic.
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "comfyui_latent_rgb.h"
 #include "core/error.h"
 #include "expect_error.h"
 #include "sampling/latent_preview.h"
@@ -22,13 +23,10 @@ namespace {
 
 using test::expect_error;
 
-constexpr double kFactors[16][3] = {
-    {-0.0346, 0.0244, 0.0681},  {0.0034, 0.0210, 0.0687},   {0.0275, -0.0668, -0.0433}, {-0.0174, 0.0160, 0.0617},
-    {0.0859, 0.0721, 0.0329},   {0.0004, 0.0383, 0.0115},   {0.0405, 0.0861, 0.0915},   {-0.0236, -0.0185, -0.0259},
-    {-0.0245, 0.0250, 0.1180},  {0.1008, 0.0755, -0.0421},  {-0.0515, 0.0201, 0.0011},  {0.0428, -0.0012, -0.0036},
-    {0.0817, 0.0765, 0.0749},   {-0.1264, -0.0522, -0.1103}, {-0.0280, -0.0881, -0.0499}, {-0.1262, -0.0982, -0.0778},
-};
-constexpr double kBias[3] = {-0.0329, -0.0718, -0.0851};
+using comfyui_reference::kBias;
+using comfyui_reference::kFactors;
+using comfyui_reference::pseudo_random;
+using comfyui_reference::reference_byte;
 
 FluxLatentShape latent_shape(int64_t channels, int64_t height, int64_t width) {
     FluxLatentShape shape;
@@ -38,26 +36,8 @@ FluxLatentShape latent_shape(int64_t channels, int64_t height, int64_t width) {
     return shape;
 }
 
-// Index of latent[ch, y, x] in the packed tokens [S_img, 4C].
 size_t packed_index(const FluxLatentShape& s, int64_t ch, int64_t y, int64_t x) {
-    const int64_t token = (y / 2) * (s.width / 2) + x / 2;
-    return static_cast<size_t>(token * 4 * s.channels + ch * 4 + (y % 2) * 2 + x % 2);
-}
-
-uint8_t reference_byte(double v) {
-    if (std::isnan(v)) return 0;
-    v = v < -1.0 ? -1.0 : (v > 1.0 ? 1.0 : v);
-    return static_cast<uint8_t>(std::nearbyint((v + 1.0) * 127.5));
-}
-
-// Deterministic values in [-amplitude, amplitude].
-std::vector<float> pseudo_random(size_t count, double amplitude, uint32_t seed) {
-    std::vector<float> v(count);
-    for (auto& x : v) {
-        seed = seed * 1664525u + 1013904223u;
-        x = static_cast<float>(amplitude * (2.0 * (seed >> 8) / 16777216.0 - 1.0));
-    }
-    return v;
+    return comfyui_reference::packed_index(s.channels, s.width, ch, y, x);
 }
 
 struct Rgba {

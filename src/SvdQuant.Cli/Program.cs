@@ -24,6 +24,8 @@ app.Configure(config =>
         .WithDescription("Quantize a FLUX-shaped synthetic layer (float, W4A16, naive W4A4, SVDQuant W4A4) and compare error and speed.");
     config.AddCommand<QuantizeCommand>("quantize")
         .WithDescription("Quantize a float FLUX model (diffusers folder) with calibrated SVDQuant into a Nunchaku-style checkpoint.");
+    config.AddCommand<GenerateCommand>("generate")
+        .WithDescription("Generate latents with a FLUX model from text-encoder outputs; write the latent RGB preview PNG.");
     config.AddBranch("flux", flux =>
     {
         flux.SetDescription("The FLUX.1 transformer.");

@@ -8,6 +8,7 @@ using CommunityToolkit.HighPerformance;
 using NUnit.Framework;
 using SvdQuant.Cli.Demo;
 using SvdQuant.Formats;
+using SvdQuant.Generation;
 using SvdQuant.Models;
 using SvdQuant.Quantization;
 
@@ -84,6 +85,8 @@ public sealed class EngineConcurrencyTests
             using LinearLayer layer = LinearLayer.Create(engine, LinearScheme.W4A4, weight);
             using FluxTransformer model = FluxTransformer.Load(engine, Model);
             FluxInputs inputs = FluxTransformerTests.ReadInputs();
+            using FluxGenerator generator = FluxGenerator.Create(model, new GenerationOptions { Width = 32, Height = 32, Steps = 1 });
+            var generation = new GenerationInputs(FluxTinyGeneration.Prompt());
 
             var cases = new Dictionary<string, Action<Engine>>
             {
@@ -97,6 +100,8 @@ public sealed class EngineConcurrencyTests
                 ["Quantizer.QuantizeFlux"] = e => Quantizer.QuantizeFlux(e, Model, Path.Combine(folder, "flux-q.safetensors")),
                 ["FluxTransformer.Load"] = e => FluxTransformer.Load(e, Model).Dispose(),
                 ["FluxTransformer.Forward"] = e => model.Forward(e, inputs),
+                ["FluxGenerator.Generate"] = e => generator.Generate(e, generation),
+                ["FluxGenerator.GenerateAsync"] = e => generator.GenerateAsync(e, generation).GetAwaiter().GetResult(),
                 ["Smoothing.Compute"] = e => Smoothing.Compute(e, calibration, weight),
                 ["LowRank.Decompose"] = e => LowRank.Decompose(e, weight, rank: 4),
             };

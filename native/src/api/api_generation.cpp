@@ -11,6 +11,7 @@
 #include "core/tensor.h"
 #include "models/flux/flux_block_cache.h"
 #include "pipelines/flux_generation.h"
+#include "sampling/latent_preview.h"
 
 using namespace svdq;
 
@@ -166,6 +167,35 @@ SVDQ_API svdq_status svdq_flux_generator_run(svdq_context* context, svdq_flux_ge
             report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             write_versioned(*out_report, report, "svdq_generation_report");
         }
+    });
+}
+
+SVDQ_API svdq_status svdq_flux_latents_preview(const svdq_tensor* packed_latents, int32_t latent_height,
+                                               int32_t latent_width, int32_t upscale, uint8_t* out_rgba,
+                                               uint64_t out_bytes) {
+    return guarded(__func__, [&] {
+        const Tensor& packed = deref(packed_latents, "packed_latents");
+        deref(out_rgba, "out_rgba");
+        require(packed.dtype() == SVDQ_DTYPE_F32, SVDQ_ERROR_DTYPE,
+                std::string("packed_latents must be F32, not ") + dtype_name(packed.dtype()));
+        require(packed.ndim() == 3 && packed.dim(0) == 1 && packed.dim(2) > 0 && packed.dim(2) % 4 == 0,
+                SVDQ_ERROR_SHAPE_MISMATCH,
+                "packed_latents is " + packed.shape_string() + ", it must be [1, S_img, 4 * latent channels]");
+        FluxLatentShape shape;
+        shape.channels = packed.dim(2) / 4;
+        shape.height = latent_height;
+        shape.width = latent_width;
+        if (latent_height > 0 && latent_width > 0)
+            require(packed.dim(1) == shape.tokens(), SVDQ_ERROR_SHAPE_MISMATCH,
+                    "packed_latents has " + std::to_string(packed.dim(1)) + " tokens, a " + std::to_string(latent_height) +
+                        " x " + std::to_string(latent_width) + " latent image has " + std::to_string(shape.tokens()));
+        // latent_preview_rgba checks the sides, the channel count and upscale.
+        const LatentPreview preview =
+            latent_preview_rgba(std::vector<float>(packed.f32(), packed.f32() + packed.numel()), shape, upscale);
+        require(out_bytes == preview.rgba.size(), SVDQ_ERROR_SHAPE_MISMATCH,
+                "out_bytes is " + std::to_string(out_bytes) + ", a " + std::to_string(preview.width) + " x " +
+                    std::to_string(preview.height) + " RGBA8 preview needs " + std::to_string(preview.rgba.size()));
+        std::copy(preview.rgba.begin(), preview.rgba.end(), out_rgba);
     });
 }
 

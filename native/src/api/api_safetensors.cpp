@@ -6,6 +6,7 @@
 #include "core/tensor.h"
 #include "formats/file_identity.h"
 #include "formats/float_codec.h"
+#include "formats/pending_file.h"
 #include "formats/safetensors_file.h"
 #include "formats/safetensors_writer.h"
 #include "formats/checkpoint_flavour.h"
@@ -55,6 +56,17 @@ SVDQ_API svdq_status svdq_path_same_file(const char* a, const char* b, int32_t* 
         int32_t& same = deref(out_same, "out_same");
         const std::optional<FileId> first = file_id(text_arg(a, "a")), second = file_id(text_arg(b, "b"));
         same = first && second && *first == *second ? 1 : 0;
+    });
+}
+
+SVDQ_API svdq_status svdq_file_write(const char* path, const void* data, uint64_t size_bytes) {
+    return guarded(__func__, [&] {
+        const std::string target = text_arg(path, "path");
+        require(data != nullptr || size_bytes == 0, SVDQ_ERROR_INVALID_ARGUMENT,
+                "data is NULL with size_bytes " + std::to_string(size_bytes));
+        PendingFile file(target, "partial");
+        file.write(data, size_bytes);
+        file.commit();
     });
 }
 

@@ -20,6 +20,9 @@ public sealed class FluxTransformer : IDisposable
     /// <summary>Configuration, block scheme and format, parameter count and memory.</summary>
     public FluxInfo Info { get; }
 
+    /// <summary>The native model, for objects that refer to it (a generator); throws once disposed.</summary>
+    internal SvdqFluxHandle Handle => _handle.NotDisposed(nameof(FluxTransformer));
+
     /// <summary>
     /// Loads a diffusers folder (config.json and one or more safetensors shards, BF16/F16/F32) or a
     /// quantized single-file checkpoint: a Nunchaku SVDQ file (INT4 or NVFP4, either key style) or

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using System.Threading;
 using CommunityToolkit.HighPerformance;
@@ -227,36 +226,14 @@ public static class Quantizer
         byte[] model = NativeText.ToUtf8(modelPath ?? throw new ArgumentNullException(nameof(modelPath)));
         byte[] output = NativeText.ToUtf8(outputPath ?? throw new ArgumentNullException(nameof(outputPath)));
         byte[]? calibration = calibrationPath is null ? null : NativeText.ToUtf8(calibrationPath);
-        var session = new NativeQuantizeProgress(progress, cancellationToken);
-        GCHandle sessionHandle = GCHandle.Alloc(session);
-        try
+        using var session = new NativeQuantizeProgress(progress, cancellationToken);
+        fixed (byte* modelData = model)
+        fixed (byte* outputData = output)
+        fixed (byte* calibrationData = calibration)
         {
-            svdq_status status;
-            fixed (byte* modelData = model)
-            fixed (byte* outputData = output)
-            fixed (byte* calibrationData = calibration)
-            {
-                using EngineCall call = engine.Enter();
-                status = NativeMethods.svdq_flux_quantize(
-                    call.Context, modelData, calibrationData, outputData, &native, NativeQuantizeProgress.CallbackPointer,
-                    (void*)GCHandle.ToIntPtr(sessionHandle));
-            }
-
-            if (session.Failure is not null)
-            {
-                ExceptionDispatchInfo.Capture(session.Failure).Throw();
-            }
-
-            if (status == svdq_status.SVDQ_ERROR_CANCELLED)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-            }
-
-            NativeStatus.Check(status);
-        }
-        finally
-        {
-            sessionHandle.Free();
+            using EngineCall call = engine.Enter();
+            session.Check(NativeMethods.svdq_flux_quantize(
+                call.Context, modelData, calibrationData, outputData, &native, NativeQuantizeProgress.CallbackPointer, session.UserData));
         }
     }
 
