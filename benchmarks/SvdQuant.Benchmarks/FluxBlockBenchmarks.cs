@@ -2,6 +2,7 @@ using System;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
+using SvdQuant.Cli.Demo;
 using SvdQuant.Models;
 
 namespace SvdQuant.Benchmarks;

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using SvdQuant.Formats;
+using SvdQuant.Cli.Demo;
 using SvdQuant.Models;
 
 namespace SvdQuant.Benchmarks;

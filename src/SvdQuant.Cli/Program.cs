@@ -21,7 +21,7 @@ app.Configure(config =>
     config.UseStrictParsing();
     config.PropagateExceptions();
     config.AddCommand<DemoCommand>("demo")
-        .WithDescription("Quantize a FLUX-shaped synthetic layer (float, W4A16, naive W4A4, SVDQuant W4A4) and compare error and speed.");
+        .WithDescription("Quantize a FLUX-shaped synthetic layer every way and compare error and speed; then sample a small synthetic FLUX model in float, W4A16 and SVDQuant W4A4 (latent PSNR, s/step, preview PNG).");
     config.AddCommand<QuantizeCommand>("quantize")
         .WithDescription("Quantize a float FLUX model (diffusers folder) with calibrated SVDQuant into a Nunchaku-style checkpoint.");
     config.AddCommand<GenerateCommand>("generate")

@@ -13,8 +13,9 @@ using SvdQuant.Quantization;
 namespace SvdQuant.Cli.Commands;
 
 /// <summary>
-/// <c>svdquant demo</c>: quantizes one FLUX-shaped synthetic layer every way the engine can
-/// and prints each method's output error against float and its speed.
+/// <c>svdquant demo</c>: quantizes one FLUX-shaped synthetic layer every way the engine can and
+/// prints each method's output error against float and its speed; then samples a small synthetic
+/// FLUX model in float, W4A16 and SVDQuant W4A4 (<see cref="GenerationDemo"/>).
 /// </summary>
 internal sealed class DemoCommand : Command<DemoSettings>
 {
@@ -62,6 +63,11 @@ internal sealed class DemoCommand : Command<DemoSettings>
         {
             foreach (QuantizationMethod method in Enum.GetValues<QuantizationMethod>())
             {
+                if (method == QuantizationMethod.W4A16 && format == NumberFormat.Nvfp4)
+                {
+                    continue;  // W4A16 holds INT4 weights only (AWQ's form)
+                }
+
                 var quantizerOptions = new QuantizerOptions { Method = method, Format = format, Rank = settings.Rank };
                 using QuantizedLayers quantized = Quantizer.Quantize(engine, data.Calibration, data.Weight, data.Bias, quantizerOptions);
                 Measure($"{format} {method}", quantized.Layers[0], quantized.Report);
@@ -97,6 +103,9 @@ internal sealed class DemoCommand : Command<DemoSettings>
         AnsiConsole.MarkupLine($"[grey]Time: median of {TimedCalls} calls after a warm-up; vs W4A16 = W4A16 time / time.[/]");
         AnsiConsole.MarkupLine("[grey]Int4/Nvfp4 rows: the quantizer, calibrated on the layer's activations; a/b: the searched smoothing exponents;[/]");
         AnsiConsole.MarkupLine("[grey]Quantize s: search + SVD + packing. Nvfp4 runs as float emulation on the CPU.[/]");
+        AnsiConsole.WriteLine();
+
+        GenerationDemo.Run(engine, settings.Steps, settings.Rank, (ulong)settings.Seed, settings.Output, cancellationToken);
         return 0;
     }
 

@@ -23,9 +23,19 @@ internal sealed class DemoSettings : CommandSettings
     public int Threads { get; init; }
 
     [CommandOption("--seed <S>")]
-    [Description("Seed of the synthetic weights and activations.")]
+    [Description("Seed of the synthetic layer's data and of the sampler's noise.")]
     [DefaultValue(1)]
     public int Seed { get; init; }
+
+    [CommandOption("--steps <N>")]
+    [Description("Sampling steps of the generation part.")]
+    [DefaultValue(4)]
+    public int Steps { get; init; }
+
+    [CommandOption("--output <PNG>")]
+    [Description("Where the generation part writes the SVDQuant latents' RGB preview.")]
+    [DefaultValue("svdquant-demo.png")]
+    public string Output { get; init; } = "svdquant-demo.png";
 
     public override ValidationResult Validate()
     {
@@ -37,6 +47,16 @@ internal sealed class DemoSettings : CommandSettings
         if (Rank < 1 || Rank > DemoCommand.Features)
         {
             return ValidationResult.Error($"--rank must be between 1 and {DemoCommand.Features}.");
+        }
+
+        if (Seed < 0)
+        {
+            return ValidationResult.Error("--seed must be 0 or more.");
+        }
+
+        if (Steps < 1)
+        {
+            return ValidationResult.Error("--steps must be at least 1.");
         }
 
         return Threads < 0 ? ValidationResult.Error("--threads must be 0 or more.") : ValidationResult.Success();

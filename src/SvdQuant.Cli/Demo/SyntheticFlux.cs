@@ -7,19 +7,20 @@ using SvdQuant.Formats;
 using SvdQuant.Models;
 using SvdQuant.Quantization;
 
-namespace SvdQuant.Benchmarks;
+namespace SvdQuant.Cli.Demo;
 
 /// <summary>
-/// The hyper-parameters of a synthetic FLUX.1 transformer: FLUX.1-dev's block shapes (24 heads of
-/// 128 channels, width 3072, 64 latent channels, patch 1, rope axes 16/56/56) with the block
-/// counts and the text widths free.
+/// The hyper-parameters of a synthetic FLUX.1 transformer: FLUX.1-dev's block shapes (heads of
+/// 128 channels, 24 of them for FLUX.1's width 3072, 64 latent channels, patch 1, rope axes
+/// 16/56/56) with the block counts, the head count and the text widths free.
 /// </summary>
-internal sealed record SyntheticFluxConfig(int Layers, int SingleLayers, int JointAttentionDim, int PooledProjectionDim, bool GuidanceEmbeds)
+internal sealed record SyntheticFluxConfig(int Layers, int SingleLayers, int JointAttentionDim, int PooledProjectionDim, bool GuidanceEmbeds, int Heads = 24)
 {
-    public const int Heads = 24;
     public const int HeadDim = 128;
     public const int InChannels = 64;
-    public const int Width = Heads * HeadDim;
+
+    /// <summary>The model width, heads x 128.</summary>
+    public int Width => Heads * HeadDim;
 
     /// <summary>FLUX.1-dev's own text widths (T5-XXL tokens, CLIP pooled) and guidance embedding, with the given block counts.</summary>
     public static SyntheticFluxConfig Flux1Dev(int layers, int singleLayers) => new(layers, singleLayers, 4096, 768, true);
@@ -27,7 +28,7 @@ internal sealed record SyntheticFluxConfig(int Layers, int SingleLayers, int Joi
     /// <summary>Names the cached files: every field that changes a tensor, and the generator's version.</summary>
     public string Key => string.Create(
         CultureInfo.InvariantCulture,
-        $"flux-v1-d{Layers}-s{SingleLayers}-j{JointAttentionDim}-p{PooledProjectionDim}-g{(GuidanceEmbeds ? 1 : 0)}");
+        $"flux-v1-h{Heads}-d{Layers}-s{SingleLayers}-j{JointAttentionDim}-p{PooledProjectionDim}-g{(GuidanceEmbeds ? 1 : 0)}");
 
     /// <summary>diffusers' config.json of <c>FluxTransformer2DModel</c>.</summary>
     public string ConfigJson => string.Create(CultureInfo.InvariantCulture, $$"""
@@ -49,9 +50,9 @@ internal sealed record SyntheticFluxConfig(int Layers, int SingleLayers, int Joi
 }
 
 /// <summary>
-/// Synthetic FLUX.1 checkpoints at full width: a diffusers folder with every tensor of
+/// Synthetic FLUX.1 checkpoints: a diffusers folder with every tensor of
 /// <c>FluxTransformer2DModel</c> in BF16 (as FLUX.1 ships), and its SVDQuant file. Both are cached in
-/// the temp folder under the config's key, so BenchmarkDotNet's separate processes and later runs
+/// the temp folder under the config's key, so BenchmarkDotNet's separate processes and later runs (and demos)
 /// reuse them (files are written under a temporary name and renamed, so a cache hit is complete).
 /// The key holds the config, not the engine: delete the folder after changing the quantizer.
 /// </summary>
@@ -61,7 +62,7 @@ internal static class SyntheticFlux
     private const int Seed = 6;
 
     /// <summary>Where the cached models live.</summary>
-    public static string CacheRoot => Path.Combine(Path.GetTempPath(), "svdquant-benchmarks");
+    public static string CacheRoot => Path.Combine(Path.GetTempPath(), "svdquant-synthetic-flux");
 
     /// <summary>The diffusers folder of <paramref name="config"/>, generated on first use.</summary>
     public static string Folder(SyntheticFluxConfig config)
@@ -104,7 +105,7 @@ internal static class SyntheticFlux
     /// <summary>Every tensor of diffusers' <c>FluxTransformer2DModel</c>, by name, with its shape.</summary>
     public static IEnumerable<(string Name, long[] Shape)> Tensors(SyntheticFluxConfig c)
     {
-        const long d = SyntheticFluxConfig.Width;
+        long d = c.Width;
         var tensors = new List<(string, long[])>();
         void Linear(string name, long outFeatures, long inFeatures)
         {

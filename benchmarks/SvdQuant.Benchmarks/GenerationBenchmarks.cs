@@ -1,0 +1,100 @@
+using System;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using SvdQuant.Cli.Demo;
+using SvdQuant.Generation;
+using SvdQuant.Models;
+
+namespace SvdQuant.Benchmarks;
+
+/// <summary>
+/// Seconds per sampling step (issue 14): <see cref="FluxGenerator"/> running Euler over the
+/// synthetic FLUX.1-width model of <see cref="FluxBlockBenchmarks"/> (one double-stream and one
+/// single-stream block, the same cached files) for a 256 x 256 image (256 image tokens, 128 text
+/// tokens), in each precision, and the SVDQuant model again with the first-block cache at
+/// Nunchaku's FLUX.1 default threshold 0.12. Every call is a whole run of <see cref="Steps"/> steps
+/// (noise, schedule, sampler, preview not included); the reported time is per step.
+/// </summary>
+[Config(typeof(GenerationConfig))]
+public class GenerationBenchmarks
+{
+    /// <summary>Sampling steps per run.</summary>
+    public const int Steps = 8;
+
+    /// <summary>First-block cache threshold of the cached row (Nunchaku's default for FLUX.1).</summary>
+    public const float CacheThreshold = 0.12f;
+
+    private const int ImageSide = 256;
+    private const int TextTokens = 128;
+
+    private static readonly SyntheticFluxConfig Model = new(Layers: 1, SingleLayers: 1, JointAttentionDim: 256, PooledProjectionDim: 256, GuidanceEmbeds: true);
+
+    private Engine _engine = null!;
+    private FluxTransformer _model = null!;
+    private FluxGenerator _generator = null!;
+    private GenerationInputs _inputs = null!;
+
+    [GlobalSetup(Target = nameof(Float))]
+    public void SetupFloat() => Load(_ => SyntheticFlux.Folder(Model), LinearScheme.Float, 0);
+
+    [GlobalSetup(Target = nameof(W4A16))]
+    public void SetupW4A16() => Load(_ => SyntheticFlux.Folder(Model), LinearScheme.W4A16, 0);
+
+    [GlobalSetup(Target = nameof(SvdQuant))]
+    public void SetupSvdQuant() => Load(engine => SyntheticFlux.SvdQuantFile(engine, Model, FluxBlockBenchmarks.Rank), LinearScheme.Float, 0);
+
+    [GlobalSetup(Target = nameof(SvdQuantCached))]
+    public void SetupSvdQuantCached() =>
+        Load(engine => SyntheticFlux.SvdQuantFile(engine, Model, FluxBlockBenchmarks.Rank), LinearScheme.Float, CacheThreshold);
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _generator.Dispose();
+        _model.Dispose();
+        _engine.Dispose();
+    }
+
+    [Benchmark(Description = "float", OperationsPerInvoke = Steps)]
+    public GenerationResult Float() => _generator.Generate(_engine, _inputs);
+
+    [Benchmark(Baseline = true, Description = "W4A16", OperationsPerInvoke = Steps)]
+    public GenerationResult W4A16() => _generator.Generate(_engine, _inputs);
+
+    [Benchmark(Description = "W4A4 SVDQuant r32", OperationsPerInvoke = Steps)]
+    public GenerationResult SvdQuant() => _generator.Generate(_engine, _inputs);
+
+    [Benchmark(Description = "W4A4 SVDQuant r32, first-block cache 0.12", OperationsPerInvoke = Steps)]
+    public GenerationResult SvdQuantCached() => _generator.Generate(_engine, _inputs);
+
+    // The precision applies to float checkpoints; a quantized file's layers run as stored.
+    private void Load(Func<Engine, string> path, LinearScheme scheme, float cacheThreshold)
+    {
+        _engine = new Engine();
+        _model = FluxTransformer.Load(_engine, path(_engine), new FluxLoadOptions { BlockScheme = scheme });
+        _generator = FluxGenerator.Create(_model, new GenerationOptions
+        {
+            Width = ImageSide,
+            Height = ImageSide,
+            Steps = Steps,
+            CacheThreshold = cacheThreshold,
+            Seed = 1,
+        });
+        FluxInputs text = SyntheticFlux.Inputs(Model, grid: 1, TextTokens);
+        _inputs = new GenerationInputs(new TextConditioning(text.EncoderHiddenStates, TextTokens, text.PooledProjections));
+
+        // What the cache skips is a property of the model and schedule, not of timing: say it once.
+        GenerationResult probe = _generator.Generate(_engine, _inputs);
+        Console.WriteLine($"// {scheme} {path(_engine)}: {probe.Steps} steps, {probe.Evaluations} transformer forwards, {probe.CachedEvaluations} cut short by the first-block cache (threshold {cacheThreshold})");
+    }
+
+    /// <summary>One run takes seconds to tens of seconds: one warm-up and three measured runs.</summary>
+    private sealed class GenerationConfig : ManualConfig
+    {
+        public GenerationConfig()
+        {
+            AddJob(Job.Default.WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(3).WithInvocationCount(1).WithUnrollFactor(1).WithId("Generation"));
+        }
+    }
+}
