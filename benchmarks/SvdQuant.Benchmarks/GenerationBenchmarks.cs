@@ -13,14 +13,18 @@ namespace SvdQuant.Benchmarks;
 /// synthetic FLUX.1-width model of <see cref="FluxBlockBenchmarks"/> (one double-stream and one
 /// single-stream block, the same cached files) for a 256 x 256 image (256 image tokens, 128 text
 /// tokens), in each precision, and the SVDQuant model again with the first-block cache at
-/// Nunchaku's FLUX.1 default threshold 0.12. Every call is a whole run of <see cref="Steps"/> steps
-/// (noise, schedule, sampler, preview not included); the reported time is per step.
+/// Nunchaku's FLUX.1 default threshold 0.12, also over <see cref="LongSteps"/> steps with and without
+/// the cache. Every call is a whole run (noise, schedule, sampler; no preview); the reported time is
+/// per step.
 /// </summary>
 [Config(typeof(GenerationConfig))]
 public class GenerationBenchmarks
 {
     /// <summary>Sampling steps per run.</summary>
     public const int Steps = 8;
+
+    /// <summary>Steps of the cache comparison: FLUX.1-dev's default, where consecutive steps differ less.</summary>
+    public const int LongSteps = 28;
 
     /// <summary>First-block cache threshold of the cached row (Nunchaku's default for FLUX.1).</summary>
     public const float CacheThreshold = 0.12f;
@@ -48,6 +52,14 @@ public class GenerationBenchmarks
     public void SetupSvdQuantCached() =>
         Load(engine => SyntheticFlux.SvdQuantFile(engine, Model, FluxBlockBenchmarks.Rank), LinearScheme.Float, CacheThreshold);
 
+    [GlobalSetup(Target = nameof(SvdQuantLong))]
+    public void SetupSvdQuantLong() =>
+        Load(engine => SyntheticFlux.SvdQuantFile(engine, Model, FluxBlockBenchmarks.Rank), LinearScheme.Float, 0, LongSteps);
+
+    [GlobalSetup(Target = nameof(SvdQuantLongCached))]
+    public void SetupSvdQuantLongCached() =>
+        Load(engine => SyntheticFlux.SvdQuantFile(engine, Model, FluxBlockBenchmarks.Rank), LinearScheme.Float, CacheThreshold, LongSteps);
+
     [GlobalCleanup]
     public void Cleanup()
     {
@@ -68,8 +80,14 @@ public class GenerationBenchmarks
     [Benchmark(Description = "W4A4 SVDQuant r32, first-block cache 0.12", OperationsPerInvoke = Steps)]
     public GenerationResult SvdQuantCached() => _generator.Generate(_engine, _inputs);
 
+    [Benchmark(Description = "W4A4 SVDQuant r32, 28 steps", OperationsPerInvoke = LongSteps)]
+    public GenerationResult SvdQuantLong() => _generator.Generate(_engine, _inputs);
+
+    [Benchmark(Description = "W4A4 SVDQuant r32, 28 steps, first-block cache 0.12", OperationsPerInvoke = LongSteps)]
+    public GenerationResult SvdQuantLongCached() => _generator.Generate(_engine, _inputs);
+
     // The precision applies to float checkpoints; a quantized file's layers run as stored.
-    private void Load(Func<Engine, string> path, LinearScheme scheme, float cacheThreshold)
+    private void Load(Func<Engine, string> path, LinearScheme scheme, float cacheThreshold, int steps = Steps)
     {
         _engine = new Engine();
         _model = FluxTransformer.Load(_engine, path(_engine), new FluxLoadOptions { BlockScheme = scheme });
@@ -77,7 +95,7 @@ public class GenerationBenchmarks
         {
             Width = ImageSide,
             Height = ImageSide,
-            Steps = Steps,
+            Steps = steps,
             CacheThreshold = cacheThreshold,
             Seed = 1,
         });
