@@ -26,14 +26,19 @@ bool FluxBlockCache::can_skip(Context& ctx, const TensorView& before, const Tens
     after_.resize(n);
     ctx.backend().download(before, before_.data());
     ctx.backend().download(after, after_.data());
-    if (residual_.size() == n && remainder_ && threshold_ > 0.0f) {
+    if (residual_.size() == n && remainder_) {
         double diff = 0.0, norm = 0.0;
         for (size_t i = 0; i < n; ++i) {
             const double r = static_cast<double>(after_[i]) - static_cast<double>(before_[i]);
             diff += std::fabs(r - static_cast<double>(residual_[i]));
             norm += std::fabs(static_cast<double>(residual_[i]));
         }
-        if (diff < static_cast<double>(threshold_) * norm) {
+        const bool skip = threshold_ > 0.0f && diff < static_cast<double>(threshold_) * norm;
+        // The measured changes are what a user picks a threshold from.
+        if (ctx.logger().enabled(SVDQ_LOG_DEBUG))
+            ctx.logger().debug("first-block cache: relative change " + std::to_string(diff / norm) + " (threshold " +
+                               std::to_string(threshold_) + "): " + (skip ? "rest skipped" : "computed"));
+        if (skip) {
             ++skipped_;
             return true;
         }
