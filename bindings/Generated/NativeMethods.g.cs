@@ -315,6 +315,7 @@ namespace SvdQuant.Native
         public float eta;
         public float* sigmas;
         public int sigma_count;
+        public byte* scheduler_config;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -760,6 +761,9 @@ namespace SvdQuant.Native
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_generator_run(SvdqContextHandle context, SvdqFluxGeneratorHandle generator, svdq_generation_inputs* inputs, SvdqTensorHandle out_latents, IntPtr progress, void* progress_user, svdq_generation_report* out_report);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_latents_pack(SvdqTensorHandle latents, SvdqTensorHandle out_packed);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_latents_preview(SvdqTensorHandle packed_latents, int latent_height, int latent_width, int upscale, byte* out_rgba, ulong out_bytes);

@@ -488,11 +488,15 @@ typedef struct svdq_generation_options {
     float guidance;          /* embedded guidance scale; default 3.5 */
     float true_cfg;          /* true CFG scale; 1 (default) is off, > 1 needs a negative conditioning */
     float cache_threshold;   /* first-block cache; 0 (default) is off and bit-identical */
-    float strength;          /* image-to-image share of the schedule run, (0, 1]; default 1 */
+    float strength;          /* image-to-image share of the schedule run, [0, 1] (0: the init latents as they are); default 1 */
     float shift;             /* 0 (default): the model's schedule; > 0: this static shift instead */
     float eta;               /* euler_a's share of ancestral noise, [0, 1]; default 1 */
     const float* sigmas;     /* NULL, or sigma_count base sigmas (strictly decreasing, in (0, 1]) */
     int32_t sigma_count;
+    /* NULL: scheduler/scheduler_config.json in the model's folder or beside it
+     * (a pipeline's transformer/), else the defaults; otherwise this file, which
+     * must exist (a pipeline folder's config for a transformer file kept elsewhere). */
+    const char* scheduler_config;
 } svdq_generation_options;
 
 /* The text-encoder outputs and optional latents of one run, all F32. */
@@ -546,6 +550,12 @@ SVDQ_API svdq_status svdq_flux_generator_run(svdq_context* context, svdq_flux_ge
                                              const svdq_generation_inputs* inputs, svdq_tensor* out_latents,
                                              svdq_generation_progress_fn progress, void* progress_user,
                                              svdq_generation_report* out_report);
+
+/* Packs a latent image [1, C, h, w] (F32, h and w even) into the transformer's
+ * tokens [1, (h / 2) * (w / 2), 4C] as diffusers' _pack_latents does: token
+ * (r, c) = r * (w / 2) + c holds feature ch * 4 + dy * 2 + dx = latents[ch,
+ * 2r + dy, 2c + dx]. For init latents and inpainting masks of a run. */
+SVDQ_API svdq_status svdq_flux_latents_pack(const svdq_tensor* latents, svdq_tensor* out_packed);
 
 /* An RGB preview of packed latents without the VAE, as ComfyUI's Latent2RGB
  * previewer draws it: 16 channels (FLUX.1) through ComfyUI's published

@@ -245,6 +245,35 @@ TEST_F(CApiGeneration, ImageToImageAndInpaintingFollowThePipelinesSteps) {
     }
 }
 
+// Strength 0 cuts every step: the run returns the init latents exactly (the
+// pipeline's image-to-image at strength 0 then decodes the encoded input);
+// without init latents such a run means nothing and is refused.
+TEST_F(CApiGeneration, StrengthZeroReturnsTheInitLatents) {
+    const std::vector<float> sigmas{1.0f, 0.75f, 0.5f, 0.25f};  // options() keeps a pointer to them
+    svdq_generation_options o = options(sigmas);
+    o.strength = 0.0f;
+    const std::vector<float> init = pattern(kTokens * kFeatures, 0.8f, 0.4f);
+    const OwnedTensor init_latents({1, kTokens, kFeatures}, init);
+    svdq_generation_inputs in{};
+    in.struct_size = sizeof in;
+    in.encoder_hidden_states = states_.t;
+    in.pooled_projections = pooled_.t;
+    in.init_latents = init_latents.t;
+    svdq_generation_report report{};
+    report.struct_size = sizeof report;
+    EXPECT_EQ(run(o, in, SVDQ_OK, &report), init);
+    EXPECT_EQ(report.steps, 0);
+    EXPECT_EQ(report.evaluations, 0);
+
+    in.init_latents = nullptr;
+    svdq_flux_generator* g = nullptr;
+    ASSERT_EQ(svdq_flux_generator_create(model_, &o, &g), SVDQ_OK) << last_error();
+    OwnedTensor out({1, kTokens, kFeatures}, std::vector<float>(kTokens * kFeatures, 0.0f));
+    EXPECT_EQ(svdq_flux_generator_run(ctx_, g, &in, out.t, nullptr, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(last_error().find("runs no step"), std::string::npos) << last_error();
+    svdq_flux_generator_destroy(g);
+}
+
 // The seeded noise and every sampler give the same latents at 1 and 2 threads.
 TEST_F(CApiGeneration, DeterministicAcrossThreadCounts) {
     svdq_context_options co;
@@ -406,6 +435,73 @@ TEST_F(CApiGeneration, TheDefaultScheduleIsFluxDevsDynamicShift) {
         EXPECT_NEAR(by_default[j], explicit_run[j], 1e-5f * (1.0f + std::fabs(explicit_run[j]))) << j;
     // An unshifted run differs: the shift matters.
     EXPECT_NE(run(options({1.0f, 0.75f, 0.5f, 0.25f}), in), by_default);
+}
+
+// A named scheduler config decides the schedule instead of the one found beside
+// the model (a pipeline whose transformer file lives elsewhere): a fixed shift
+// of 3 (use_dynamic_shifting false) gives 3 s / (1 + 2 s), as the scheduler's
+// time_shift with shift 3 does, not the default dynamic shift.
+TEST_F(CApiGeneration, ANamedSchedulerConfigDecidesTheSchedule) {
+    svdq_generation_inputs in{};
+    in.struct_size = sizeof in;
+    in.encoder_hidden_states = states_.t;
+    in.pooled_projections = pooled_.t;
+    in.noise = noise_.t;
+    const std::string config = (std::filesystem::temp_directory_path() / "svdq_test_scheduler_config.json").string();
+    {
+        std::ofstream f(config);
+        f << R"({"_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 1000, "shift": 3.0,
+                 "use_dynamic_shifting": false})";
+    }
+    svdq_generation_options o;
+    svdq_generation_options_init(&o);
+    o.width = kWidth;
+    o.height = kHeight;
+    o.steps = 4;
+    o.scheduler_config = config.c_str();
+    const std::vector<float> named = run(o, in);
+
+    std::vector<float> shifted;
+    for (double sigma : {1.0, 0.75, 0.5, 0.25}) shifted.push_back(static_cast<float>(3.0 * sigma / (1.0 + 2.0 * sigma)));
+    const std::vector<float> explicit_run = run(options(shifted), in);
+    ASSERT_EQ(named.size(), explicit_run.size());
+    for (size_t j = 0; j < named.size(); ++j)
+        EXPECT_NEAR(named[j], explicit_run[j], 1e-5f * (1.0f + std::fabs(explicit_run[j]))) << j;
+    o.scheduler_config = nullptr;
+    EXPECT_NE(run(o, in), named);  // the default (dynamic shift) is another schedule
+
+    const std::string missing = config + ".missing";
+    o.scheduler_config = missing.c_str();
+    svdq_flux_generator* g = nullptr;
+    EXPECT_EQ(svdq_flux_generator_create(model_, &o, &g), SVDQ_ERROR_IO);
+    EXPECT_NE(last_error().find(missing), std::string::npos) << last_error();
+    EXPECT_EQ(g, nullptr);
+    std::filesystem::remove(config);
+}
+
+// _pack_latents: token (r, c) = r * (w/2) + c holds feature ch*4 + dy*2 + dx =
+// latents[ch, 2r + dy, 2c + dx]; odd sides and other ranks are refused.
+TEST(CApiLatentPacking, PacksAsThePipelinePacks) {
+    constexpr int64_t C = 3, H = 4, W = 6;
+    const OwnedTensor latents({1, C, H, W}, pattern(C * H * W, 1.0f, 0.2f));
+    const std::vector<float> v = latents.values();
+    OwnedTensor packed({1, (H / 2) * (W / 2), 4 * C}, std::vector<float>((H / 2) * (W / 2) * 4 * C, 0.0f));
+    ASSERT_EQ(svdq_flux_latents_pack(latents.t, packed.t), SVDQ_OK) << last_error();
+    const std::vector<float> p = packed.values();
+    for (int64_t r = 0; r < H / 2; ++r)
+        for (int64_t c = 0; c < W / 2; ++c)
+            for (int64_t ch = 0; ch < C; ++ch)
+                for (int64_t dy = 0; dy < 2; ++dy)
+                    for (int64_t dx = 0; dx < 2; ++dx)
+                        EXPECT_EQ(p[(r * (W / 2) + c) * 4 * C + ch * 4 + dy * 2 + dx], v[(ch * H + 2 * r + dy) * W + 2 * c + dx])
+                            << r << " " << c << " " << ch << " " << dy << " " << dx;
+
+    const OwnedTensor odd({1, C, H, W - 1}, pattern(C * H * (W - 1), 1.0f, 0.0f));
+    EXPECT_EQ(svdq_flux_latents_pack(odd.t, packed.t), SVDQ_ERROR_SHAPE_MISMATCH);
+    EXPECT_NE(last_error().find("even"), std::string::npos) << last_error();
+    OwnedTensor wrong_out({1, 5, 4 * C}, std::vector<float>(5 * 4 * C, 0.0f));
+    EXPECT_NE(svdq_flux_latents_pack(latents.t, wrong_out.t), SVDQ_OK);
+    EXPECT_EQ(svdq_flux_latents_pack(nullptr, packed.t), SVDQ_ERROR_INVALID_ARGUMENT);
 }
 
 TEST_F(CApiGeneration, BadInputIsNamed) {

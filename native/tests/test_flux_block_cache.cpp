@@ -48,6 +48,17 @@ std::vector<double> first_block_residual(Context& ctx, const FluxTransformer& mo
     return r;
 }
 
+// mean|r2 - r1| / mean|r1| of the first block's residuals at the two steps.
+double relative_change(Context& ctx, const FluxTransformer& model, const Steps& s) {
+    const std::vector<double> r1 = first_block_residual(ctx, model, s.first), r2 = first_block_residual(ctx, model, s.second);
+    double diff = 0.0, norm = 0.0;
+    for (size_t i = 0; i < r1.size(); ++i) {
+        diff += std::fabs(r2[i] - r1[i]);
+        norm += std::fabs(r1[i]);
+    }
+    return diff / norm;
+}
+
 }  // namespace
 
 TEST(FluxBlockCache, ThresholdZeroIsBitIdenticalToNoCache) {
@@ -73,13 +84,7 @@ TEST(FluxBlockCache, SkipsExactlyWhenTheFirstBlockResidualChangedLessThanTheThre
     const FluxCheckpoint checkpoint(kModel);
     const FluxTransformer model(ctx, checkpoint);
     const Steps s = two_steps(checkpoint.config());
-    const std::vector<double> r1 = first_block_residual(ctx, model, s.first), r2 = first_block_residual(ctx, model, s.second);
-    double diff = 0.0, norm = 0.0;
-    for (size_t i = 0; i < r1.size(); ++i) {
-        diff += std::fabs(r2[i] - r1[i]);
-        norm += std::fabs(r1[i]);
-    }
-    const double change = diff / norm;
+    const double change = relative_change(ctx, model, s);
     std::printf("relative change of the first block's residual between the steps: %.4f\n", change);
     ASSERT_GT(change, 0.01) << "the two steps must differ enough to tell the thresholds apart";
 
@@ -111,6 +116,37 @@ TEST(FluxBlockCache, SkipsExactlyWhenTheFirstBlockResidualChangedLessThanTheThre
     model.forward(ctx, s.first.view(), out.data(), {}, {}, &same);
     EXPECT_EQ(same.skipped_steps(), 1);
     EXPECT_LT(test::max_rel_error(out, model.forward(ctx, s.first.view())), 1e-5);
+}
+
+// Each step after the first logs the relative change it measured at debug
+// level, so a user can pick a threshold from the model's own changes: the
+// change computed here from the trace, and whether the rest was skipped.
+TEST(FluxBlockCache, LogsEachStepsRelativeChangeAtDebugLevel) {
+    std::vector<std::string> lines;
+    svdq_context_options options = test::context_options();
+    options.log_level = SVDQ_LOG_DEBUG;
+    options.log_user = &lines;
+    options.log_callback = [](int32_t, const char* message, void* user) {
+        if (std::string(message).rfind("first-block cache:", 0) == 0) static_cast<std::vector<std::string>*>(user)->push_back(message);
+    };
+    Context ctx(options);
+    const FluxCheckpoint checkpoint(kModel);
+    const FluxTransformer model(ctx, checkpoint);
+    const Steps s = two_steps(checkpoint.config());
+    const double change = relative_change(ctx, model, s);
+    std::vector<float> out(model.forward(ctx, s.first.view()).size());
+    for (const float threshold : {0.0f, static_cast<float>(change * 1.01)}) {
+        lines.clear();
+        FluxBlockCache cache(threshold);
+        model.forward(ctx, s.first.view(), out.data(), {}, {}, &cache);
+        EXPECT_TRUE(lines.empty()) << "the first step has nothing to compare with";
+        model.forward(ctx, s.second.view(), out.data(), {}, {}, &cache);
+        ASSERT_EQ(lines.size(), 1u);
+        const std::string prefix = "first-block cache: relative change ";
+        ASSERT_EQ(lines[0].rfind(prefix, 0), 0u) << lines[0];
+        EXPECT_NEAR(std::stod(lines[0].substr(prefix.size())), change, 1e-5) << lines[0];
+        EXPECT_NE(lines[0].find(threshold > 0.0f ? "rest skipped" : "computed"), std::string::npos) << lines[0];
+    }
 }
 
 TEST(FluxBlockCache, ANegativeOrNonFiniteThresholdIsRefused) {

@@ -166,7 +166,10 @@ TEST(FlowSchedule, StrengthCutsAsGetTimesteps) {
     EXPECT_EQ(cut(28, 1.0).sigmas, full.sigmas);
     EXPECT_EQ(cut(28, 0.01).steps(), 1);  // int(28 - 0.28) = 27: one step, never zero
     EXPECT_EQ(cut(28, 0.01).sigmas.front(), full.sigmas[27]);
-    for (const double bad : {0.0, -0.5, 1.5, double{NAN}})
+    // Strength 0 cuts every step: the run returns its image-to-image start.
+    EXPECT_EQ(cut(28, 0.0).steps(), 0);
+    EXPECT_EQ(cut(28, 0.0).sigmas, std::vector<float>{0.0f});
+    for (const double bad : {-0.5, 1.5, double{NAN}})
         expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "strength", [&] { cut(28, bad); });
 }
 

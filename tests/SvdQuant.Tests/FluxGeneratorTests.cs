@@ -213,11 +213,38 @@ public sealed class FluxGeneratorTests
         Assert.Throws<ObjectDisposedException>(() => FluxGenerator.Create(_model, TinyOptions()), "the model is freed with the generator");
     }
 
+    [Test]
+    public void ANamedSchedulerConfig_DecidesTheSchedule_AndAMissingOneIsNamed()
+    {
+        // A fixed shift of 3: each of 4 steps' sigmas s becomes 3 s / (1 + 2 s).
+        string config = Path.Combine(Path.GetTempPath(), $"svdq-scheduler-{Guid.NewGuid():N}.json");
+        File.WriteAllText(config, """{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "use_dynamic_shifting": false}""");
+        try
+        {
+            var named = new GenerationOptions { Width = Width, Height = Height, Steps = 4, SchedulerConfig = config };
+            var shifted = new GenerationOptions { Width = Width, Height = Height, Sigmas = [.. Sigmas.Select(s => 3 * s / (1 + (2 * s)))], Shift = 1f };
+            using FluxGenerator byConfig = FluxGenerator.Create(_model, named);
+            using FluxGenerator byHand = FluxGenerator.Create(_model, shifted);
+            using FluxGenerator byDefault = FluxGenerator.Create(_model, new GenerationOptions { Width = Width, Height = Height, Steps = 4 });
+
+            float[] expected = byHand.Generate(_engine, NoiseInputs()).Latents;
+            Assert.That(byConfig.Generate(_engine, NoiseInputs()).Latents, Is.EqualTo(expected).Within(1e-5f));
+            Assert.That(byDefault.Generate(_engine, NoiseInputs()).Latents, Is.Not.EqualTo(expected).Within(1e-5f), "the model's own schedule differs");
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+
+        var missing = Assert.Throws<SvdQuantException>(() => FluxGenerator.Create(_model, new GenerationOptions { Width = Width, Height = Height, SchedulerConfig = config }))!;
+        Assert.That((missing.Status, missing.Message.Contains(config, StringComparison.Ordinal)), Is.EqualTo((StatusCode.Io, true)), missing.Message);
+    }
+
     [TestCase(nameof(GenerationOptions.Width), 8, "width 8")]
     [TestCase(nameof(GenerationOptions.Height), -16, "height -16")]
     [TestCase(nameof(GenerationOptions.Steps), 0, "steps must be in [1, 10000] (got 0)")]
     [TestCase(nameof(GenerationOptions.CacheThreshold), -0.5f, "-0.5")]
-    [TestCase(nameof(GenerationOptions.Strength), 0f, "strength must be in (0, 1] (got 0)")]
+    [TestCase(nameof(GenerationOptions.Strength), 1.5f, "strength must be in [0, 1] (got 1.5)")]
     [TestCase(nameof(GenerationOptions.Shift), -1f, "shift -1")]
     public void BadOptions_AreNamed(string option, object value, string named)
     {

@@ -11,6 +11,7 @@
 #include "core/tensor.h"
 #include "models/flux/flux_block_cache.h"
 #include "pipelines/flux_generation.h"
+#include "sampling/flux_latents.h"
 #include "sampling/latent_preview.h"
 
 using namespace svdq;
@@ -94,7 +95,8 @@ SVDQ_API svdq_status svdq_flux_generator_create(const svdq_flux* model, const sv
         r.true_cfg = o.true_cfg;
         r.cache_threshold = o.cache_threshold;
         const FluxLatentShape shape = flux_generation_shape(m.config(), r.width, r.height);
-        const SchedulerConfig scheduler = find_scheduler_config(m.path, m.config());
+        const SchedulerConfig scheduler = o.scheduler_config == nullptr ? find_scheduler_config(m.path, m.config())
+                                                                        : read_scheduler_config(o.scheduler_config);
         // Everything that does not need the inputs is checked now.
         make_sampler(r.sampler, r.sampler_options);
         make_flow_schedule(scheduler, shape.tokens(), r.schedule);
@@ -167,6 +169,23 @@ SVDQ_API svdq_status svdq_flux_generator_run(svdq_context* context, svdq_flux_ge
             report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             write_versioned(*out_report, report, "svdq_generation_report");
         }
+    });
+}
+
+SVDQ_API svdq_status svdq_flux_latents_pack(const svdq_tensor* latents, svdq_tensor* out_packed) {
+    return guarded(__func__, [&] {
+        const Tensor& in = deref(latents, "latents");
+        require(in.ndim() == 4 && in.dim(0) == 1, SVDQ_ERROR_SHAPE_MISMATCH,
+                "latents is " + in.shape_string() + ", it must be [1, C, h, w]");
+        FluxLatentShape shape;
+        shape.channels = in.dim(1);
+        shape.height = in.dim(2);
+        shape.width = in.dim(3);
+        require(shape.channels >= 1 && shape.height >= 2 && shape.width >= 2 && shape.height % 2 == 0 && shape.width % 2 == 0,
+                SVDQ_ERROR_SHAPE_MISMATCH, "latents is " + in.shape_string() + ": h and w must be even and at least 2");
+        const std::vector<float> packed = pack_latents(values_of(latents, "latents", {1, -1, -1, -1}), shape);
+        float* out = output_tensor(out_packed, {1, shape.tokens(), shape.token_features()});
+        std::copy(packed.begin(), packed.end(), out);
     });
 }
 

@@ -65,9 +65,12 @@ SchedulerConfig find_scheduler_config(const std::string& model_path, const FluxC
         candidates.push_back(model.parent_path() / "scheduler" / "scheduler_config.json");
     }
     for (const fs::path& candidate : candidates)
-        if (fs::is_regular_file(candidate))
-            return scheduler_config_from_json(read_json_file(candidate.string()), candidate.string());
+        if (fs::is_regular_file(candidate)) return read_scheduler_config(candidate.string());
     return default_scheduler_config(config.guidance_embeds);
+}
+
+SchedulerConfig read_scheduler_config(const std::string& path) {
+    return scheduler_config_from_json(read_json_file(path), path);
 }
 
 FluxLatentShape flux_generation_shape(const FluxConfig& config, int64_t width, int64_t height) {
@@ -93,6 +96,9 @@ FluxGenerationResult generate_flux(Context& ctx, const FluxTransformer& model, c
     if (r.negative) check_conditioning(*r.negative, config, "the negative conditioning's");
     if (!r.noise.empty()) check_latents(r.noise, shape, "noise");
     if (!r.init_latents.empty()) check_latents(r.init_latents, shape, "init_latents");
+    // A strength that cuts every step returns the start: only an image-to-image start means anything then.
+    require(!r.init_latents.empty() || schedule.sigmas.size() > 1, SVDQ_ERROR_INVALID_ARGUMENT,
+            "strength " + std::to_string(r.schedule.strength) + " runs no step; it needs init_latents");
     if (!r.mask.empty()) {
         require(!r.init_latents.empty(), SVDQ_ERROR_INVALID_ARGUMENT, "an inpainting mask needs init_latents");
         check_latents(r.mask, shape, "mask");
@@ -143,7 +149,7 @@ FluxGenerationResult generate_flux(Context& ctx, const FluxTransformer& model, c
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         return progress({step.index + 1, step.total, step.sigma_next, elapsed});
     };
-    sampler->run(x, schedule.sigmas, velocity, on_step);
+    if (schedule.steps() > 0) sampler->run(x, schedule.sigmas, velocity, on_step);
 
     result.steps = schedule.steps();
     for (const Pass& p : passes) result.cached += p.cache.skipped_steps();

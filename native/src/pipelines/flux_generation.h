@@ -68,6 +68,8 @@ struct FluxGenerationResult {
 // scheduler/), else the defaults for the model (dynamic shifting with a
 // guidance embedding, none without).
 SchedulerConfig find_scheduler_config(const std::string& model_path, const FluxConfig& config);
+// The scheduler config at `path` (SVDQ_ERROR_IO naming it when it is missing).
+SchedulerConfig read_scheduler_config(const std::string& path);
 
 // The packed latent shape the model makes at this size (errors name the size).
 FluxLatentShape flux_generation_shape(const FluxConfig& config, int64_t width, int64_t height);

@@ -91,8 +91,8 @@ FlowSchedule make_flow_schedule(const SchedulerConfig& config, int64_t image_seq
     require(image_seq_len >= 1, SVDQ_ERROR_INVALID_ARGUMENT,
             "image_seq_len must be at least 1 (got " + std::to_string(image_seq_len) + ")");
     const double strength = options.strength;
-    require(std::isfinite(strength) && strength > 0.0 && strength <= 1.0, SVDQ_ERROR_INVALID_ARGUMENT,
-            "strength must be in (0, 1] (got " + value_text(strength) + ")");
+    require(std::isfinite(strength) && strength >= 0.0 && strength <= 1.0, SVDQ_ERROR_INVALID_ARGUMENT,
+            "strength must be in [0, 1] (got " + value_text(strength) + ")");
 
     apply_shift(sigmas, config, image_seq_len, options.shift_override);
     // An extreme shift can round neighbours to the same float32 (or to 0).

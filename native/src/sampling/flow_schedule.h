@@ -62,7 +62,7 @@ struct FlowSchedule {
 // The schedule for a model with `config` generating `image_seq_len` packed
 // image tokens (at least 1 step is always left). Bad options (steps outside
 // [1, 10000], a bad sigma list, a shift <= 0 or one so extreme that shifted
-// sigmas round together, strength outside (0, 1]) are
+// sigmas round together, strength outside [0, 1]) are
 // SVDQ_ERROR_INVALID_ARGUMENT naming the value.
 FlowSchedule make_flow_schedule(const SchedulerConfig& config, int64_t image_seq_len, const ScheduleOptions& options);
 

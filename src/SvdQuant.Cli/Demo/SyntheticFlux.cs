@@ -74,6 +74,13 @@ internal static class SyntheticFlux
             return folder;
         }
 
+        Write(config, folder);
+        return folder;
+    }
+
+    /// <summary>Writes the diffusers folder of <paramref name="config"/> (config.json, diffusion_pytorch_model.safetensors) into <paramref name="folder"/>.</summary>
+    public static void Write(SyntheticFluxConfig config, string folder)
+    {
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "config.json"), config.ConfigJson);
         using var writer = new SafeTensorsWriter();
@@ -82,8 +89,7 @@ internal static class SyntheticFlux
             writer.AddTensor(name, TensorDType.BF16, shape, Bf16Bytes(name, shape));
         }
 
-        writer.Save(weights);
-        return folder;
+        writer.Save(Path.Combine(folder, "diffusion_pytorch_model.safetensors"));
     }
 
     /// <summary>
@@ -206,117 +212,15 @@ internal static class SyntheticFlux
     // q/k RMSNorm scales 1 + N(0, 0.1^2). Each tensor's values depend only on its name.
     private static byte[] Bf16Bytes(string name, long[] shape)
     {
-        int seed = Seed ^ StableHash(name);
+        int seed = Seed ^ SyntheticWeights.StableHash(name);
         if (shape.Length == 1)
         {
             bool norm = name.Contains(".norm_", StringComparison.Ordinal);
-            float[] vector = Gaussian(checked((int)shape[0]), norm ? 0.1 : 0.02, seed);
-            if (norm)
-            {
-                for (int i = 0; i < vector.Length; i++)
-                {
-                    vector[i] += 1;
-                }
-            }
-
-            return ToBf16(vector);
+            return SyntheticWeights.Bf16Vector(checked((int)shape[0]), norm ? 0.1 : 0.02, norm ? 1 : 0, seed);
         }
 
-        int rows = checked((int)shape[0]), columns = checked((int)shape[1]);
-        var outlier = new bool[columns];
-        var pick = new Random(seed);
-        for (int i = 0; i < Math.Max(1, columns / 512); i++)
-        {
-            outlier[pick.Next(columns)] = true;
-        }
-
-        double std = 1 / Math.Sqrt(columns);
-        var bytes = new byte[checked(2L * rows * columns)];
-        Parallel.For(0, rows, r =>
-        {
-            var random = new SplitMix(((long)seed << 32) ^ r);
-            Span<byte> row = bytes.AsSpan(2 * r * columns, 2 * columns);
-            for (int col = 0; col < columns; col++)
-            {
-                double value = random.NextGaussian() * std * (outlier[col] ? 10 : 1);
-                ushort bits = Bf16((float)value);
-                row[2 * col] = (byte)bits;
-                row[(2 * col) + 1] = (byte)(bits >> 8);
-            }
-        });
-        return bytes;
+        return SyntheticWeights.Bf16Matrix(checked((int)shape[0]), checked((int)shape[1]), outliers: true, seed);
     }
 
-    private static float[] Gaussian(int count, double std, int seed)
-    {
-        var random = new SplitMix(seed);
-        var values = new float[count];
-        for (int i = 0; i < count; i++)
-        {
-            values[i] = (float)(random.NextGaussian() * std);
-        }
-
-        return values;
-    }
-
-    private static byte[] ToBf16(float[] values)
-    {
-        var bytes = new byte[2 * values.Length];
-        for (int i = 0; i < values.Length; i++)
-        {
-            ushort bits = Bf16(values[i]);
-            bytes[2 * i] = (byte)bits;
-            bytes[(2 * i) + 1] = (byte)(bits >> 8);
-        }
-
-        return bytes;
-    }
-
-    // Round to nearest even on the 16 dropped bits (the values are finite).
-    private static ushort Bf16(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
-    }
-
-    // string.GetHashCode is randomised per process; the cache needs the same tensor every time.
-    private static int StableHash(string text)
-    {
-        uint hash = 2166136261;
-        foreach (char ch in text)
-        {
-            hash = (hash ^ ch) * 16777619;
-        }
-
-        return (int)hash;
-    }
-
-    /// <summary>SplitMix64 with Box-Muller: fast, seedable per row so rows fill in parallel.</summary>
-    private struct SplitMix(long seed)
-    {
-        private ulong _state = (ulong)seed;
-        private double? _spare;
-
-        public double NextGaussian()
-        {
-            if (_spare is double spare)
-            {
-                _spare = null;
-                return spare;
-            }
-
-            double radius = Math.Sqrt(-2 * Math.Log(1 - NextUniform()));
-            double angle = 2 * Math.PI * NextUniform();
-            _spare = radius * Math.Sin(angle);
-            return radius * Math.Cos(angle);
-        }
-
-        private double NextUniform()
-        {
-            ulong z = _state += 0x9E3779B97F4A7C15;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
-            return ((z ^ (z >> 31)) >> 11) * (1.0 / (1UL << 53));
-        }
-    }
+    private static float[] Gaussian(int count, double std, int seed) => SyntheticWeights.Gaussian(count, std, seed);
 }

@@ -60,9 +60,11 @@ public sealed class FluxGenerator : IDisposable
         SvdqFluxHandle modelHandle = model.Handle;
         SvdqFluxGeneratorHandle generator;
         fixed (byte* sampler = NativeText.ToUtf8(SamplerName(o.Sampler)))
+        fixed (byte* schedulerConfig = o.SchedulerConfig is null ? null : NativeText.ToUtf8(o.SchedulerConfig))
         fixed (float* sigmas = o.Sigmas)
         {
             native.sampler = sampler;
+            native.scheduler_config = schedulerConfig;
             native.sigmas = sigmas;
             NativeStatus.Check(NativeMethods.svdq_flux_generator_create(modelHandle, &native, out generator));
         }

@@ -28,7 +28,7 @@ public sealed class GenerationOptions
     /// <summary>Seeds the initial noise (Philox4x32-10 Gaussian: the same bits on every platform) and Euler-ancestral's noise.</summary>
     public ulong Seed { get; set; }
 
-    /// <summary>Image-to-image: the share of the schedule that runs from <see cref="GenerationInputs.InitLatents"/>, in (0, 1]; 1 starts from pure noise.</summary>
+    /// <summary>Image-to-image: the share of the schedule that runs from <see cref="GenerationInputs.InitLatents"/>, in [0, 1]; 1 starts from pure noise, 0 runs no step and returns the init latents.</summary>
     public float Strength { get; set; } = 1f;
 
     /// <summary>First-block cache threshold (relative change of the first block's residual below which the other blocks are skipped); 0 is off and bit-identical to no cache.</summary>
@@ -42,4 +42,14 @@ public sealed class GenerationOptions
 
     /// <summary>Base sigmas to use instead of the linspace(1, 1/N, N) schedule: strictly decreasing, in (0, 1]; shifted like the default ones, 0 appended. Null: the default schedule.</summary>
     public float[]? Sigmas { get; set; }
+
+    /// <summary>
+    /// The scheduler_config.json that decides the schedule; null (default) finds it beside the model
+    /// (<c>scheduler/</c> in its folder or its parent's) or takes the model's defaults. A pipeline
+    /// whose transformer file is kept outside the folder names the folder's here.
+    /// </summary>
+    public string? SchedulerConfig { get; set; }
+
+    // A run that fills in what the caller left to the pipeline without changing the caller's object.
+    internal GenerationOptions Copy() => (GenerationOptions)MemberwiseClone();
 }
