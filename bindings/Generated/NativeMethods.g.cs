@@ -130,6 +130,13 @@ namespace SvdQuant.Native
         SVDQ_KEYS_DIFFUSERS = 2,
     }
 
+    internal enum svdq_vae_tiling : int
+    {
+        SVDQ_VAE_TILING_AUTO = 0,
+        SVDQ_VAE_TILING_ALWAYS = 1,
+        SVDQ_VAE_TILING_NEVER = 2,
+    }
+
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal unsafe delegate void svdq_log_fn(int level, byte* message, void* user);
 
@@ -353,6 +360,29 @@ namespace SvdQuant.Native
         public int latent_height;
         public int latent_width;
         public double seconds;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_vae_options
+    {
+        public uint struct_size;
+        public int tiling;
+        public int tile_sample_size;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_vae_info
+    {
+        public uint struct_size;
+        public int in_channels;
+        public int out_channels;
+        public int latent_channels;
+        public int downscale;
+        public int sample_size;
+        public double scaling_factor;
+        public double shift_factor;
+        public long parameter_count;
+        public ulong weight_bytes;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -588,6 +618,35 @@ namespace SvdQuant.Native
         partial void AfterDestroy();
     }
 
+    /// <summary>Owns an <c>svdq_vae</c>, released once with <c>svdq_vae_destroy</c>.</summary>
+    internal sealed partial class SvdqVaeHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqVaeHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_vae_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
     /// <summary>Owns an <c>svdq_model</c>, released once with <c>svdq_model_destroy</c>.</summary>
     internal sealed partial class SvdqModelHandle : SafeHandle
     {
@@ -767,6 +826,33 @@ namespace SvdQuant.Native
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_latents_preview(SvdqTensorHandle packed_latents, int latent_height, int latent_width, int upscale, byte* out_rgba, ulong out_bytes);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_vae_options_init(svdq_vae_options* options);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_vae_load(SvdqContextHandle context, byte* path, out SvdqVaeHandle out_vae);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_vae_destroy(IntPtr vae);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_vae_get_info(SvdqVaeHandle vae, svdq_vae_info* out_info);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_vae_decode(SvdqContextHandle context, SvdqVaeHandle vae, svdq_vae_options* options, SvdqTensorHandle latents, SvdqTensorHandle out_image);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_vae_encode(SvdqContextHandle context, SvdqVaeHandle vae, svdq_vae_options* options, SvdqTensorHandle image, SvdqTensorHandle out_mean, SvdqTensorHandle out_logvar);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_latents_decode(SvdqContextHandle context, SvdqVaeHandle vae, svdq_vae_options* options, SvdqTensorHandle packed_latents, int latent_height, int latent_width, SvdqTensorHandle out_image);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_image_encode(SvdqContextHandle context, SvdqVaeHandle vae, svdq_vae_options* options, SvdqTensorHandle image, int sample, ulong seed, SvdqTensorHandle out_packed_latents);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_image_to_rgba8(SvdqTensorHandle image, byte* out_rgba, ulong out_bytes);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_model_load_options_init(svdq_model_load_options* options);

@@ -574,6 +574,90 @@ SVDQ_API svdq_status svdq_flux_latents_preview(const svdq_tensor* packed_latents
                                                int32_t latent_width, int32_t upscale, uint8_t* out_rgba,
                                                uint64_t out_bytes);
 
+/* ---- VAE (diffusers' AutoencoderKL) ------------------------------------ */
+/* The image autoencoder of a diffusion pipeline as diffusers computes it
+ * (FLUX.1's: 16 latent channels, block_out_channels [128, 256, 512, 512], no
+ * quant convs; any config of the class). Images and latents are F32 in
+ * diffusers' NCHW layout. svdq_vae_decode and svdq_vae_encode are raw, as
+ * vae.decode and vae.encode(...).latent_dist: no scaling; the svdq_flux_*
+ * functions below add what FluxPipeline does around them. A VAE is
+ * immutable after loading; each call takes a context (one call at a time). */
+typedef struct svdq_vae svdq_vae;
+
+/* When an image runs in overlapping tiles blended as diffusers'
+ * enable_tiling blends them (memory then depends on the tile, not the image;
+ * the result differs from one pass only near tile seams). */
+typedef enum svdq_vae_tiling {
+    SVDQ_VAE_TILING_AUTO = 0,   /* tiles only for an image with a side above the default tile (the config's
+                                   sample_size, at most 1024 pixels: FLUX.1 tiles above 1024), of tile_sample_size */
+    SVDQ_VAE_TILING_ALWAYS = 1, /* tiles for any image with a side above tile_sample_size (diffusers' enable_tiling) */
+    SVDQ_VAE_TILING_NEVER = 2   /* one pass over the whole image (diffusers' default; memory grows with the image) */
+} svdq_vae_tiling;
+
+typedef struct svdq_vae_options {
+    uint32_t struct_size;     /* sizeof(svdq_vae_options) */
+    int32_t tiling;           /* svdq_vae_tiling; default AUTO */
+    int32_t tile_sample_size; /* tile side in image pixels, a positive multiple of 4 x the downscale (32 for
+                                 FLUX.1); 0 (default): the config's sample_size, at most 1024 */
+} svdq_vae_options;
+
+typedef struct svdq_vae_info {
+    uint32_t struct_size;    /* sizeof(svdq_vae_info) */
+    int32_t in_channels;     /* image channels the encoder takes (3) */
+    int32_t out_channels;    /* image channels the decoder makes (3) */
+    int32_t latent_channels; /* 16 for FLUX.1 */
+    int32_t downscale;       /* image side / latent side: 2^(blocks - 1), 8 for FLUX.1 */
+    int32_t sample_size;     /* the config's sample_size (diffusers' tile) */
+    double scaling_factor;   /* FluxPipeline: vae.decode(latents / scaling_factor + shift_factor) */
+    double shift_factor;     /* 0 when the config has none */
+    int64_t parameter_count;
+    uint64_t weight_bytes;   /* fp32 bytes of the parameters, 4 x parameter_count: an upper bound of what they
+                                occupy (a layer whose weights are all BF16 values keeps them in BF16) */
+} svdq_vae_info;
+
+SVDQ_API svdq_status svdq_vae_options_init(svdq_vae_options* options);
+/* path: a VAE folder (config.json + diffusion_pytorch_model.safetensors, F32,
+ * F16 or BF16) or a pipeline folder with vae/ (a FLUX.1 folder as published).
+ * Every tensor is checked against the config and none may be left unused. */
+SVDQ_API svdq_status svdq_vae_load(svdq_context* context, const char* path, svdq_vae** out_vae);
+SVDQ_API svdq_status svdq_vae_destroy(svdq_vae* vae);
+SVDQ_API svdq_status svdq_vae_get_info(const svdq_vae* vae, svdq_vae_info* out_info);
+/* vae.decode(latents): latents F32 [B, latent_channels, h, w] (finite) ->
+ * out_image F32 [B, out_channels, downscale h, downscale w]. options may be NULL. */
+SVDQ_API svdq_status svdq_vae_decode(svdq_context* context, const svdq_vae* vae, const svdq_vae_options* options,
+                                     const svdq_tensor* latents, svdq_tensor* out_image);
+/* vae.encode(image).latent_dist: image F32 [B, in_channels, H, W] (finite; H
+ * and W multiples of the downscale) -> out_mean and out_logvar F32
+ * [B, latent_channels, H / downscale, W / downscale], logvar clamped to
+ * [-30, 20] as DiagonalGaussianDistribution clamps it. options may be NULL. */
+SVDQ_API svdq_status svdq_vae_encode(svdq_context* context, const svdq_vae* vae, const svdq_vae_options* options,
+                                     const svdq_tensor* image, svdq_tensor* out_mean, svdq_tensor* out_logvar);
+
+/* FluxPipeline's decode of the generator's packed latents: packed_latents
+ * F32 [1, S_img, 4C] of a latent_height x latent_width latent image (both
+ * even; S_img = (latent_height / 2) * (latent_width / 2); C the VAE's latent
+ * channels), as svdq_flux_generator_run writes them, are unpacked,
+ * z = latents / scaling_factor + shift_factor, and decoded into out_image
+ * F32 [1, out_channels, downscale * latent_height, downscale * latent_width]
+ * (about [-1, 1]; svdq_image_to_rgba8 makes the picture). */
+SVDQ_API svdq_status svdq_flux_latents_decode(svdq_context* context, const svdq_vae* vae, const svdq_vae_options* options,
+                                              const svdq_tensor* packed_latents, int32_t latent_height, int32_t latent_width,
+                                              svdq_tensor* out_image);
+/* Image-to-image's start: image F32 [1, in_channels, H, W] with values in
+ * [-1, 1] and H, W multiples of 2 x the downscale (16 for FLUX.1) is encoded,
+ * z = the posterior's mode (its mean; sample = 0) or a sample mean +
+ * exp(logvar / 2) * noise (sample = 1; the noise seeded by `seed`, the same
+ * bits on every platform), latents = (z - shift_factor) * scaling_factor,
+ * packed into out_packed_latents F32 [1, S_img, 4C]
+ * (S_img = (H / 16) * (W / 16) for FLUX.1): a generator's init_latents. */
+SVDQ_API svdq_status svdq_flux_image_encode(svdq_context* context, const svdq_vae* vae, const svdq_vae_options* options,
+                                            const svdq_tensor* image, int32_t sample, uint64_t seed,
+                                            svdq_tensor* out_packed_latents);
+/* VaeImageProcessor.postprocess to 8 bits: image F32 [1, 3, H, W] ->
+ * round(clamp(x / 2 + 0.5, 0, 1) * 255) (half to even) as row-major RGBA8,
+ * top row first, alpha 255; a NaN or Inf is refused. out_bytes must be exactly H * W * 4. */
+SVDQ_API svdq_status svdq_image_to_rgba8(const svdq_tensor* image, uint8_t* out_rgba, uint64_t out_bytes);
+
 /* ---- models of any family --------------------------------------------- */
 /* A model loaded by the class its config names (config.json's _class_name,
  * or a single file's __metadata__ "config" / "model_class"): today the FLUX

@@ -32,6 +32,14 @@ app.Configure(config =>
         flux.AddCommand<FluxForwardCommand>("forward")
             .WithDescription("Run one transformer forward: inputs from a safetensors file, `output` to another.");
     });
+    config.AddBranch("vae", vae =>
+    {
+        vae.SetDescription("The VAE (diffusers' AutoencoderKL) from and to safetensors files; DIR is a VAE folder or a FLUX folder with vae/.");
+        vae.AddCommand<VaeDecodeCommand>("decode")
+            .WithDescription("vae.decode: `latents` [[B,C,h,w]] (no scaling) into `image` [[B,3,8h,8w]].");
+        vae.AddCommand<VaeEncodeCommand>("encode")
+            .WithDescription("vae.encode: `image` [[B,3,H,W]] in [[-1,1]] into `mean` and `logvar` [[B,C,H/8,W/8]] (no scaling).");
+    });
     config.AddBranch("layer", layer =>
     {
         layer.SetDescription("One linear layer from and to safetensors files.");

@@ -23,6 +23,7 @@ public sealed class EnumParityTests
     [TestCase(typeof(NumberFormat), typeof(svdq_number_format), "SVDQ_FORMAT_", null)]
     [TestCase(typeof(QuantizationMethod), typeof(svdq_quant_method), "SVDQ_QUANT_", null)]
     [TestCase(typeof(SmoothSearch), typeof(svdq_smooth_search), "SVDQ_SEARCH_", null)]
+    [TestCase(typeof(VaeTiling), typeof(svdq_vae_tiling), "SVDQ_VAE_TILING_", null)]
     public void ManagedEnum_MirrorsNativeEnum(Type managed, Type native, string prefix, string? otherPrefix)
     {
         string Normalise(string cName)

@@ -41,7 +41,7 @@ public sealed class LatentPreviewTests
         // 4 x 6 latents (6 tokens of 64 features) of amplitude 4: both linear and clamped values occur (counted).
         const int Channels = 16, H = 4, W = 6, Upscale = 3;
         float[] latents = Values(Channels * H * W, 4.0, seed: 5);
-        LatentPreview preview = Result(latents, Channels, H, W).Preview(Upscale);
+        RgbaImage preview = Result(latents, Channels, H, W).Preview(Upscale);
 
         Assert.That((preview.Width, preview.Height, preview.Rgba.Length), Is.EqualTo((W * Upscale, H * Upscale, W * Upscale * H * Upscale * 4)));
         int linear = 0, clamped = 0;
@@ -75,7 +75,7 @@ public sealed class LatentPreviewTests
         using var engine = new Engine();
         using FluxTransformer model = FluxTransformer.Load(engine, FluxTinyGeneration.Model);
         using FluxGenerator generator = FluxGenerator.Create(model, new GenerationOptions { Width = 64, Height = 48, Steps = 2 });
-        LatentPreview preview = generator.Generate(engine, new GenerationInputs(FluxTinyGeneration.Prompt())).Preview(8);
+        RgbaImage preview = generator.Generate(engine, new GenerationInputs(FluxTinyGeneration.Prompt())).Preview(8);
 
         Assert.That((preview.Width, preview.Height), Is.EqualTo((64, 48)));
         for (int k = 0; k < 3; k++)
@@ -91,7 +91,7 @@ public sealed class LatentPreviewTests
     [Test]
     public void SavePng_WritesAPngOfThePreview()
     {
-        LatentPreview preview = Result(Values(16 * 4 * 6, 2.0, seed: 9), 16, 4, 6).Preview(2);
+        RgbaImage preview = Result(Values(16 * 4 * 6, 2.0, seed: 9), 16, 4, 6).Preview(2);
         string path = Path.Combine(_dir, "preview.png");
         File.WriteAllText(path, "an older file is replaced");
 
@@ -106,7 +106,7 @@ public sealed class LatentPreviewTests
     [Test]
     public void SavePng_ThatFails_LeavesNothing()
     {
-        LatentPreview preview = Result(new float[64], 16, 2, 2).Preview();
+        RgbaImage preview = Result(new float[64], 16, 2, 2).Preview();
         string folder = Path.Combine(_dir, "taken.png"), link = Path.Combine(_dir, "link.png"), target = Path.Combine(_dir, "target.png");
         Directory.CreateDirectory(folder);
         File.WriteAllText(target, "keep");

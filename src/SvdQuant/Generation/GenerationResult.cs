@@ -1,3 +1,6 @@
+using System;
+using SvdQuant.Native;
+
 namespace SvdQuant.Generation;
 
 /// <summary>What one run of <see cref="FluxGenerator.Generate"/> made: the final latents and the run's counts.</summary>
@@ -50,10 +53,33 @@ public sealed class GenerationResult
     public double Seconds { get; }
 
     /// <summary>
-    /// An RGBA8 preview of <see cref="Latents"/> without the VAE (ComfyUI's latent-to-RGB projection
-    /// for 16 channels; see <see cref="LatentPreview"/>).
+    /// An RGBA8 preview of <see cref="Latents"/> without the VAE, as ComfyUI's Latent2RGB previewer draws it:
+    /// 16 channels (FLUX.1) through ComfyUI's published latent-to-RGB factors and bias; other channel counts
+    /// (small test models) show channels 0, 1, 2 as red, green, blue, each stretched by its own finite
+    /// minimum and maximum. The VAE's picture is <see cref="Models.AutoencoderKL.DecodeToImage"/>.
     /// </summary>
     /// <param name="upscale">Pixels per latent pixel along each side, 1 to 8; 8 gives the image's own size.</param>
-    /// <exception cref="System.ArgumentOutOfRangeException"><paramref name="upscale"/> is outside [1, 8].</exception>
-    public LatentPreview Preview(int upscale = 1) => LatentPreview.FromPackedLatents(Latents, LatentChannels, LatentHeight, LatentWidth, upscale);
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="upscale"/> is outside [1, 8].</exception>
+    public unsafe RgbaImage Preview(int upscale = 1)
+    {
+        if (upscale is < 1 or > 8)
+        {
+            throw new ArgumentOutOfRangeException(nameof(upscale), upscale, "the preview upscale must be 1 to 8");
+        }
+
+        NativeLibraryCheck.EnsureCompatible();
+        int width = checked(LatentWidth * upscale), height = checked(LatentHeight * upscale);
+        var rgba = new byte[checked(width * height * 4)];
+        fixed (float* values = Latents)
+        fixed (byte* pixels = rgba)
+        {
+            using SvdqTensorHandle tensor = NativeTensor.WrapF32(values, Latents.Length, PackedShape);
+            NativeStatus.Check(NativeMethods.svdq_flux_latents_preview(tensor, LatentHeight, LatentWidth, upscale, pixels, (ulong)rgba.Length));
+        }
+
+        return new RgbaImage(width, height, rgba);
+    }
+
+    /// <summary>The shape of <see cref="Latents"/>: [1, S_img, 4C].</summary>
+    internal long[] PackedShape => [1, Latents.Length / Math.Max(1, 4 * LatentChannels), 4 * LatentChannels];
 }
