@@ -5,6 +5,11 @@
 // quantizing at load, saves the 4-bit file, loads that, and removes both.
 // Minutes of CPU and disk; run by hand:
 //   build/bin/svdquant_unit_tests --gtest_also_run_disabled_tests --gtest_filter='T5XxlMemory.*'
+// Measured 2026-12-05 (2-core VM, loaded by other builds): weight_bytes
+// 2.724 GB; resident after loading the BF16 folder 2.785 GB, peak during
+// that load 3.016 GB (the quantized model plus one float layer); peak while
+// saving 3.049 GB; the 4-bit file 2.868 GB; loading it (into a process
+// that still held 2.33 GB of freed heap) ended at 2.876 GB resident.
 #include <gtest/gtest.h>
 
 #include <chrono>
