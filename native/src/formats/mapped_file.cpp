@@ -1,5 +1,6 @@
 #include "formats/mapped_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -65,6 +66,8 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     }
 }
 
+void MappedFile::release(uint64_t, uint64_t) const {}
+
 MappedFile::~MappedFile() {
     if (data_ != nullptr) UnmapViewOfFile(data_);
     if (mapping_ != nullptr) CloseHandle(mapping_);
@@ -98,6 +101,14 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
         data_ = static_cast<const uint8_t*>(p);
     }
     ::close(fd);  // the mapping keeps the file open
+}
+
+void MappedFile::release(uint64_t offset, uint64_t size) const {
+    if (data_ == nullptr || size == 0 || offset >= size_) return;
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const uint64_t begin = offset / page * page, end = std::min(size_, offset + size);
+    // Advice only: a failure leaves the pages resident, which is harmless.
+    (void)::madvise(const_cast<uint8_t*>(data_) + begin, static_cast<size_t>(end - begin), MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

@@ -24,6 +24,13 @@ public:
     const uint8_t* data() const { return data_; }  // NULL for an empty file
     uint64_t size() const { return size_; }
 
+    // Drops the pages of bytes [offset, offset + size) from this process's
+    // resident memory (they stay in the OS's file cache; the next read pages
+    // them in again), so a loader that streams a large file holds only what
+    // it keeps. Whole pages overlapping the range go: the mapping is
+    // read-only, so nothing is lost. A no-op on Windows.
+    void release(uint64_t offset, uint64_t size) const;
+
 private:
     std::string path_;
     const uint8_t* data_ = nullptr;

@@ -35,6 +35,9 @@ public:
     // A float tensor's values widened to fp32 (see float_codec.h); SVDQ_ERROR_NON_FINITE
     // naming file, tensor and flat index for a NaN or Inf (or a value that overflows fp32).
     std::vector<float> read_f32(const TensorEntry& t) const;
+    // Drops the tensor's pages from resident memory (MappedFile::release)
+    // once a loader has taken what it needs from them.
+    void release(const TensorEntry& t) const { mapped_.release(header_.data_offset + t.begin, t.size_bytes()); }
 
     // The names of the tensors whose data nobody asked for yet, in file order:
     // what a model loader did not use.

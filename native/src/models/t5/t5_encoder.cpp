@@ -5,7 +5,10 @@
 
 #include "backend/context.h"
 #include "core/error.h"
+#include "core/number_format.h"
+#include "core/thread_pool.h"
 #include "models/t5/t5_relative_position.h"
+#include "models/text_encoder_loading.h"
 
 namespace svdq {
 
@@ -18,39 +21,51 @@ const std::string kEmbedTokens = "encoder.embed_tokens.weight";
 
 bool is_weight(const std::string& name) { return name != kShared && name != kEmbedTokens; }
 
-// No T5 linear has a bias.
-Linear linear(Context& ctx, const SafeTensorsSet& tensors, const std::string& name, int64_t out, int64_t in,
-              svdq_activation activation = SVDQ_ACTIVATION_NONE) {
-    return float_linear(ctx, tensors, name, out, in, /*bias=*/false, activation);
+const T5LoadOptions& checked(const T5LoadOptions& options) {
+    require(options.scheme == SVDQ_SCHEME_FLOAT || options.scheme == SVDQ_SCHEME_W4A16, SVDQ_ERROR_UNSUPPORTED,
+            std::string("T5 encoder: scheme ") + scheme_name(options.scheme) + " is not offered (FLOAT or W4A16 are)");
+    return options;
 }
 
 }  // namespace
 
-T5Encoder::T5Encoder(Context& ctx, const std::string& folder) : T5Encoder(ctx, open_transformers_folder(folder)) {}
+T5Encoder::T5Encoder(Context& ctx, const std::string& path, const T5LoadOptions& options)
+    : T5Encoder(ctx, std::make_unique<const T5Checkpoint>(open_t5_checkpoint(path)), options) {}
 
-T5Encoder::T5Encoder(Context& ctx, const TransformersFolder& folder)
-    : config_(t5_config_from_json(folder.config, folder.config_path)),
-      shared_(load_embedding(folder.tensors, folder.tensors.contains(kShared) ? kShared : kEmbedTokens, config_.vocab_size,
+T5Encoder::T5Encoder(Context& ctx, std::unique_ptr<const T5Checkpoint> source, const T5LoadOptions& options)
+    : source_(std::move(source)),
+      options_(checked(options)),
+      config_(source_->config),
+      shared_(load_embedding(source_->tensors, source_->tensors.contains(kShared) ? kShared : kEmbedTokens, config_.vocab_size,
                              config_.d_model)),
-      relative_attention_bias_(folder.tensors.read("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-                                                   {config_.relative_attention_num_buckets, config_.num_heads})),
-      final_norm_(load_buffer(ctx, folder.tensors, "encoder.final_layer_norm.weight", {config_.d_model})) {
-    const SafeTensorsSet& t = folder.tensors;
-    const int64_t d = config_.d_model, inner = config_.inner_dim(), ff = config_.d_ff;
+      relative_attention_bias_(source_->tensors.read("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                                                     {config_.relative_attention_num_buckets, config_.num_heads})),
+      final_norm_(load_buffer(ctx, source_->tensors, "encoder.final_layer_norm.weight", {config_.d_model})) {
+    const SafeTensorsSet& t = source_->tensors;
+    for (const std::string& name : {kShared, kEmbedTokens}) release_t5_tensor(*source_, name);
+    const int64_t d = config_.d_model;
     blocks_.reserve(static_cast<size_t>(config_.num_layers));
     for (int64_t i = 0; i < config_.num_layers; ++i) {
         const std::string p = "encoder.block." + std::to_string(i) + ".layer.";
-        blocks_.push_back(Block{load_buffer(ctx, t, p + "0.layer_norm.weight", {d}),
-                                linear(ctx, t, p + "0.SelfAttention.q", inner, d),
-                                linear(ctx, t, p + "0.SelfAttention.k", inner, d),
-                                linear(ctx, t, p + "0.SelfAttention.v", inner, d),
-                                linear(ctx, t, p + "0.SelfAttention.o", d, inner),
-                                load_buffer(ctx, t, p + "1.layer_norm.weight", {d}),
-                                linear(ctx, t, p + "1.DenseReluDense.wi_0", ff, d, SVDQ_ACTIVATION_GELU_TANH),
-                                linear(ctx, t, p + "1.DenseReluDense.wi_1", ff, d),
-                                linear(ctx, t, p + "1.DenseReluDense.wo", d, ff)});
+        const std::vector<T5LinearSpec> specs = t5_block_linears(config_, i);
+        const auto linear = [&](size_t j) {
+            const T5StoredLinear s = read_t5_linear(*source_, specs[j], options_.scheme, ctx.pool());
+            if (s.group_size != 0) scheme_ = SVDQ_SCHEME_W4A16;
+            return Linear(ctx, s.weights);
+        };
+        // Braced initialisers run in order: q, k, v, o, wi_0, wi_1, wo, one at a time.
+        blocks_.push_back(Block{load_buffer(ctx, t, p + "0.layer_norm.weight", {d}), linear(0), linear(1), linear(2), linear(3),
+                                load_buffer(ctx, t, p + "1.layer_norm.weight", {d}), linear(4), linear(5), linear(6)});
     }
     t.require_all_read(is_weight);
+}
+
+void T5Encoder::save(const std::string& path) const {
+    require(scheme_ == SVDQ_SCHEME_W4A16, SVDQ_ERROR_UNSUPPORTED,
+            "T5 encoder: not saving " + path + ": the encoder loaded from " + source_->path +
+                " is float; only a W4A16 encoder is saved as a 4-bit file (load it with scheme W4A16)");
+    ThreadPool pool(0);  // quantizes float-stored layers again: rows are independent, so any thread count gives the same values
+    write_t5_w4a16_file(*source_, options_.scheme, pool, path);
 }
 
 uint64_t T5Encoder::weight_bytes() const {
