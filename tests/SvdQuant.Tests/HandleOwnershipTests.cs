@@ -83,6 +83,7 @@ public sealed class HandleOwnershipTests
         {
             "svdq_context_destroy", "svdq_tensor_destroy", "svdq_linear_destroy", "svdq_safetensors_destroy",
             "svdq_safetensors_writer_destroy", "svdq_flux_destroy", "svdq_model_destroy", "svdq_flux_generator_destroy",
+            "svdq_clip_destroy", "svdq_t5_destroy",
         }));
         Assert.That(callers, Is.EquivalentTo(new[]
         {
@@ -94,6 +95,8 @@ public sealed class HandleOwnershipTests
             "SvdqFluxHandle.ReleaseHandle -> svdq_flux_destroy",
             "SvdqModelHandle.ReleaseHandle -> svdq_model_destroy",
             "SvdqFluxGeneratorHandle.ReleaseHandle -> svdq_flux_generator_destroy",
+            "SvdqClipHandle.ReleaseHandle -> svdq_clip_destroy",
+            "SvdqT5Handle.ReleaseHandle -> svdq_t5_destroy",
         }));
     }
 
