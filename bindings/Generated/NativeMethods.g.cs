@@ -406,6 +406,41 @@ namespace SvdQuant.Native
     }
 
     [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_clip_info
+    {
+        public uint struct_size;
+        public int hidden_size;
+        public int intermediate_size;
+        public int num_hidden_layers;
+        public int num_attention_heads;
+        public int max_position_embeddings;
+        public long vocab_size;
+        public long eos_token_id;
+        public ulong weight_bytes;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_t5_load_options
+    {
+        public uint struct_size;
+        public int scheme;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_t5_info
+    {
+        public uint struct_size;
+        public int d_model;
+        public int d_kv;
+        public int d_ff;
+        public int num_layers;
+        public int num_heads;
+        public int scheme;
+        public long vocab_size;
+        public ulong weight_bytes;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
     internal unsafe struct svdq_quantize_progress
     {
         public uint struct_size;
@@ -676,6 +711,64 @@ namespace SvdQuant.Native
         partial void AfterDestroy();
     }
 
+    /// <summary>Owns an <c>svdq_clip</c>, released once with <c>svdq_clip_destroy</c>.</summary>
+    internal sealed partial class SvdqClipHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqClipHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_clip_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
+    /// <summary>Owns an <c>svdq_t5</c>, released once with <c>svdq_t5_destroy</c>.</summary>
+    internal sealed partial class SvdqT5Handle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqT5Handle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_t5_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
     internal static unsafe partial class NativeMethods
     {
         internal const string LibraryName = "svdquant";
@@ -874,6 +967,36 @@ namespace SvdQuant.Native
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_model_forward(SvdqContextHandle context, SvdqModelHandle model, byte** names, IntPtr* tensors, int count, SvdqTensorHandle @out);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_clip_load(SvdqContextHandle context, byte* path, out SvdqClipHandle out_clip);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_clip_destroy(IntPtr clip);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_clip_get_info(SvdqClipHandle clip, svdq_clip_info* out_info);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_clip_forward(SvdqContextHandle context, SvdqClipHandle clip, SvdqTensorHandle ids, SvdqTensorHandle out_last_hidden_state, SvdqTensorHandle out_pooled);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_t5_load_options_init(svdq_t5_load_options* options);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_t5_load(SvdqContextHandle context, byte* path, svdq_t5_load_options* options, out SvdqT5Handle out_t5);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_t5_destroy(IntPtr t5);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_t5_get_info(SvdqT5Handle t5, svdq_t5_info* out_info);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_t5_forward(SvdqContextHandle context, SvdqT5Handle t5, SvdqTensorHandle ids, SvdqTensorHandle attention_mask, SvdqTensorHandle @out);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_t5_save(SvdqT5Handle t5, byte* path);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_quantize(SvdqContextHandle context, byte* model_path, byte* calibration_path, byte* output_path, svdq_quantize_options* options, IntPtr progress, void* user_data);

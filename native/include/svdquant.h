@@ -700,6 +700,74 @@ SVDQ_API svdq_status svdq_model_get_output_shape(const svdq_model* model, const 
 SVDQ_API svdq_status svdq_model_forward(svdq_context* context, const svdq_model* model, const char* const* names,
                                         const svdq_tensor* const* tensors, int32_t count, svdq_tensor* out);
 
+/* ---- text encoders (CLIP, T5) ----------------------------------------- */
+/* transformers' CLIPTextModel (FLUX's text_encoder/, CLIP-L: its pooled
+ * output is FLUX's pooled_projections) and T5EncoderModel v1.1 (FLUX's
+ * text_encoder_2/, T5-XXL: its last hidden state is encoder_hidden_states).
+ * path: a transformers folder (config.json plus model.safetensors, or the
+ * shards its model.safetensors.index.json names; F32, F16 or BF16 weights,
+ * 16-bit ones kept 16-bit), or a FLUX pipeline folder, whose text_encoder/
+ * (CLIP) or text_encoder_2/ (T5) is then read. Missing or mis-shaped
+ * tensors are named with the shape found and the shape the config needs.
+ * Token ids are [B, L] I64 or I32 (both give the same bits); an id outside
+ * the vocabulary is SVDQ_ERROR_INVALID_ARGUMENT naming it. */
+typedef struct svdq_clip svdq_clip;
+typedef struct svdq_t5 svdq_t5;
+
+typedef struct svdq_clip_info {
+    uint32_t struct_size;     /* sizeof(svdq_clip_info) */
+    int32_t hidden_size;
+    int32_t intermediate_size;
+    int32_t num_hidden_layers;
+    int32_t num_attention_heads;
+    int32_t max_position_embeddings; /* the longest L a forward takes */
+    int64_t vocab_size;
+    int64_t eos_token_id;     /* 2 (CLIP-L's legacy config): the EOS is the largest id of a row */
+    uint64_t weight_bytes;    /* bytes the loaded parameters occupy in memory */
+} svdq_clip_info;
+
+SVDQ_API svdq_status svdq_clip_load(svdq_context* context, const char* path, svdq_clip** out_clip);
+SVDQ_API svdq_status svdq_clip_destroy(svdq_clip* clip);
+SVDQ_API svdq_status svdq_clip_get_info(const svdq_clip* clip, svdq_clip_info* out_info);
+/* ids [B, L], 1 <= L <= max_position_embeddings. out_last_hidden_state: NULL
+ * or F32 [B, L, hidden_size]; out_pooled: NULL or F32 [B, hidden_size], the
+ * final state at each row's EOS position as transformers picks it. At least
+ * one of them is given. */
+SVDQ_API svdq_status svdq_clip_forward(svdq_context* context, const svdq_clip* clip, const svdq_tensor* ids,
+                                       svdq_tensor* out_last_hidden_state, svdq_tensor* out_pooled);
+
+typedef struct svdq_t5_load_options {
+    uint32_t struct_size; /* sizeof(svdq_t5_load_options) */
+    int32_t scheme;       /* svdq_linear_scheme of the block linears: FLOAT (default) or W4A16 (INT4, quantized at load) */
+} svdq_t5_load_options;
+
+typedef struct svdq_t5_info {
+    uint32_t struct_size; /* sizeof(svdq_t5_info) */
+    int32_t d_model;
+    int32_t d_kv;
+    int32_t d_ff;
+    int32_t num_layers;
+    int32_t num_heads;
+    int32_t scheme;       /* svdq_linear_scheme of the block linears */
+    int64_t vocab_size;
+    uint64_t weight_bytes; /* bytes the loaded parameters occupy in memory */
+} svdq_t5_info;
+
+SVDQ_API svdq_status svdq_t5_load_options_init(svdq_t5_load_options* options);
+/* path: as above, or a 4-bit T5 file svdq_t5_save wrote. options may be NULL. */
+SVDQ_API svdq_status svdq_t5_load(svdq_context* context, const char* path, const svdq_t5_load_options* options,
+                                  svdq_t5** out_t5);
+SVDQ_API svdq_status svdq_t5_destroy(svdq_t5* t5);
+SVDQ_API svdq_status svdq_t5_get_info(const svdq_t5* t5, svdq_t5_info* out_info);
+/* ids [B, L]; attention_mask NULL (every token attended to, as FLUX calls the
+ * encoder) or [B, L] of the ids' dtype, 1 for a token and 0 for padding no
+ * query attends to. out: F32 [B, L, d_model], the last hidden state. */
+SVDQ_API svdq_status svdq_t5_forward(svdq_context* context, const svdq_t5* t5, const svdq_tensor* ids,
+                                     const svdq_tensor* attention_mask, svdq_tensor* out);
+/* Writes a W4A16 encoder as one safetensors file (config in its metadata)
+ * that svdq_t5_load reads back bit for bit; atomically, as every output file. */
+SVDQ_API svdq_status svdq_t5_save(const svdq_t5* t5, const char* path);
+
 /* ---- model quantization ----------------------------------------------- */
 typedef struct svdq_quantize_progress {
     uint32_t struct_size;    /* sizeof(svdq_quantize_progress) */

@@ -24,6 +24,8 @@ app.Configure(config =>
         .WithDescription("Quantize a FLUX-shaped synthetic layer every way and compare error and speed; then sample a small synthetic FLUX model in float, W4A16 and SVDQuant W4A4 (latent PSNR, s/step, preview PNG).");
     config.AddCommand<QuantizeCommand>("quantize")
         .WithDescription("Quantize a float FLUX model (diffusers folder) with calibrated SVDQuant into a Nunchaku-style checkpoint.");
+    config.AddCommand<EncodeCommand>("encode")
+        .WithDescription("Encode a prompt (or token ids) with a FLUX pipeline's CLIP and T5 into the --embeddings file of generate.");
     config.AddCommand<GenerateCommand>("generate")
         .WithDescription("Generate latents with a FLUX model from text-encoder outputs; write the latent RGB preview PNG.");
     config.AddBranch("flux", flux =>

@@ -84,6 +84,7 @@ public sealed class HandleOwnershipTests
             "svdq_context_destroy", "svdq_tensor_destroy", "svdq_linear_destroy", "svdq_safetensors_destroy",
             "svdq_safetensors_writer_destroy", "svdq_flux_destroy", "svdq_model_destroy", "svdq_flux_generator_destroy",
             "svdq_vae_destroy",
+            "svdq_clip_destroy", "svdq_t5_destroy",
         }));
         Assert.That(callers, Is.EquivalentTo(new[]
         {
@@ -96,6 +97,8 @@ public sealed class HandleOwnershipTests
             "SvdqModelHandle.ReleaseHandle -> svdq_model_destroy",
             "SvdqFluxGeneratorHandle.ReleaseHandle -> svdq_flux_generator_destroy",
             "SvdqVaeHandle.ReleaseHandle -> svdq_vae_destroy",
+            "SvdqClipHandle.ReleaseHandle -> svdq_clip_destroy",
+            "SvdqT5Handle.ReleaseHandle -> svdq_t5_destroy",
         }));
     }
 

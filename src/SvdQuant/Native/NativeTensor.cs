@@ -3,7 +3,7 @@ using System;
 namespace SvdQuant.Native;
 
 /// <summary>
-/// Wraps pinned managed memory as native F32 tensors (no copy). Callers pin with
+/// Wraps pinned managed memory as native F32 (or I32 id) tensors (no copy). Callers pin with
 /// <c>fixed</c> and dispose the tensor before the pin ends.
 /// </summary>
 internal static unsafe class NativeTensor
@@ -19,6 +19,19 @@ internal static unsafe class NativeTensor
         {
             NativeStatus.Check(NativeMethods.svdq_tensor_wrap(
                 (int)svdq_dtype.SVDQ_DTYPE_F32, dims, shape.Length, data, (ulong)length * sizeof(float), out tensor));
+        }
+
+        return tensor;
+    }
+
+    /// <summary>A tensor over <paramref name="length"/> 32-bit integers (token ids) at <paramref name="data"/> with the given row-major shape.</summary>
+    public static SvdqTensorHandle WrapI32(int* data, int length, ReadOnlySpan<long> shape)
+    {
+        SvdqTensorHandle tensor;
+        fixed (long* dims = shape)
+        {
+            NativeStatus.Check(NativeMethods.svdq_tensor_wrap(
+                (int)svdq_dtype.SVDQ_DTYPE_I32, dims, shape.Length, data, (ulong)length * sizeof(int), out tensor));
         }
 
         return tensor;
