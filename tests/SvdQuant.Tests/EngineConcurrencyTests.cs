@@ -87,6 +87,10 @@ public sealed class EngineConcurrencyTests
             FluxInputs inputs = FluxTransformerTests.ReadInputs();
             using FluxGenerator generator = FluxGenerator.Create(model, new GenerationOptions { Width = 32, Height = 32, Steps = 1 });
             var generation = new GenerationInputs(FluxTinyGeneration.Prompt());
+            string text = Path.Combine(folder, "text");
+            TinyTextPipeline.Write(text);
+            using ClipTextEncoder clip = ClipTextEncoder.Load(engine, text);
+            using T5TextEncoder t5 = T5TextEncoder.Load(engine, text);
 
             var cases = new Dictionary<string, Action<Engine>>
             {
@@ -104,6 +108,11 @@ public sealed class EngineConcurrencyTests
                 ["FluxGenerator.GenerateAsync"] = e => generator.GenerateAsync(e, generation).GetAwaiter().GetResult(),
                 ["Smoothing.Compute"] = e => Smoothing.Compute(e, calibration, weight),
                 ["LowRank.Decompose"] = e => LowRank.Decompose(e, weight, rank: 4),
+                ["ClipTextEncoder.Load"] = e => ClipTextEncoder.Load(e, text).Dispose(),
+                ["ClipTextEncoder.Encode"] = e => clip.Encode(e, [0, 3, 27]),
+                ["T5TextEncoder.Load"] = e => T5TextEncoder.Load(e, text).Dispose(),
+                ["T5TextEncoder.Encode"] = e => t5.Encode(e, [4, 1]),
+                ["TextEncoders.Load"] = e => TextEncoders.Load(e, text).Dispose(),
             };
             Assert.That(cases.Keys, Is.EquivalentTo(EntryPointsTakingAnEngine()), "one case per entry point");
 
