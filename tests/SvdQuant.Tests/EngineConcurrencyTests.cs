@@ -87,6 +87,8 @@ public sealed class EngineConcurrencyTests
             FluxInputs inputs = FluxTransformerTests.ReadInputs();
             using FluxGenerator generator = FluxGenerator.Create(model, new GenerationOptions { Width = 32, Height = 32, Steps = 1 });
             var generation = new GenerationInputs(FluxTinyGeneration.Prompt());
+            using AutoencoderKL vae = AutoencoderKL.Load(engine, TinyVae.Write(folder));
+            var latents = new GenerationResult(new float[64], 4, 4, 4, 1, 1, 0, false, 0);
 
             var cases = new Dictionary<string, Action<Engine>>
             {
@@ -104,6 +106,14 @@ public sealed class EngineConcurrencyTests
                 ["FluxGenerator.GenerateAsync"] = e => generator.GenerateAsync(e, generation).GetAwaiter().GetResult(),
                 ["Smoothing.Compute"] = e => Smoothing.Compute(e, calibration, weight),
                 ["LowRank.Decompose"] = e => LowRank.Decompose(e, weight, rank: 4),
+                ["AutoencoderKL.Load"] = e => AutoencoderKL.Load(e, Path.Combine(folder, "vae")).Dispose(),
+                ["AutoencoderKL.Decode"] = e => vae.Decode(e, new float[64], [1, 4, 4, 4]),
+                ["AutoencoderKL.Encode"] = e => vae.Encode(e, new float[3 * 8 * 8], [1, 3, 8, 8]),
+                ["AutoencoderKL.DecodeLatents(Engine, GenerationResult, AutoencoderKLOptions)"] = e => vae.DecodeLatents(e, latents),
+                ["AutoencoderKL.DecodeLatents(Engine, Single[], Int32, Int32, AutoencoderKLOptions)"] = e => vae.DecodeLatents(e, new float[64], 4, 4),
+                ["AutoencoderKL.DecodeToImage"] = e => vae.DecodeToImage(e, latents),
+                ["AutoencoderKL.EncodeImage(Engine, RgbaImage, Boolean, UInt64, AutoencoderKLOptions)"] = e => vae.EncodeImage(e, new RgbaImage(8, 8, new byte[256])),
+                ["AutoencoderKL.EncodeImage(Engine, Single[], Int32, Int32, Boolean, UInt64, AutoencoderKLOptions)"] = e => vae.EncodeImage(e, new float[3 * 8 * 8], 8, 8),
             };
             Assert.That(cases.Keys, Is.EquivalentTo(EntryPointsTakingAnEngine()), "one case per entry point");
 
