@@ -15,7 +15,7 @@ namespace SvdQuant.Benchmarks;
 /// folder) decoding N(0, 1) latents into a 512 x 512 and a 1024 x 1024 image through the managed API,
 /// in one pass (FLUX.1's default tile is 1024, so neither size tiles). Memory: BenchmarkDotNet's managed
 /// allocations, and the benchmark process's peak resident set (weights, arena, image) printed at cleanup.
-/// Set SVDQ_BENCH_SMOKE=1 for a single unmeasured-warm-up iteration (a smoke run).
+/// SVDQ_BENCH_SMOKE=1 runs BenchmarkDotNet's Dry job instead (one warm-up, one iteration): a smoke run.
 /// </summary>
 [Config(typeof(VaeConfig))]
 public class VaeBenchmarks

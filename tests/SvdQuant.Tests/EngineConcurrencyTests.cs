@@ -91,6 +91,8 @@ public sealed class EngineConcurrencyTests
             TinyTextPipeline.Write(text);
             using ClipTextEncoder clip = ClipTextEncoder.Load(engine, text);
             using T5TextEncoder t5 = T5TextEncoder.Load(engine, text);
+            using AutoencoderKL vae = AutoencoderKL.Load(engine, TinyVae.Write(folder));
+            var latents = new GenerationResult(new float[64], 4, 4, 4, 1, 1, 0, false, 0);
 
             var cases = new Dictionary<string, Action<Engine>>
             {
@@ -113,6 +115,14 @@ public sealed class EngineConcurrencyTests
                 ["T5TextEncoder.Load"] = e => T5TextEncoder.Load(e, text).Dispose(),
                 ["T5TextEncoder.Encode"] = e => t5.Encode(e, [4, 1]),
                 ["TextEncoders.Load"] = e => TextEncoders.Load(e, text).Dispose(),
+                ["AutoencoderKL.Load"] = e => AutoencoderKL.Load(e, Path.Combine(folder, "vae")).Dispose(),
+                ["AutoencoderKL.Decode"] = e => vae.Decode(e, new float[64], [1, 4, 4, 4]),
+                ["AutoencoderKL.Encode"] = e => vae.Encode(e, new float[3 * 8 * 8], [1, 3, 8, 8]),
+                ["AutoencoderKL.DecodeLatents(Engine, GenerationResult, AutoencoderKLOptions)"] = e => vae.DecodeLatents(e, latents),
+                ["AutoencoderKL.DecodeLatents(Engine, Single[], Int32, Int32, AutoencoderKLOptions)"] = e => vae.DecodeLatents(e, new float[64], 4, 4),
+                ["AutoencoderKL.DecodeToImage"] = e => vae.DecodeToImage(e, latents),
+                ["AutoencoderKL.EncodeImage(Engine, RgbaImage, Boolean, UInt64, AutoencoderKLOptions)"] = e => vae.EncodeImage(e, new RgbaImage(8, 8, new byte[256])),
+                ["AutoencoderKL.EncodeImage(Engine, Single[], Int32, Int32, Boolean, UInt64, AutoencoderKLOptions)"] = e => vae.EncodeImage(e, new float[3 * 8 * 8], 8, 8),
             };
             Assert.That(cases.Keys, Is.EquivalentTo(EntryPointsTakingAnEngine()), "one case per entry point");
 
