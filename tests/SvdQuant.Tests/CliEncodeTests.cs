@@ -121,8 +121,6 @@ public sealed class CliEncodeTests : CliFixture
         AssertRejected(Run(Encode()), "exactly one of --prompt and --token-ids");
         AssertRejected(Run(Encode("--prompt", Prompt, "--t5-precision", "int8")), "--t5-precision", "int8");
         AssertRejected(Run(Encode("--token-ids", good, "--max-length", "8")), "--max-length");
-        // t5q: once the W4A16 T5 is merged, w4a16 succeeds; this case then moves to a success test.
-        AssertRejected(Run(Encode("--prompt", Prompt, "--t5-precision", "w4a16")), "W4A16 T5");
 
         // Ids outside the vocabulary, of the wrong key, dtype or rank, or of two batch sizes.
         int[] outside = [.. clip];

@@ -93,6 +93,8 @@ public sealed class EngineConcurrencyTests
             using T5TextEncoder t5 = T5TextEncoder.Load(engine, text);
             using AutoencoderKL vae = AutoencoderKL.Load(engine, TinyVae.Write(folder));
             var latents = new GenerationResult(new float[64], 4, 4, 4, 1, 1, 0, false, 0);
+            string pipeline = Path.Combine(folder, "pipeline");
+            SyntheticPipeline.Write(SyntheticPipelineConfig.Tiny, pipeline);
 
             var cases = new Dictionary<string, Action<Engine>>
             {
@@ -115,6 +117,7 @@ public sealed class EngineConcurrencyTests
                 ["T5TextEncoder.Load"] = e => T5TextEncoder.Load(e, text).Dispose(),
                 ["T5TextEncoder.Encode"] = e => t5.Encode(e, [4, 1]),
                 ["TextEncoders.Load"] = e => TextEncoders.Load(e, text).Dispose(),
+                ["FluxPipeline.Load"] = e => FluxPipeline.Load(e, pipeline).Dispose(),
                 ["AutoencoderKL.Load"] = e => AutoencoderKL.Load(e, Path.Combine(folder, "vae")).Dispose(),
                 ["AutoencoderKL.Decode"] = e => vae.Decode(e, new float[64], [1, 4, 4, 4]),
                 ["AutoencoderKL.Encode"] = e => vae.Encode(e, new float[3 * 8 * 8], [1, 3, 8, 8]),

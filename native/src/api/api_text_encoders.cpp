@@ -55,7 +55,8 @@ struct svdq_clip : ClipTextModel {
 };
 
 struct svdq_t5 : T5Encoder {
-    svdq_t5(Context& ctx, const std::string& path) : T5Encoder(ctx, encoder_path(path, "text_encoder_2")) {}
+    svdq_t5(Context& ctx, const std::string& path, const T5LoadOptions& options)
+        : T5Encoder(ctx, encoder_path(path, "text_encoder_2"), options) {}
 };
 
 extern "C" {
@@ -128,11 +129,9 @@ SVDQ_API svdq_status svdq_t5_load(svdq_context* context, const char* path, const
         svdq_t5_load_options_init(&o);
         if (options != nullptr) o = read_versioned(*options, o, "svdq_t5_load_options");
         const svdq_linear_scheme scheme = scheme_value(o.scheme, "scheme");
-        std::error_code ec;
-        // t5q: pass T5LoadOptions{scheme} to the encoder, which takes W4A16 and a 4-bit T5 file, instead of these two refusals.
-        require(scheme == SVDQ_SCHEME_FLOAT, SVDQ_ERROR_UNSUPPORTED, std::string("scheme ") + scheme_name(scheme) + ": W4A16 T5 is not in this build; T5 loads in FLOAT");
-        require(!fs::is_regular_file(p, ec), SVDQ_ERROR_UNSUPPORTED, p + ": a W4A16 T5 file is not readable by this build; give a transformers or pipeline folder");
-        out = new svdq_t5(call.context(), p);
+        require(scheme == SVDQ_SCHEME_FLOAT || scheme == SVDQ_SCHEME_W4A16, SVDQ_ERROR_UNSUPPORTED,
+                std::string("scheme ") + scheme_name(scheme) + ": T5 loads in FLOAT or W4A16");
+        out = new svdq_t5(call.context(), p, T5LoadOptions{scheme});
     });
 }
 
@@ -150,7 +149,7 @@ SVDQ_API svdq_status svdq_t5_get_info(const svdq_t5* t5, svdq_t5_info* out_info)
         info.d_ff = static_cast<int32_t>(c.d_ff);
         info.num_layers = static_cast<int32_t>(c.num_layers);
         info.num_heads = static_cast<int32_t>(c.num_heads);
-        info.scheme = SVDQ_SCHEME_FLOAT;  // t5q: m.scheme()
+        info.scheme = m.scheme();
         info.vocab_size = c.vocab_size;
         info.weight_bytes = m.weight_bytes();
         write_versioned(deref(out_info, "out_info"), info, "svdq_t5_info");
@@ -177,10 +176,7 @@ SVDQ_API svdq_status svdq_t5_forward(svdq_context* context, const svdq_t5* t5, c
 
 SVDQ_API svdq_status svdq_t5_save(const svdq_t5* t5, const char* path) {
     return guarded(__func__, [&] {
-        deref(t5, "t5");
-        deref(path, "path");
-        // t5q: t5->save(path) instead of this refusal.
-        fail(SVDQ_ERROR_UNSUPPORTED, "saving a W4A16 T5 file is not in this build");
+        deref(t5, "t5").save(&deref(path, "path"));
     });
 }
 

@@ -28,6 +28,11 @@ internal sealed class DemoCommand : Command<DemoSettings>
 
     public override int Execute(CommandContext context, DemoSettings settings, CancellationToken cancellationToken)
     {
+        if (settings.WritePipeline is not null)
+        {
+            return WritePipeline(settings.WritePipeline);
+        }
+
         using var engine = new Engine(new EngineOptions { Threads = settings.Threads });
         AnsiConsole.MarkupLineInterpolated($"[bold]SvdQuant engine {Engine.Version}[/]: {engine.ThreadCount} threads, CPU level {engine.CpuLevel}");
         AnsiConsole.MarkupLineInterpolated($"Synthetic FLUX layer: M = {settings.Tokens} tokens, K = N = {Features}, seed {settings.Seed}");
@@ -110,6 +115,23 @@ internal sealed class DemoCommand : Command<DemoSettings>
     }
 
     private sealed record DemoRow(string Name, double Error, double Milliseconds, long WeightBytes, QuantizationReport? Report);
+
+    private static int WritePipeline(string folder)
+    {
+        try
+        {
+            SyntheticPipeline.Write(SyntheticPipelineConfig.Tiny, folder);
+        }
+        catch (SvdQuantException e)
+        {
+            Console.Error.WriteLine($"svdquant: {e.Message}");
+            return 2;
+        }
+
+        AnsiConsole.MarkupLineInterpolated($"Wrote a synthetic FLUX.1-schnell-style pipeline (random weights) to {folder}. Try:");
+        AnsiConsole.WriteLine($"  svdquant generate --model {folder} --prompt \"a cat\" --width 256 --height 256 --output cat.png");
+        return 0;
+    }
 
     private static double MedianMilliseconds(Action call)
     {

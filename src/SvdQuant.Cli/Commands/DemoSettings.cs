@@ -37,6 +37,10 @@ internal sealed class DemoSettings : CommandSettings
     [DefaultValue("svdquant-demo.png")]
     public string Output { get; init; } = "svdquant-demo.png";
 
+    [CommandOption("--write-pipeline <DIR>")]
+    [Description("Instead of the demo: write a small synthetic FLUX pipeline folder (random weights, every component in the published layouts) to the new folder DIR, for `svdquant generate --model DIR --prompt ...`.")]
+    public string? WritePipeline { get; init; }
+
     public override ValidationResult Validate()
     {
         if (Tokens < 1)

@@ -17,9 +17,6 @@ namespace SvdQuant.Cli.Commands;
 /// </summary>
 internal sealed class EncodeCommand : FileCommand<EncodeSettings>
 {
-    private const string ClipIdsKey = "clip_input_ids";
-    private const string T5IdsKey = "t5_input_ids";
-
     private static readonly Dictionary<string, LinearScheme> Precisions = new(StringComparer.Ordinal)
     {
         ["float"] = LinearScheme.Float,
@@ -52,9 +49,10 @@ internal sealed class EncodeCommand : FileCommand<EncodeSettings>
         float[] states, pooled;
         if (settings.TokenIds is not null)
         {
-            (int[] clipIds, int[] t5Ids, batch, t5Length) = ReadTokenIds(settings.TokenIds);
-            pooled = encoders.Clip.Encode(engine, clipIds, batch).Pooled;
-            states = encoders.T5.Encode(engine, t5Ids, batch);
+            TokenIdsFile ids = TokenIdsFile.Read(settings.TokenIds);
+            (batch, t5Length) = (ids.Batch, ids.T5Length);
+            pooled = encoders.Clip.Encode(engine, ids.Clip, batch).Pooled;
+            states = encoders.T5.Encode(engine, ids.T5, batch);
         }
         else
         {
@@ -77,48 +75,5 @@ internal sealed class EncodeCommand : FileCommand<EncodeSettings>
         AnsiConsole.MarkupLineInterpolated(
             $"{settings.Output}: encoder_hidden_states [[{batch}, {t5Length}, {encoders.T5.Info.ModelDim}]], pooled_projections [[{batch}, {encoders.Clip.Info.HiddenSize}]] (T5 {settings.T5Precision})");
         return 0;
-    }
-
-    // clip_input_ids [B, L_clip] and t5_input_ids [B, L_t5], I64 or I32, one B, each id an int.
-    private static (int[] Clip, int[] T5, int Batch, int T5Length) ReadTokenIds(string path)
-    {
-        using SafeTensorsFile file = SafeTensorsFile.Open(path);
-        (int[] clip, long clipBatch, _) = ReadIds(file, ClipIdsKey);
-        (int[] t5, long t5Batch, long t5Length) = ReadIds(file, T5IdsKey);
-        if (clipBatch != t5Batch)
-        {
-            throw new SvdQuantException(StatusCode.ShapeMismatch, $"{path}: {ClipIdsKey} has {clipBatch} rows and {T5IdsKey} {t5Batch}; they must be the same batch");
-        }
-
-        return (clip, t5, checked((int)clipBatch), checked((int)t5Length));
-    }
-
-    private static (int[] Ids, long Batch, long Length) ReadIds(SafeTensorsFile file, string key)
-    {
-        if (!file.TryGetTensor(key, out TensorInfo tensor))
-        {
-            throw new SvdQuantException(StatusCode.Format, $"{file.Path}: missing tensor '{key}' [B, L] (I64 or I32)");
-        }
-
-        if (tensor.DType is not (TensorDType.I64 or TensorDType.I32))
-        {
-            throw new SvdQuantException(StatusCode.DType, $"{file.Path}: {key} is {tensor.DType}; token ids are I64 or I32");
-        }
-
-        if (tensor.Shape.Count != 2 || tensor.Shape.Any(d => d < 1))
-        {
-            throw new SvdQuantException(StatusCode.ShapeMismatch, $"{file.Path}: {key} is [{string.Join(", ", tensor.Shape)}]; token ids are [B, L]");
-        }
-
-        ReadOnlySpan<byte> data = file.GetData(key);
-        var ids = new int[checked((int)tensor.ElementCount)];
-        for (int i = 0; i < ids.Length; i++)
-        {
-            long id = tensor.DType == TensorDType.I64 ? BitConverter.ToInt64(data.Slice(i * 8, 8)) : BitConverter.ToInt32(data.Slice(i * 4, 4));
-            ids[i] = id is >= int.MinValue and <= int.MaxValue ? (int)id
-                : throw new SvdQuantException(StatusCode.InvalidArgument, $"{file.Path}: {key} holds the id {id} at flat index {i}, outside any vocabulary");
-        }
-
-        return (ids, tensor.Shape[0], tensor.Shape[1]);
     }
 }

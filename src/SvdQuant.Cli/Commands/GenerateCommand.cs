@@ -10,14 +10,19 @@ using SvdQuant.Models;
 namespace SvdQuant.Cli.Commands;
 
 /// <summary>
-/// <c>svdquant generate</c>: latents from text-encoder outputs with a FLUX transformer, saved as
-/// the latent RGB preview PNG (and optionally the latents), with a progress bar over the steps.
-/// Bad input (a size, step count, sampler, embeddings or noise that does not fit) is one line
-/// naming it, exit code 2, and no file; Ctrl+C cancels at the next step, exit code 130, no file.
+/// <c>svdquant generate</c>: with a diffusers FLUX pipeline folder, a picture from a prompt (or its
+/// token ids or text-encoder outputs), optionally image-to-image or inpainting; with a transformer
+/// alone, latents from text-encoder outputs saved as the latent RGB preview. Optionally the latents
+/// and the VAE's float image too; a progress bar over the steps. Bad input (a size, step count,
+/// sampler, embeddings, image or noise that does not fit, a missing component) is one line naming
+/// it, exit code 2, and no file; Ctrl+C cancels at the next step, exit code 130, no file.
 /// </summary>
 internal sealed class GenerateCommand : FileCommand<GenerateSettings>
 {
     private const float DefaultGuidance = 3.5f;
+
+    // Issue 14's default for a transformer alone (a pipeline folder's model decides otherwise).
+    private const int DefaultSteps = 28;
 
     // One preview pixel per image pixel: the PNG has the image's size.
     private const int PreviewUpscale = 8;
@@ -47,55 +52,31 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
             return Fail($"--steps {settings.Steps} must be at least 1");
         }
 
-        foreach (string? output in new[] { settings.Output, settings.LatentsOut })
+        bool pipeline = FluxPipeline.IsPipelineFolder(settings.Model);
+        if (!pipeline && PipelineOnlyOption(settings) is { } option)
+        {
+            return Fail($"{option} needs a diffusers FLUX pipeline folder (with model_index.json) as --model; {settings.Model} is not one");
+        }
+
+        if (settings.Mask is not null && settings.InitImage is null)
+        {
+            return Fail("--mask needs --init-image");
+        }
+
+        foreach (string? output in new[] { settings.Output, settings.LatentsOut, settings.ImageOut })
         {
             if (output is not null)
             {
-                RefuseToOverwriteInputs(output, settings.Model, settings.Embeddings, settings.Negative, settings.Noise);
+                RefuseToOverwriteInputs(
+                    output, settings.Model, settings.Transformer, settings.T5, settings.TokenIds, settings.Embeddings, settings.Negative,
+                    settings.Noise, settings.InitImage, settings.Mask);
             }
         }
 
-        var options = new GenerationOptions
-        {
-            Width = settings.Width,
-            Height = settings.Height,
-            Steps = settings.Steps,
-            Guidance = settings.Guidance ?? DefaultGuidance,
-            TrueCfgScale = settings.TrueCfg,
-            Sampler = sampler,
-            Seed = settings.Seed,
-            CacheThreshold = settings.Cache,
-        };
         try
         {
             using var engine = new Engine();
-            using FluxTransformer model = FluxTransformer.Load(engine, settings.Model);
-            using FluxGenerator generator = FluxGenerator.Create(model, options);
-            var inputs = new GenerationInputs(TextConditioning.Load(settings.Embeddings))
-            {
-                Negative = settings.Negative is null ? null : TextConditioning.Load(settings.Negative),
-                Noise = settings.Noise is null ? null : ReadNoise(settings.Noise, generator.LatentShape),
-            };
-            if (settings.Guidance is not null && !model.Info.GuidanceEmbeds)
-            {
-                Console.Error.WriteLine("svdquant: note: --guidance ignored: the model has no guidance embedding");
-            }
-
-            AnsiConsole.MarkupLineInterpolated(
-                $"FLUX generate: {settings.Width / 16 * 16} x {settings.Height / 16 * 16}, {settings.Steps} steps, {settings.Sampler}, seed {(settings.Noise is null ? settings.Seed.ToString() : settings.Noise)}");
-            GenerationResult result = Generate(engine, generator, inputs, cancellationToken);
-
-            result.Preview(PreviewUpscale).SavePng(settings.Output);
-            if (settings.LatentsOut is not null)
-            {
-                using var writer = new SafeTensorsWriter();
-                writer.AddTensor("latents", generator.LatentShape, result.Latents);
-                writer.Save(settings.LatentsOut);
-            }
-
-            AnsiConsole.MarkupLineInterpolated(
-                $"{settings.Output}: {result.LatentWidth * 8} x {result.LatentHeight * 8}, {result.Steps} steps, {result.Evaluations} evaluations ({result.CachedEvaluations} cached) in {result.Seconds:0.00} s{(settings.LatentsOut is null ? "" : $"; latents -> {settings.LatentsOut}")}");
-            return 0;
+            return pipeline ? RunPipeline(engine, settings, sampler, cancellationToken) : RunTransformer(engine, settings, sampler, cancellationToken);
         }
         catch (OperationCanceledException)
         {
@@ -104,21 +85,132 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
         }
     }
 
-    private static GenerationResult Generate(Engine engine, FluxGenerator generator, GenerationInputs inputs, CancellationToken cancellationToken)
+    // Issue 14's form: a transformer alone, given embeddings, the latent preview as the PNG.
+    private static int RunTransformer(Engine engine, GenerateSettings settings, FluxSampler sampler, CancellationToken cancellationToken)
     {
-        GenerationResult? result = null;
+        using FluxTransformer model = FluxTransformer.Load(engine, settings.Model);
+        GenerationOptions options = Options(new GenerationOptions { Steps = DefaultSteps }, settings, sampler, model);
+        using FluxGenerator generator = FluxGenerator.Create(model, options);
+        var inputs = new GenerationInputs(TextConditioning.Load(settings.Embeddings!))
+        {
+            Negative = settings.Negative is null ? null : TextConditioning.Load(settings.Negative),
+            Noise = settings.Noise is null ? null : ReadNoise(settings.Noise, generator.LatentShape),
+        };
+        PrintStart(settings, options);
+        GenerationResult result = WithProgressBar(progress => generator.Generate(engine, inputs, progress, cancellationToken));
+
+        WriteLatents(settings, result, generator.LatentShape);
+        result.Preview(PreviewUpscale).SavePng(settings.Output);
+        PrintDone(settings, result);
+        return 0;
+    }
+
+    // The product: a pipeline folder, a prompt (or its ids or embeddings), the VAE's picture as the PNG.
+    private static int RunPipeline(Engine engine, GenerateSettings settings, FluxSampler sampler, CancellationToken cancellationToken)
+    {
+        using FluxPipeline pipeline = FluxPipeline.Load(
+            engine, settings.Model, new FluxPipelineOptions { TransformerFile = settings.Transformer, T5File = settings.T5 });
+        var inputs = new FluxPipelineInputs(Prompt(settings))
+        {
+            NegativePrompt = settings.NegativePrompt is not null ? FluxPrompt.FromText(settings.NegativePrompt)
+                : settings.Negative is not null ? FluxPrompt.FromEmbeddings(TextConditioning.Load(settings.Negative))
+                : null,
+            InitImage = settings.InitImage is null ? null : RgbaImage.LoadPng(settings.InitImage),
+            Mask = settings.Mask is null ? null : RgbaImage.LoadPng(settings.Mask),
+        };
+        GenerationOptions options = Options(pipeline.DefaultOptions(), settings, sampler, pipeline.Transformer);
+        if (inputs.InitImage is not null)
+        {
+            options.Strength = settings.Strength;
+            options.Width = inputs.InitImage.Width;
+            options.Height = inputs.InitImage.Height;
+        }
+
+        inputs.Noise = settings.Noise is null ? null : ReadNoise(settings.Noise, pipeline.LatentShape(options));
+        PrintStart(settings, options);
+        FluxPipelineResult result = WithProgressBar(progress => pipeline.Generate(inputs, options, progress, cancellationToken));
+
+        WriteLatents(settings, result.Latents, pipeline.LatentShape(options));
+        if (settings.ImageOut is not null)
+        {
+            using var writer = new SafeTensorsWriter();
+            writer.AddTensor("image", [1, 3, result.Image.Height, result.Image.Width], result.Decoded);
+            writer.Save(settings.ImageOut);
+        }
+
+        result.Image.SavePng(settings.Output);
+        PrintDone(settings, result.Latents);
+        return 0;
+    }
+
+    private static FluxPrompt Prompt(GenerateSettings settings) =>
+        settings.Prompt is not null ? FluxPrompt.FromText(settings.Prompt)
+        : settings.TokenIds is not null ? TokenIdsFile.Read(settings.TokenIds).ToPrompt(settings.TokenIds)
+        : FluxPrompt.FromEmbeddings(TextConditioning.Load(settings.Embeddings!));
+
+    // The first option given that only a pipeline folder can serve.
+    private static string? PipelineOnlyOption(GenerateSettings s) =>
+        s.Prompt is not null ? "--prompt"
+        : s.TokenIds is not null ? "--token-ids"
+        : s.Transformer is not null ? "--transformer"
+        : s.T5 is not null ? "--t5"
+        : s.NegativePrompt is not null ? "--negative-prompt"
+        : s.InitImage is not null ? "--init-image"
+        : s.Mask is not null ? "--mask"
+        : s.ImageOut is not null ? "--image-out"
+        : null;
+
+    // The flags over the defaults (the folder's, or issue 14's for a transformer alone).
+    private static GenerationOptions Options(GenerationOptions defaults, GenerateSettings settings, FluxSampler sampler, FluxTransformer model)
+    {
+        defaults.Width = settings.Width;
+        defaults.Height = settings.Height;
+        defaults.Steps = settings.Steps ?? defaults.Steps;
+        defaults.Guidance = settings.Guidance ?? DefaultGuidance;
+        defaults.TrueCfgScale = settings.TrueCfg;
+        defaults.Sampler = sampler;
+        defaults.Seed = settings.Seed;
+        defaults.CacheThreshold = settings.Cache;
+        if (settings.Guidance is not null && !model.Info.GuidanceEmbeds)
+        {
+            Console.Error.WriteLine("svdquant: note: --guidance ignored: the model has no guidance embedding");
+        }
+
+        return defaults;
+    }
+
+    private static void PrintStart(GenerateSettings settings, GenerationOptions options) =>
+        AnsiConsole.MarkupLineInterpolated(
+            $"FLUX generate: {options.Width / 16 * 16} x {options.Height / 16 * 16}, {options.Steps} steps, {settings.Sampler}, seed {(settings.Noise is null ? settings.Seed.ToString() : settings.Noise)}");
+
+    private static void PrintDone(GenerateSettings settings, GenerationResult result) =>
+        AnsiConsole.MarkupLineInterpolated(
+            $"{settings.Output}: {result.LatentWidth * 8} x {result.LatentHeight * 8}, {result.Steps} steps, {result.Evaluations} evaluations ({result.CachedEvaluations} cached) in {result.Seconds:0.00} s{(settings.LatentsOut is null ? "" : $"; latents -> {settings.LatentsOut}")}{(settings.ImageOut is null ? "" : $"; image -> {settings.ImageOut}")}");
+
+    private static void WriteLatents(GenerateSettings settings, GenerationResult result, long[] latentShape)
+    {
+        if (settings.LatentsOut is not null)
+        {
+            using var writer = new SafeTensorsWriter();
+            writer.AddTensor("latents", latentShape, result.Latents);
+            writer.Save(settings.LatentsOut);
+        }
+    }
+
+    private static T WithProgressBar<T>(Func<IProgress<GenerationProgress>, T> run)
+    {
+        T? result = default;
         AnsiConsole.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .Start(progress =>
             {
                 ProgressTask task = progress.AddTask("step 0", maxValue: 1);
-                var report = new Reporter(step =>
+                result = run(new Reporter(step =>
                 {
                     task.MaxValue = step.Total;
                     task.Value = step.Step;
                     task.Description = $"step {step.Step}/{step.Total}, {step.SecondsPerStep:0.00} s/step, ETA {step.Remaining:hh\\:mm\\:ss}";
-                });
-                result = generator.Generate(engine, inputs, report, cancellationToken);
+                }));
             });
         return result!;
     }

@@ -9,16 +9,49 @@ namespace SvdQuant.Cli.Commands;
 internal sealed class GenerateSettings : CommandSettings
 {
     [CommandOption("--model <PATH>")]
-    [Description("A diffusers FLUX folder (config.json and *.safetensors weights; scheduler/scheduler_config.json beside it is used) or a quantized checkpoint file.")]
+    [Description("A diffusers FLUX pipeline folder (model_index.json, scheduler/, text_encoder/, text_encoder_2/, tokenizer/, tokenizer_2/, transformer/, vae/): the PNG is the picture. Or a transformer alone (a diffusers transformer folder or a quantized checkpoint file) with --embeddings: the PNG is the latent preview.")]
     public string Model { get; init; } = string.Empty;
+
+    [CommandOption("--transformer <FILE>")]
+    [Description("With a pipeline folder: a transformer checkpoint (a 4-bit file, ours or Nunchaku's SVDQ INT4/NVFP4) replacing transformer/.")]
+    public string? Transformer { get; init; }
+
+    [CommandOption("--t5 <FILE>")]
+    [Description("With a pipeline folder: a 4-bit T5 file (ours, or Nunchaku's AWQ INT4 T5-XXL) replacing text_encoder_2/'s weights.")]
+    public string? T5 { get; init; }
+
+    [CommandOption("--prompt <TEXT>")]
+    [Description("With a pipeline folder: the prompt, tokenized and encoded by the folder's CLIP and T5.")]
+    public string? Prompt { get; init; }
+
+    [CommandOption("--token-ids <FILE>")]
+    [Description("With a pipeline folder: the prompt's token ids, the file of `svdquant encode --token-ids` (clip_input_ids [[1,L_clip]], t5_input_ids [[1,L_t5]]).")]
+    public string? TokenIds { get; init; }
 
     [CommandOption("--embeddings <FILE>")]
     [Description("The prompt's text-encoder outputs: safetensors with encoder_hidden_states [[1,S_txt,D]] and pooled_projections [[1,P]] (F32, F16 or BF16).")]
-    public string Embeddings { get; init; } = string.Empty;
+    public string? Embeddings { get; init; }
+
+    [CommandOption("--negative-prompt <TEXT>")]
+    [Description("With a pipeline folder: the negative prompt, for --true-cfg above 1.")]
+    public string? NegativePrompt { get; init; }
 
     [CommandOption("--negative <FILE>")]
-    [Description("The negative prompt's, with the same keys, for --true-cfg above 1.")]
+    [Description("The negative prompt's text-encoder outputs, with the keys of --embeddings, for --true-cfg above 1.")]
     public string? Negative { get; init; }
+
+    [CommandOption("--init-image <PNG>")]
+    [Description("With a pipeline folder: image-to-image from this picture (sides multiples of 16; the result has its size).")]
+    public string? InitImage { get; init; }
+
+    [CommandOption("--strength <S>")]
+    [Description("Image-to-image: the share of the schedule run from the init image, in [[0,1]] (0 returns it through the VAE).")]
+    [DefaultValue(0.6f)]
+    public float Strength { get; init; } = 0.6f;
+
+    [CommandOption("--mask <PNG>")]
+    [Description("With --init-image: inpaint where the mask (the image's size) is light, keep where it is dark.")]
+    public string? Mask { get; init; }
 
     [CommandOption("--width <PIXELS>")]
     [Description("Image width, rounded down to a multiple of 16 (at least 16).")]
@@ -31,9 +64,8 @@ internal sealed class GenerateSettings : CommandSettings
     public int Height { get; init; } = 1024;
 
     [CommandOption("--steps <N>")]
-    [Description("Sampling steps.")]
-    [DefaultValue(28)]
-    public int Steps { get; init; } = 28;
+    [Description("Sampling steps; default: the pipeline folder's model (28 for FLUX.1-dev-style, 4 for schnell-style), 28 for a transformer alone.")]
+    public int? Steps { get; init; }
 
     [CommandOption("--guidance <SCALE>")]
     [Description("Embedded guidance scale (default 3.5); a model without a guidance embedding ignores it, with a note.")]
@@ -67,12 +99,24 @@ internal sealed class GenerateSettings : CommandSettings
     [Description("Also write the final packed latents [[1,S_img,in_channels]] (before unpacking) as `latents`, F32.")]
     public string? LatentsOut { get; init; }
 
+    [CommandOption("--image-out <FILE>")]
+    [Description("With a pipeline folder: also write the VAE's output before conversion to 8 bits as `image` [[1,3,H,W]], F32.")]
+    public string? ImageOut { get; init; }
+
     [CommandOption("--output <FILE>")]
-    [Description("The PNG: the latent RGB preview (ComfyUI's FLUX latent-to-RGB factors; other channel counts: channels 0-2 stretched), at the image's size.")]
+    [Description("The PNG: the picture (with a pipeline folder), else the latent RGB preview (ComfyUI's FLUX latent-to-RGB factors; other channel counts: channels 0-2 stretched) at the image's size.")]
     public string Output { get; init; } = string.Empty;
 
-    public override ValidationResult Validate() =>
-        string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Embeddings) || string.IsNullOrEmpty(Output)
-            ? ValidationResult.Error("--model, --embeddings and --output are required")
-            : ValidationResult.Success();
+    public override ValidationResult Validate()
+    {
+        if (string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Output))
+        {
+            return ValidationResult.Error("--model and --output are required");
+        }
+
+        int prompts = (Prompt is null ? 0 : 1) + (TokenIds is null ? 0 : 1) + (Embeddings is null ? 0 : 1);
+        return prompts == 1
+            ? ValidationResult.Success()
+            : ValidationResult.Error("give exactly one of --prompt, --token-ids and --embeddings");
+    }
 }

@@ -23,11 +23,11 @@ public enum VaeTiling
 public sealed class AutoencoderKLOptions
 {
     /// <summary>When to tile; default <see cref="VaeTiling.Auto"/>.</summary>
-    public VaeTiling Tiling { get; init; } = VaeTiling.Auto;
+    public VaeTiling Tiling { get; set; } = VaeTiling.Auto;
 
     /// <summary>
     /// The tile side in image pixels, a positive multiple of 4 x the downscale (32 for FLUX.1); 0 (default):
     /// the config's sample_size, at most 1024.
     /// </summary>
-    public int TileSize { get; init; }
+    public int TileSize { get; set; }
 }

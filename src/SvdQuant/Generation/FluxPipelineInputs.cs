@@ -1,0 +1,31 @@
+namespace SvdQuant.Generation;
+
+/// <summary>One <see cref="FluxPipeline"/> run's inputs besides its options.</summary>
+public sealed class FluxPipelineInputs
+{
+    /// <summary>Inputs for <paramref name="prompt"/>.</summary>
+    public FluxPipelineInputs(FluxPrompt prompt) => Prompt = prompt ?? throw new System.ArgumentNullException(nameof(prompt));
+
+    /// <summary>The prompt.</summary>
+    public FluxPrompt Prompt { get; }
+
+    /// <summary>The negative prompt, for true classifier-free guidance (<see cref="GenerationOptions.TrueCfgScale"/> above 1).</summary>
+    public FluxPrompt? NegativePrompt { get; set; }
+
+    /// <summary>
+    /// Image-to-image: the start image, encoded by the VAE (a seeded posterior sample, as
+    /// FluxImg2ImgPipeline draws it) and noised to <see cref="GenerationOptions.Strength"/>. Its sides
+    /// must be multiples of 16; the result has its size (the options' width and height are not used).
+    /// </summary>
+    public RgbaImage? InitImage { get; set; }
+
+    /// <summary>
+    /// Inpainting, with <see cref="InitImage"/>: a mask of the image's size whose light pixels
+    /// (luma of at least half) are repainted and dark ones kept, taken to the latent grid as
+    /// FluxInpaintPipeline does (binarized, nearest).
+    /// </summary>
+    public RgbaImage? Mask { get; set; }
+
+    /// <summary>Packed initial noise [1, S_img, in_channels] replacing the seeded noise, or null.</summary>
+    public float[]? Noise { get; set; }
+}

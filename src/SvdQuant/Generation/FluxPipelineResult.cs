@@ -1,0 +1,21 @@
+namespace SvdQuant.Generation;
+
+/// <summary>What one <see cref="FluxPipeline"/> run made.</summary>
+public sealed class FluxPipelineResult
+{
+    internal FluxPipelineResult(RgbaImage image, float[] decoded, GenerationResult latents)
+    {
+        Image = image;
+        Decoded = decoded;
+        Latents = latents;
+    }
+
+    /// <summary>The picture, RGBA8 (VaeImageProcessor.postprocess: round(clamp(x / 2 + 0.5, 0, 1) * 255), alpha 255).</summary>
+    public RgbaImage Image { get; }
+
+    /// <summary>The VAE's output [1, 3, H, W] before conversion to 8 bits.</summary>
+    public float[] Decoded { get; }
+
+    /// <summary>The sampler's run: final packed latents, steps, evaluations, cached steps, seconds.</summary>
+    public GenerationResult Latents { get; }
+}
