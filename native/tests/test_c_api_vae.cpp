@@ -74,7 +74,8 @@ protected:
         svdq_context_destroy(context_);
     }
 
-    static svdq_vae_options options(svdq_vae_tiling tiling, int32_t tile) {
+    // int32_t, as the struct holds it: a test passes values outside the enum on purpose.
+    static svdq_vae_options options(int32_t tiling, int32_t tile) {
         svdq_vae_options o;
         svdq_vae_options_init(&o);
         o.tiling = tiling;
@@ -345,7 +346,7 @@ TEST_F(CApiVae, BadInputIsNamed) {
     expect_failure(svdq_vae_decode(context_, nullptr, nullptr, good.t, out.t), SVDQ_ERROR_INVALID_ARGUMENT, "vae is NULL");
     expect_failure(svdq_vae_decode(nullptr, vae_, nullptr, good.t, out.t), SVDQ_ERROR_INVALID_ARGUMENT, "context is NULL");
     expect_failure(svdq_vae_decode(context_, vae_, nullptr, nullptr, out.t), SVDQ_ERROR_INVALID_ARGUMENT, "latents is NULL");
-    svdq_vae_options bad_mode = options(static_cast<svdq_vae_tiling>(7), 0), bad_tile = options(SVDQ_VAE_TILING_ALWAYS, 12);
+    svdq_vae_options bad_mode = options(7, 0), bad_tile = options(SVDQ_VAE_TILING_ALWAYS, 12);
     expect_failure(svdq_vae_decode(context_, vae_, &bad_mode, good.t, out.t), SVDQ_ERROR_INVALID_ARGUMENT, "svdq_vae_tiling");
     expect_failure(svdq_vae_decode(context_, vae_, &bad_tile, good.t, out.t), SVDQ_ERROR_INVALID_ARGUMENT, "tile_sample_size 12");
     latents[9] = INFINITY;

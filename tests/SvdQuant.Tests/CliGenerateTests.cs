@@ -145,15 +145,16 @@ public sealed class CliGenerateTests : CliFixture
     [TestCase(15)]  // SIGTERM
     public void ASignal_CancelsWithNoFileLeft(int signal)
     {
-        // 256 x 256 (256 tokens) for 2000 steps runs far longer than the signal takes to arrive.
+        // 1024 x 1024 (4096 tokens) for 10000 steps runs for minutes, far longer than the signal takes to
+        // arrive even on a loaded machine (flux-tiny at 256 tokens finished 2000 steps first in one CI run).
         string png = TempPath("out.png"), latents = TempPath("l.safetensors");
-        string[] arguments = ["generate", "--model", FluxTiny, "--embeddings", Embeddings(), "--width", "256", "--height", "256", "--steps", "2000",
+        string[] arguments = ["generate", "--model", FluxTiny, "--embeddings", Embeddings(), "--width", "1024", "--height", "1024", "--steps", "10000",
             "--output", png, "--latents-out", latents];
         Process process = Start(arguments);
         // The start line is printed once the model is loaded and the inputs read, just before the first step.
         Task<string?> line = process.StandardOutput.ReadLineAsync();
         Assert.That(line.Wait(TimeSpan.FromMinutes(1)), Is.True, "generation never started");
-        Assert.That(line.Result, Does.StartWith("FLUX generate: 256 x 256, 2000 steps"));
+        Assert.That(line.Result, Does.StartWith("FLUX generate: 1024 x 1024, 10000 steps"));
 
         Assert.That(kill(process.Id, signal), Is.EqualTo(0), "kill failed");
         CliResult result = Finish(process, arguments);
