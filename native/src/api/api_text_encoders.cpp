@@ -128,10 +128,8 @@ SVDQ_API svdq_status svdq_t5_load(svdq_context* context, const char* path, const
         svdq_t5_load_options o;
         svdq_t5_load_options_init(&o);
         if (options != nullptr) o = read_versioned(*options, o, "svdq_t5_load_options");
-        const svdq_linear_scheme scheme = scheme_value(o.scheme, "scheme");
-        require(scheme == SVDQ_SCHEME_FLOAT || scheme == SVDQ_SCHEME_W4A16, SVDQ_ERROR_UNSUPPORTED,
-                std::string("scheme ") + scheme_name(scheme) + ": T5 loads in FLOAT or W4A16");
-        out = new svdq_t5(call.context(), p, T5LoadOptions{scheme});
+        // The encoder refuses schemes other than FLOAT and W4A16 by name.
+        out = new svdq_t5(call.context(), p, T5LoadOptions{scheme_value(o.scheme, "scheme")});
     });
 }
 

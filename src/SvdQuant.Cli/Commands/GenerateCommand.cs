@@ -126,11 +126,12 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
             options.Height = inputs.InitImage.Height;
         }
 
-        inputs.Noise = settings.Noise is null ? null : ReadNoise(settings.Noise, pipeline.LatentShape(options));
+        long[] latentShape = pipeline.LatentShape(options);
+        inputs.Noise = settings.Noise is null ? null : ReadNoise(settings.Noise, latentShape);
         PrintStart(settings, options);
         FluxPipelineResult result = WithProgressBar(progress => pipeline.Generate(inputs, options, progress, cancellationToken));
 
-        WriteLatents(settings, result.Latents, pipeline.LatentShape(options));
+        WriteLatents(settings, result.Latents, latentShape);
         if (settings.ImageOut is not null)
         {
             using var writer = new SafeTensorsWriter();
