@@ -1,5 +1,5 @@
-// Helpers for the checkpoint-format tests and fixtures: temporary files,
-// values that survive a trip through BF16 unchanged, and random layers.
+// Helpers for the checkpoint-format tests and fixtures: values that survive
+// a trip through BF16 unchanged, and random layers; temporary paths.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,17 +12,9 @@
 #include "core/half.h"
 #include "formats/nunchaku_linear.h"
 #include "formats/nunchaku_w4a16_linear.h"
+#include "temp_path.h"
 
 namespace svdq::test {
-
-// A fresh path in the test temporary directory, unique per test and tag.
-inline std::string temp_path(const std::string& tag) {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "_" + info->name() + "_" + tag;
-    for (char& c : name)
-        if (c == '/') c = '_';  // parameterized tests have slashes in their names
-    return testing::TempDir() + "svdq_" + name + ".safetensors";
-}
 
 // Uniform values in [lo, hi) rounded to BF16.
 inline std::vector<float> bf16_values(int64_t count, float lo, float hi, uint64_t seed) {

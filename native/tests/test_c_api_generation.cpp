@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "svdquant.h"
+#include "temp_path.h"
 
 namespace {
 
@@ -447,7 +448,7 @@ TEST_F(CApiGeneration, ANamedSchedulerConfigDecidesTheSchedule) {
     in.encoder_hidden_states = states_.t;
     in.pooled_projections = pooled_.t;
     in.noise = noise_.t;
-    const std::string config = (std::filesystem::temp_directory_path() / "svdq_test_scheduler_config.json").string();
+    const std::string config = svdq::test::temp_path("scheduler_config.json");
     {
         std::ofstream f(config);
         f << R"({"_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 1000, "shift": 3.0,

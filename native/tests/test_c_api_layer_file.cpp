@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "quant_reference.h"
+#include "temp_path.h"
 #include "svdquant.h"
 
 namespace {
@@ -25,7 +26,7 @@ struct Tensor {
 };
 
 std::string write_file(const std::string& name, const std::vector<Tensor>& tensors) {
-    const std::string path = (fs::temp_directory_path() / name).string();
+    const std::string path = svdq::test::temp_path(name);
     svdq_safetensors_writer* w = nullptr;
     EXPECT_EQ(svdq_safetensors_writer_create(&w), SVDQ_OK);
     for (const Tensor& t : tensors)
@@ -66,7 +67,7 @@ protected:
     svdq_context* ctx_ = nullptr;
     svdq_quantize_options options_{};
     const int64_t n_ = 96, k_ = 192, m_ = 40;
-    const std::string output_ = (fs::temp_directory_path() / "svdq_layer_out.safetensors").string();
+    const std::string output_ = svdq::test::temp_path("out.safetensors");
 };
 
 }  // namespace

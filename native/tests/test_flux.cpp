@@ -7,7 +7,6 @@
 #include <cstring>
 #include <functional>
 #include <map>
-#include <random>
 
 #include "backend/context.h"
 #include "core/error.h"
@@ -18,6 +17,7 @@
 #include "models/flux/flux_quantizer.h"
 #include "models/flux/flux_transformer.h"
 #include "formats/nunchaku_flux_layout.h"
+#include "temp_path.h"
 #include "test_util.h"
 
 namespace svdq {
@@ -27,12 +27,6 @@ namespace {
 const std::string kModel = std::string(SVDQ_TEST_DATA_DIR) + "/flux-tiny";
 
 std::vector<float> tensor(const SafeTensorsFile& f, const std::string& name) { return f.read_f32(f.at(name)); }
-
-// A temporary path unique to this process: other test runs may share the folder.
-std::filesystem::path temp_path(const std::string& name) {
-    static const std::string run = std::to_string(std::random_device{}());
-    return std::filesystem::temp_directory_path() / ("svdq_" + run + "_" + name);
-}
 
 FluxInputSet tiny_inputs(const FluxConfig& config) { return read_flux_inputs(SafeTensorsFile(kModel + "/inputs.safetensors"), config); }
 
@@ -67,7 +61,7 @@ protected:
         Context ctx(test::context_options());
         const FluxCheckpoint checkpoint(kModel);
         const FluxInputSet calibration = tiny_inputs(checkpoint.config());
-        const std::string path = temp_path(name).string();
+        const std::string path = test::temp_path(name);
         quantize_flux(ctx, checkpoint, {calibration.view()}, options, path, progress);
         return path;
     }
@@ -263,7 +257,7 @@ TEST_F(FluxQuantized, Nvfp4ModelIsBoundedToo) {
 }
 
 TEST_F(FluxQuantized, CancellingLeavesNoFile) {
-    const std::string path = temp_path("svdq_flux_tiny_cancelled.safetensors").string();
+    const std::string path = test::temp_path("svdq_flux_tiny_cancelled.safetensors");
     std::filesystem::remove(path);
     try {
         quantize("svdq_flux_tiny_cancelled.safetensors", QuantizerOptions{}, [](const FluxQuantizeStep& step) { return step.done < 3; });
@@ -272,10 +266,9 @@ TEST_F(FluxQuantized, CancellingLeavesNoFile) {
         EXPECT_EQ(e.status(), SVDQ_ERROR_CANCELLED);
     }
     EXPECT_FALSE(std::filesystem::exists(path));
-    for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::temp_directory_path()))
-        EXPECT_EQ(entry.path().filename().string().rfind(temp_path("svdq_flux_tiny_cancelled.safetensors").filename().string(), 0),
-                  std::string::npos)
-            << entry.path();
+    const std::filesystem::path output(path);
+    for (const auto& entry : std::filesystem::directory_iterator(output.parent_path()))
+        EXPECT_EQ(entry.path().filename().string().rfind(output.filename().string(), 0), std::string::npos) << entry.path();
 }
 
 TEST_F(FluxQuantized, AlreadyQuantizedOrW4A16IsRefused) {
@@ -309,7 +302,7 @@ TEST(Flux, MissingGuidanceIsANamedError) {
 
 TEST(Flux, BadConfigsAndMissingTensorsAreNamed) {
     namespace fs = std::filesystem;
-    const fs::path dir = temp_path("svdq_flux_bad_config");
+    const fs::path dir = test::temp_path("svdq_flux_bad_config");
     fs::remove_all(dir);
     fs::create_directories(dir);
     auto expect_error = [&](const std::string& needle) {

@@ -19,6 +19,7 @@
 #include "core/numerics/nvfp4_quant.h"
 #include "quant/quantizer.h"
 #include "cpu_levels.h"
+#include "temp_path.h"
 #include "test_util.h"
 
 namespace svdq {
@@ -37,15 +38,6 @@ const Case kCases[] = {
     {SVDQ_QUANT_SVDQUANT, SVDQ_FORMAT_INT4},  {SVDQ_QUANT_W4A16, SVDQ_FORMAT_INT4},       {SVDQ_QUANT_RTN, SVDQ_FORMAT_NVFP4},
     {SVDQ_QUANT_SMOOTHQUANT, SVDQ_FORMAT_NVFP4}, {SVDQ_QUANT_LOWRANK, SVDQ_FORMAT_NVFP4}, {SVDQ_QUANT_SVDQUANT, SVDQ_FORMAT_NVFP4},
 };
-
-// Unique per test (parameters included): CTest runs tests in parallel.
-std::string temp_path(const std::string& name) {
-    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    std::string test = std::string(info->test_suite_name()) + "." + info->name();
-    for (char& c : test)
-        if (c == '/') c = '_';
-    return (fs::temp_directory_path() / (test + "." + name)).string();
-}
 
 // The values as the file stores its float tensors.
 std::vector<float> bf16(const std::vector<float>& v) {
@@ -80,7 +72,7 @@ protected:
 
     // The layer written to a file and read back.
     LinearWeights through_file() {
-        const std::string path = temp_path(std::string("svdq_layer_") + method_name(GetParam().method) + ".safetensors");
+        const std::string path = test::temp_path(std::string("svdq_layer_") + method_name(GetParam().method) + ".safetensors");
         write_quantized_layer(path, w_, method_name(GetParam().method), ctx_.pool());
         LinearWeights loaded = read_quantized_layer(path);
         fs::remove(path);
@@ -210,7 +202,7 @@ TEST_P(LayerFileAwqLevel, ArbitraryZeroPointsLoadExactly) {
     SVDQ_REQUIRE_LEVEL(GetParam());
     const int64_t n = 96, k = 256, m = 13;
     const NunchakuW4A16Linear a = asymmetric_awq(n, k);
-    const std::string path = temp_path("svdq_layer_awq.safetensors");
+    const std::string path = test::temp_path("svdq_layer_awq.safetensors");
     write_awq_layer_file(path, a);
     const LinearWeights loaded = read_quantized_layer(path);
     fs::remove(path);
@@ -241,7 +233,7 @@ TEST(LayerFileAwq, W4A16InNvfp4IsRefusedAndLeavesNoFile) {
     w.n = 8;
     w.k = 64;
     w.weight.assign(8 * 64, 0.5f);
-    const std::string path = temp_path("svdq_layer_w4a16_nvfp4.safetensors");
+    const std::string path = test::temp_path("svdq_layer_w4a16_nvfp4.safetensors");
     fs::remove(path);
     try {
         write_quantized_layer(path, w, "w4a16", ctx.pool());
@@ -271,7 +263,7 @@ std::string rewritten(const std::string& from, const std::string& name,
         edit(info);
         writer.set_metadata(key, info.dump());
     }
-    const std::string path = temp_path(name);
+    const std::string path = test::temp_path(name);
     writer.save(path);
     return path;
 }
@@ -309,9 +301,9 @@ TEST(LayerFileErrors, BrokenLayerFilesAreNamed) {
     w.n = 64;
     w.k = 128;
     w.weight = test::gaussian(64 * 128, 3);
-    const std::string good = temp_path("svdq_layer_good.safetensors");
+    const std::string good = test::temp_path("svdq_layer_good.safetensors");
     write_quantized_layer(good, w, "rtn", ctx.pool());
-    const std::string awq = temp_path("svdq_layer_good_awq.safetensors");
+    const std::string awq = test::temp_path("svdq_layer_good_awq.safetensors");
     write_awq_layer_file(awq, asymmetric_awq(64, 128));
     using json = nlohmann::json;
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Reflection;
+using System.Runtime.InteropServices;
 using NUnit.Framework;
 using SvdQuant.Formats;
 
@@ -51,6 +52,30 @@ public abstract class CliFixture
 
         return Process.Start(start)!;
     }
+
+    // Sent straight from this process: spawning `kill` can take longer than
+    // flux-tiny's whole quantization on a loaded machine.
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
+    /// <summary>
+    /// Skips a signal test where the signal cannot reach the CLI: a process inherits ignored signals,
+    /// and a background job of a non-interactive shell starts with SIGINT ignored, so the child
+    /// would never see it. Call before starting the CLI.
+    /// </summary>
+    protected static void AssumeChildrenReceive(int signal)
+    {
+        string? mask = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        Assert.That(mask, Is.Not.Null, "/proc/self/status has no SigIgn line");
+        ulong ignored = Convert.ToUInt64(mask!.Substring("SigIgn:".Length).Trim(), 16);
+        if ((ignored & (1UL << (signal - 1))) != 0)
+        {
+            Assert.Ignore($"signal {signal} is ignored by this test process (a background job of a non-interactive shell ignores SIGINT), so the CLI would inherit that");
+        }
+    }
+
+    protected static void SendSignal(Process process, int signal) =>
+        Assert.That(kill(process.Id, signal), Is.EqualTo(0), $"kill({process.Id}, {signal}) failed");
 
     protected static CliResult Finish(Process process, params string[] arguments)
     {
