@@ -48,6 +48,20 @@ struct FluxLoraMatch {
 // another model family, e.g. SD/SDXL unet keys, is named as such).
 FluxLoraMatch match_flux_lora(const LoraFile& file, const FluxConfig& config);
 
+// FluxTransformer holds its LoRAs as (match, strength) and gives every linear
+// the sum of their updates, strength folded into each update's scale:
+//   int32_t add_lora(Context&, FluxLoraMatch, float strength, std::string name);  // returns the id
+//   void set_lora_strength(Context&, int32_t id, float strength);
+//   void remove_lora(Context&, int32_t id);
+//   void clear_loras(Context&);
+//   const std::vector<FluxLora>& loras() const;  // in the order added
+struct FluxLora {
+    int32_t id = 0;
+    std::string name;
+    float strength = 1.0f;
+    FluxLoraMatch match;
+};
+
 // Whether a module name (any key style) names a FLUX.1 transformer module,
 // whatever the config: what `svdquant lora inspect` reports without a model.
 bool is_flux_lora_module(const std::string& name, LoraKeyStyle style);
