@@ -216,6 +216,23 @@ SVDQ_API svdq_status svdq_linear_get_info(const svdq_linear* linear, svdq_linear
 /* x: F32 [..., K]; y: F32 [..., N] with the same leading dimensions. */
 SVDQ_API svdq_status svdq_linear_forward(svdq_context* context, const svdq_linear* linear, const svdq_tensor* x,
                                          svdq_tensor* y);
+/* Extra low-rank terms on a layer (LoRA): y = layer(x) + sum_i scale_i * (x down_i^T) up_i^T,
+ * added before the layer's activation. down_i: F32 [r_i, K], up_i: F32 [N, r_i],
+ * any r_i >= 1. A W4A4 layer with a fused branch runs them inside its branch
+ * (down and up concatenated along the rank, stored as BF16 like the branch,
+ * the rank padded to the kernel's multiple); other layers run them as an
+ * unfused float branch. The set replaces the previous one as a whole; count 0
+ * (or every scale 0) restores the layer's outputs bit for bit. Nothing
+ * changes on failure. Not while the layer runs a forward on another thread. */
+typedef struct svdq_low_rank_update {
+    uint32_t struct_size;     /* sizeof(svdq_low_rank_update) */
+    const svdq_tensor* down;  /* F32 [r, K]: reads the layer's raw (unsmoothed) input */
+    const svdq_tensor* up;    /* F32 [N, r] */
+    float scale;              /* e.g. strength * alpha / r */
+} svdq_low_rank_update;
+
+SVDQ_API svdq_status svdq_linear_set_low_rank_updates(svdq_context* context, svdq_linear* linear,
+                                                      const svdq_low_rank_update* updates, int32_t count);
 
 /* ---- quantizer building blocks ---------------------------------------- */
 /* Smoothing factors lambda_j = max|X_j|^alpha / max|W_j|^beta from calibration
@@ -768,6 +785,96 @@ SVDQ_API svdq_status svdq_t5_forward(svdq_context* context, const svdq_t5* t5, c
  * that svdq_t5_load reads back bit for bit; atomically, as every output file. */
 SVDQ_API svdq_status svdq_t5_save(const svdq_t5* t5, const char* path);
 
+/* ---- LoRA -------------------------------------------------------------- */
+/* A LoRA file as parsed, not yet matched to a model: diffusers/PEFT keys
+ * (`[transformer.]<module>.lora_A.weight` / `lora_B.weight`, optional
+ * `<module>.alpha`), kohya keys (`lora_unet_<module_with_underscores>.lora_down.weight`
+ * / `lora_up.weight` / `.alpha`) or BFL keys (`double_blocks.<i>.img_attn.qkv.lora_A.weight`,
+ * ...); F32, F16 or BF16 tensors. A module without alpha uses alpha = rank. */
+typedef struct svdq_lora svdq_lora;
+
+typedef enum svdq_lora_key_style {
+    SVDQ_LORA_KEYS_DIFFUSERS = 0, /* diffusers / PEFT module names */
+    SVDQ_LORA_KEYS_KOHYA = 1,     /* kohya's lora_unet_ / lora_transformer_ names */
+    SVDQ_LORA_KEYS_BFL = 2        /* Black Forest Labs' original module names */
+} svdq_lora_key_style;
+
+typedef struct svdq_lora_info {
+    uint32_t struct_size;        /* sizeof(svdq_lora_info) */
+    int32_t key_style;           /* svdq_lora_key_style */
+    int32_t module_count;        /* modules with a down and an up matrix */
+    int32_t min_rank, max_rank;
+    int32_t missing_alpha_count; /* modules whose alpha defaults to their rank */
+    int32_t unused_key_count;    /* keys that belong to no module (svdq_lora_get_unused_key) */
+    int32_t flux_module_count;   /* modules whose names are FLUX.1 transformer modules */
+} svdq_lora_info;
+
+typedef struct svdq_lora_module {
+    uint32_t struct_size;        /* sizeof(svdq_lora_module) */
+    const char* name;            /* the module's key prefix in the file; valid while the LoRA lives */
+    int32_t rank;
+    float alpha;                 /* the file's, or rank when it has none */
+    int32_t alpha_given;         /* 1 when the file has the module's alpha */
+    int64_t in_features;         /* down is [rank, in_features] */
+    int64_t out_features;        /* up is [out_features, rank] */
+    int32_t is_flux_module;      /* 1 when the name is a FLUX.1 transformer module */
+} svdq_lora_module;
+
+/* Reads and checks the whole file: a missing half of a pair, a rank that
+ * differs between down and up, a dtype other than F32/F16/BF16, NaN or Inf
+ * are SVDQ_ERROR_FORMAT / SHAPE_MISMATCH / DTYPE / NON_FINITE naming the key. */
+SVDQ_API svdq_status svdq_lora_load(const char* path, svdq_lora** out_lora);
+SVDQ_API svdq_status svdq_lora_destroy(svdq_lora* lora);
+SVDQ_API svdq_status svdq_lora_get_info(const svdq_lora* lora, svdq_lora_info* out_info);
+SVDQ_API svdq_status svdq_lora_get_module(const svdq_lora* lora, int32_t index, svdq_lora_module* out_module);
+/* Key `index` (0 .. unused_key_count - 1); valid while the LoRA lives. */
+SVDQ_API svdq_status svdq_lora_get_unused_key(const svdq_lora* lora, int32_t index, const char** out_key);
+
+/* LoRAs on a loaded FLUX transformer, changed at run time without reloading:
+ * on W4A4 block linears a LoRA joins the fused low-rank branch (down = [L2'; A],
+ * up = [L1, s * alpha / r * B]); on float and W4A16 linears it runs as an
+ * unfused branch. q/k/v LoRAs meet the fused qkv linear (down stacked, up
+ * block-diagonal); BFL's fused single-block linear1 / linear2 and kohya's
+ * fused qkv are split onto the linears that hold their rows or columns.
+ * A change waits for forwards running on the model and blocks new ones until
+ * it is done. Every call changes nothing on failure. */
+typedef struct svdq_flux_lora_info {
+    uint32_t struct_size;        /* sizeof(svdq_flux_lora_info) */
+    int32_t id;                  /* as svdq_flux_lora_add returned it */
+    const char* name;            /* as given to svdq_flux_lora_add; valid until the LoRA is removed */
+    float strength;
+    int32_t matched_modules;     /* modules of the file that reached a linear of the model */
+    int32_t unmatched_key_count; /* keys that changed nothing (svdq_flux_lora_get_unmatched_key) */
+    int32_t layer_count;         /* linears of the model the LoRA changes */
+} svdq_flux_lora_info;
+
+/* Matches `lora` onto the model and adds it at `strength`; the model keeps what
+ * it needs, so `lora` may be destroyed afterwards. Keys that match nothing are
+ * logged in one warning naming all of them (and listed by
+ * svdq_flux_lora_get_unmatched_key); a module whose alpha defaults to its rank
+ * is named in a warning. SVDQ_ERROR_SHAPE_MISMATCH names the key with the
+ * expected and found shape; SVDQ_ERROR_FORMAT when nothing matches (a LoRA for
+ * another model family is named as such). name may be NULL (then ""). */
+SVDQ_API svdq_status svdq_flux_lora_add(svdq_context* context, svdq_flux* model, const svdq_lora* lora, float strength,
+                                        const char* name, int32_t* out_id);
+/* Strength 0 leaves the LoRA listed and the outputs those of the model without it, bit for bit. */
+SVDQ_API svdq_status svdq_flux_lora_set_strength(svdq_context* context, svdq_flux* model, int32_t id, float strength);
+SVDQ_API svdq_status svdq_flux_lora_remove(svdq_context* context, svdq_flux* model, int32_t id);
+/* Removes every LoRA: the outputs are the model's own again, bit for bit. */
+SVDQ_API svdq_status svdq_flux_lora_clear(svdq_context* context, svdq_flux* model);
+SVDQ_API svdq_status svdq_flux_lora_count(const svdq_flux* model, int32_t* out_count);
+/* The LoRA at position `index` (0 .. count - 1, in the order added). */
+SVDQ_API svdq_status svdq_flux_lora_get_info(const svdq_flux* model, int32_t index, svdq_flux_lora_info* out_info);
+SVDQ_API svdq_status svdq_flux_lora_get_unmatched_key(const svdq_flux* model, int32_t index, int32_t key_index,
+                                                      const char** out_key);
+
+/* A LoRA merged into the float weights before quantization (svdq_flux_quantize):
+ * W += strength * alpha / r * B A, so the file holds the LoRA for good. */
+typedef struct svdq_lora_merge {
+    const svdq_lora* lora;
+    float strength;
+} svdq_lora_merge;
+
 /* ---- model quantization ----------------------------------------------- */
 typedef struct svdq_quantize_progress {
     uint32_t struct_size;    /* sizeof(svdq_quantize_progress) */
@@ -787,10 +894,13 @@ typedef int32_t (*svdq_quantize_progress_fn)(void* user_data, const svdq_quantiz
  * when NULL 4 synthetic samples (Gaussian latents and text states, which
  * calibrate worse than real prompts). Blocks are streamed one at a time, so
  * memory holds one float block and its calibration activations. options:
- * a W4A4 method, INT4 or NVFP4, the rank; NULL for the defaults. progress may
- * be NULL. A failure leaves no file at output_path. */
+ * a W4A4 method, INT4 or NVFP4, the rank; NULL for the defaults. loras
+ * (lora_count of them; NULL when 0) are merged into the float weights first,
+ * every key matched as svdq_flux_lora_add matches it. progress may be NULL.
+ * A failure leaves no file at output_path. */
 SVDQ_API svdq_status svdq_flux_quantize(svdq_context* context, const char* model_path, const char* calibration_path,
                                         const char* output_path, const svdq_quantize_options* options,
+                                        const svdq_lora_merge* loras, int32_t lora_count,
                                         svdq_quantize_progress_fn progress, void* user_data);
 
 #ifdef __cplusplus

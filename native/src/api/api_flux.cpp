@@ -93,12 +93,19 @@ SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* m
 
 SVDQ_API svdq_status svdq_flux_quantize(svdq_context* context, const char* model_path, const char* calibration_path,
                                         const char* output_path, const svdq_quantize_options* options,
+                                        const svdq_lora_merge* loras, int32_t lora_count,
                                         svdq_quantize_progress_fn progress, void* user_data) {
     return guarded(__func__, [&] {
         const ContextCall call(context);
         svdq_context& ctx = call.context();
         deref(model_path, "model_path");
         deref(output_path, "output_path");
+        require(lora_count >= 0, SVDQ_ERROR_INVALID_ARGUMENT, "lora_count is " + std::to_string(lora_count) + ", not >= 0");
+        require(lora_count == 0 || loras != nullptr, SVDQ_ERROR_INVALID_ARGUMENT,
+                "loras is NULL but lora_count is " + std::to_string(lora_count));
+        // Matching a LoRA file onto the model (match_flux_lora) is not part of
+        // this build yet: flux_lora_merges in api_flux_lora.cpp takes this place.
+        require(lora_count == 0, SVDQ_ERROR_UNSUPPORTED, "LoRA merging is not built into this library yet");
         svdq_quantize_options o;
         svdq_quantize_options_init(&o);
         if (options != nullptr) {
