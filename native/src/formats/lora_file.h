@@ -24,6 +24,7 @@ struct LoraModule {
     bool alpha_given = false;
     std::vector<float> down;  // [rank, in_features] (lora_A / lora_down)
     std::vector<float> up;    // [out_features, rank] (lora_B / lora_up)
+    std::string down_key, up_key, alpha_key;  // the file's keys; alpha_key "" without alpha
 };
 
 struct LoraFile {
