@@ -322,6 +322,19 @@ TEST(FluxLora, SeparateQkvFuseIntoOneBlockDiagonalUpdate) {
     EXPECT_EQ(u.update.up, up);
 }
 
+// Two modules for the q of one block (with and without the transformer.
+// prefix) both apply: the second starts a second fused update.
+TEST(FluxLora, TwoModulesForOnePartMakeTwoUpdates) {
+    const std::vector<ModuleCase> modules{
+        qkv_part("transformer.transformer_blocks.0.attn.to_q", "transformer_blocks.0.qkv", 0),
+        qkv_part("transformer_blocks.0.attn.to_k", "transformer_blocks.0.qkv", 1),
+        qkv_part("transformer_blocks.0.attn.to_q", "transformer_blocks.0.qkv", 0),
+    };
+    const Written file = write_modules(modules, ".lora_A.weight", ".lora_B.weight", "twice");
+    EXPECT_EQ(match_flux_lora(read_lora_file(file.path), test_config()).updates.size(), 2u);
+    expect_matches(file, modules.size());
+}
+
 TEST(FluxLora, ListsEveryUnmatchedKey) {
     LoraWriter w;
     const auto module = [&](const std::string& name, int64_t out, int64_t in, bool alpha) {
