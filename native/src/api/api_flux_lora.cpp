@@ -1,12 +1,6 @@
 // LoRAs on a loaded FLUX transformer (svdq_flux_lora_*), and the LoRAs
 // svdq_flux_quantize merges before quantizing (flux_lora_merges).
-//
-// Not in the CMake sources yet: it needs match_flux_lora
-// (models/flux/flux_lora.cpp), which another branch adds. When both are in:
-// add this file to the sources, and in api_flux.cpp's svdq_flux_quantize
-// replace the `require(lora_count == 0, ...)` with
-//   const std::vector<FluxLora> merges = flux_lora_merges(ctx, loras, lora_count, checkpoint.config());
-// (after the checkpoint is opened) and pass `merges` as quantize_flux's last argument.
+
 #include <cmath>
 #include <set>
 #include <string>
