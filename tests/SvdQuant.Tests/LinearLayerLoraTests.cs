@@ -89,9 +89,9 @@ public sealed class LinearLayerLoraTests(CpuLevel cpuLevel)
     }
 
     /// <summary>
-    /// W4A16 and unfused W4A4 layers add the terms as a separate branch: y with them minus y without equals
-    /// the float64 terms within 1% (BF16 storage of the factors is at most about 0.4% each; a dropped, doubled
-    /// or transposed term is off by 50% or more). Every scale 0 restores the layer bit for bit.
+    /// W4A16 and unfused W4A4 layers add the terms as a separate float32 branch: y with them minus y without
+    /// equals the float64 terms to float32 rounding (measured 1.9e-7 to 2.0e-7; BF16 factors would be ~1e-3, a
+    /// dropped, doubled or transposed term 0.5 or more). Every scale 0 restores the layer bit for bit.
     /// </summary>
     [TestCase(LinearScheme.W4A16, BranchExecution.Fused)]
     [TestCase(LinearScheme.W4A4, BranchExecution.Unfused)]
@@ -125,7 +125,7 @@ public sealed class LinearLayerLoraTests(CpuLevel cpuLevel)
         TestContext.Out.WriteLine($"{scheme} {execution}: added terms vs float64 terms {error:E2}");
         Assert.Multiple(() =>
         {
-            Assert.That(error, Is.LessThan(0.01));
+            Assert.That(error, Is.LessThanOrEqualTo(DefinitionBound));
             Assert.That(zero, Is.EqualTo(original), "every scale 0");
         });
     }
