@@ -185,7 +185,7 @@ public sealed class CliLoraTests : CliFixture
             Assert.That(result.Output, Does.Contain("kohya"));
             Assert.That(result.Output, Does.Contain("6 (5 FLUX.1 transformer modules by name)"));
             Assert.That(result.Output, Does.Contain("2 to 12"), "ranks: img_in 2 to the fused qkv 12");
-            Assert.That(result.Output, Does.Contain("1 to 12; defaults to rank in 1 modules"));
+            Assert.That(result.Output, Does.Contain("1 to 12; defaults to rank in 1 of 6 modules"));
             Assert.That(result.Output, Does.Contain("Unused keys (1):").And.Contain("some_stray_key"));
             foreach (TestLoraModule m in modules)
             {

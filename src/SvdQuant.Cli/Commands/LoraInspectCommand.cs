@@ -71,7 +71,7 @@ internal sealed class LoraInspectCommand : FileCommand<LoraInspectSettings>
 
         float[] given = lora.Modules.Where(m => m.AlphaGiven).Select(m => m.Alpha).ToArray();
         string values = given.Min() == given.Max() ? Number(given[0]) : $"{Number(given.Min())} to {Number(given.Max())}";
-        return missing == 0 ? values : $"{values}; defaults to rank in {missing} modules";
+        return missing == 0 ? values : $"{values}; defaults to rank in {missing} of {lora.Modules.Count} modules";
     }
 
     private static string Range(int min, int max) =>
