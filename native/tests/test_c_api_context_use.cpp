@@ -60,7 +60,7 @@ svdq_status quantize_calling(svdq_context* ctx, During during) {
     } state{&during};
     const std::string out = testing::TempDir() + "svdq_context_use.safetensors";
     return svdq_flux_quantize(
-        ctx, kModel.c_str(), (kModel + "/inputs.safetensors").c_str(), out.c_str(), nullptr,
+        ctx, kModel.c_str(), (kModel + "/inputs.safetensors").c_str(), out.c_str(), nullptr, nullptr, 0,
         [](void* user, const svdq_quantize_progress*) -> int32_t {
             (*static_cast<State*>(user)->during)();
             return 1;

@@ -201,7 +201,7 @@ TEST_F(CApiFlux, QuantizeWritesACheckpointThatLoadsAndRuns) {
     svdq_quantize_options_init(&o);
     o.rank = 16;
     ProgressLog log;
-    ASSERT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), (kModel + "/inputs.safetensors").c_str(), out.c_str(), &o,
+    ASSERT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), (kModel + "/inputs.safetensors").c_str(), out.c_str(), &o, nullptr, 0,
                                  &ProgressLog::on, &log),
               SVDQ_OK)
         << last_error();
@@ -230,7 +230,7 @@ TEST_F(CApiFlux, QuantizeWritesACheckpointThatLoadsAndRuns) {
     std::remove(out.c_str());
 
     // Synthetic calibration (no file) works too.
-    ASSERT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), &o, nullptr, nullptr), SVDQ_OK) << last_error();
+    ASSERT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), &o, nullptr, 0, nullptr, nullptr), SVDQ_OK) << last_error();
     std::remove(out.c_str());
 }
 
@@ -241,11 +241,11 @@ TEST_F(CApiFlux, QuantizeFailuresAreNamedAndLeaveNoFile) {
 
     ProgressLog log;
     log.stop_after = 2;
-    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), nullptr, &ProgressLog::on, &log), SVDQ_ERROR_CANCELLED);
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), nullptr, nullptr, 0, &ProgressLog::on, &log), SVDQ_ERROR_CANCELLED);
     EXPECT_EQ(log.calls, 2);
     EXPECT_FALSE(exists());
 
-    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), (kModel + "/expected.safetensors").c_str(), out.c_str(), nullptr, nullptr, nullptr),
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), (kModel + "/expected.safetensors").c_str(), out.c_str(), nullptr, nullptr, 0, nullptr, nullptr),
               SVDQ_ERROR_FORMAT);
     EXPECT_NE(last_error().find("hidden_states"), std::string::npos) << last_error();
     EXPECT_FALSE(exists());
@@ -253,15 +253,19 @@ TEST_F(CApiFlux, QuantizeFailuresAreNamedAndLeaveNoFile) {
     svdq_quantize_options o;
     svdq_quantize_options_init(&o);
     o.method = SVDQ_QUANT_W4A16;
-    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), &o, nullptr, nullptr), SVDQ_ERROR_UNSUPPORTED);
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), &o, nullptr, 0, nullptr, nullptr), SVDQ_ERROR_UNSUPPORTED);
     o.method = SVDQ_QUANT_SVDQUANT;
     o.rank = 20;
-    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), &o, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), &o, nullptr, 0, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
     EXPECT_NE(last_error().find("rank"), std::string::npos) << last_error();
-    EXPECT_EQ(svdq_flux_quantize(nullptr, kModel.c_str(), nullptr, out.c_str(), nullptr, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
-    EXPECT_EQ(svdq_flux_quantize(ctx_, nullptr, nullptr, out.c_str(), nullptr, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
-    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, nullptr, nullptr, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
-    EXPECT_EQ(svdq_flux_quantize(ctx_, "/nonexistent/flux", nullptr, out.c_str(), nullptr, nullptr, nullptr), SVDQ_ERROR_IO);
+    EXPECT_EQ(svdq_flux_quantize(nullptr, kModel.c_str(), nullptr, out.c_str(), nullptr, nullptr, 0, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(svdq_flux_quantize(ctx_, nullptr, nullptr, out.c_str(), nullptr, nullptr, 0, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, nullptr, nullptr, nullptr, 0, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_EQ(svdq_flux_quantize(ctx_, "/nonexistent/flux", nullptr, out.c_str(), nullptr, nullptr, 0, nullptr, nullptr), SVDQ_ERROR_IO);
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), nullptr, nullptr, 1, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(last_error().find("loras is NULL"), std::string::npos) << last_error();
+    EXPECT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, out.c_str(), nullptr, nullptr, -1, nullptr, nullptr), SVDQ_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(last_error().find("lora_count is -1"), std::string::npos) << last_error();
     EXPECT_FALSE(exists());
 }
 
@@ -371,7 +375,7 @@ TEST_F(CApiFlux, GenericModelLoadsAQuantizedFileByItsMetadataAndRefusesUnknownCl
     svdq_quantize_options o;
     svdq_quantize_options_init(&o);
     o.method = SVDQ_QUANT_RTN;
-    ASSERT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, file.c_str(), &o, nullptr, nullptr), SVDQ_OK) << last_error();
+    ASSERT_EQ(svdq_flux_quantize(ctx_, kModel.c_str(), nullptr, file.c_str(), &o, nullptr, 0, nullptr, nullptr), SVDQ_OK) << last_error();
     svdq_model* model = load_model(ctx_, file, SVDQ_SCHEME_FLOAT);
     svdq_model_info info{};
     info.struct_size = sizeof info;

@@ -270,7 +270,7 @@ TEST(HostileFluxCheckpoint, QuantizingGuidanceWeightsWithGuidanceEmbedsFalseIsAn
     svdq_quantize_options o;
     svdq_quantize_options_init(&o);
     o.method = SVDQ_QUANT_RTN;
-    expect_status(svdq_flux_quantize(c.ctx, dir.c_str(), nullptr, output.c_str(), &o, nullptr, nullptr), SVDQ_ERROR_FORMAT,
+    expect_status(svdq_flux_quantize(c.ctx, dir.c_str(), nullptr, output.c_str(), &o, nullptr, 0, nullptr, nullptr), SVDQ_ERROR_FORMAT,
                   {"4 tensors the config does not use", "'time_text_embed.guidance_embedder.linear_1.bias'"});
     EXPECT_FALSE(fs::exists(output));
 }

@@ -87,6 +87,28 @@ public sealed class FluxPipelineTests : CliFixture
     }
 
     [Test]
+    public void ATruncatedPrompt_IsNamedInTheWarnings_AndByTheCli()
+    {
+        using FluxPipeline pipeline = FluxPipeline.Load(_engine, _folder, new FluxPipelineOptions { T5MaxLength = 3 });
+        FluxPipelineResult result = pipeline.Generate(
+            new FluxPipelineInputs(FluxPrompt.FromText("a cat cat")) { NegativePrompt = FluxPrompt.FromText("a dog dog dog") }, Small(pipeline));
+        // What the folder's tokenizer cuts at 3 (its count is tested in T5TokenizerTests): the pipeline passes it on, per prompt.
+        int Cut(string text) => Tokenization.T5Tokenizer.Load(Path.Combine(_folder, "tokenizer_2"), 3).Encode(text).TruncatedTokens;
+        Assert.That(result.Warnings, Has.Count.EqualTo(2));
+        Assert.That(result.Warnings[0], Does.StartWith("prompt: T5:").And.Contain($" {Cut("a cat cat")} token(s)"));
+        Assert.That(result.Warnings[1], Does.StartWith("negative prompt: T5:").And.Contain($" {Cut("a dog dog dog")} token(s)"));
+        Assert.That(pipeline.Generate("a", Small(pipeline)).Warnings, Is.Empty, "a prompt that fits warns of nothing");
+
+        // The CLI's T5 length is the folder's (256 for schnell): a prompt past it is cut, and says so.
+        string png = TempPath("long.png");
+        CliResult cli = Run(["generate", "--model", _folder, "--prompt", string.Join(' ', Enumerable.Repeat("cat", 300)), "--output", png,
+            "--width", "64", "--height", "64"]);
+        AssertSucceeded(cli);
+        Assert.That(cli.Errors, Does.Contain("svdquant: warning: prompt: T5:"));
+        Assert.That(File.Exists(png));
+    }
+
+    [Test]
     public void StrengthZero_ReturnsTheEncodedDecodedInput()
     {
         using FluxPipeline pipeline = FluxPipeline.Load(_engine, _folder);

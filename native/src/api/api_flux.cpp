@@ -1,4 +1,5 @@
 #include "api/api_flux.h"
+#include "api/api_flux_lora.h"
 #include "api/api_guard.h"
 #include "api/quantize_options.h"
 #include "backend/context.h"
@@ -93,12 +94,16 @@ SVDQ_API svdq_status svdq_flux_forward(svdq_context* context, const svdq_flux* m
 
 SVDQ_API svdq_status svdq_flux_quantize(svdq_context* context, const char* model_path, const char* calibration_path,
                                         const char* output_path, const svdq_quantize_options* options,
+                                        const svdq_lora_merge* loras, int32_t lora_count,
                                         svdq_quantize_progress_fn progress, void* user_data) {
     return guarded(__func__, [&] {
         const ContextCall call(context);
         svdq_context& ctx = call.context();
         deref(model_path, "model_path");
         deref(output_path, "output_path");
+        require(lora_count >= 0, SVDQ_ERROR_INVALID_ARGUMENT, "lora_count is " + std::to_string(lora_count) + ", not >= 0");
+        require(lora_count == 0 || loras != nullptr, SVDQ_ERROR_INVALID_ARGUMENT,
+                "loras is NULL but lora_count is " + std::to_string(lora_count));
         svdq_quantize_options o;
         svdq_quantize_options_init(&o);
         if (options != nullptr) {
@@ -106,6 +111,7 @@ SVDQ_API svdq_status svdq_flux_quantize(svdq_context* context, const char* model
         }
         const QuantizerOptions q = options_of(o);
         const FluxCheckpoint checkpoint(model_path);
+        const std::vector<FluxLora> merges = flux_lora_merges(ctx, loras, lora_count, checkpoint.config());
         const FluxInputSet calibration =
             calibration_path != nullptr
                 ? read_flux_inputs(SafeTensorsFile(calibration_path), checkpoint.config())
@@ -121,7 +127,7 @@ SVDQ_API svdq_status svdq_flux_quantize(svdq_context* context, const char* model
                 p.calibration_error = step.calibration_error;
                 return progress(user_data, &p) == 0;
             };
-        quantize_flux(ctx, checkpoint, {calibration.view()}, q, output_path, on_step);
+        quantize_flux(ctx, checkpoint, {calibration.view()}, q, output_path, on_step, merges);
     });
 }
 

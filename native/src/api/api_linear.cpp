@@ -1,4 +1,7 @@
 #include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "api/api_guard.h"
 #include "backend/context.h"
@@ -16,6 +19,30 @@ int64_t rows_of(const Tensor& t, int64_t features, const char* what) {
             std::string(what) + " has shape " + t.shape_string() + " but its last dimension must be " +
                 std::to_string(features));
     return t.numel() / features;
+}
+
+// One svdq_low_rank_update checked against the layer and copied (F32 down
+// [r, K], up [N, r]); errors name the update by its index.
+LowRankUpdate low_rank_update_of(const svdq_low_rank_update& given, int32_t index, const Linear& layer) {
+    const std::string name = "updates[" + std::to_string(index) + "]";
+    const svdq_low_rank_update u = read_versioned(given, svdq_low_rank_update{}, "svdq_low_rank_update");
+    const Tensor& down = deref(u.down, (name + ".down").c_str());
+    const Tensor& up = deref(u.up, (name + ".up").c_str());
+    for (const auto& [t, part] : {std::pair{&down, ".down"}, std::pair{&up, ".up"}})
+        require(t->dtype() == SVDQ_DTYPE_F32, SVDQ_ERROR_DTYPE, name + part + " must be F32, not " + dtype_name(t->dtype()));
+    require(down.ndim() == 2 && down.dim(0) >= 1 && down.dim(1) == layer.in_features(), SVDQ_ERROR_SHAPE_MISMATCH,
+            name + ".down has shape " + down.shape_string() + " but must be [r, " + std::to_string(layer.in_features()) +
+                "] with r >= 1");
+    const int64_t rank = down.dim(0);
+    require(up.ndim() == 2 && up.dim(0) == layer.out_features() && up.dim(1) == rank, SVDQ_ERROR_SHAPE_MISMATCH,
+            name + ".up has shape " + up.shape_string() + " but must be [" + std::to_string(layer.out_features()) + ", " +
+                std::to_string(rank) + "] (down's rank)");
+    LowRankUpdate out;
+    out.rank = rank;
+    out.down.assign(down.f32(), down.f32() + down.numel());
+    out.up.assign(up.f32(), up.f32() + up.numel());
+    out.scale = u.scale;
+    return out;
 }
 
 }  // namespace
@@ -75,6 +102,20 @@ SVDQ_API svdq_status svdq_linear_forward(svdq_context* context, const svdq_linea
                     std::to_string(l.out_features()) + "] with the same leading dimensions");
         require(xt.data() != yt.data() || m == 0, SVDQ_ERROR_INVALID_ARGUMENT, "x and y must not share memory");
         l.forward(ctx, xt.f32(), m, yt.f32_mut());
+    });
+}
+
+SVDQ_API svdq_status svdq_linear_set_low_rank_updates(svdq_context* context, svdq_linear* linear,
+                                                      const svdq_low_rank_update* updates, int32_t count) {
+    return guarded(__func__, [&] {
+        const ContextCall call(context);
+        svdq_linear& l = deref(linear, "linear");
+        require(count >= 0, SVDQ_ERROR_INVALID_ARGUMENT, "count is " + std::to_string(count) + ", not >= 0");
+        require(count == 0 || updates != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, "updates is NULL but count is " + std::to_string(count));
+        std::vector<LowRankUpdate> set;
+        set.reserve(static_cast<size_t>(count));
+        for (int32_t i = 0; i < count; ++i) set.push_back(low_rank_update_of(updates[i], i, l));
+        l.set_low_rank_updates(call.context(), std::move(set));
     });
 }
 

@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/linear_weights.h"
+#include "core/low_rank_update.h"
 #include "core/tensor_view.h"
 #include "svdquant.h"
 
@@ -51,6 +53,11 @@ class PreparedLinear {
 public:
     virtual ~PreparedLinear() = default;
     virtual uint64_t memory_bytes() const = 0;
+    // Replaces the layer's extra low-rank terms as a whole: y += scale_i *
+    // (x down_i^T) up_i^T, before the activation (Linear::set_low_rank_updates
+    // has checked them; none has scale 0). Empty: the layer as prepared, bit
+    // for bit. Changes nothing when it throws.
+    virtual void set_low_rank_updates(const std::vector<LowRankUpdate>& updates) = 0;
 };
 
 class Backend {

@@ -24,6 +24,7 @@ struct LoraModule {
     bool alpha_given = false;
     std::vector<float> down;  // [rank, in_features] (lora_A / lora_down)
     std::vector<float> up;    // [out_features, rank] (lora_B / lora_up)
+    std::string down_key, up_key, alpha_key;  // the file's keys; alpha_key "" without alpha
 };
 
 struct LoraFile {
@@ -34,7 +35,9 @@ struct LoraFile {
 
 // Errors (svdq::Error) name the file and the key: SVDQ_ERROR_FORMAT (not a
 // safetensors file, half a pair, no LoRA keys at all), SHAPE_MISMATCH (down
-// and up ranks differ, not 2-D), DTYPE (not F32/F16/BF16), NON_FINITE.
+// and up ranks differ, not 2-D), DTYPE (not F32/F16/BF16), NON_FINITE. A conv
+// LoRA (SD UNets) reads as the matrix it multiplies: down [r, in, kh, kw] as
+// [r, in * kh * kw], up [out, r, 1, 1] as [out, r].
 LoraFile read_lora_file(const std::string& path);
 
 }  // namespace svdq

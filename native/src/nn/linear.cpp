@@ -1,6 +1,10 @@
 #include "nn/linear.h"
 
+#include <cmath>
+#include <string>
+
 #include "backend/context.h"
+#include "core/error.h"
 
 namespace svdq {
 
@@ -28,6 +32,41 @@ void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
     const TensorView dy = ctx.arena().matrix(m, n_);
     backend.linear(*prepared_, ctx.arena().input(x, m, k_), dy);
     backend.download(dy, y);
+}
+
+namespace {
+
+void require_finite(const std::vector<float>& values, const std::string& what) {
+    for (size_t i = 0; i < values.size(); ++i)
+        if (!std::isfinite(values[i]))
+            fail(SVDQ_ERROR_NON_FINITE, what + " holds a non-finite value (" + value_text(values[i]) + ") at flat index " +
+                                            std::to_string(i));
+}
+
+}  // namespace
+
+void Linear::set_low_rank_updates(Context&, std::vector<LowRankUpdate> updates) {
+    std::vector<LowRankUpdate> kept;
+    int64_t rank = 0;
+    for (size_t i = 0; i < updates.size(); ++i) {
+        LowRankUpdate& u = updates[i];
+        const std::string name = "low-rank update " + std::to_string(i);
+        require(u.rank >= 1, SVDQ_ERROR_SHAPE_MISMATCH, name + " has rank " + std::to_string(u.rank) + ", not >= 1");
+        require(u.down.size() == static_cast<size_t>(u.rank * k_), SVDQ_ERROR_SHAPE_MISMATCH,
+                name + ": down holds " + std::to_string(u.down.size()) + " values, not [" + std::to_string(u.rank) + ", " +
+                    std::to_string(k_) + "] (the layer's input features)");
+        require(u.up.size() == static_cast<size_t>(n_ * u.rank), SVDQ_ERROR_SHAPE_MISMATCH,
+                name + ": up holds " + std::to_string(u.up.size()) + " values, not [" + std::to_string(n_) + ", " +
+                    std::to_string(u.rank) + "] (the layer's output features)");
+        require(std::isfinite(u.scale), SVDQ_ERROR_NON_FINITE, name + " has a non-finite scale (" + value_text(u.scale) + ")");
+        require_finite(u.down, name + ": down");
+        require_finite(u.up, name + ": up");
+        if (u.scale == 0.0f) continue;  // changes nothing: dropped, so all-zero scales are the layer itself
+        rank += u.rank;
+        kept.push_back(std::move(u));
+    }
+    prepared_->set_low_rank_updates(kept);
+    update_rank_ = rank;
 }
 
 }  // namespace svdq

@@ -11,6 +11,7 @@
 
 #include "backend/backend.h"
 #include "core/linear_weights.h"
+#include "core/low_rank_update.h"
 #include "svdquant.h"
 
 namespace svdq {
@@ -37,6 +38,19 @@ public:
     // The same on host arrays, copied through the backend when it cannot read them.
     void forward(Context& ctx, const float* x, int64_t m, float* y) const;
 
+    // Replaces the layer's extra low-rank terms (LoRA) as a whole: y =
+    // layer(x) + sum_i scale_i (x down_i^T) up_i^T, added before the
+    // activation. A fused INT4 W4A4 branch takes them in (down and up
+    // concatenated along the rank, BF16 like the branch); any other layer runs
+    // them as an unfused fp32 branch. Updates with scale 0 are dropped, so an
+    // empty set or all scales 0 give the layer's own outputs bit for bit.
+    // Each update is checked (down [r, k], up [n, r], r >= 1, finite values
+    // and scale); an error names the update and nothing changes. Not while a
+    // forward of this layer runs.
+    void set_low_rank_updates(Context& ctx, std::vector<LowRankUpdate> updates);
+    // The rank the updates add (0 without any).
+    int64_t low_rank_update_rank() const { return update_rank_; }
+
 private:
     svdq_linear_scheme scheme_;
     svdq_activation activation_;
@@ -44,6 +58,7 @@ private:
     svdq_number_format format_;
     int64_t n_, k_, rank_;
     bool has_bias_, has_smooth_;
+    int64_t update_rank_ = 0;
     std::unique_ptr<PreparedLinear> prepared_;
 };
 

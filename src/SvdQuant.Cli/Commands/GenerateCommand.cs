@@ -137,6 +137,10 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
         inputs.Noise = settings.Noise is null ? null : ReadNoise(settings.Noise, latentShape);
         PrintStart(settings, options);
         FluxPipelineResult result = WithProgressBar(progress => pipeline.Generate(inputs, options, progress, cancellationToken));
+        foreach (string warning in result.Warnings)
+        {
+            Console.Error.WriteLine($"svdquant: warning: {warning}");
+        }
 
         WriteLatents(settings, result.Latents, latentShape);
         if (settings.ImageOut is not null)

@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using SvdQuant.Models;
@@ -143,9 +145,10 @@ public sealed class FluxPipeline : IDisposable
             o.Height = init.Height;
         }
 
-        var conditioning = new GenerationInputs(Encode(inputs.Prompt))
+        var warnings = new List<string>();
+        var conditioning = new GenerationInputs(Encode(inputs.Prompt, "prompt", warnings))
         {
-            Negative = inputs.NegativePrompt is null ? null : Encode(inputs.NegativePrompt),
+            Negative = inputs.NegativePrompt is null ? null : Encode(inputs.NegativePrompt, "negative prompt", warnings),
             Noise = inputs.Noise,
         };
         cancellationToken.ThrowIfCancellationRequested();
@@ -165,7 +168,19 @@ public sealed class FluxPipeline : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         float[] decoded = Vae.DecodeLatents(_engine, latents);
         RgbaImage image = RgbaImage.FromVaeImage(decoded, latents.LatentWidth * Vae.Info.Downscale, latents.LatentHeight * Vae.Info.Downscale);
-        return new FluxPipelineResult(image, decoded, latents);
+        return new FluxPipelineResult(image, decoded, latents, warnings);
+    }
+
+    // Encode, adding the tokenizers' warnings (truncation) for a prompt given as text, named by `what`.
+    private TextConditioning Encode(FluxPrompt prompt, string what, List<string> warnings)
+    {
+        TextConditioning conditioning = Encode(prompt);
+        if (prompt.Text is not null)
+        {
+            warnings.AddRange(_textEncoders!.Warnings.Select(w => $"{what}: {w}"));
+        }
+
+        return conditioning;
     }
 
     /// <summary><see cref="Generate(FluxPipelineInputs, GenerationOptions?, IProgress{GenerationProgress}?, CancellationToken)"/> on the thread pool.</summary>

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "backend/cpu/cpu_backend.h"
@@ -95,7 +96,93 @@ CpuLinear::CpuLinear(const CpuKernels& kernels, ThreadPool& pool, const LinearWe
 uint64_t CpuLinear::memory_bytes() const {
     const uint64_t floats = bias_.size() + inv_smooth_.size();
     return weights_.memory_bytes() + up_.memory_bytes() + down_packed_.memory_bytes() + floats * sizeof(float) +
-           down_.size() * sizeof(uint16_t);
+           down_.size() * sizeof(uint16_t) + fused_up_.memory_bytes() + fused_down_.size() * sizeof(uint16_t) +
+           updates_up_.memory_bytes() + updates_down_.memory_bytes();
+}
+
+namespace {
+
+// The rank multiple of Nunchaku's branch kernels and files; a fused branch
+// with updates is padded to it with zeros (the CPU kernels take any rank).
+constexpr int64_t kBranchRankMultiple = 16;
+
+int64_t round_up(int64_t v, int64_t multiple) { return (v + multiple - 1) / multiple * multiple; }
+
+// The fused branch's up-projection back as row-major [n, rank] floats (exact:
+// BF16 widened). Every level packs it as panels of its W4A4 kernel's width,
+// [n/width][rank][width] (row-major is width 1); the width whose unpacking
+// packs back to the same bytes is the level's, and then the unpacking is
+// exact, since packing keeps every value.
+std::vector<float> unpack_lowrank_up(const CpuKernels& kernels, const PackedWeights& packed, int64_t n, int64_t rank) {
+    std::vector<float> up(static_cast<size_t>(n * rank));
+    for (const int64_t width : {1, 8, 16, 32, 64}) {
+        if (packed.data_bytes != static_cast<size_t>(round_up(n, width) * rank) * sizeof(uint16_t)) continue;
+        const uint16_t* halves = packed.halves();
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t q = 0; q < rank; ++q)
+                up[static_cast<size_t>(i * rank + q)] = bf16_to_float(halves[(i / width) * rank * width + q * width + i % width]);
+        const PackedWeights again = kernels.pack_lowrank_up(up.data(), n, rank);
+        if (again.data_bytes == packed.data_bytes && std::memcmp(again.bytes(), packed.bytes(), packed.data_bytes) == 0) return up;
+    }
+    fail(SVDQ_ERROR_INTERNAL, "the fused low-rank up-projection is packed in an unknown layout");
+}
+
+}  // namespace
+
+bool CpuLinear::fuses_updates() const {
+    return scheme_ == SVDQ_SCHEME_W4A4 && format_ == SVDQ_FORMAT_INT4 && branch_execution_ == SVDQ_BRANCH_FUSED;
+}
+
+void CpuLinear::set_low_rank_updates(const std::vector<LowRankUpdate>& updates) {
+    int64_t added = 0;
+    for (const LowRankUpdate& u : updates) added += u.rank;
+    if (added == 0) {  // back to the layer as prepared
+        fused_rank_ = updates_rank_ = 0;
+        fused_up_ = PackedWeights{};
+        fused_down_ = std::vector<uint16_t>{};
+        updates_up_ = PackedWeights{};
+        updates_down_ = PackedWeights{};
+        return;
+    }
+    // Built aside, then swapped in: nothing changes if anything throws.
+    if (fuses_updates()) {
+        // down' = [down_; down_i; 0] and up' = [up, scale_i up_i, 0] along the rank, BF16 like the branch.
+        const int64_t rank = round_up(rank_ + added, kBranchRankMultiple);
+        std::vector<uint16_t> down(static_cast<size_t>(rank * k_), 0);
+        std::copy(down_.begin(), down_.end(), down.begin());
+        std::vector<float> up(static_cast<size_t>(n_ * rank), 0.0f);
+        if (rank_ > 0) {
+            const std::vector<float> own = unpack_lowrank_up(*kernels_, up_, n_, rank_);
+            for (int64_t i = 0; i < n_; ++i) std::copy_n(own.data() + i * rank_, rank_, up.data() + i * rank);
+        }
+        int64_t at = rank_;
+        for (const LowRankUpdate& u : updates) {
+            for (int64_t q = 0; q < u.rank * k_; ++q) down[static_cast<size_t>(at * k_ + q)] = float_to_bf16(u.down[static_cast<size_t>(q)]);
+            for (int64_t i = 0; i < n_; ++i)
+                for (int64_t q = 0; q < u.rank; ++q)
+                    up[static_cast<size_t>(i * rank + at + q)] = u.scale * u.up[static_cast<size_t>(i * u.rank + q)];
+            at += u.rank;
+        }
+        PackedWeights packed_up = kernels_->pack_lowrank_up(up.data(), n_, rank);
+        fused_up_ = std::move(packed_up);
+        fused_down_ = std::move(down);
+        fused_rank_ = rank;
+    } else {
+        std::vector<float> down(static_cast<size_t>(added * k_)), up(static_cast<size_t>(n_ * added));
+        int64_t at = 0;
+        for (const LowRankUpdate& u : updates) {
+            std::copy(u.down.begin(), u.down.end(), down.begin() + at * k_);
+            for (int64_t i = 0; i < n_; ++i)
+                for (int64_t q = 0; q < u.rank; ++q)
+                    up[static_cast<size_t>(i * added + at + q)] = u.scale * u.up[static_cast<size_t>(i * u.rank + q)];
+            at += u.rank;
+        }
+        PackedWeights packed_down = kernels_->pack_f32(down.data(), added, k_);
+        PackedWeights packed_up = kernels_->pack_f32(up.data(), n_, added);
+        updates_down_ = std::move(packed_down);
+        updates_up_ = std::move(packed_up);
+        updates_rank_ = added;
+    }
 }
 
 void CpuLinear::forward(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const {
@@ -106,25 +193,28 @@ void CpuLinear::forward(ThreadPool& pool, CpuScratch& s, const float* x, int64_t
             fail(SVDQ_ERROR_NON_FINITE, "x holds a non-finite value (" + value_text(x[i]) + ") at row " +
                                             std::to_string(i / k_) + ", column " + std::to_string(i % k_));
     const float* bias = bias_.empty() ? nullptr : bias_.data();
+    // Unfused updates join before the activation, so the layer's path leaves it to them.
+    const int32_t activation = updates_rank_ > 0 ? SVDQ_ACTIVATION_NONE : activation_;
     switch (scheme_) {
         case SVDQ_SCHEME_FLOAT:
-            (bf16_weights_ ? run_gemm_bf16 : run_gemm_f32)(*kernels_, pool, {x, m, &weights_, bias, activation_, y});
+            (bf16_weights_ ? run_gemm_bf16 : run_gemm_f32)(*kernels_, pool, {x, m, &weights_, bias, activation, y});
             break;
         case SVDQ_SCHEME_W4A16:
             if (format_ == SVDQ_FORMAT_NVFP4)
-                run_gemm_f32(*kernels_, pool, {x, m, &weights_, bias, activation_, y});
+                run_gemm_f32(*kernels_, pool, {x, m, &weights_, bias, activation, y});
             else
-                run_gemm_w4a16(*kernels_, pool, {x, m, &weights_, bias, activation_, y});
+                run_gemm_w4a16(*kernels_, pool, {x, m, &weights_, bias, activation, y});
             break;
         case SVDQ_SCHEME_W4A4:
             if (format_ == SVDQ_FORMAT_NVFP4)
-                forward_nvfp4(pool, s, x, m, y);
+                forward_nvfp4(pool, s, x, m, y, activation);
             else if (rank_ > 0 && branch_execution_ == SVDQ_BRANCH_UNFUSED)
-                forward_w4a4_unfused(pool, s, x, m, y);
+                forward_w4a4_unfused(pool, s, x, m, y, activation);
             else
-                forward_w4a4(pool, s, x, m, y);
+                forward_w4a4(pool, s, x, m, y, activation);
             break;
     }
+    if (updates_rank_ > 0) add_updates_unfused(pool, s, x, m, y);
 }
 
 namespace {
@@ -140,18 +230,23 @@ QuantizedActs activation_scratch(CpuScratch& s, int64_t m, int64_t k) {
 
 }  // namespace
 
-void CpuLinear::forward_w4a4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const {
+void CpuLinear::forward_w4a4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, int32_t activation) const {
+    // The layer's own branch, or the one with the updates appended.
+    const int64_t rank = fused_rank_ > 0 ? fused_rank_ : rank_;
+    const uint16_t* down = fused_rank_ > 0 ? fused_down_.data() : down_.data();
+    const PackedWeights* up = fused_rank_ > 0 ? &fused_up_ : &up_;
     const QuantizedActs acts = activation_scratch(s, m, k_);
-    s.lowrank_act.resize(static_cast<size_t>(m * rank_));
+    s.lowrank_act.resize(static_cast<size_t>(m * rank));
     run_quantize_act(*kernels_, pool,
-                     {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), rank_ ? down_.data() : nullptr, rank_,
-                      acts, s.lowrank_act.data(), input_encoding_});
+                     {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), rank ? down : nullptr, rank, acts,
+                      s.lowrank_act.data(), input_encoding_});
     run_gemm_w4a4(*kernels_, pool,
-                  {acts.q, acts.scales, acts.sums, m, &weights_, rank_ ? s.lowrank_act.data() : nullptr,
-                   rank_ ? &up_ : nullptr, rank_, bias_.empty() ? nullptr : bias_.data(), activation_, y});
+                  {acts.q, acts.scales, acts.sums, m, &weights_, rank ? s.lowrank_act.data() : nullptr, rank ? up : nullptr,
+                   rank, bias_.empty() ? nullptr : bias_.data(), activation, y});
 }
 
-void CpuLinear::forward_w4a4_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const {
+void CpuLinear::forward_w4a4_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y,
+                                     int32_t activation) const {
     const QuantizedActs acts = activation_scratch(s, m, k_);
     // Pass 1 over X: quantize. Then the 4-bit GEMM, and the branch's own passes.
     run_quantize_act(*kernels_, pool,
@@ -159,10 +254,10 @@ void CpuLinear::forward_w4a4_unfused(ThreadPool& pool, CpuScratch& s, const floa
     run_gemm_w4a4(*kernels_, pool,
                   {acts.q, acts.scales, acts.sums, m, &weights_, nullptr, nullptr, 0, bias_.empty() ? nullptr : bias_.data(),
                    SVDQ_ACTIVATION_NONE, y});
-    add_branch_unfused(pool, s, x, m, y);
+    add_branch_unfused(pool, s, x, m, y, activation);
 }
 
-void CpuLinear::forward_nvfp4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const {
+void CpuLinear::forward_nvfp4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, int32_t activation) const {
     // Q(X / lambda) per token, back to float: the values FP4 hardware would multiply.
     std::vector<float>& xq = s.fake_quant_x;
     xq.resize(static_cast<size_t>(m * k_));
@@ -175,15 +270,24 @@ void CpuLinear::forward_nvfp4(ThreadPool& pool, CpuScratch& s, const float* x, i
     }
     run_gemm_f32(*kernels_, pool,
                  {xq.data(), m, &weights_, bias_.empty() ? nullptr : bias_.data(),
-                  rank_ ? SVDQ_ACTIVATION_NONE : activation_, y});
-    if (rank_ > 0) add_branch_unfused(pool, s, x, m, y);
+                  rank_ ? SVDQ_ACTIVATION_NONE : activation, y});
+    if (rank_ > 0) add_branch_unfused(pool, s, x, m, y, activation);
 }
 
-void CpuLinear::add_branch_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const {
+void CpuLinear::add_branch_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y,
+                                   int32_t activation) const {
     s.lowrank_act.resize(static_cast<size_t>(m * rank_));
     s.branch_out.resize(static_cast<size_t>(m * n_));
     run_gemm_bf16(*kernels_, pool, {x, m, &down_packed_, nullptr, SVDQ_ACTIVATION_NONE, s.lowrank_act.data()});
     run_gemm_bf16(*kernels_, pool, {s.lowrank_act.data(), m, &up_, nullptr, SVDQ_ACTIVATION_NONE, s.branch_out.data()});
+    run_add_activation(pool, y, s.branch_out.data(), m * n_, activation);
+}
+
+void CpuLinear::add_updates_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const {
+    s.lowrank_act.resize(static_cast<size_t>(m * updates_rank_));
+    s.branch_out.resize(static_cast<size_t>(m * n_));
+    run_gemm_f32(*kernels_, pool, {x, m, &updates_down_, nullptr, SVDQ_ACTIVATION_NONE, s.lowrank_act.data()});
+    run_gemm_f32(*kernels_, pool, {s.lowrank_act.data(), m, &updates_up_, nullptr, SVDQ_ACTIVATION_NONE, s.branch_out.data()});
     run_add_activation(pool, y, s.branch_out.data(), m * n_, activation_);
 }
 

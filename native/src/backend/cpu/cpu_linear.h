@@ -23,6 +23,7 @@ public:
     CpuLinear(const CpuKernels& kernels, ThreadPool& pool, const LinearWeights& w);
 
     uint64_t memory_bytes() const override;
+    void set_low_rank_updates(const std::vector<LowRankUpdate>& updates) override;
     int64_t in_features() const { return k_; }
     int64_t out_features() const { return n_; }
 
@@ -30,11 +31,17 @@ public:
     void forward(ThreadPool& pool, CpuScratch& scratch, const float* x, int64_t m, float* y) const;
 
 private:
-    void forward_w4a4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const;
-    void forward_w4a4_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const;
-    void forward_nvfp4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const;
+    // Each path ends with `activation`: the layer's, or none when the
+    // unfused updates still have to be added before it.
+    void forward_w4a4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, int32_t activation) const;
+    void forward_w4a4_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, int32_t activation) const;
+    void forward_nvfp4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, int32_t activation) const;
     // y = activation(y + (X down'^T) up^T) with the branch as float GEMMs.
-    void add_branch_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const;
+    void add_branch_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, int32_t activation) const;
+    // y = activation(y + (X updates_down_^T) updates_up_^T), fp32 GEMMs.
+    void add_updates_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const;
+    // Whether updates join the branch the W4A4 GEMM's epilogue runs (INT4, fused).
+    bool fuses_updates() const;
 
     svdq_linear_scheme scheme_;
     svdq_activation activation_;
@@ -53,6 +60,16 @@ private:
     PackedWeights up_;               // [n, rank]
     std::vector<uint16_t> down_;     // BF16 [rank, k] divided by lambda: reads raw X
     PackedWeights down_packed_;      // unfused and NVFP4 only
+    // Low-rank updates (set_low_rank_updates). Fused: the branch with the
+    // updates appended along the rank (same layouts as up_ and down_), run
+    // instead of it; the layer's own branch stays as it was, to return to.
+    // Otherwise: an fp32 branch of its own, scales folded into up.
+    int64_t fused_rank_ = 0;         // 0: no updates, run the layer's own branch
+    PackedWeights fused_up_;
+    std::vector<uint16_t> fused_down_;
+    int64_t updates_rank_ = 0;       // 0: no unfused updates
+    PackedWeights updates_up_;       // fp32 [n, updates_rank_]
+    PackedWeights updates_down_;     // fp32 [updates_rank_, k]
 };
 
 }  // namespace svdq

@@ -123,6 +123,23 @@ void FluxDoubleBlock::forward(const FluxRun& run, const TensorView& silu_temb, c
     gated_add(ctx, c, run.apply(context_fc2, run.apply(context_fc1, modulated_norm(ctx, c, B, st, cmod, 3, 4))), B, st, cmod, 5);
 }
 
+const NamedLinears<FluxDoubleBlock>& FluxDoubleBlock::named_linears() {
+    using B = FluxDoubleBlock;
+    static const NamedLinears<B> names{
+        {"norm1", &B::norm1}, {"norm1_context", &B::norm1_context}, {"qkv", &B::qkv},
+        {"qkv_context", &B::qkv_context}, {"out", &B::out}, {"out_context", &B::out_context},
+        {"fc1", &B::fc1}, {"fc2", &B::fc2}, {"context_fc1", &B::context_fc1},
+        {"context_fc2", &B::context_fc2},
+    };
+    return names;
+}
+
+const NamedLinears<FluxSingleBlock>& FluxSingleBlock::named_linears() {
+    using B = FluxSingleBlock;
+    static const NamedLinears<B> names{{"norm", &B::norm}, {"qkv", &B::qkv}, {"out", &B::out}, {"fc1", &B::fc1}, {"fc2", &B::fc2}};
+    return names;
+}
+
 const BlockLayout<FluxSingleBlock>& FluxSingleBlock::layout() {
     using B = FluxSingleBlock;
     const auto named = [](const char* v0) { return &nunchaku::layer_named(true, v0); };

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/arena.h"
@@ -49,9 +50,14 @@ struct BlockLayout {
     std::vector<std::vector<size_t>> input_groups;  // indices into linears
 };
 
+// A block's linears under their names in the block (flux_lora.h's slot names: qkv, fc2, ...).
+template <typename Block>
+using NamedLinears = std::vector<std::pair<const char*, Linear Block::*>>;
+
 class FluxDoubleBlock {
 public:
     static const BlockLayout<FluxDoubleBlock>& layout();
+    static const NamedLinears<FluxDoubleBlock>& named_linears();
     static std::string prefix(int64_t index) { return "transformer_blocks." + std::to_string(index) + "."; }
 
     FluxDoubleBlock(FluxLayerLoader& load, int64_t index);
@@ -67,6 +73,7 @@ public:
 class FluxSingleBlock {
 public:
     static const BlockLayout<FluxSingleBlock>& layout();
+    static const NamedLinears<FluxSingleBlock>& named_linears();
     static std::string prefix(int64_t index) { return "single_transformer_blocks." + std::to_string(index) + "."; }
 
     FluxSingleBlock(FluxLayerLoader& load, int64_t index);

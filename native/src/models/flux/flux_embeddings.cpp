@@ -54,6 +54,22 @@ FluxEmbeddings::FluxEmbeddings(FluxLayerLoader& load, const FluxConfig& c)
                              load.dense("time_text_embed.guidance_embedder.linear_2", c.inner_dim(), c.inner_dim())});
 }
 
+std::vector<std::pair<std::string, Linear*>> FluxEmbeddings::named_linears() {
+    std::vector<std::pair<std::string, Linear*>> out = {
+        {"time_text_embed.timestep_embedder.linear_1", &timestep_.linear_1},
+        {"time_text_embed.timestep_embedder.linear_2", &timestep_.linear_2},
+        {"time_text_embed.text_embedder.linear_1", &text_.linear_1},
+        {"time_text_embed.text_embedder.linear_2", &text_.linear_2},
+        {"x_embedder", &x_embedder_},
+        {"context_embedder", &context_embedder_},
+    };
+    for (Mlp& g : guidance_) {
+        out.emplace_back("time_text_embed.guidance_embedder.linear_1", &g.linear_1);
+        out.emplace_back("time_text_embed.guidance_embedder.linear_2", &g.linear_2);
+    }
+    return out;
+}
+
 FluxEmbedded FluxEmbeddings::embed(const FluxRun& run, const FluxConfig& config, const FluxInputs& in,
                                    const FluxTrace& trace) const {
     require(in.batch > 0 && in.img_tokens > 0 && in.txt_tokens > 0, SVDQ_ERROR_SHAPE_MISMATCH,

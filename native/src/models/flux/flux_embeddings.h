@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/flux/flux_blocks.h"
@@ -46,6 +47,10 @@ public:
     // Checks the inputs against the config, then embeds them into the
     // context's arena (valid until the caller's scope ends).
     FluxEmbedded embed(const FluxRun& run, const FluxConfig& config, const FluxInputs& in, const FluxTrace& trace) const;
+
+    // Its linears under their diffusers module names (x_embedder,
+    // time_text_embed.timestep_embedder.linear_1, ...), for LoRAs.
+    std::vector<std::pair<std::string, Linear*>> named_linears();
 
 private:
     FluxEmbeddings(FluxLayerLoader& load, const FluxConfig& config);

@@ -1,6 +1,7 @@
 #include "models/flux/flux_quantizer.h"
 
 #include <functional>
+#include <map>
 #include <type_traits>
 #include <utility>
 
@@ -15,6 +16,7 @@
 #include "formats/safetensors_writer.h"
 #include "models/flux/flux_blocks.h"
 #include "models/flux/flux_layer_loader.h"
+#include "models/flux/flux_lora_updates.h"
 #include "models/flux/flux_ops.h"
 #include "quant/block_quantizer.h"
 
@@ -57,6 +59,32 @@ void shift_input_as_nunchaku(LinearWeights& w, ThreadPool& pool) {
     w.unsigned_input = true;
 }
 
+// Writes a float tensor outside the blocks: as stored, or with the LoRAs'
+// updates of its linear merged in (its weight, in F32).
+void write_outside_tensor(SafeTensorsStreamWriter& out, const FluxCheckpoint& ck, const std::string& name,
+                          const std::vector<FluxLora>& loras) {
+    const std::string weight = ".weight";
+    const bool is_weight = name.size() > weight.size() && name.compare(name.size() - weight.size(), weight.size(), weight) == 0;
+    const std::vector<LowRankUpdate> updates =
+        is_weight ? flux_lora_updates(loras, name.substr(0, name.size() - weight.size())) : std::vector<LowRankUpdate>{};
+    if (updates.empty()) return copy_tensor(out, ck, name, name);
+    const SafeTensorsFile& file = *ck.file_with(name);
+    const TensorEntry& t = file.at(name);
+    require(t.shape.size() == 2, SVDQ_ERROR_FORMAT, ck.path() + ": tensor '" + name + "' is not a matrix");
+    std::vector<float> w = file.read_f32(t);
+    merge_low_rank_updates(w, t.shape[0], t.shape[1], updates);
+    out.add(name, SVDQ_DTYPE_F32, t.shape, w.data(), w.size() * sizeof(float));
+}
+
+// Every linear a LoRA may name, with its shape (flux_lora.h's slot names).
+template <typename Block>
+void add_block_slots(std::map<std::string, FluxSlotShape>& slots, int64_t index, int64_t width) {
+    for (const auto& [name, member] : Block::named_linears())
+        for (const auto& entry : Block::layout().linears)
+            if (entry.slot == member)
+                slots[Block::prefix(index) + name] = {entry.spec.in_mult * width, entry.spec.out_mult * width};
+}
+
 // One calibration input's states between blocks, kept in backend memory.
 struct CalibrationState {
     Buffer silu_temb, x, c, cos, sin;
@@ -77,15 +105,27 @@ class FluxQuantizableBlock final : public QuantizableBlock {
 public:
     using RunBlock = std::function<void(const Block&, const LinearInputHook&)>;
 
-    FluxQuantizableBlock(FluxLayerLoader& load, int64_t index, RunBlock run_block)
+    // With LoRAs, the float block runs them (as unfused fp32 branches, so the
+    // calibration states are the merged model's) and its weights have them merged.
+    FluxQuantizableBlock(Context& ctx, FluxLayerLoader& load, int64_t index, RunBlock run_block, const std::vector<FluxLora>& loras)
         : load_(load), prefix_(Block::prefix(index)), block_(load, index), run_block_(std::move(run_block)) {
-        for (const auto& entry : Block::layout().linears)
+        for (const auto& entry : Block::layout().linears) {
             linears_.push_back({&(block_.*entry.slot), prefix_ + entry.spec.nunchaku->diffusers});
+            std::vector<LowRankUpdate> updates;
+            for (const auto& [name, member] : Block::named_linears())
+                if (member == entry.slot) updates = flux_lora_updates(loras, prefix_ + name);
+            if (!updates.empty()) (block_.*entry.slot).set_low_rank_updates(ctx, updates);
+            updates_.push_back(std::move(updates));
+        }
     }
 
     const std::vector<Entry>& linears() const override { return linears_; }
     const std::vector<std::vector<size_t>>& input_groups() const override { return Block::layout().input_groups; }
-    LinearWeights float_weights(size_t i) const override { return load_.float_weights(prefix_, spec(i)); }
+    LinearWeights float_weights(size_t i) const override {
+        LinearWeights w = load_.float_weights(prefix_, spec(i));
+        if (!updates_[i].empty()) merge_low_rank_updates(w.weight, w.n, w.k, updates_[i]);
+        return w;
+    }
     void run(const LinearInputHook& hook) const override { run_block_(block_, hook); }
 
     const FluxLayerSpec& spec(size_t i) const { return Block::layout().linears[i].spec; }
@@ -96,6 +136,7 @@ private:
     Block block_;
     RunBlock run_block_;
     std::vector<Entry> linears_;
+    std::vector<std::vector<LowRankUpdate>> updates_;  // per linear: what the LoRAs add to it
 };
 
 struct Quantization {
@@ -103,6 +144,7 @@ struct Quantization {
     const FluxCheckpoint& ck;
     const QuantizerOptions& options;
     const FluxQuantizeProgress& progress;
+    const std::vector<FluxLora>& loras;
     SafeTensorsStreamWriter& out;
     FluxLayerLoader load;
     int64_t done = 0, total = 0;
@@ -111,7 +153,7 @@ struct Quantization {
     // mlp_fc2 with its input shifted), AWQ W4A16 adaLN layers, the q/k norms.
     template <typename Block>
     void block(int64_t index, typename FluxQuantizableBlock<Block>::RunBlock run_block) {
-        const FluxQuantizableBlock<Block> quantizable(load, index, std::move(run_block));
+        const FluxQuantizableBlock<Block> quantizable(ctx, load, index, std::move(run_block), loras);
         const auto store = [&](size_t i, LinearWeights& w) {
             const nunchaku::LayerName& name = *quantizable.spec(i).nunchaku;
             const std::string& file_name = quantizable.linears()[i].name;
@@ -148,14 +190,15 @@ int64_t flux_quantized_layer_count(const FluxConfig& config) {
 }
 
 void quantize_flux(Context& ctx, const FluxCheckpoint& ck, const std::vector<FluxInputs>& calibration,
-                   const QuantizerOptions& options, const std::string& output_path, const FluxQuantizeProgress& progress) {
+                   const QuantizerOptions& options, const std::string& output_path, const FluxQuantizeProgress& progress,
+                   const std::vector<FluxLora>& loras) {
     validate(options);
     require(options.method != SVDQ_QUANT_W4A16, SVDQ_ERROR_UNSUPPORTED,
             "a FLUX checkpoint quantizes its block linears to W4A4 (rtn, smoothquant, lowrank or svdquant); w4a16 is per layer only");
     require(!calibration.empty(), SVDQ_ERROR_INVALID_ARGUMENT, "quantizing a FLUX model needs at least one calibration input");
     const FluxConfig& config = ck.config();
     SafeTensorsStreamWriter out(output_path);
-    Quantization q{ctx, ck, options, progress, out, FluxLayerLoader(ctx, ck, SVDQ_SCHEME_FLOAT)};
+    Quantization q{ctx, ck, options, progress, loras, out, FluxLayerLoader(ctx, ck, SVDQ_SCHEME_FLOAT)};
     q.total = flux_quantized_layer_count(config);
     require(q.load.stored_layer(FluxDoubleBlock::prefix(0), nunchaku::double_block_layers().front()).empty(),
             SVDQ_ERROR_INVALID_ARGUMENT, ck.path() + " is already quantized: quantize a float diffusers checkpoint");
@@ -171,12 +214,25 @@ void quantize_flux(Context& ctx, const FluxCheckpoint& ck, const std::vector<Flu
     // float model reads them first, so a tensor outside the blocks that the
     // config does not use (guidance weights with guidance_embeds false) is
     // refused here rather than written into a file that would not load.
-    const FluxEmbeddings embeddings(q.load);
-    q.load.dense("norm_out.linear", config.inner_dim(), 2 * config.inner_dim());
-    q.load.dense("proj_out", config.inner_dim(), config.output_features());
+    FluxEmbeddings embeddings(q.load);
+    const Linear norm_out = q.load.dense("norm_out.linear", config.inner_dim(), 2 * config.inner_dim());
+    const Linear proj_out = q.load.dense("proj_out", config.inner_dim(), config.output_features());
     ck.require_all_read(outside_blocks);
+
+    // LoRAs are checked against every linear before any work, then the
+    // embeddings run theirs for calibration and the float tensors are written merged.
+    std::map<std::string, FluxSlotShape> slots;
+    for (const auto& [name, linear] : embeddings.named_linears()) slots[name] = {linear->in_features(), linear->out_features()};
+    slots["norm_out.linear"] = {norm_out.in_features(), norm_out.out_features()};
+    slots["proj_out"] = {proj_out.in_features(), proj_out.out_features()};
+    for (int64_t i = 0; i < config.num_layers; ++i) add_block_slots<FluxDoubleBlock>(slots, i, config.inner_dim());
+    for (int64_t i = 0; i < config.num_single_layers; ++i) add_block_slots<FluxSingleBlock>(slots, i, config.inner_dim());
+    for (const FluxLora& lora : loras) check_flux_lora(lora, slots);
+    for (const auto& [name, linear] : embeddings.named_linears())
+        if (std::vector<LowRankUpdate> updates = flux_lora_updates(loras, name); !updates.empty())
+            linear->set_low_rank_updates(ctx, std::move(updates));
     for (const std::string& name : ck.tensor_names())
-        if (!in_block(name)) copy_tensor(out, ck, name, name);
+        if (!in_block(name)) write_outside_tensor(out, ck, name, loras);
 
     const LinearInputHook no_hook;
     std::vector<CalibrationState> states;

@@ -22,6 +22,7 @@
 
 #include "models/flux/flux_checkpoint.h"
 #include "models/flux/flux_embeddings.h"
+#include "models/flux/flux_lora.h"
 #include "quant/quantizer.h"
 
 namespace svdq {
@@ -38,8 +39,14 @@ struct FluxQuantizeStep {
 using FluxQuantizeProgress = std::function<bool(const FluxQuantizeStep&)>;
 
 // options.method: any W4A4 method (rtn, smoothquant, lowrank, svdquant), INT4 or NVFP4.
+// loras are merged into the float weights first (W += strength * scale * up
+// down per slot, the float64 sum rounded once), everywhere: block linears
+// before they are calibrated and quantized, and the float embedders, norm_out
+// and proj_out, written merged in F32. They are checked against the model
+// before any work.
 void quantize_flux(Context& ctx, const FluxCheckpoint& checkpoint, const std::vector<FluxInputs>& calibration,
-                   const QuantizerOptions& options, const std::string& output_path, const FluxQuantizeProgress& progress = {});
+                   const QuantizerOptions& options, const std::string& output_path, const FluxQuantizeProgress& progress = {},
+                   const std::vector<FluxLora>& loras = {});
 
 // The number of layers quantize_flux writes for `config` (progress totals).
 int64_t flux_quantized_layer_count(const FluxConfig& config);

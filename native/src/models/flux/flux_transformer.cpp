@@ -1,7 +1,14 @@
 #include "models/flux/flux_transformer.h"
 
+#include <cmath>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <utility>
+
 #include "backend/context.h"
 #include "core/error.h"
+#include "models/flux/flux_lora_updates.h"
 #include "models/flux/flux_ops.h"
 
 namespace svdq {
@@ -25,6 +32,7 @@ FluxTransformer::FluxTransformer(FluxLayerLoader&& load)
 
 void FluxTransformer::forward(Context& ctx, const FluxInputs& in, float* out, const FluxTrace& trace,
                               const LinearInputHook& hook, FluxBlockCache* cache) const {
+    const std::shared_lock<std::shared_mutex> loras_stay(*lora_mutex_);
     const Arena::Scope scope(ctx.arena());
     const FluxRun run{ctx, hook};
     const FluxEmbedded e = embeddings_.embed(run, config_, in, trace);
@@ -95,6 +103,87 @@ std::vector<float> FluxTransformer::forward(Context& ctx, const FluxInputs& in, 
     std::vector<float> out(static_cast<size_t>(in.batch * in.img_tokens * config_.output_features()));
     forward(ctx, in, out.data(), trace, hook);
     return out;
+}
+
+std::map<std::string, Linear*> FluxTransformer::linears_by_slot() {
+    std::map<std::string, Linear*> slots;
+    for (auto& [name, linear] : embeddings_.named_linears()) slots[name] = linear;
+    slots["norm_out.linear"] = &norm_out_;
+    slots["proj_out"] = &proj_out_;
+    for (size_t i = 0; i < double_blocks_.size(); ++i)
+        for (const auto& [name, member] : FluxDoubleBlock::named_linears())
+            slots[FluxDoubleBlock::prefix(static_cast<int64_t>(i)) + name] = &(double_blocks_[i].*member);
+    for (size_t i = 0; i < single_blocks_.size(); ++i)
+        for (const auto& [name, member] : FluxSingleBlock::named_linears())
+            slots[FluxSingleBlock::prefix(static_cast<int64_t>(i)) + name] = &(single_blocks_[i].*member);
+    return slots;
+}
+
+void FluxTransformer::change_loras(Context& ctx, const FluxLora* changed, const std::function<void()>& change,
+                                   const std::function<void()>& undo) {
+    const std::map<std::string, Linear*> slots = linears_by_slot();
+    std::set<std::string> layers;  // the linears whose updates change
+    const auto touch = [&](const FluxLora& lora) {
+        for (const FluxLoraLayerUpdate& u : lora.match.updates) layers.insert(u.layer);
+    };
+    if (changed != nullptr) {
+        std::map<std::string, FluxSlotShape> shapes;
+        for (const auto& [name, linear] : slots) shapes[name] = {linear->in_features(), linear->out_features()};
+        check_flux_lora(*changed, shapes);
+        touch(*changed);
+    } else {
+        for (const FluxLora& lora : loras_) touch(lora);
+    }
+    const auto apply = [&] {
+        for (const std::string& layer : layers) slots.at(layer)->set_low_rank_updates(ctx, flux_lora_updates(loras_, layer));
+    };
+    const std::unique_lock<std::shared_mutex> no_forwards(*lora_mutex_);
+    change();
+    try {
+        apply();
+    } catch (...) {  // out of memory half way (all else was checked): back to the LoRAs as they were
+        undo();
+        try {
+            apply();
+        } catch (...) {
+        }
+        throw;
+    }
+}
+
+size_t FluxTransformer::lora_index(int32_t id) const {
+    for (size_t i = 0; i < loras_.size(); ++i)
+        if (loras_[i].id == id) return i;
+    fail(SVDQ_ERROR_INVALID_ARGUMENT, "no LoRA has id " + std::to_string(id));
+}
+
+int32_t FluxTransformer::add_lora(Context& ctx, FluxLoraMatch match, float strength, std::string name) {
+    FluxLora lora{next_lora_id_, std::move(name), strength, std::move(match)};
+    change_loras(ctx, &lora, [&] { loras_.push_back(std::move(lora)); }, [&] { loras_.pop_back(); });
+    return next_lora_id_++;
+}
+
+void FluxTransformer::set_lora_strength(Context& ctx, int32_t id, float strength) {
+    FluxLora& lora = loras_[lora_index(id)];
+    require(std::isfinite(strength), SVDQ_ERROR_NON_FINITE, "LoRA '" + lora.name + "': the strength is " + value_text(strength));
+    const float before = lora.strength;
+    change_loras(ctx, &lora, [&] { lora.strength = strength; }, [&] { lora.strength = before; });
+}
+
+void FluxTransformer::remove_lora(Context& ctx, int32_t id) {
+    const size_t at = lora_index(id);
+    FluxLora removed;
+    change_loras(ctx, &loras_[at],
+                 [&] {
+                     removed = std::move(loras_[at]);
+                     loras_.erase(loras_.begin() + static_cast<std::ptrdiff_t>(at));
+                 },
+                 [&] { loras_.insert(loras_.begin() + static_cast<std::ptrdiff_t>(at), std::move(removed)); });
+}
+
+void FluxTransformer::clear_loras(Context& ctx) {
+    std::vector<FluxLora> removed;
+    change_loras(ctx, nullptr, [&] { removed = std::move(loras_); loras_.clear(); }, [&] { loras_ = std::move(removed); });
 }
 
 }  // namespace svdq

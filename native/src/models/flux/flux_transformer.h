@@ -5,12 +5,18 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
 #include <vector>
 
 #include "models/flux/flux_block_cache.h"
 #include "models/flux/flux_blocks.h"
 #include "models/flux/flux_checkpoint.h"
 #include "models/flux/flux_embeddings.h"
+#include "models/flux/flux_lora.h"
 
 namespace svdq {
 
@@ -41,6 +47,18 @@ public:
     std::vector<float> forward(Context& ctx, const FluxInputs& in, const FluxTrace& trace = {},
                                const LinearInputHook& hook = {}) const;
 
+    // LoRAs at run time. Each linear a LoRA names gets the sum of every
+    // LoRA's updates for it, scale times strength (strength 0: left out), as
+    // low-rank updates (Linear::set_low_rank_updates). A change checks
+    // everything first (every slot exists, shapes fit, values finite) and
+    // changes nothing on failure; it waits for running forwards and holds new
+    // ones back until it is done.
+    int32_t add_lora(Context& ctx, FluxLoraMatch match, float strength, std::string name);  // returns the id
+    void set_lora_strength(Context& ctx, int32_t id, float strength);
+    void remove_lora(Context& ctx, int32_t id);
+    void clear_loras(Context& ctx);
+    const std::vector<FluxLora>& loras() const { return loras_; }  // in the order added
+
 private:
     FluxTransformer(FluxLayerLoader&& load);
     // The single blocks over the joint sequence; returns the image rows.
@@ -55,6 +73,21 @@ private:
     std::vector<FluxDoubleBlock> double_blocks_;
     std::vector<FluxSingleBlock> single_blocks_;
     Linear norm_out_, proj_out_;
+
+    // Every linear by its slot name (flux_lora.h); made per change, so a moved model stays right.
+    std::map<std::string, Linear*> linears_by_slot();
+    // Checks `changed` (the LoRA added, re-weighted or removed; nullptr: all
+    // of them go), then, with forwards held back, runs `change` on loras_ and
+    // updates the linears `changed` names (every LoRA's, for nullptr); `undo`
+    // restores loras_ if that fails.
+    void change_loras(Context& ctx, const FluxLora* changed, const std::function<void()>& change,
+                      const std::function<void()>& undo);
+    size_t lora_index(int32_t id) const;
+
+    std::vector<FluxLora> loras_;
+    int32_t next_lora_id_ = 1;
+    // Forwards share it, LoRA changes own it; behind a pointer so the model stays movable.
+    std::unique_ptr<std::shared_mutex> lora_mutex_ = std::make_unique<std::shared_mutex>();
 };
 
 }  // namespace svdq
