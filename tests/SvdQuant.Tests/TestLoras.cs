@@ -45,7 +45,7 @@ internal static class TestLoras
 
     /// <summary>A module with Gaussian factors of rank <paramref name="rank"/> for a linear [out, in].</summary>
     public static TestLoraModule Module(string name, int rank, int inFeatures, int outFeatures, float? alpha, int seed) =>
-        new(name, Matrix(rank, inFeatures, 0.15, seed), Matrix(outFeatures, rank, 0.15, seed + 1000), alpha);
+        new(name, Matrix(rank, inFeatures, 0.3, seed), Matrix(outFeatures, rank, 0.3, seed + 1000), alpha);
 
     /// <summary>
     /// Writes the modules with the key suffixes of <paramref name="style"/> (the names are the file's
