@@ -75,8 +75,8 @@ public sealed class FluxLoraTests
 
     /// <summary>
     /// The LoRA in each key style on the float model equals flux-tiny with W += strength * alpha / r * B A
-    /// (float64, rounded once): max |out - merged| / max |merged| below 1e-5 (the bound; float32 of a
-    /// separate branch against float32 merged weights). The LoRA itself moves the output by far more.
+    /// (float64, rounded once): max |out - merged| / max |merged| below 1e-5 (the bound; measured 3.6e-7,
+    /// float32 of a separate branch against float32 merged weights). The LoRA itself moves the output by 0.405.
     /// </summary>
     [TestCase(LoraKeyStyle.Diffusers, true, 10)]
     [TestCase(LoraKeyStyle.Diffusers, false, 10)]
@@ -174,8 +174,8 @@ public sealed class FluxLoraTests
 
     /// <summary>
     /// Two LoRAs at once equal one file holding both (the shared module's factors concatenated along the rank,
-    /// alpha = rank so every scale is 1): the sum of their terms. Float: max rel difference below 1e-6 (float32
-    /// summation order); W4A4 (fused BF16 branch): below 1e-5.
+    /// alpha = rank so every scale is 1): the sum of their terms. Measured 0 (the engine concatenates the two as the
+    /// file does); the bounds leave float32 summation order free: 1e-6 float, 1e-5 4-bit (a LoRA dropped: 0.01 and more).
     /// </summary>
     [TestCase(Blocks.Float, 1e-6)]
     [TestCase(Blocks.W4A4, 1e-5)]
