@@ -137,6 +137,13 @@ namespace SvdQuant.Native
         SVDQ_VAE_TILING_NEVER = 2,
     }
 
+    internal enum svdq_lora_key_style : int
+    {
+        SVDQ_LORA_KEYS_DIFFUSERS = 0,
+        SVDQ_LORA_KEYS_KOHYA = 1,
+        SVDQ_LORA_KEYS_BFL = 2,
+    }
+
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal unsafe delegate void svdq_log_fn(int level, byte* message, void* user);
 
@@ -196,6 +203,15 @@ namespace SvdQuant.Native
         public long out_features;
         public ulong weight_bytes;
         public int format;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_low_rank_update
+    {
+        public uint struct_size;
+        public IntPtr down;
+        public IntPtr up;
+        public float scale;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -438,6 +454,51 @@ namespace SvdQuant.Native
         public int scheme;
         public long vocab_size;
         public ulong weight_bytes;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_lora_info
+    {
+        public uint struct_size;
+        public int key_style;
+        public int module_count;
+        public int min_rank;
+        public int max_rank;
+        public int missing_alpha_count;
+        public int unused_key_count;
+        public int flux_module_count;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_lora_module
+    {
+        public uint struct_size;
+        public byte* name;
+        public int rank;
+        public float alpha;
+        public int alpha_given;
+        public long in_features;
+        public long out_features;
+        public int is_flux_module;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_flux_lora_info
+    {
+        public uint struct_size;
+        public int id;
+        public byte* name;
+        public float strength;
+        public int matched_modules;
+        public int unmatched_key_count;
+        public int layer_count;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_lora_merge
+    {
+        public IntPtr lora;
+        public float strength;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -769,6 +830,35 @@ namespace SvdQuant.Native
         partial void AfterDestroy();
     }
 
+    /// <summary>Owns an <c>svdq_lora</c>, released once with <c>svdq_lora_destroy</c>.</summary>
+    internal sealed partial class SvdqLoraHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqLoraHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_lora_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
     internal static unsafe partial class NativeMethods
     {
         internal const string LibraryName = "svdquant";
@@ -820,6 +910,9 @@ namespace SvdQuant.Native
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_linear_forward(SvdqContextHandle context, SvdqLinearHandle linear, SvdqTensorHandle x, SvdqTensorHandle y);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_linear_set_low_rank_updates(SvdqContextHandle context, SvdqLinearHandle linear, svdq_low_rank_update* updates, int count);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_smooth_compute(SvdqContextHandle context, SvdqTensorHandle x, SvdqTensorHandle weight, float alpha, float beta, SvdqTensorHandle out_smooth);
@@ -999,6 +1092,42 @@ namespace SvdQuant.Native
         internal static extern svdq_status svdq_t5_save(SvdqT5Handle t5, byte* path);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern svdq_status svdq_flux_quantize(SvdqContextHandle context, byte* model_path, byte* calibration_path, byte* output_path, svdq_quantize_options* options, IntPtr progress, void* user_data);
+        internal static extern svdq_status svdq_lora_load(byte* path, out SvdqLoraHandle out_lora);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_lora_destroy(IntPtr lora);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_lora_get_info(SvdqLoraHandle lora, svdq_lora_info* out_info);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_lora_get_module(SvdqLoraHandle lora, int index, svdq_lora_module* out_module);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_lora_get_unused_key(SvdqLoraHandle lora, int index, byte** out_key);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_lora_add(SvdqContextHandle context, SvdqFluxHandle model, SvdqLoraHandle lora, float strength, byte* name, int* out_id);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_lora_set_strength(SvdqContextHandle context, SvdqFluxHandle model, int id, float strength);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_lora_remove(SvdqContextHandle context, SvdqFluxHandle model, int id);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_lora_clear(SvdqContextHandle context, SvdqFluxHandle model);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_lora_count(SvdqFluxHandle model, int* out_count);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_lora_get_info(SvdqFluxHandle model, int index, svdq_flux_lora_info* out_info);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_lora_get_unmatched_key(SvdqFluxHandle model, int index, int key_index, byte** out_key);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_flux_quantize(SvdqContextHandle context, byte* model_path, byte* calibration_path, byte* output_path, svdq_quantize_options* options, svdq_lora_merge* loras, int lora_count, IntPtr progress, void* user_data);
     }
 }

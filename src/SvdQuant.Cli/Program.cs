@@ -50,6 +50,12 @@ app.Configure(config =>
         layer.AddCommand<LayerRunCommand>("run")
             .WithDescription("Apply a quantized layer file to x [[T,K]]; write y [[T,N]].");
     });
+    config.AddBranch("lora", lora =>
+    {
+        lora.SetDescription("LoRA files (add them to a model with --lora FILE[[:STRENGTH]] on flux forward, generate and quantize).");
+        lora.AddCommand<LoraInspectCommand>("inspect")
+            .WithDescription("Show a LoRA file's key style, modules (FLUX.1 modules matched by name), rank, alpha and unused keys.");
+    });
     config.AddCommand<InspectCommand>("inspect")
         .WithDescription("Show a safetensors checkpoint's flavour (diffusers, Nunchaku INT4/NVFP4, ours), parameters, size, metadata and tensors.");
 });

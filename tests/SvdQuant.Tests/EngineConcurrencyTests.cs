@@ -95,6 +95,10 @@ public sealed class EngineConcurrencyTests
             var latents = new GenerationResult(new float[64], 4, 4, 4, 1, 1, 0, false, 0);
             string pipeline = Path.Combine(folder, "pipeline");
             SyntheticPipeline.Write(SyntheticPipelineConfig.Tiny, pipeline);
+            string loraPath = Path.Combine(folder, "lora.safetensors");
+            TestLoras.Write(loraPath, LoraKeyStyle.Diffusers, TinyFluxLora.Modules(LoraKeyStyle.Diffusers));
+            using LoraFile loraFile = LoraFile.Load(loraPath);
+            LoadedLora loaded = model.Loras.Add(engine, loraFile);
 
             var cases = new Dictionary<string, Action<Engine>>
             {
@@ -102,6 +106,12 @@ public sealed class EngineConcurrencyTests
                 ["LinearLayer.Load"] = e => LinearLayer.Load(e, layerFile).Dispose(),
                 ["LinearLayer.Forward(Engine, Single[,])"] = e => layer.Forward(e, new float[2, 64]),
                 ["LinearLayer.Forward(Engine, ReadOnlySpan2D`1, Span2D`1)"] = e => layer.Forward(e, new ReadOnlySpan2D<float>(new float[2, 64]), new Span2D<float>(new float[2, 8])),
+                ["LinearLayer.SetLowRankUpdates"] = e => layer.SetLowRankUpdates(e, [new LowRankUpdate(new float[2, 64], new float[8, 2])]),
+                ["FluxLoraCollection.Add(Engine, String, Single)"] = e => model.Loras.Add(e, loraPath),
+                ["FluxLoraCollection.Add(Engine, LoraFile, Single, String)"] = e => model.Loras.Add(e, loraFile),
+                ["FluxLoraCollection.SetStrength"] = e => model.Loras.SetStrength(e, loaded, 0.5f),
+                ["FluxLoraCollection.Remove"] = e => model.Loras.Remove(e, loaded),
+                ["FluxLoraCollection.Clear"] = e => model.Loras.Clear(e),
                 ["Quantizer.Quantize"] = e => Quantizer.Quantize(e, default, weight, options: rtn).Dispose(),
                 ["Quantizer.QuantizeGroup"] = e => Quantizer.QuantizeGroup(e, default, [weight], options: rtn).Dispose(),
                 ["Quantizer.QuantizeFile"] = e => Quantizer.QuantizeFile(e, layerInput, Path.Combine(folder, "again.safetensors"), rtn),

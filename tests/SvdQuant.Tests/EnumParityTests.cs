@@ -24,6 +24,7 @@ public sealed class EnumParityTests
     [TestCase(typeof(QuantizationMethod), typeof(svdq_quant_method), "SVDQ_QUANT_", null)]
     [TestCase(typeof(SmoothSearch), typeof(svdq_smooth_search), "SVDQ_SEARCH_", null)]
     [TestCase(typeof(VaeTiling), typeof(svdq_vae_tiling), "SVDQ_VAE_TILING_", null)]
+    [TestCase(typeof(LoraKeyStyle), typeof(svdq_lora_key_style), "SVDQ_LORA_KEYS_", null)]
     public void ManagedEnum_MirrorsNativeEnum(Type managed, Type native, string prefix, string? otherPrefix)
     {
         string Normalise(string cName)

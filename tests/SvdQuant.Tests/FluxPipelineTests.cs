@@ -243,6 +243,35 @@ public sealed class FluxPipelineTests : CliFixture
         Assert.That(PngReader.Read(png).Rgba, Is.EqualTo(expected), "--t5 FILE");
     }
 
+    /// <summary>
+    /// generate --prompt with --lora: the managed pipeline's picture with that LoRA on its transformer, bit for bit,
+    /// which is not the picture without it.
+    /// </summary>
+    [Test]
+    public void Cli_Lora_IsTheManagedPipelinesPictureWithIt()
+    {
+        string lora = TempPath("lora.safetensors"), png = TempPath("lora.png");
+        using FluxPipeline pipeline = FluxPipeline.Load(_engine, _folder);
+        int inner = pipeline.Transformer.Info.Heads * pipeline.Transformer.Info.HeadDim;
+        TestLoras.Write(lora, LoraKeyStyle.Diffusers,
+        [
+            TestLoras.Module("transformer.transformer_blocks.0.attn.to_q", 4, inner, inner, alpha: 4, seed: 80),
+            TestLoras.Module("transformer.single_transformer_blocks.0.proj_mlp", 4, inner, 4 * inner, alpha: 4, seed: 81),
+        ]);
+        byte[] without = pipeline.Generate("a red cat", Small(pipeline, seed: 5)).Image.Rgba;
+        pipeline.Transformer.Loras.Add(_engine, lora, 1.5f);
+        byte[] expected = pipeline.Generate("a red cat", Small(pipeline, seed: 5)).Image.Rgba;
+
+        AssertSucceeded(Run("generate", "--model", _folder, "--prompt", "a red cat", "--width", "64", "--height", "64", "--seed", "5",
+            "--lora", lora + ":1.5", "--output", png));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(PngReader.Read(png).Rgba, Is.EqualTo(expected));
+            Assert.That(expected, Is.Not.EqualTo(without), "the LoRA changes the picture");
+        });
+    }
+
     [Test]
     public void Cli_PromptTokenIdsAndEmbeddings_GiveTheSamePicture()
     {

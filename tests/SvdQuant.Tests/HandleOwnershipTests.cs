@@ -84,7 +84,7 @@ public sealed class HandleOwnershipTests
             "svdq_context_destroy", "svdq_tensor_destroy", "svdq_linear_destroy", "svdq_safetensors_destroy",
             "svdq_safetensors_writer_destroy", "svdq_flux_destroy", "svdq_model_destroy", "svdq_flux_generator_destroy",
             "svdq_vae_destroy",
-            "svdq_clip_destroy", "svdq_t5_destroy",
+            "svdq_clip_destroy", "svdq_t5_destroy", "svdq_lora_destroy",
         }));
         Assert.That(callers, Is.EquivalentTo(new[]
         {
@@ -99,6 +99,7 @@ public sealed class HandleOwnershipTests
             "SvdqVaeHandle.ReleaseHandle -> svdq_vae_destroy",
             "SvdqClipHandle.ReleaseHandle -> svdq_clip_destroy",
             "SvdqT5Handle.ReleaseHandle -> svdq_t5_destroy",
+            "SvdqLoraHandle.ReleaseHandle -> svdq_lora_destroy",
         }));
     }
 

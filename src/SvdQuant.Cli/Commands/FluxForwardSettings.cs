@@ -24,6 +24,10 @@ internal sealed class FluxForwardSettings : CommandSettings
     [DefaultValue(Models.LinearScheme.Float)]
     public Models.LinearScheme Scheme { get; init; } = Models.LinearScheme.Float;
 
+    [CommandOption("--lora <FILE>")]
+    [Description(LoraArguments.Description)]
+    public string[]? Loras { get; init; }
+
     public override Spectre.Console.ValidationResult Validate()
     {
         if (string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Inputs) || string.IsNullOrEmpty(Output))

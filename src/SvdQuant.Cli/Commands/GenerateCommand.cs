@@ -1,18 +1,20 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Threading;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using SvdQuant.Formats;
 using SvdQuant.Generation;
 using SvdQuant.Models;
+using SvdQuant.Quantization;
 
 namespace SvdQuant.Cli.Commands;
 
 /// <summary>
 /// <c>svdquant generate</c>: with a diffusers FLUX pipeline folder, a picture from a prompt (or its
 /// token ids or text-encoder outputs), optionally image-to-image or inpainting; with a transformer
-/// alone, latents from text-encoder outputs saved as the latent RGB preview. Optionally the latents
+/// alone, latents from text-encoder outputs saved as the latent RGB preview; either with LoRAs. Optionally the latents
 /// and the VAE's float image too; a progress bar over the steps. Bad input (a size, step count,
 /// sampler, embeddings, image or noise that does not fit, a missing component) is one line naming
 /// it, exit code 2, and no file; Ctrl+C cancels at the next step, exit code 130, no file.
@@ -63,20 +65,21 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
             return Fail("--mask needs --init-image");
         }
 
+        IReadOnlyList<LoraMerge> loras = LoraArguments.Parse(settings.Loras);
         foreach (string? output in new[] { settings.Output, settings.LatentsOut, settings.ImageOut })
         {
             if (output is not null)
             {
                 RefuseToOverwriteInputs(
-                    output, settings.Model, settings.Transformer, settings.T5, settings.TokenIds, settings.Embeddings, settings.Negative,
-                    settings.Noise, settings.InitImage, settings.Mask);
+                    output, [settings.Model, settings.Transformer, settings.T5, settings.TokenIds, settings.Embeddings, settings.Negative,
+                    settings.Noise, settings.InitImage, settings.Mask, .. loras.Select(l => l.Path)]);
             }
         }
 
         try
         {
             using var engine = new Engine();
-            return pipeline ? RunPipeline(engine, settings, sampler, cancellationToken) : RunTransformer(engine, settings, sampler, cancellationToken);
+            return pipeline ? RunPipeline(engine, settings, sampler, loras, cancellationToken) : RunTransformer(engine, settings, sampler, loras, cancellationToken);
         }
         catch (OperationCanceledException)
         {
@@ -86,9 +89,11 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
     }
 
     // Issue 14's form: a transformer alone, given embeddings, the latent preview as the PNG.
-    private static int RunTransformer(Engine engine, GenerateSettings settings, FluxSampler sampler, CancellationToken cancellationToken)
+    private static int RunTransformer(
+        Engine engine, GenerateSettings settings, FluxSampler sampler, IReadOnlyList<LoraMerge> loras, CancellationToken cancellationToken)
     {
         using FluxTransformer model = FluxTransformer.Load(engine, settings.Model);
+        LoraArguments.AddTo(engine, model, loras);
         GenerationOptions options = Options(new GenerationOptions { Steps = DefaultSteps }, settings, sampler, model);
         using FluxGenerator generator = FluxGenerator.Create(model, options);
         var inputs = new GenerationInputs(TextConditioning.Load(settings.Embeddings!))
@@ -106,10 +111,12 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
     }
 
     // The product: a pipeline folder, a prompt (or its ids or embeddings), the VAE's picture as the PNG.
-    private static int RunPipeline(Engine engine, GenerateSettings settings, FluxSampler sampler, CancellationToken cancellationToken)
+    private static int RunPipeline(
+        Engine engine, GenerateSettings settings, FluxSampler sampler, IReadOnlyList<LoraMerge> loras, CancellationToken cancellationToken)
     {
         using FluxPipeline pipeline = FluxPipeline.Load(
             engine, settings.Model, new FluxPipelineOptions { TransformerFile = settings.Transformer, T5File = settings.T5 });
+        LoraArguments.AddTo(engine, pipeline.Transformer, loras);
         var inputs = new FluxPipelineInputs(Prompt(settings))
         {
             NegativePrompt = settings.NegativePrompt is not null ? FluxPrompt.FromText(settings.NegativePrompt)

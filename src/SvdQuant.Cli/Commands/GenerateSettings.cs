@@ -103,6 +103,10 @@ internal sealed class GenerateSettings : CommandSettings
     [Description("With a pipeline folder: also write the VAE's output before conversion to 8 bits as `image` [[1,3,H,W]], F32.")]
     public string? ImageOut { get; init; }
 
+    [CommandOption("--lora <FILE>")]
+    [Description(LoraArguments.Description)]
+    public string[]? Loras { get; init; }
+
     [CommandOption("--output <FILE>")]
     [Description("The PNG: the picture (with a pipeline folder), else the latent RGB preview (ComfyUI's FLUX latent-to-RGB factors; other channel counts: channels 0-2 stretched) at the image's size.")]
     public string Output { get; init; } = string.Empty;

@@ -1,5 +1,7 @@
 using System;
 using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
 using System.Threading;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -10,8 +12,8 @@ namespace SvdQuant.Cli.Commands;
 
 /// <summary>
 /// <c>svdquant quantize</c>: a float FLUX model to a Nunchaku-style SVDQuant checkpoint, with a
-/// progress bar over its layers. A bad model, calibration file or option is one line naming it,
-/// exit code 2, and no output file.
+/// progress bar over its layers, optionally with LoRAs merged into the float weights first. A bad
+/// model, calibration file, LoRA or option is one line naming it, exit code 2, and no output file.
 /// </summary>
 internal sealed class QuantizeCommand : FileCommand<QuantizeSettings>
 {
@@ -23,10 +25,16 @@ internal sealed class QuantizeCommand : FileCommand<QuantizeSettings>
             return Fail(error);
         }
 
-        RefuseToOverwriteInputs(settings.Output, settings.Model, settings.Calib);
+        foreach (LoraMerge lora in LoraArguments.Parse(settings.Loras))
+        {
+            options.Loras.Add(lora);
+        }
+
+        RefuseToOverwriteInputs(settings.Output, [settings.Model, settings.Calib, .. options.Loras.Select(l => l.Path)]);
         try
         {
-            using var engine = new Engine();
+            // While merging, the engine warns of LoRA keys that match nothing and of alphas that default to the rank.
+            using var engine = new Engine(options.Loras.Count == 0 ? null : new EngineOptions { Log = (_, message) => LoraArguments.Warn(message) });
             float worst = 0;
             string worstLayer = string.Empty;
             long start = Stopwatch.GetTimestamp();
@@ -48,8 +56,10 @@ internal sealed class QuantizeCommand : FileCommand<QuantizeSettings>
                     });
                     Quantizer.QuantizeFlux(engine, settings.Model, settings.Output, options, settings.Calib, report, cancellationToken);
                 });
+            string merged = options.Loras.Count == 0 ? ""
+                : $", with {string.Join(", ", options.Loras.Select(l => $"{l.Path} x {l.Strength.ToString(CultureInfo.InvariantCulture)}"))} merged";
             AnsiConsole.MarkupLineInterpolated(
-                $"{settings.Output}: {options.Method} {options.Format}{(QuantizationArguments.HasBranch(options.Method) ? $", rank {options.Rank}" : "")}, calibrated on {(settings.Calib ?? "synthetic inputs")} in {Stopwatch.GetElapsedTime(start).TotalSeconds:0.0} s; largest layer error {worst:0.0000} ({worstLayer})");
+                $"{settings.Output}: {options.Method} {options.Format}{(QuantizationArguments.HasBranch(options.Method) ? $", rank {options.Rank}" : "")}, calibrated on {(settings.Calib ?? "synthetic inputs")}{merged} in {Stopwatch.GetElapsedTime(start).TotalSeconds:0.0} s; largest layer error {worst:0.0000} ({worstLayer})");
             return 0;
         }
         catch (OperationCanceledException)

@@ -34,6 +34,10 @@ internal sealed class QuantizeSettings : CommandSettings
     [Description("Calibration inputs (the keys of `flux forward --inputs`; each batch item is a sample). Default: 4 synthetic samples, which calibrate worse than recorded prompts.")]
     public string? Calib { get; init; }
 
+    [CommandOption("--lora <FILE>")]
+    [Description(LoraArguments.Description)]
+    public string[]? Loras { get; init; }
+
     public override ValidationResult Validate() =>
         string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Output)
             ? ValidationResult.Error("--model and --output are required")

@@ -15,10 +15,14 @@ public sealed class FluxTransformer : IDisposable
     {
         _handle = handle;
         Info = info;
+        Loras = new FluxLoraCollection(this);
     }
 
     /// <summary>Configuration, block scheme and format, parameter count and memory.</summary>
     public FluxInfo Info { get; }
+
+    /// <summary>The LoRAs on the model: add, reweight and remove them at run time without reloading.</summary>
+    public FluxLoraCollection Loras { get; }
 
     /// <summary>The native model, for objects that refer to it (a generator); throws once disposed.</summary>
     internal SvdqFluxHandle Handle => _handle.NotDisposed(nameof(FluxTransformer));

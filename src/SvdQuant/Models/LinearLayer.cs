@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
 using CommunityToolkit.HighPerformance;
 using SvdQuant.Native;
 using SvdQuant.Quantization;
@@ -7,7 +9,7 @@ namespace SvdQuant.Models;
 
 /// <summary>
 /// A linear layer Y = act(X W^T + bias) held by the native engine in the chosen scheme and format.
-/// Immutable after creation; may be shared by several engines.
+/// Immutable after creation except for its low-rank updates (<see cref="SetLowRankUpdates"/>); may be shared by several engines.
 /// </summary>
 /// <remarks>
 /// Matrices are row-major. Spans with a pitch (gaps between rows) are accepted and
@@ -167,6 +169,77 @@ public sealed class LinearLayer : IDisposable
         var y = new float[x.GetLength(0), Info.OutFeatures];
         Forward(engine, x, y);
         return y;
+    }
+
+    /// <summary>
+    /// Sets the layer's extra low-rank terms (LoRAs): y = layer(x) + sum_i Scale_i (x Down_i^T) Up_i^T, added
+    /// before the activation. A W4A4 layer with a fused branch runs them inside its branch (concatenated along
+    /// the rank, stored as BF16 like the branch); other layers run them as an unfused float branch. The set
+    /// replaces the previous one as a whole; an empty set (or every scale 0) restores the layer's outputs bit
+    /// for bit. Not while the layer runs a forward on another thread.
+    /// </summary>
+    /// <param name="engine">The engine that prepares the branch.</param>
+    /// <param name="updates">The terms, each Down [r, K] and Up [N, r] of this layer's K and N; empty for none. Copied, not kept.</param>
+    /// <exception cref="SvdQuantException"><see cref="StatusCode.ShapeMismatch"/> for a factor that does not fit the layer, <see cref="StatusCode.NonFinite"/>; the layer is unchanged.</exception>
+    public unsafe void SetLowRankUpdates(Engine engine, IReadOnlyList<LowRankUpdate> updates)
+    {
+        if (engine is null)
+        {
+            throw new ArgumentNullException(nameof(engine));
+        }
+
+        if (updates is null)
+        {
+            throw new ArgumentNullException(nameof(updates));
+        }
+
+        var pins = new List<GCHandle>();
+        var tensors = new List<SvdqTensorHandle>();
+        try
+        {
+            // The factors stay pinned for the call only.
+            IntPtr Wrap(float[,] matrix)
+            {
+                GCHandle pin = GCHandle.Alloc(matrix, GCHandleType.Pinned);
+                pins.Add(pin);
+                SvdqTensorHandle tensor = NativeTensor.WrapF32(
+                    (float*)pin.AddrOfPinnedObject(), matrix.Length, [matrix.GetLength(0), matrix.GetLength(1)]);
+                tensors.Add(tensor);
+                return tensor.DangerousGetHandle();
+            }
+
+            var native = new svdq_low_rank_update[updates.Count];
+            for (int i = 0; i < native.Length; i++)
+            {
+                LowRankUpdate update = updates[i] ?? throw new ArgumentException($"updates[{i}] is null.", nameof(updates));
+                native[i] = new svdq_low_rank_update
+                {
+                    struct_size = (uint)sizeof(svdq_low_rank_update),
+                    down = Wrap(update.Down),
+                    up = Wrap(update.Up),
+                    scale = update.Scale,
+                };
+            }
+
+            fixed (svdq_low_rank_update* updateData = native)
+            {
+                SvdqLinearHandle layer = _handle.NotDisposed(nameof(LinearLayer));
+                using EngineCall call = engine.Enter();
+                NativeStatus.Check(NativeMethods.svdq_linear_set_low_rank_updates(call.Context, layer, updateData, native.Length));
+            }
+        }
+        finally
+        {
+            foreach (SvdqTensorHandle tensor in tensors)
+            {
+                tensor.Dispose();
+            }
+
+            foreach (GCHandle pin in pins)
+            {
+                pin.Free();
+            }
+        }
     }
 
     /// <summary>Frees the native layer. Calling it again does nothing.</summary>

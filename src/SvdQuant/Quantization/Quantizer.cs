@@ -58,6 +58,7 @@ public static class Quantizer
         }
 
         options ??= new QuantizerOptions();
+        RefuseLoras(options);
         int count = weights.Count;
         int k = weights[0].GetLength(1);
         var pins = new List<GCHandle>();
@@ -179,7 +180,9 @@ public static class Quantizer
             throw new ArgumentNullException(nameof(engine));
         }
 
-        svdq_quantize_options native = ToNative(options ?? new QuantizerOptions());
+        options ??= new QuantizerOptions();
+        RefuseLoras(options);
+        svdq_quantize_options native = ToNative(options);
         svdq_quantize_report report = default;
         report.struct_size = (uint)sizeof(svdq_quantize_report);
         byte[] input = NativeText.ToUtf8(inputPath ?? throw new ArgumentNullException(nameof(inputPath)));
@@ -203,7 +206,7 @@ public static class Quantizer
     /// <param name="engine">The engine to run on.</param>
     /// <param name="modelPath">A diffusers folder (config.json and safetensors shards).</param>
     /// <param name="outputPath">The file to write; nothing is left there on failure or cancellation.</param>
-    /// <param name="options">A W4A4 method (default SVDQuant), INT4 or NVFP4, the rank; null for the defaults.</param>
+    /// <param name="options">A W4A4 method (default SVDQuant), INT4 or NVFP4, the rank, LoRAs to merge first; null for the defaults.</param>
     /// <param name="calibrationPath">
     /// Inputs to calibrate on: a safetensors file with the keys of <c>svdquant flux forward</c>, every
     /// batch item a sample. Null: 4 synthetic samples (Gaussian latents and text states), which
@@ -211,7 +214,7 @@ public static class Quantizer
     /// </param>
     /// <param name="progress">Told after each layer; may be null.</param>
     /// <param name="cancellationToken">Checked after each layer.</param>
-    /// <exception cref="SvdQuantException">A bad model, calibration file or option, named.</exception>
+    /// <exception cref="SvdQuantException">A bad model, calibration file, option or LoRA (see <see cref="LoraFile.Load"/> and <see cref="FluxLoraCollection.Add(Engine, string, float)"/>), named.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     public static unsafe void QuantizeFlux(
         Engine engine, string modelPath, string outputPath, QuantizerOptions? options = null, string? calibrationPath = null,
@@ -222,18 +225,51 @@ public static class Quantizer
             throw new ArgumentNullException(nameof(engine));
         }
 
-        svdq_quantize_options native = ToNative(options ?? new QuantizerOptions());
+        options ??= new QuantizerOptions();
+        svdq_quantize_options native = ToNative(options);
         byte[] model = NativeText.ToUtf8(modelPath ?? throw new ArgumentNullException(nameof(modelPath)));
         byte[] output = NativeText.ToUtf8(outputPath ?? throw new ArgumentNullException(nameof(outputPath)));
         byte[]? calibration = calibrationPath is null ? null : NativeText.ToUtf8(calibrationPath);
-        using var session = new NativeQuantizeProgress(progress, cancellationToken);
-        fixed (byte* modelData = model)
-        fixed (byte* outputData = output)
-        fixed (byte* calibrationData = calibration)
+        var loras = new List<LoraFile>();
+        try
         {
-            using EngineCall call = engine.Enter();
-            session.Check(NativeMethods.svdq_flux_quantize(
-                call.Context, modelData, calibrationData, outputData, &native, NativeQuantizeProgress.CallbackPointer, session.UserData));
+            // Every file is read and checked before the model is touched; each stays open for the call.
+            var merges = new svdq_lora_merge[options.Loras.Count];
+            for (int i = 0; i < merges.Length; i++)
+            {
+                LoraMerge merge = options.Loras[i] ?? throw new ArgumentException($"Loras[{i}] is null.", nameof(options));
+                LoraFile file = LoraFile.Load(merge.Path);
+                loras.Add(file);
+                merges[i] = new svdq_lora_merge { lora = file.Handle.DangerousGetHandle(), strength = merge.Strength };
+            }
+
+            using var session = new NativeQuantizeProgress(progress, cancellationToken);
+            fixed (byte* modelData = model)
+            fixed (byte* outputData = output)
+            fixed (byte* calibrationData = calibration)
+            fixed (svdq_lora_merge* mergeData = merges)
+            {
+                using EngineCall call = engine.Enter();
+                session.Check(NativeMethods.svdq_flux_quantize(
+                    call.Context, modelData, calibrationData, outputData, &native, mergeData, merges.Length,
+                    NativeQuantizeProgress.CallbackPointer, session.UserData));
+            }
+        }
+        finally
+        {
+            foreach (LoraFile file in loras)
+            {
+                file.Dispose();
+            }
+        }
+    }
+
+    // The layer quantizers have no model to match a LoRA to: a list they would ignore is a mistake.
+    private static void RefuseLoras(QuantizerOptions options)
+    {
+        if (options.Loras.Count > 0)
+        {
+            throw new ArgumentException("QuantizerOptions.Loras applies to Quantizer.QuantizeFlux only; a layer has no module names to match a LoRA to.", nameof(options));
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using SvdQuant.Models;
 
 namespace SvdQuant.Quantization;
@@ -40,4 +41,11 @@ public sealed class QuantizerOptions
 
     /// <summary>Branch execution of the created layers. Default: fused.</summary>
     public BranchExecution BranchExecution { get; set; } = BranchExecution.Fused;
+
+    /// <summary>
+    /// <see cref="Quantizer.QuantizeFlux"/> only: LoRAs merged into the float weights before quantization, in
+    /// order (every key matched as <see cref="FluxLoraCollection.Add(Engine, string, float)"/> matches it). The
+    /// layer quantizers refuse a non-empty list. Default: none.
+    /// </summary>
+    public IList<LoraMerge> Loras { get; } = new List<LoraMerge>();
 }
