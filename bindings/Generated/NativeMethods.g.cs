@@ -12,7 +12,7 @@ namespace SvdQuant.Native
 {
     internal enum svdq_constants : int
     {
-        SVDQ_ABI_VERSION = 3,
+        SVDQ_ABI_VERSION = 4,
         SVDQ_MAX_DIMS = 8,
         SVDQ_INT4_GROUP_SIZE = 64,
     }

@@ -35,7 +35,7 @@ extern "C" {
 
 /* Constants as an enum so that binding generators see them. */
 typedef enum svdq_constants {
-    SVDQ_ABI_VERSION = 3,     /* bumped on any breaking change of this header */
+    SVDQ_ABI_VERSION = 4,     /* bumped on any breaking change of this header */
     SVDQ_MAX_DIMS = 8,        /* most dimensions a tensor may have */
     SVDQ_INT4_GROUP_SIZE = 64 /* INT4 group size along K (weights and activations) */
 } svdq_constants;
