@@ -119,25 +119,22 @@ std::map<std::string, Linear*> FluxTransformer::linears_by_slot() {
     return slots;
 }
 
-void FluxTransformer::change_loras(Context& ctx, const FluxLora* changed, const std::function<void()>& change,
-                                   const std::function<void()>& undo) {
-    const std::map<std::string, Linear*> slots = linears_by_slot();
-    std::set<std::string> layers;  // the linears whose updates change
-    const auto touch = [&](const FluxLora& lora) {
-        for (const FluxLoraLayerUpdate& u : lora.match.updates) layers.insert(u.layer);
-    };
-    if (changed != nullptr) {
-        std::map<std::string, FluxSlotShape> shapes;
-        for (const auto& [name, linear] : slots) shapes[name] = {linear->in_features(), linear->out_features()};
-        check_flux_lora(*changed, shapes);
-        touch(*changed);
-    } else {
-        for (const FluxLora& lora : loras_) touch(lora);
-    }
+namespace {
+
+// The linears a LoRA changes.
+std::set<std::string> layers_of(const FluxLora& lora) {
+    std::set<std::string> layers;
+    for (const FluxLoraLayerUpdate& u : lora.match.updates) layers.insert(u.layer);
+    return layers;
+}
+
+}  // namespace
+
+void FluxTransformer::change_loras(Context& ctx, const std::map<std::string, Linear*>& slots, const std::set<std::string>& layers,
+                                   const std::function<void()>& change, const std::function<void()>& undo) {
     const auto apply = [&] {
         for (const std::string& layer : layers) slots.at(layer)->set_low_rank_updates(ctx, flux_lora_updates(loras_, layer));
     };
-    const std::unique_lock<std::shared_mutex> no_forwards(*lora_mutex_);
     change();
     try {
         apply();
@@ -158,22 +155,30 @@ size_t FluxTransformer::lora_index(int32_t id) const {
 }
 
 int32_t FluxTransformer::add_lora(Context& ctx, FluxLoraMatch match, float strength, std::string name) {
+    const std::unique_lock<std::shared_mutex> no_forwards(*lora_mutex_);
+    const std::map<std::string, Linear*> slots = linears_by_slot();
+    std::map<std::string, FluxSlotShape> shapes;
+    for (const auto& [slot, linear] : slots) shapes[slot] = {linear->in_features(), linear->out_features()};
     FluxLora lora{next_lora_id_, std::move(name), strength, std::move(match)};
-    change_loras(ctx, &lora, [&] { loras_.push_back(std::move(lora)); }, [&] { loras_.pop_back(); });
+    check_flux_lora(lora, shapes);
+    const std::set<std::string> layers = layers_of(lora);
+    change_loras(ctx, slots, layers, [&] { loras_.push_back(std::move(lora)); }, [&] { loras_.pop_back(); });
     return next_lora_id_++;
 }
 
 void FluxTransformer::set_lora_strength(Context& ctx, int32_t id, float strength) {
+    const std::unique_lock<std::shared_mutex> no_forwards(*lora_mutex_);
     FluxLora& lora = loras_[lora_index(id)];
     require(std::isfinite(strength), SVDQ_ERROR_NON_FINITE, "LoRA '" + lora.name + "': the strength is " + value_text(strength));
     const float before = lora.strength;
-    change_loras(ctx, &lora, [&] { lora.strength = strength; }, [&] { lora.strength = before; });
+    change_loras(ctx, linears_by_slot(), layers_of(lora), [&] { lora.strength = strength; }, [&] { lora.strength = before; });
 }
 
 void FluxTransformer::remove_lora(Context& ctx, int32_t id) {
+    const std::unique_lock<std::shared_mutex> no_forwards(*lora_mutex_);
     const size_t at = lora_index(id);
     FluxLora removed;
-    change_loras(ctx, &loras_[at],
+    change_loras(ctx, linears_by_slot(), layers_of(loras_[at]),
                  [&] {
                      removed = std::move(loras_[at]);
                      loras_.erase(loras_.begin() + static_cast<std::ptrdiff_t>(at));
@@ -182,8 +187,12 @@ void FluxTransformer::remove_lora(Context& ctx, int32_t id) {
 }
 
 void FluxTransformer::clear_loras(Context& ctx) {
+    const std::unique_lock<std::shared_mutex> no_forwards(*lora_mutex_);
+    std::set<std::string> layers;
+    for (const FluxLora& lora : loras_) layers.merge(layers_of(lora));
     std::vector<FluxLora> removed;
-    change_loras(ctx, nullptr, [&] { removed = std::move(loras_); loras_.clear(); }, [&] { loras_ = std::move(removed); });
+    change_loras(ctx, linears_by_slot(), layers, [&] { removed = std::move(loras_); loras_.clear(); },
+                 [&] { loras_ = std::move(removed); });
 }
 
 }  // namespace svdq

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -49,10 +50,10 @@ public:
 
     // LoRAs at run time. Each linear a LoRA names gets the sum of every
     // LoRA's updates for it, scale times strength (strength 0: left out), as
-    // low-rank updates (Linear::set_low_rank_updates). A change checks
-    // everything first (every slot exists, shapes fit, values finite) and
-    // changes nothing on failure; it waits for running forwards and holds new
-    // ones back until it is done.
+    // low-rank updates (Linear::set_low_rank_updates). An added LoRA is checked
+    // whole (every slot exists, shapes fit, values finite); a change changes
+    // nothing on failure. Changes run one at a time, wait for running
+    // forwards and hold new ones back until they are done.
     int32_t add_lora(Context& ctx, FluxLoraMatch match, float strength, std::string name);  // returns the id
     void set_lora_strength(Context& ctx, int32_t id, float strength);
     void remove_lora(Context& ctx, int32_t id);
@@ -76,12 +77,11 @@ private:
 
     // Every linear by its slot name (flux_lora.h); made per change, so a moved model stays right.
     std::map<std::string, Linear*> linears_by_slot();
-    // Checks `changed` (the LoRA added, re-weighted or removed; nullptr: all
-    // of them go), then, with forwards held back, runs `change` on loras_ and
-    // updates the linears `changed` names (every LoRA's, for nullptr); `undo`
-    // restores loras_ if that fails.
-    void change_loras(Context& ctx, const FluxLora* changed, const std::function<void()>& change,
-                      const std::function<void()>& undo);
+    // With forwards held back (the caller owns the lock): runs `change` on
+    // loras_, then gives each of `layers` its updates; `undo` restores loras_
+    // if that fails.
+    void change_loras(Context& ctx, const std::map<std::string, Linear*>& slots, const std::set<std::string>& layers,
+                      const std::function<void()>& change, const std::function<void()>& undo);
     size_t lora_index(int32_t id) const;
 
     std::vector<FluxLora> loras_;
