@@ -35,7 +35,7 @@ extern "C" {
 
 /* Constants as an enum so that binding generators see them. */
 typedef enum svdq_constants {
-    SVDQ_ABI_VERSION = 4,     /* bumped on any breaking change of this header */
+    SVDQ_ABI_VERSION = 5,     /* bumped on any breaking change of this header */
     SVDQ_MAX_DIMS = 8,        /* most dimensions a tensor may have */
     SVDQ_INT4_GROUP_SIZE = 64 /* INT4 group size along K (weights and activations) */
 } svdq_constants;
@@ -69,9 +69,14 @@ typedef enum svdq_dtype {
     SVDQ_DTYPE_F8_E5M2 = 11  /* FP8 E5M2 (IEEE-like) */
 } svdq_dtype;
 
+/* Where a context runs. CUDA runs in libsvdquant_cuda, a library of its own
+ * beside libsvdquant, loaded when a context first asks for it; AUTO takes
+ * CUDA when that library, a driver and a supported GPU are all there, else
+ * the CPU (svdq_context_get_info says which). */
 typedef enum svdq_backend {
     SVDQ_BACKEND_CPU = 0,
-    SVDQ_BACKEND_CUDA = 1
+    SVDQ_BACKEND_CUDA = 1,
+    SVDQ_BACKEND_AUTO = 2
 } svdq_backend;
 
 /* CPU kernel level. AUTO picks the best the CPU supports; a lower value caps
@@ -141,6 +146,7 @@ typedef struct svdq_context_options {
     int32_t log_level;        /* svdq_log_level */
     svdq_log_fn log_callback; /* may be NULL */
     void* log_user;
+    int32_t device;           /* the GPU's ordinal for CUDA (0: the first); 0 for the CPU */
 } svdq_context_options;
 
 typedef struct svdq_context_info {
@@ -148,7 +154,20 @@ typedef struct svdq_context_info {
     int32_t backend;      /* svdq_backend */
     int32_t num_threads;
     int32_t cpu_level;    /* the level actually used, never AUTO */
+    int32_t device;       /* the GPU's ordinal (CUDA); 0 for the CPU */
 } svdq_context_info;
+
+/* One device a backend can run on. */
+typedef struct svdq_device_info {
+    uint32_t struct_size;        /* sizeof(svdq_device_info) */
+    int32_t backend;             /* svdq_backend, never AUTO */
+    int32_t ordinal;
+    int32_t compute_capability;  /* CUDA: major * 10 + minor (89: Ada); 0 for the CPU */
+    int32_t multiprocessors;     /* CUDA: streaming multiprocessors; CPU: logical cores */
+    uint64_t total_memory_bytes; /* CUDA: device memory; 0 for the CPU */
+    uint64_t free_memory_bytes;  /* CUDA: free when asked; 0 for the CPU */
+    char name[256];              /* "NVIDIA H100 80GB HBM3", or the CPU's kernel level */
+} svdq_device_info;
 
 /* Describes a linear layer Y = X W^T + bias. For SVDQ_SCHEME_W4A4, `smooth`
  * (lambda, [K]) divides the activations and multiplies the weights, and the
@@ -196,6 +215,14 @@ SVDQ_API svdq_status svdq_context_options_init(svdq_context_options* options);
 SVDQ_API svdq_status svdq_context_create(const svdq_context_options* options, svdq_context** out_context);
 SVDQ_API svdq_status svdq_context_destroy(svdq_context* context);
 SVDQ_API svdq_status svdq_context_get_info(const svdq_context* context, svdq_context_info* out_info);
+
+/* ---- devices ---------------------------------------------------------- */
+/* How many devices `backend` can run on here (CPU: 1; AUTO: not taken). When
+ * it can run on none, SVDQ_ERROR_UNSUPPORTED with the reason: libsvdquant_cuda
+ * not shipped or not loadable, no NVIDIA driver, no GPU, no GPU of a
+ * supported architecture (sm_75 or newer). */
+SVDQ_API svdq_status svdq_backend_device_count(int32_t backend, int32_t* out_count);
+SVDQ_API svdq_status svdq_backend_device_info(int32_t backend, int32_t ordinal, svdq_device_info* out_info);
 
 /* ---- host tensors ----------------------------------------------------- */
 /* A new zero-filled tensor that owns its memory. */
