@@ -10,7 +10,9 @@
 #   formats  safetensors I/O and the checkpoint converters
 #   sampling flow-matching schedules, samplers, noise, latent layout (host math)
 #   nn       layers over the backend interface
-#   backend  the interface and the context; cpu/ implements it
+#   backend  the interface and the context; cpu/ implements it; plugin/ is
+#            the C door to backends built as libraries of their own, and
+#            cuda/ (libsvdquant_cuda) sees nothing of the engine but that door
 #   core     errors, host tensors, numerics, threads
 cmake_minimum_required(VERSION 3.20)
 
@@ -29,7 +31,7 @@ set(cpu_inside_allowed backend)
 if(NOT SRC)
   message(FATAL_ERROR "usage: cmake -DSRC=<native/src> -P check_layers.cmake")
 endif()
-file(GLOB_RECURSE sources RELATIVE "${SRC}" "${SRC}/*.h" "${SRC}/*.cpp")
+file(GLOB_RECURSE sources RELATIVE "${SRC}" "${SRC}/*.h" "${SRC}/*.cpp" "${SRC}/*.cu" "${SRC}/*.cuh")
 set(errors "")
 foreach(source IN LISTS sources)
   string(REGEX MATCH "^[^/]+" folder "${source}")
@@ -52,6 +54,10 @@ foreach(source IN LISTS sources)
     list(FIND allowed_${folder} "${target_folder}" found)
     if(found EQUAL -1)
       string(APPEND errors "native/src/${source}:${number}: ${folder}/ may not include ${target} (${folder} may include: ${allowed_${folder}})\n")
+    elseif(source MATCHES "^backend/cuda/" AND NOT target MATCHES "^backend/(cuda|plugin)/")
+      string(APPEND errors "native/src/${source}:${number}: backend/cuda/ may include only backend/cuda/ and backend/plugin/ (it is a library of its own): ${target}\n")
+    elseif(target MATCHES "^backend/cuda/" AND NOT source MATCHES "^backend/cuda/")
+      string(APPEND errors "native/src/${source}:${number}: ${target} is inside libsvdquant_cuda: the engine reaches it through backend/plugin/ only\n")
     elseif(target MATCHES "^backend/cpu/" AND NOT source MATCHES "^backend/")
       list(FIND cpu_inside_allowed "${folder}" found)
       if(found EQUAL -1)

@@ -1,5 +1,6 @@
 #include "api/api_guard.h"
 #include "backend/context.h"
+#include "backend/devices.h"
 
 using namespace svdq;
 
@@ -44,7 +45,24 @@ SVDQ_API svdq_status svdq_context_get_info(const svdq_context* context, svdq_con
         info.backend = ctx.backend().kind();
         info.num_threads = const_cast<svdq_context&>(ctx).pool().size();
         info.cpu_level = ctx.backend().cpu_level();
+        info.device = ctx.device();
         write_versioned(deref(out_info, "out_info"), info, "svdq_context_info");
+    });
+}
+
+SVDQ_API svdq_status svdq_backend_device_count(int32_t backend, int32_t* out_count) {
+    return guarded(__func__, [&] {
+        int32_t& out = deref(out_count, "out_count");
+        out = 0;
+        out = device_count(static_cast<svdq_backend>(backend));
+    });
+}
+
+SVDQ_API svdq_status svdq_backend_device_info(int32_t backend, int32_t ordinal, svdq_device_info* out_info) {
+    return guarded(__func__, [&] {
+        svdq_device_info& out = deref(out_info, "out_info");
+        svdq_device_info info = device_info(static_cast<svdq_backend>(backend), ordinal);
+        write_versioned(out, info, "svdq_device_info");
     });
 }
 

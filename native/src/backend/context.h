@@ -17,7 +17,7 @@
 namespace svdq {
 
 // Builds a backend on the context's host threads at a CPU kernel level (tests
-// pass their own; the C API's contexts get the CPU backend).
+// pass their own; the C API's contexts get the options' backend and device).
 using BackendFactory = std::function<std::unique_ptr<Backend>(ThreadPool& pool, svdq_cpu_level level)>;
 
 class Context {
@@ -26,6 +26,7 @@ public:
     ~Context();
 
     Backend& backend() const { return *backend_; }
+    int32_t device() const { return device_; }  // the GPU's ordinal; 0 on the CPU
     const Logger& logger() const { return logger_; }
     // Host threads for host-side work (loading, packing, the quantizer's math).
     ThreadPool& pool() { return pool_; }
@@ -40,6 +41,7 @@ private:
     Logger logger_;
     ThreadPool pool_;
     std::unique_ptr<Backend> backend_;
+    int32_t device_;
     std::unique_ptr<HostGemm> host_gemm_;
     std::unique_ptr<Arena> arena_;
     std::vector<float> host_staging_;

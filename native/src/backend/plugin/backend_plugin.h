@@ -20,8 +20,8 @@ extern "C" {
 #endif
 
 #define SVDQ_PLUGIN_ABI_VERSION 1
-/* The symbol a plugin library exports: svdq_backend_plugin_entry. */
-#define SVDQ_PLUGIN_ENTRY_SYMBOL "svdq_backend_plugin"
+/* The function a plugin library exports (an svdq_backend_plugin_entry). */
+#define SVDQ_PLUGIN_ENTRY_SYMBOL "svdq_backend_plugin_get"
 
 typedef struct svdq_plugin_view {
     float* data;
