@@ -12,7 +12,7 @@ namespace SvdQuant.Native
 {
     internal enum svdq_constants : int
     {
-        SVDQ_ABI_VERSION = 4,
+        SVDQ_ABI_VERSION = 5,
         SVDQ_MAX_DIMS = 8,
         SVDQ_INT4_GROUP_SIZE = 64,
     }
@@ -52,6 +52,7 @@ namespace SvdQuant.Native
     {
         SVDQ_BACKEND_CPU = 0,
         SVDQ_BACKEND_CUDA = 1,
+        SVDQ_BACKEND_AUTO = 2,
     }
 
     internal enum svdq_cpu_level : int
@@ -163,6 +164,7 @@ namespace SvdQuant.Native
         public int log_level;
         public IntPtr log_callback;
         public void* log_user;
+        public int device;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -172,6 +174,20 @@ namespace SvdQuant.Native
         public int backend;
         public int num_threads;
         public int cpu_level;
+        public int device;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe struct svdq_device_info
+    {
+        public uint struct_size;
+        public int backend;
+        public int ordinal;
+        public int compute_capability;
+        public int multiprocessors;
+        public ulong total_memory_bytes;
+        public ulong free_memory_bytes;
+        public fixed byte name[256];
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -883,6 +899,12 @@ namespace SvdQuant.Native
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_context_get_info(SvdqContextHandle context, svdq_context_info* out_info);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_backend_device_count(int backend, int* out_count);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_backend_device_info(int backend, int ordinal, svdq_device_info* out_info);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_tensor_create(int dtype, long* shape, int ndim, out SvdqTensorHandle out_tensor);
