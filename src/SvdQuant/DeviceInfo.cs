@@ -29,7 +29,10 @@ public sealed class DeviceInfo
     /// <summary>The ordinal <see cref="EngineOptions.Device"/> takes (0 for the CPU).</summary>
     public int Ordinal { get; }
 
-    /// <summary>The GPU's name ("NVIDIA H100 80GB HBM3"), or for the CPU the kernel level it runs.</summary>
+    /// <summary>
+    /// The GPU's name ("NVIDIA H100 80GB HBM3"), or for the CPU the best kernel level it has ("CPU (avx2 kernels)";
+    /// an engine may be capped lower, see <see cref="Engine.CpuLevel"/>).
+    /// </summary>
     public string Name { get; }
 
     /// <summary>A GPU's compute capability, e.g. 8.9 for Ada or 9.0 for Hopper; null for the CPU.</summary>
@@ -44,7 +47,7 @@ public sealed class DeviceInfo
     /// <summary>A GPU's free memory when this was read; 0 for the CPU.</summary>
     public long FreeMemoryBytes { get; }
 
-    /// <summary>"cuda:0 NVIDIA H100 80GB HBM3 (sm 9.0)" or "cpu:0 avx2".</summary>
+    /// <summary>"cuda:0 NVIDIA H100 80GB HBM3 (sm 9.0)" or "cpu:0 CPU (avx2 kernels)".</summary>
     public override string ToString() =>
         $"{Backend.ToString().ToLowerInvariant()}:{Ordinal} {Name}" + (ComputeCapability is null ? string.Empty : $" (sm {ComputeCapability})");
 
