@@ -56,6 +56,8 @@ app.Configure(config =>
         lora.AddCommand<LoraInspectCommand>("inspect")
             .WithDescription("Show a LoRA file's key style, modules (FLUX.1 modules matched by name), rank, alpha and unused keys.");
     });
+    config.AddCommand<DevicesCommand>("devices")
+        .WithDescription("List the devices each backend can run on here (the CPU; CUDA's GPUs), or why a backend cannot run.");
     config.AddCommand<InspectCommand>("inspect")
         .WithDescription("Show a safetensors checkpoint's flavour (diffusers, Nunchaku INT4/NVFP4, ours), parameters, size, metadata and tensors.");
 });

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using System.Threading;
 using SvdQuant.Native;
@@ -17,7 +18,10 @@ public sealed class Engine : IDisposable
 
     /// <summary>Starts an engine.</summary>
     /// <param name="options">The setup; null takes every default.</param>
-    /// <exception cref="SvdQuantException">The engine refused the options, e.g. <see cref="StatusCode.Unsupported"/> for a backend this build lacks.</exception>
+    /// <exception cref="SvdQuantException">
+    /// The engine refused the options, e.g. <see cref="StatusCode.Unsupported"/> with the reason for <see cref="Backend.Cuda"/>
+    /// where CUDA cannot run (<see cref="Backend.Auto"/> takes the CPU there instead).
+    /// </exception>
     /// <exception cref="DllNotFoundException">The native library could not be loaded; the message lists every path tried.</exception>
     public Engine(EngineOptions? options = null)
     {
@@ -25,7 +29,8 @@ public sealed class Engine : IDisposable
         _context = CreateContext(options ?? new EngineOptions());
         try
         {
-            (Backend, ThreadCount, CpuLevel) = ReadInfo(_context);
+            (Backend, ThreadCount, CpuLevel, int ordinal) = ReadInfo(_context);
+            Device = DeviceInfo.Read(Backend, ordinal);
         }
         catch
         {
@@ -80,14 +85,58 @@ public sealed class Engine : IDisposable
 #endif
     }
 
-    /// <summary>The backend the engine runs on.</summary>
+    /// <summary>The backend the engine runs on: the one <see cref="Backend.Auto"/> chose, never Auto itself.</summary>
     public Backend Backend { get; }
+
+    /// <summary>The device the engine runs on, as the engine started (<see cref="GetDevices"/> reads free memory anew).</summary>
+    public DeviceInfo Device { get; }
 
     /// <summary>The number of worker threads.</summary>
     public int ThreadCount { get; }
 
     /// <summary>The CPU kernel level in use (never <see cref="SvdQuant.CpuLevel.Auto"/>).</summary>
     public CpuLevel CpuLevel { get; }
+
+    /// <summary>The devices <paramref name="backend"/> can run on here, by ordinal (the CPU: one).</summary>
+    /// <param name="backend"><see cref="Backend.Cpu"/> or <see cref="Backend.Cuda"/>; <see cref="Backend.Auto"/> names no devices of its own.</param>
+    /// <exception cref="SvdQuantException">
+    /// <see cref="StatusCode.Unsupported"/> with the reason when <paramref name="backend"/> cannot run here (for CUDA: libsvdquant_cuda
+    /// missing or not loadable, no NVIDIA driver, no GPU, no GPU of a supported architecture).
+    /// </exception>
+    public static unsafe IReadOnlyList<DeviceInfo> GetDevices(Backend backend)
+    {
+        NativeLibraryCheck.EnsureCompatible();
+        int count;
+        NativeStatus.Check(NativeMethods.svdq_backend_device_count((int)backend, &count));
+        var devices = new DeviceInfo[count];
+        for (int ordinal = 0; ordinal < count; ordinal++)
+        {
+            devices[ordinal] = DeviceInfo.Read(backend, ordinal);
+        }
+
+        return devices;
+    }
+
+    /// <summary>Whether <paramref name="backend"/> can run here; when not, the engine's reason (as <see cref="GetDevices"/> would throw it).</summary>
+    /// <param name="backend"><see cref="Backend.Cpu"/> or <see cref="Backend.Cuda"/>.</param>
+    /// <param name="reason">Null when available; else why not, e.g. which library, driver or GPU is missing.</param>
+    /// <exception cref="SvdQuantException">Any refusal other than <see cref="StatusCode.Unsupported"/>, e.g. for <see cref="Backend.Auto"/>.</exception>
+    public static unsafe bool IsAvailable(Backend backend, out string? reason)
+    {
+        NativeLibraryCheck.EnsureCompatible();
+        try
+        {
+            int count;
+            NativeStatus.Check(NativeMethods.svdq_backend_device_count((int)backend, &count));
+            reason = null;
+            return true;
+        }
+        catch (SvdQuantException e) when (e.Status == StatusCode.Unsupported)
+        {
+            reason = e.Message;
+            return false;
+        }
+    }
 
     /// <summary>Stops the engine. Layers created with it stay usable with another engine.</summary>
     public void Dispose() => _context.Dispose();
@@ -121,6 +170,7 @@ public sealed class Engine : IDisposable
         svdq_context_options native;
         NativeStatus.Check(NativeMethods.svdq_context_options_init(&native));
         native.backend = (int)options.Backend;
+        native.device = options.Device;
         native.num_threads = options.Threads;
         native.cpu_level = (int)options.CpuLevel;
         native.log_level = (int)options.LogLevel;
@@ -150,11 +200,11 @@ public sealed class Engine : IDisposable
         }
     }
 
-    private static unsafe (Backend, int, CpuLevel) ReadInfo(SvdqContextHandle context)
+    private static unsafe (Backend, int, CpuLevel, int Device) ReadInfo(SvdqContextHandle context)
     {
         svdq_context_info info = default;
         info.struct_size = (uint)sizeof(svdq_context_info);
         NativeStatus.Check(NativeMethods.svdq_context_get_info(context, &info));
-        return ((Backend)info.backend, info.num_threads, (CpuLevel)info.cpu_level);
+        return ((Backend)info.backend, info.num_threads, (CpuLevel)info.cpu_level, info.device);
     }
 }

@@ -8,6 +8,13 @@ public sealed class EngineOptions
     /// <summary>The device to run on. Default: <see cref="SvdQuant.Backend.Cpu"/>.</summary>
     public Backend Backend { get; set; } = Backend.Cpu;
 
+    /// <summary>
+    /// The GPU's ordinal for <see cref="SvdQuant.Backend.Cuda"/> (and <see cref="SvdQuant.Backend.Auto"/> when it
+    /// picks CUDA), as <see cref="Engine.GetDevices"/> lists them. Default: 0, the first (and the CPU's only one).
+    /// The engine refuses a negative ordinal and one that names no GPU.
+    /// </summary>
+    public int Device { get; set; }
+
     /// <summary>Worker threads; 0 (the default) uses one per core.</summary>
     public int Threads { get; set; }
 

@@ -38,12 +38,23 @@ public abstract class CliFixture
 
     protected static CliResult Run(params string[] arguments) => Finish(Start(arguments), arguments);
 
+    /// <summary>Runs the CLI with one more environment variable set.</summary>
+    protected static CliResult RunWith((string Name, string Value) variable, params string[] arguments) =>
+        Finish(Start(variable, arguments), arguments);
+
     /// <summary>Starts the CLI without waiting for it; <see cref="Finish"/> collects what it left.</summary>
-    protected static Process Start(params string[] arguments)
+    protected static Process Start(params string[] arguments) => Start(null, arguments);
+
+    private static Process Start((string Name, string Value)? variable, string[] arguments)
     {
         // A CLI that is not there is a failure, not a reason to skip: these tests are its only check.
         Assert.That(File.Exists(CliPath), Is.True, $"the CLI is not built at {CliPath} (building tests/SvdQuant.Tests builds it)");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (variable is (string name, string value))
+        {
+            start.Environment[name] = value;
+        }
+
         start.ArgumentList.Add(CliPath);
         foreach (string argument in arguments)
         {

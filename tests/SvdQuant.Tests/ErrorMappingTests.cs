@@ -160,21 +160,6 @@ public sealed class ErrorMappingTests
     }
 
     [Test]
-    public void CudaBackend_OnACpuOnlyBuild_IsUnsupported()
-    {
-        try
-        {
-            using var engine = new Engine(new EngineOptions { Backend = Backend.Cuda });
-            Assert.Ignore("This native library has a usable CUDA backend.");
-        }
-        catch (SvdQuantException e)
-        {
-            Assert.That(e.Status, Is.EqualTo(StatusCode.Unsupported));
-            Assert.That(e.Message, Does.Contain("CUDA"));
-        }
-    }
-
-    [Test]
     public void NegativeThreadCount_IsAnInvalidArgument()
     {
         var e = Assert.Throws<SvdQuantException>(() => _ = new Engine(new EngineOptions { Threads = -1 }));

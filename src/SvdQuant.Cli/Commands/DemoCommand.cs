@@ -33,8 +33,30 @@ internal sealed class DemoCommand : Command<DemoSettings>
             return WritePipeline(settings.WritePipeline);
         }
 
-        using var engine = new Engine(new EngineOptions { Threads = settings.Threads });
-        AnsiConsole.MarkupLineInterpolated($"[bold]SvdQuant engine {Engine.Version}[/]: {engine.ThreadCount} threads, CPU level {engine.CpuLevel}");
+        EngineOptions engineOptions = settings.NewEngineOptions();
+        engineOptions.Threads = settings.Threads;
+        Engine engine;
+        try
+        {
+            engine = new Engine(engineOptions);
+        }
+        catch (SvdQuantException e) when (e.Status is not (StatusCode.OutOfMemory or StatusCode.Internal))
+        {
+            // A backend or device that cannot run here is bad input, as in the file commands (exit code 2).
+            Console.Error.WriteLine($"svdquant: {e.Message}");
+            return 2;
+        }
+
+        using (engine)
+        {
+            return Run(engine, settings, cancellationToken);
+        }
+    }
+
+    private static int Run(Engine engine, DemoSettings settings, CancellationToken cancellationToken)
+    {
+        string device = engine.Backend == Backend.Cpu ? string.Empty : $", {engine.Device}";
+        AnsiConsole.MarkupLineInterpolated($"[bold]SvdQuant engine {Engine.Version}[/]: {engine.ThreadCount} threads, CPU level {engine.CpuLevel}{device}");
         AnsiConsole.MarkupLineInterpolated($"Synthetic FLUX layer: M = {settings.Tokens} tokens, K = N = {Features}, seed {settings.Seed}");
 
         SyntheticLayer data = SyntheticLayer.Create(settings.Tokens, Features, Features, settings.Seed);

@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 namespace SvdQuant.Cli.Commands;
 
 /// <summary>Options of <c>svdquant demo</c>.</summary>
-internal sealed class DemoSettings : CommandSettings
+internal sealed class DemoSettings : EngineSettings
 {
     [CommandOption("--tokens <M>")]
     [Description("Rows of the activation matrix (tokens).")]
@@ -41,7 +41,7 @@ internal sealed class DemoSettings : CommandSettings
     [Description("Instead of the demo: write a small synthetic FLUX pipeline folder (random weights, every component in the published layouts) to the new folder DIR, for `svdquant generate --model DIR --prompt ...`.")]
     public string? WritePipeline { get; init; }
 
-    public override ValidationResult Validate()
+    protected override ValidationResult ValidateOptions()
     {
         if (Tokens < 1)
         {

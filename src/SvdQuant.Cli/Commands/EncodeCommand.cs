@@ -41,7 +41,7 @@ internal sealed class EncodeCommand : FileCommand<EncodeSettings>
         }
 
         RefuseToOverwriteInputs(settings.Output, settings.Model, settings.TokenIds);
-        using var engine = new Engine();
+        using var engine = new Engine(settings.NewEngineOptions());
         using TextEncoders encoders = TextEncoders.Load(
             engine, settings.Model, new TextEncoderOptions { T5Precision = precision, T5MaxLength = settings.MaxLength });
 

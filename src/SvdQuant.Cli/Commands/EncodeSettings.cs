@@ -6,7 +6,7 @@ namespace SvdQuant.Cli.Commands;
 
 /// <summary>Arguments of <c>svdquant encode</c>.</summary>
 // Descriptions are Spectre markup: [[ and ]] print brackets.
-internal sealed class EncodeSettings : CommandSettings
+internal sealed class EncodeSettings : EngineSettings
 {
     [CommandOption("--model <DIR>")]
     [Description("A diffusers FLUX pipeline folder: text_encoder/ (CLIP) and text_encoder_2/ (T5), and for --prompt tokenizer/ and tokenizer_2/.")]
@@ -33,7 +33,7 @@ internal sealed class EncodeSettings : CommandSettings
     [Description("T5's token count for --prompt; default 512 (a model with a guidance embedding, FLUX.1-dev) or 256 (FLUX.1-schnell).")]
     public int? MaxLength { get; init; }
 
-    public override ValidationResult Validate()
+    protected override ValidationResult ValidateOptions()
     {
         if (string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Output))
         {

@@ -22,7 +22,7 @@ internal sealed class FluxForwardCommand : FileCommand<FluxForwardSettings>
     {
         IReadOnlyList<LoraMerge> loras = LoraArguments.Parse(settings.Loras);
         RefuseToOverwriteInputs(settings.Output, [settings.Model, settings.Inputs, .. loras.Select(l => l.Path)]);
-        using var engine = new Engine();
+        using var engine = new Engine(settings.NewEngineOptions());
         using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions { BlockScheme = settings.Scheme });
         LoraArguments.AddTo(engine, model, loras);
         using SafeTensorsFile file = SafeTensorsFile.Open(settings.Inputs);

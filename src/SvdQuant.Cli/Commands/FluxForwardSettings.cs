@@ -5,7 +5,7 @@ namespace SvdQuant.Cli.Commands;
 
 /// <summary>Arguments of <c>svdquant flux forward</c>.</summary>
 // Descriptions are Spectre markup: [[ and ]] print brackets.
-internal sealed class FluxForwardSettings : CommandSettings
+internal sealed class FluxForwardSettings : EngineSettings
 {
     [CommandOption("--model <PATH>")]
     [Description("A diffusers FLUX folder (config.json and *.safetensors weights) or a quantized checkpoint file (Nunchaku's or `svdquant quantize`'s).")]
@@ -28,7 +28,7 @@ internal sealed class FluxForwardSettings : CommandSettings
     [Description(LoraArguments.Description)]
     public string[]? Loras { get; init; }
 
-    public override Spectre.Console.ValidationResult Validate()
+    protected override Spectre.Console.ValidationResult ValidateOptions()
     {
         if (string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Inputs) || string.IsNullOrEmpty(Output))
         {

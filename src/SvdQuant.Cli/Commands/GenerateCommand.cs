@@ -78,7 +78,7 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
 
         try
         {
-            using var engine = new Engine();
+            using var engine = new Engine(settings.NewEngineOptions());
             return pipeline ? RunPipeline(engine, settings, sampler, loras, cancellationToken) : RunTransformer(engine, settings, sampler, loras, cancellationToken);
         }
         catch (OperationCanceledException)

@@ -6,7 +6,7 @@ namespace SvdQuant.Cli.Commands;
 
 /// <summary>Arguments of <c>svdquant generate</c>.</summary>
 // Descriptions are Spectre markup: [[ and ]] print brackets.
-internal sealed class GenerateSettings : CommandSettings
+internal sealed class GenerateSettings : EngineSettings
 {
     [CommandOption("--model <PATH>")]
     [Description("A diffusers FLUX pipeline folder (model_index.json, scheduler/, text_encoder/, text_encoder_2/, tokenizer/, tokenizer_2/, transformer/, vae/): the PNG is the picture. Or a transformer alone (a diffusers transformer folder or a quantized checkpoint file) with --embeddings: the PNG is the latent preview.")]
@@ -111,7 +111,7 @@ internal sealed class GenerateSettings : CommandSettings
     [Description("The PNG: the picture (with a pipeline folder), else the latent RGB preview (ComfyUI's FLUX latent-to-RGB factors; other channel counts: channels 0-2 stretched) at the image's size.")]
     public string Output { get; init; } = string.Empty;
 
-    public override ValidationResult Validate()
+    protected override ValidationResult ValidateOptions()
     {
         if (string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Output))
         {

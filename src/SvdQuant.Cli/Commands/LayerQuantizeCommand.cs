@@ -22,7 +22,7 @@ internal sealed class LayerQuantizeCommand : FileCommand<LayerQuantizeSettings>
         }
 
         RefuseToOverwriteInputs(settings.Output, settings.Input);
-        using var engine = new Engine();
+        using var engine = new Engine(settings.NewEngineOptions());
         QuantizationReport report = Quantizer.QuantizeFile(engine, settings.Input, settings.Output, options);
         AnsiConsole.MarkupLineInterpolated(
             $"{settings.Output}: {options.Method} {options.Format}{(QuantizationArguments.HasBranch(options.Method) ? $", rank {settings.Rank}" : "")}, alpha {report.Alpha:0.00} beta {report.Beta:0.00}, calibration error {report.CalibrationError:0.0000} (search {report.Search.TotalSeconds:0.00} s, SVD {report.Svd.TotalSeconds:0.00} s)");

@@ -6,7 +6,7 @@ namespace SvdQuant.Cli.Commands;
 
 /// <summary>Arguments of <c>svdquant layer quantize</c>.</summary>
 // Descriptions are Spectre markup: [[ and ]] print brackets.
-internal sealed class LayerQuantizeSettings : CommandSettings
+internal sealed class LayerQuantizeSettings : EngineSettings
 {
     [CommandOption("--input <FILE>")]
     [Description("safetensors with weight [[N,K]], optional bias [[N]] and calib [[M,K]] (F32, F16 or BF16).")]
@@ -31,7 +31,7 @@ internal sealed class LayerQuantizeSettings : CommandSettings
     [DefaultValue(32)]
     public int Rank { get; init; } = 32;
 
-    public override ValidationResult Validate() =>
+    protected override ValidationResult ValidateOptions() =>
         string.IsNullOrEmpty(Input) || string.IsNullOrEmpty(Output)
             ? ValidationResult.Error("--input and --output are required")
             : ValidationResult.Success();

@@ -17,7 +17,7 @@ internal sealed class LayerRunCommand : FileCommand<LayerRunSettings>
     protected override int Run(LayerRunSettings settings, CancellationToken cancellationToken)
     {
         RefuseToOverwriteInputs(settings.Output, settings.Layer, settings.Input);
-        using var engine = new Engine();
+        using var engine = new Engine(settings.NewEngineOptions());
         using LinearLayer layer = LinearLayer.Load(engine, settings.Layer);
         using SafeTensorsFile input = SafeTensorsFile.Open(settings.Input);
         if (!input.TryGetTensor("x", out TensorInfo x))

@@ -6,7 +6,7 @@ namespace SvdQuant.Cli.Commands;
 
 /// <summary>Arguments of <c>svdquant layer run</c>.</summary>
 // Descriptions are Spectre markup: [[ and ]] print brackets.
-internal sealed class LayerRunSettings : CommandSettings
+internal sealed class LayerRunSettings : EngineSettings
 {
     [CommandOption("--layer <FILE>")]
     [Description("A layer written by `svdquant layer quantize`.")]
@@ -20,7 +20,7 @@ internal sealed class LayerRunSettings : CommandSettings
     [Description("Where to write y [[T,N]] as F32.")]
     public string Output { get; init; } = string.Empty;
 
-    public override ValidationResult Validate() =>
+    protected override ValidationResult ValidateOptions() =>
         string.IsNullOrEmpty(Layer) || string.IsNullOrEmpty(Input) || string.IsNullOrEmpty(Output)
             ? ValidationResult.Error("--layer, --input and --output are required")
             : ValidationResult.Success();

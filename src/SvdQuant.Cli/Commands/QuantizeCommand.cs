@@ -34,7 +34,13 @@ internal sealed class QuantizeCommand : FileCommand<QuantizeSettings>
         try
         {
             // While merging, the engine warns of LoRA keys that match nothing and of alphas that default to the rank.
-            using var engine = new Engine(options.Loras.Count == 0 ? null : new EngineOptions { Log = (_, message) => LoraArguments.Warn(message) });
+            EngineOptions engineOptions = settings.NewEngineOptions();
+            if (options.Loras.Count > 0)
+            {
+                engineOptions.Log = (_, message) => LoraArguments.Warn(message);
+            }
+
+            using var engine = new Engine(engineOptions);
             float worst = 0;
             string worstLayer = string.Empty;
             long start = Stopwatch.GetTimestamp();

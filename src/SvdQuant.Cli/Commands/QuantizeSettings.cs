@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 namespace SvdQuant.Cli.Commands;
 
 /// <summary>Arguments of <c>svdquant quantize</c>.</summary>
-internal sealed class QuantizeSettings : CommandSettings
+internal sealed class QuantizeSettings : EngineSettings
 {
     [CommandOption("--model <DIR>")]
     [Description("A float diffusers FLUX folder: config.json and *.safetensors weights.")]
@@ -38,7 +38,7 @@ internal sealed class QuantizeSettings : CommandSettings
     [Description(LoraArguments.Description)]
     public string[]? Loras { get; init; }
 
-    public override ValidationResult Validate() =>
+    protected override ValidationResult ValidateOptions() =>
         string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Output)
             ? ValidationResult.Error("--model and --output are required")
             : ValidationResult.Success();

@@ -17,7 +17,7 @@ internal sealed class VaeDecodeCommand : FileCommand<VaeDecodeSettings>
     {
         RefuseToOverwriteInputs(settings.Output, settings.Model, settings.Latents);
         (float[] latents, long[] shape) = VaeTensorFile.Read(settings.Latents, "latents", "[B, C, h, w]");
-        using var engine = new Engine();
+        using var engine = new Engine(settings.NewEngineOptions());
         using AutoencoderKL vae = AutoencoderKL.Load(engine, settings.Model);
         long start = Stopwatch.GetTimestamp();
         float[] image = vae.Decode(engine, latents, shape, settings.Options);

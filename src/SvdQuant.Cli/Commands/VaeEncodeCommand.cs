@@ -18,7 +18,7 @@ internal sealed class VaeEncodeCommand : FileCommand<VaeEncodeSettings>
     {
         RefuseToOverwriteInputs(settings.Output, settings.Model, settings.Image);
         (float[] image, long[] shape) = VaeTensorFile.Read(settings.Image, "image", "[B, 3, H, W]");
-        using var engine = new Engine();
+        using var engine = new Engine(settings.NewEngineOptions());
         using AutoencoderKL vae = AutoencoderKL.Load(engine, settings.Model);
         long start = Stopwatch.GetTimestamp();
         (float[] mean, float[] logVar) = vae.Encode(engine, image, shape, settings.Options);

@@ -8,7 +8,7 @@ namespace SvdQuant.Cli.Commands;
 
 /// <summary>Arguments shared by <c>svdquant vae decode</c> and <c>svdquant vae encode</c>.</summary>
 // Descriptions are Spectre markup: [[ and ]] print brackets.
-internal abstract class VaeSettings : CommandSettings
+internal abstract class VaeSettings : EngineSettings
 {
     [CommandOption("--model <DIR>")]
     [Description("A VAE folder (config.json + diffusion_pytorch_model.safetensors) or a FLUX folder with vae/.")]
@@ -46,7 +46,7 @@ internal abstract class VaeSettings : CommandSettings
         TileSize = TileSize,
     };
 
-    public override ValidationResult Validate()
+    protected override ValidationResult ValidateOptions()
     {
         if (string.IsNullOrEmpty(Model) || string.IsNullOrEmpty(Input) || string.IsNullOrEmpty(Output))
         {

@@ -10,6 +10,13 @@ internal static unsafe class NativeText
     public static string FromUtf8(byte* text) =>
         text == null ? string.Empty : Marshal.PtrToStringUTF8((IntPtr)text) ?? string.Empty;
 
+    /// <summary>The text in a fixed buffer of <paramref name="capacity"/> bytes: up to its first NUL, or all of it without one.</summary>
+    public static string FromUtf8(byte* text, int capacity)
+    {
+        int length = new ReadOnlySpan<byte>(text, capacity).IndexOf((byte)0);
+        return Encoding.UTF8.GetString(text, length < 0 ? capacity : length);
+    }
+
     /// <summary>The UTF-8 bytes of <paramref name="text"/> with a terminating NUL, ready to pin.</summary>
     public static byte[] ToUtf8(string text)
     {
