@@ -16,7 +16,7 @@
 #include "models/flux/flux_checkpoint.h"
 #include "models/flux/flux_input_set.h"
 #include "models/flux/flux_transformer.h"
-#include "nn/linear.h"
+#include "linear_cases.h"
 #include "nunchaku_flux_fixture.h"
 #include "temp_path.h"
 #include "test_util.h"
@@ -53,70 +53,40 @@ double relative_error(const std::vector<float>& a, const std::vector<float>& b) 
     return diff / scale;
 }
 
-std::vector<float> run_linear(Context& ctx, const LinearWeights& w, const std::vector<float>& x, int64_t m,
-                              const std::vector<LowRankUpdate>& updates = {}) {
-    Linear layer(ctx, w);
-    if (!updates.empty()) layer.set_low_rank_updates(ctx, updates);
-    std::vector<float> y(static_cast<size_t>(m * w.n));
-    layer.forward(ctx, x.data(), m, y.data());
-    return y;
-}
-
-struct LayerCase {
-    const char* name;
-    svdq_linear_scheme scheme;
-    bool bf16_weights, smooth, branch, unfused, gelu, lora;
-    double bound;  // relative to the output's scale
+// Bounds, relative to the output's scale: fp32 paths differ from the CPU only in summation order and
+// FMA (~1e-6 at K = 640); the BF16 float layer rounds x to BF16 for cuBLAS (2^-9 per value, ~3e-3).
+struct CudaCase {
+    test::LinearCase layer;
+    double bound;
 };
 
-// Bounds: fp32 paths differ from the CPU only in summation order and FMA (~1e-6 of the scale at
-// K = 640); the BF16 float layer rounds x to BF16 for cuBLAS (2^-9 per value, ~3e-3 of the scale).
-const LayerCase kLayerCases[] = {
-    {"float_f32", SVDQ_SCHEME_FLOAT, false, false, false, false, false, false, 2e-5},
-    {"float_bf16", SVDQ_SCHEME_FLOAT, true, false, false, false, false, false, 5e-3},
-    {"w4a16", SVDQ_SCHEME_W4A16, false, false, false, false, true, false, 2e-5},
-    {"w4a4", SVDQ_SCHEME_W4A4, false, false, false, false, false, false, 2e-5},
-    {"w4a4_svdquant_fused", SVDQ_SCHEME_W4A4, false, true, true, false, true, false, 2e-5},
-    {"w4a4_svdquant_unfused", SVDQ_SCHEME_W4A4, false, true, true, true, false, false, 2e-5},
-    {"w4a4_svdquant_lora", SVDQ_SCHEME_W4A4, false, true, true, false, true, true, 2e-5},
+const CudaCase kLayerCases[] = {
+    {{"float_f32", SVDQ_SCHEME_FLOAT, false, false, false, false, false, false}, 2e-5},
+    {{"float_bf16", SVDQ_SCHEME_FLOAT, true, false, false, false, false, false}, 5e-3},
+    {{"w4a16", SVDQ_SCHEME_W4A16, false, false, false, false, true, false}, 2e-5},
+    {{"w4a4", SVDQ_SCHEME_W4A4, false, false, false, false, false, false}, 2e-5},
+    {{"w4a4_svdquant_fused", SVDQ_SCHEME_W4A4, false, true, true, false, true, false}, 2e-5},
+    {{"w4a4_svdquant_unfused", SVDQ_SCHEME_W4A4, false, true, true, true, false, false}, 2e-5},
+    {{"w4a4_svdquant_lora", SVDQ_SCHEME_W4A4, false, true, true, false, true, true}, 2e-5},
 };
 
-class CudaLinearTest : public testing::TestWithParam<LayerCase> {};
+class CudaLinearTest : public testing::TestWithParam<CudaCase> {};
 
 TEST_P(CudaLinearTest, MatchesTheCpu) {
     SVDQ_REQUIRE_CUDA(gpu);
-    const LayerCase& c = GetParam();
+    const CudaCase& c = GetParam();
     // Ragged sizes: M and N not multiples of the 128-wide tiles, K of 64.
     const int64_t m = 77, n = 200, k = 640, rank = 32;
-    LinearWeights w;
-    w.scheme = c.scheme;
-    w.format = c.scheme == SVDQ_SCHEME_FLOAT ? SVDQ_FORMAT_FLOAT : SVDQ_FORMAT_INT4;
-    w.activation = c.gelu ? SVDQ_ACTIVATION_GELU_TANH : SVDQ_ACTIVATION_NONE;
-    w.branch_execution = c.unfused ? SVDQ_BRANCH_UNFUSED : SVDQ_BRANCH_FUSED;
-    w.n = n;
-    w.k = k;
-    w.weight = test::gaussian(static_cast<size_t>(n * k), 1, 0.05f);
-    if (c.bf16_weights) w.weight = test::bf16_values(w.weight);
-    w.bias = test::gaussian(static_cast<size_t>(n), 2);
-    if (c.smooth) {
-        w.smooth = test::gaussian(static_cast<size_t>(k), 3);
-        for (float& s : w.smooth) s = 0.5f + std::fabs(s);
-    }
-    if (c.branch) {
-        w.rank = rank;
-        w.up = test::gaussian(static_cast<size_t>(n * rank), 4, 0.1f);
-        w.down = test::gaussian(static_cast<size_t>(rank * k), 5, 0.1f);
-    }
-    std::vector<LowRankUpdate> updates;
-    if (c.lora) updates.push_back({16, test::gaussian(16 * k, 6, 0.05f), test::gaussian(static_cast<size_t>(n * 16), 7, 0.05f), 0.75f});
+    const LinearWeights w = test::case_weights(c.layer, n, k, rank, false);
+    const std::vector<LowRankUpdate> updates = test::case_updates(c.layer, n, k);
     const std::vector<float> x = test::with_outlier_channels(test::gaussian(static_cast<size_t>(m * k), 8), k, 37, 12.0f);
     Context cpu(test::level_options(SVDQ_CPU_SCALAR));
-    const std::vector<float> expected = run_linear(cpu, w, x, m, updates);
-    EXPECT_LT(relative_error(run_linear(*gpu, w, x, m, updates), expected), c.bound);
+    const std::vector<float> expected = test::run_linear(cpu, w, x, m, updates);
+    EXPECT_LT(relative_error(test::run_linear(*gpu, w, x, m, updates), expected), c.bound);
 }
 
 INSTANTIATE_TEST_SUITE_P(EverySchemeAndBranch, CudaLinearTest, testing::ValuesIn(kLayerCases),
-                         [](const testing::TestParamInfo<LayerCase>& info) { return std::string(info.param.name); });
+                         [](const testing::TestParamInfo<CudaCase>& info) { return std::string(info.param.layer.name); });
 
 TEST(CudaLinear, NonFiniteInputIsRefusedWithItsPlace) {
     SVDQ_REQUIRE_CUDA(gpu);
@@ -129,7 +99,7 @@ TEST(CudaLinear, NonFiniteInputIsRefusedWithItsPlace) {
     std::vector<float> x = test::gaussian(3 * 128, 2);
     x[128 + 5] = NAN;
     try {
-        run_linear(*gpu, w, x, 3);
+        test::run_linear(*gpu, w, x, 3);
         FAIL() << "NaN was accepted";
     } catch (const Error& e) {
         EXPECT_EQ(e.status(), SVDQ_ERROR_NON_FINITE);
