@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <vector>
 
 #include "backend/context.h"
@@ -19,6 +20,9 @@ struct LinearCase {
     svdq_linear_scheme scheme;
     bool bf16_weights, smooth, branch, unfused, gelu, lora;
 };
+
+// gtest names a parameter by this instead of its bytes.
+inline void PrintTo(const LinearCase& c, std::ostream* os) { *os << c.name; }
 
 // Smoothing factors: positive, spread; powers of two when exact_smooth (1 / (1 / s) is s again).
 inline LinearWeights case_weights(const LinearCase& c, int64_t n, int64_t k, int64_t rank, bool exact_smooth) {

@@ -60,6 +60,8 @@ struct CudaCase {
     double bound;
 };
 
+void PrintTo(const CudaCase& c, std::ostream* os) { *os << c.layer.name; }
+
 const CudaCase kLayerCases[] = {
     {{"float_f32", SVDQ_SCHEME_FLOAT, false, false, false, false, false, false}, 2e-5},
     {{"float_bf16", SVDQ_SCHEME_FLOAT, true, false, false, false, false, false}, 5e-3},
