@@ -185,8 +185,9 @@ TEST_F(BackendOps, UploadDownloadAndCopyKeepStridedViewsExact) {
 // on the BF16-rounded inputs only the summation order differs: 1e-5. Against
 // the CPU on the fp32 inputs it carries BF16's rounding; measured on the CPU
 // (fp32 attention on rounded vs original inputs, these sizes and seeds):
-// 2.5e-3 at most over the head sizes; bound 4e-3 (a softmax without its
-// running max correction or a wrong scale is off by 1e-1 and more).
+// 3.0e-3 to 6.1e-3 over the head sizes; bound 7e-3. The 1e-5 check is the
+// sharp one, with room: the CPU's AVX2 and scalar attention (other
+// summation orders) differ by 9.4e-7 at most on these inputs.
 TEST_F(BackendOps, AttentionMatchesTheCpuOnBf16RoundedInputs) {
     const int64_t tokens = 77;  // 2 key tiles + 13, query tiles of 32 or 16 + a ragged one
     for (int64_t head_dim : {40, 64, 72, 128, 256}) {
@@ -215,7 +216,7 @@ TEST_F(BackendOps, AttentionMatchesTheCpuOnBf16RoundedInputs) {
         };
         for (float x : got) ASSERT_TRUE(std::isfinite(x));
         EXPECT_LE(test::max_rel_error(got, reference(true)), kFp32Bound) << "against BF16-rounded inputs";
-        EXPECT_LE(test::max_rel_error(got, reference(false)), 4e-3) << "against fp32 inputs";
+        EXPECT_LE(test::max_rel_error(got, reference(false)), 7e-3) << "against fp32 inputs";
     }
 }
 
