@@ -185,13 +185,14 @@ TEST_F(BackendOps, UploadDownloadAndCopyKeepStridedViewsExact) {
 // on the BF16-rounded inputs only the summation order differs: 1e-5. Against
 // the CPU on the fp32 inputs it carries BF16's rounding; measured on the CPU
 // (fp32 attention on rounded vs original inputs, these sizes and seeds):
-// 2.5e-3 at most over the head sizes; bound 4e-3 (a softmax without its
-// running max correction or a wrong scale is off by 1e-1 and more).
+// 3.0e-3 to 6.1e-3 over the head sizes; bound 7e-3. The 1e-5 check is the
+// sharp one, with room: the CPU's AVX2 and scalar attention (other
+// summation orders) differ by 9.4e-7 at most on these inputs.
 TEST_F(BackendOps, AttentionMatchesTheCpuOnBf16RoundedInputs) {
     const int64_t tokens = 77;  // 2 key tiles + 13, query tiles of 32 or 16 + a ragged one
-    for (int64_t head_dim : {40, 64, 72, 128, 256}) {
+    for (int64_t head_dim : {40, 64, 72, 128, 256, 512}) {  // 128: FLUX; 512: the VAE's one head
         SCOPED_TRACE("head_dim " + std::to_string(head_dim));
-        const int64_t heads = head_dim == 256 ? 2 : 3, width = heads * head_dim;
+        const int64_t heads = head_dim == 512 ? 1 : head_dim == 256 ? 2 : 3, width = heads * head_dim;
         const auto values = [&](uint64_t seed) { return test::gaussian(static_cast<size_t>(tokens * width), seed, 1.5f); };
         const std::vector<float> q = values(10 + head_dim), k = values(20 + head_dim), v = offset(values(30 + head_dim), 0.5f);
         // Tested: the fp32 values. Reference: their BF16 roundings, and the fp32 values.
@@ -215,17 +216,23 @@ TEST_F(BackendOps, AttentionMatchesTheCpuOnBf16RoundedInputs) {
         };
         for (float x : got) ASSERT_TRUE(std::isfinite(x));
         EXPECT_LE(test::max_rel_error(got, reference(true)), kFp32Bound) << "against BF16-rounded inputs";
-        EXPECT_LE(test::max_rel_error(got, reference(false)), 4e-3) << "against fp32 inputs";
+        EXPECT_LE(test::max_rel_error(got, reference(false)), 7e-3) << "against fp32 inputs";
     }
 }
 
+// The CUDA backend's limits: head_dim a multiple of 8, up to 512 (BF16
+// attention) or 256 (fp32 biased attention).
 TEST_F(BackendOps, AttentionRefusesHeadDimsItCannotRun) {
-    const int64_t tokens = 5;
-    BackendMatrix q(tested(), tokens, 264, false), out(tested(), tokens, 264, false);
+    const int64_t tokens = 5, width = 1560;  // divisible by 12 and 520, not by 7
+    BackendMatrix q(tested(), tokens, width, false), out(tested(), tokens, width, false);
     const auto run = [&](int64_t head_dim) { tested().attention(q.view(), q.view(), q.view(), head_dim, out.view()); };
     test::expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "must divide the width", [&] { run(7); });
     test::expect_error(SVDQ_ERROR_UNSUPPORTED, "head_dim 12 is not supported", [&] { run(12); });
-    test::expect_error(SVDQ_ERROR_UNSUPPORTED, "head_dim 264 is not supported", [&] { run(264); });
+    test::expect_error(SVDQ_ERROR_UNSUPPORTED, "head_dim 520 is not supported", [&] { run(520); });
+    BackendMatrix x(tested(), tokens, 2 * 264, false), y(tested(), tokens, 2 * 264, false);
+    test::expect_error(SVDQ_ERROR_UNSUPPORTED, "head_dim 264 is not supported", [&] {
+        tested().biased_attention(x.view(), x.view(), x.view(), 264, AttentionBias{}, y.view());
+    });
 }
 
 // The text encoders' attention in fp32: scale, a per-head bias (a strided
@@ -242,7 +249,8 @@ TEST_F(BackendOps, BiasedAttentionMatchesTheCpu) {
         {64, 37, 45, 1.0f, true, true, false},   // T5: scale 1, relative position bias, padding mask
         {40, 37, 45, 0.3f, true, false, false},  // a head narrower than a warp's column pairs
         {64, 45, 45, 0.125f, false, false, true}, // CLIP: causal
-        {128, 45, 45, 0.0884f, true, true, true}, // the wider kernel, everything at once
+        {128, 45, 45, 0.0884f, true, true, true}, // the wider kernels, everything at once
+        {256, 20, 45, 0.0625f, true, true, false},
     };
     const float lowest = std::numeric_limits<float>::lowest(), inf = std::numeric_limits<float>::infinity();
     for (const Case& c : cases) {

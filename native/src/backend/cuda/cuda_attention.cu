@@ -8,11 +8,12 @@
 // by l at the end. The [queries, keys] score matrix never exists.
 //
 // Work inside a block (4 warps): warp w owns queries w * kRows .. + kRows of
-// the tile. Scores: lane j takes key j of the 32-key tile and computes its
-// dot product with each of the warp's queries. Output: lane t owns the
-// column pairs t, t + 32, ... of each of the warp's queries and adds p_j v_j
-// for every key j, p_j broadcast from lane j by a shuffle. Plain SIMT fp32
-// arithmetic, no tensor cores.
+// the tile. Per tile of 32 keys, the keys are staged, then lane j computes
+// key j's dot product with each of the warp's queries; then the values are
+// staged into the same shared memory (one buffer for both: room for a head
+// of 512, the VAE's), and lane t, owning the column pairs t, t + 32, ... of
+// each of the warp's queries, adds p_j v_j for every key j, p_j broadcast
+// from lane j by a shuffle. Plain SIMT fp32 arithmetic, no tensor cores.
 //
 // Numerics. attention (FLUX, the VAE) stages q, k and v rounded to BF16
 // (round to nearest even, __floats2bfloat162_rn) and computes scores, softmax
@@ -34,8 +35,8 @@ namespace {
 constexpr int kKeys = 32;  // keys per tile: one per lane
 constexpr int kWarps = 4;
 constexpr int kBlockThreads = 32 * kWarps;
-constexpr int64_t kMaxHeadDim = 256;        // attention (BF16 staging)
-constexpr int64_t kMaxBiasedHeadDim = 128;  // biased_attention (fp32 staging: twice the shared memory)
+constexpr int64_t kMaxHeadDim = 512;        // attention (BF16 staging)
+constexpr int64_t kMaxBiasedHeadDim = 256;  // biased_attention (fp32 staging: twice the shared memory)
 
 // Everything a block needs; views as base pointers and row strides in floats.
 struct AttentionParams {
@@ -72,6 +73,19 @@ __device__ typename Pairs::Word load_pair(const float* slice, int pair) {
     return Pairs::pack(slice[2 * pair], slice[2 * pair + 1]);
 }
 
+// Rows first_key .. first_key + kKeys of a head's slice of m (keys or
+// values) into tile, as column pairs; zeros past the last key (a weight of 0
+// must not meet a NaN). Called by every thread of the block.
+template <class Pairs, int kStride>
+__device__ void stage_keys(typename Pairs::Word (*tile)[kStride], const float* m, int64_t stride, int64_t column,
+                           int64_t first_key, int64_t keys, int pairs) {
+    for (int i = threadIdx.x; i < kKeys * pairs; i += kBlockThreads) {
+        const int j = i / pairs, w = i % pairs;
+        const int64_t key = first_key + j;
+        tile[j][w] = key < keys ? load_pair<Pairs>(m + element(key, column, stride), w) : Pairs::pack(0.0f, 0.0f);
+    }
+}
+
 // Whether key `key` takes part in query `query`'s softmax (tile padding and
 // the causal mask are out).
 __host__ __device__ inline bool key_is_seen(const AttentionParams& p, int64_t query, int64_t key) {
@@ -92,11 +106,11 @@ __global__ void __launch_bounds__(kBlockThreads) flash_attention(AttentionParams
     using Word = typename Pairs::Word;
     constexpr int kQueries = kWarps * kRows, kMaxPairs = 32 * kWords;
     __shared__ Word q_tile[kQueries][kMaxPairs];
-    // One pair of padding per key: lane j reading pair w of key j hits bank
-    // (j + w) % 32 for BF16 pairs, banks 2 (j + w) % 32 and the next for fp32
-    // pairs (a half-warp per transaction), so the score loop has no conflicts.
-    __shared__ Word k_tile[kKeys][kMaxPairs + 1];
-    __shared__ Word v_tile[kKeys][kMaxPairs];
+    // The keys, then the values, of one tile. One pair of padding per key:
+    // lane j reading pair w of key j hits bank (j + w) % 32 for BF16 pairs,
+    // banks 2 (j + w) % 32 and the next for fp32 pairs (a half-warp per
+    // transaction), so the score loop has no bank conflicts.
+    __shared__ Word kv_tile[kKeys][kMaxPairs + 1];
 
     const int lane = static_cast<int>(threadIdx.x % 32), warp = static_cast<int>(threadIdx.x / 32);
     const int pairs = static_cast<int>(p.head_dim / 2);
@@ -124,14 +138,8 @@ __global__ void __launch_bounds__(kBlockThreads) flash_attention(AttentionParams
     const int64_t last_query = min(p.queries, first_query + kQueries) - 1;
     const int64_t keys = p.causal ? min(p.keys, last_query + 1) : p.keys;
     for (int64_t first_key = 0; first_key < keys; first_key += kKeys) {
-        __syncthreads();  // the previous tile is consumed (the first time: the queries are staged)
-        for (int i = threadIdx.x; i < kKeys * pairs; i += kBlockThreads) {
-            const int j = i / pairs, w = i % pairs;
-            const int64_t key = first_key + j;
-            const bool inside = key < p.keys;  // zeros past the end: p = 0 must not meet a NaN
-            k_tile[j][w] = inside ? load_pair<Pairs>(p.k + element(key, column, p.k_stride), w) : Pairs::pack(0.0f, 0.0f);
-            v_tile[j][w] = inside ? load_pair<Pairs>(p.v + element(key, column, p.v_stride), w) : Pairs::pack(0.0f, 0.0f);
-        }
+        __syncthreads();  // the previous tile's values are consumed (the first time: the queries are staged)
+        stage_keys<Pairs>(kv_tile, p.k, p.k_stride, column, first_key, p.keys, pairs);
         __syncthreads();
 
         // This lane's key against each of the warp's queries.
@@ -139,7 +147,7 @@ __global__ void __launch_bounds__(kBlockThreads) flash_attention(AttentionParams
 #pragma unroll
         for (int r = 0; r < kRows; ++r) s[r] = 0.0f;
         for (int w = 0; w < pairs; ++w) {
-            const float2 kw = Pairs::unpack(k_tile[lane][w]);
+            const float2 kw = Pairs::unpack(kv_tile[lane][w]);
 #pragma unroll
             for (int r = 0; r < kRows; ++r) {
                 const float2 qw = Pairs::unpack(q_tile[warp * kRows + r][w]);  // a broadcast
@@ -168,6 +176,10 @@ __global__ void __launch_bounds__(kBlockThreads) flash_attention(AttentionParams
             }
         }
 
+        __syncthreads();  // every warp's scores are done with the keys
+        stage_keys<Pairs>(kv_tile, p.v, p.v_stride, column, first_key, p.keys, pairs);
+        __syncthreads();
+
         // acc += p_j v_j over the tile's keys.
         for (int j = 0; j < kKeys; ++j) {
             float pj[kRows];
@@ -177,7 +189,7 @@ __global__ void __launch_bounds__(kBlockThreads) flash_attention(AttentionParams
             for (int c = 0; c < kWords; ++c) {
                 const int w = lane + 32 * c;
                 if (w >= pairs) continue;
-                const float2 vw = Pairs::unpack(v_tile[j][w]);
+                const float2 vw = Pairs::unpack(kv_tile[j][w]);
 #pragma unroll
                 for (int r = 0; r < kRows; ++r) {
                     acc[r][c].x += pj[r] * vw.x;
@@ -206,8 +218,7 @@ __global__ void __launch_bounds__(kBlockThreads) flash_attention(AttentionParams
 template <class Pairs, int kWords, int kRows>
 void launch_flash(CudaBackend& b, const AttentionParams& p, int64_t heads, const char* op) {
     constexpr int kQueries = kWarps * kRows, kMaxPairs = 32 * kWords;
-    static_assert(sizeof(typename Pairs::Word) * (kQueries * kMaxPairs + kKeys * (kMaxPairs + 1) + kKeys * kMaxPairs) <=
-                      48 * 1024,
+    static_assert(sizeof(typename Pairs::Word) * (kQueries * kMaxPairs + kKeys * (kMaxPairs + 1)) <= 48 * 1024,
                   "a block's tiles fit in 48 KiB of static shared memory");
     if (heads > 65535) fail(SVDQ_ERROR_INVALID_ARGUMENT, std::string(op) + ": " + std::to_string(heads) + " heads exceed CUDA's grid");
     const dim3 grid(grid_blocks((p.queries + kQueries - 1) / kQueries, op), static_cast<unsigned>(heads));
@@ -260,10 +271,12 @@ void attention(CudaBackend& b, const View& q, const View& k, const View& v, int6
     p.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));  // as the CPU
     if (head_dim <= 64)
         launch_flash<Bf16Pairs, 1, 8>(b, p, heads, "attention");
-    else if (head_dim <= 128)
+    else if (head_dim <= 128)  // FLUX
         launch_flash<Bf16Pairs, 2, 8>(b, p, heads, "attention");
-    else
+    else if (head_dim <= 256)
         launch_flash<Bf16Pairs, 4, 4>(b, p, heads, "attention");
+    else  // the VAE's one head of 512
+        launch_flash<Bf16Pairs, 8, 2>(b, p, heads, "attention");
 }
 
 void biased_attention(CudaBackend& b, const View& q, const View& k, const View& v, int64_t head_dim,
@@ -283,10 +296,12 @@ void biased_attention(CudaBackend& b, const View& q, const View& k, const View& 
     p.bias_stride = bias.bias.row_stride;
     p.key_bias = bias.key_bias.data;
     p.causal = bias.causal != 0;
-    if (head_dim <= 64)
+    if (head_dim <= 64)  // T5, CLIP
         launch_flash<FloatPairs, 1, 8>(b, p, heads, "biased_attention");
-    else
+    else if (head_dim <= 128)
         launch_flash<FloatPairs, 2, 4>(b, p, heads, "biased_attention");
+    else
+        launch_flash<FloatPairs, 4, 2>(b, p, heads, "biased_attention");
 }
 
 }  // namespace svdq::cuda
