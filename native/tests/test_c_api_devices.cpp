@@ -127,4 +127,9 @@ TEST(CApiDevicesDeathTest, ALibraryThatIsNoBackendIsRefused) {
     expect_cuda_refusal_naming(SVDQ_ENGINE_LIBRARY, "has no svdq_backend_plugin_get entry point");
 }
 
+TEST(CApiDevicesDeathTest, ALibraryOfAnotherPluginAbiIsRefused) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    expect_cuda_refusal_naming(SVDQ_WRONG_ABI_PLUGIN, "ship the two libraries from one build");
+}
+
 }  // namespace
