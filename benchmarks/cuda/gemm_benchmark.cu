@@ -106,7 +106,20 @@ int main(int argc, char** argv) {
 
             const float w4a4 = time_ms(stream, iterations, [&] {
                 quantize_activations({x, m, k, nullptr, 0.0f, false, down, rank, codes, act_scales, lowrank}, stream);
-                gemm_w4a4({codes, act_scales, false, m, w, w_scales, n, k, lowrank, up, rank, bias, false, y}, stream);
+                GemmW4A4Args g{};
+                g.codes = codes;
+                g.act_scales = act_scales;
+                g.m = m;
+                g.w = w;
+                g.w_scales = w_scales;
+                g.n = n;
+                g.k = k;
+                g.lowrank = lowrank;
+                g.up = up;
+                g.rank = rank;
+                g.bias = bias;
+                g.y = y;
+                gemm_w4a4(g, stream);
             });
             const float w4a16 = time_ms(stream, iterations, [&] {
                 gemm_w4a16({x, m, w, w_scales, nullptr, n, k, bias, false, y}, stream);

@@ -109,6 +109,43 @@ TEST(CudaLinear, NonFiniteInputIsRefusedWithItsPlace) {
     }
 }
 
+std::vector<float> download(Context& ctx, const TensorView& v) {
+    std::vector<float> host(static_cast<size_t>(v.numel()));
+    ctx.backend().download(v, host.data());
+    return host;
+}
+
+// Two W4A4 layers as FLUX's MLP (GELU, then a shifted unsigned input), 384 hidden features: one
+// 128-wide tile and a half one, so a warp whose 64 columns lie past the end must write nothing.
+TEST(CudaLinear, FusedMlpMatchesItsLayersRunOneByOne) {
+    SVDQ_REQUIRE_CUDA(gpu);
+    const int64_t m = 77, k = 320, hidden = 384, n = 192, rank = 32;
+    const LinearWeights first =
+        test::case_weights({"fc1", SVDQ_SCHEME_W4A4, false, true, true, false, true, false}, hidden, k, rank, false);
+    LinearWeights second = test::case_weights({"fc2", SVDQ_SCHEME_W4A4, false, true, true, false, false, false}, n, hidden, rank, false);
+    second.input_shift = 0.171875f;  // Nunchaku's GELU shift, with unsigned codes
+    second.unsigned_input = true;
+    const std::vector<float> x = test::gaussian(static_cast<size_t>(m * k), 8);
+
+    const Linear fc1(*gpu, first), fc2(*gpu, second);
+    const Arena::Scope scope(gpu->arena());
+    const TensorView dx = gpu->arena().input(x.data(), m, k);
+    const TensorView fused_hidden = gpu->arena().matrix(m, hidden), fused_y = gpu->arena().matrix(m, n);
+    const TensorView one_hidden = gpu->arena().matrix(m, hidden), one_y = gpu->arena().matrix(m, n);
+    Linear::forward_pair(*gpu, fc1, fc2, dx, fused_hidden, fused_y);
+    fc1.forward(*gpu, dx, one_hidden);
+    fc2.forward(*gpu, one_hidden, one_y);
+    // The epilogue's codes are those the separate quantizer makes from the same floats: equal bits.
+    EXPECT_EQ(download(*gpu, fused_hidden), download(*gpu, one_hidden));
+    const std::vector<float> y = download(*gpu, fused_y);
+    EXPECT_EQ(y, download(*gpu, one_y));
+
+    // Against the CPU: the hidden floats differ in summation order, so a code may round the other way.
+    Context cpu(test::level_options(SVDQ_CPU_SCALAR));
+    const std::vector<float> h = test::run_linear(cpu, first, x, m);
+    EXPECT_LT(relative_error(y, test::run_linear(cpu, second, h, m)), 2e-3);
+}
+
 std::vector<float> flux_output(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_scheme kind, const FluxInputSet& inputs) {
     const FluxTransformer model(ctx, checkpoint, kind);
     return model.forward(ctx, inputs.view());

@@ -83,6 +83,14 @@ public:
     // y [m, n] = the layer applied to x [m, k] (its bias and activation included);
     // x and y contiguous. Non-finite x is refused (SVDQ_ERROR_NON_FINITE).
     virtual void linear(const PreparedLinear& layer, const TensorView& x, const TensorView& y) = 0;
+    // y = second(first(x)), first's output in hidden [m, first's n]. A backend
+    // may hand first's output to second already quantized (CUDA: the W4A4 MLP,
+    // as Nunchaku fuses it); the default runs the two layers.
+    virtual void mlp(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
+                     const TensorView& y) {
+        linear(first, x, hidden);
+        linear(second, hidden, y);
+    }
 
     // softmax(q k^T / sqrt(head_dim)) v per head; q, k, v, out: [tokens, heads * head_dim].
     virtual void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,

@@ -24,6 +24,14 @@ void Linear::forward(Context& ctx, const TensorView& x, const TensorView& y) con
     ctx.backend().linear(*prepared_, x, y);
 }
 
+void Linear::forward_pair(Context& ctx, const Linear& first, const Linear& second, const TensorView& x, const TensorView& hidden,
+                          const TensorView& y) {
+    if (first.n_ != second.k_)  // the message only on failure: forwards allocate nothing
+        fail(SVDQ_ERROR_SHAPE_MISMATCH, "a layer pair needs the first's outputs (" + std::to_string(first.n_) +
+                                            ") to be the second's inputs (" + std::to_string(second.k_) + ")");
+    ctx.backend().mlp(*first.prepared_, *second.prepared_, x, hidden, y);
+}
+
 void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {
     Backend& backend = ctx.backend();
     const TensorView hx = TensorView::host(x, m, k_), hy = TensorView::host(y, m, n_);

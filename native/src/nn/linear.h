@@ -37,6 +37,9 @@ public:
     void forward(Context& ctx, const TensorView& x, const TensorView& y) const;
     // The same on host arrays, copied through the backend when it cannot read them.
     void forward(Context& ctx, const float* x, int64_t m, float* y) const;
+    // y = second(first(x)) through Backend::mlp; hidden receives first's output.
+    static void forward_pair(Context& ctx, const Linear& first, const Linear& second, const TensorView& x, const TensorView& hidden,
+                             const TensorView& y);
 
     // Replaces the layer's extra low-rank terms (LoRA) as a whole: y =
     // layer(x) + sum_i scale_i (x down_i^T) up_i^T, added before the

@@ -137,6 +137,13 @@ int32_t linear(void* b, void* layer, svdq_plugin_view x, svdq_plugin_view y) {
     return call([&] { backend(b).cpu.linear(*static_cast<HostLinear*>(layer)->layer, view(x), view(y)); });
 }
 
+int32_t mlp(void* b, void* first, void* second, svdq_plugin_view x, svdq_plugin_view hidden, svdq_plugin_view y) {
+    return call([&] {
+        backend(b).cpu.mlp(*static_cast<HostLinear*>(first)->layer, *static_cast<HostLinear*>(second)->layer, view(x), view(hidden),
+                           view(y));
+    });
+}
+
 int32_t attention(void* b, svdq_plugin_view q, svdq_plugin_view k, svdq_plugin_view v, int64_t head_dim, svdq_plugin_view out) {
     return call([&] { backend(b).cpu.attention(view(q), view(k), view(v), head_dim, view(out)); });
 }
@@ -187,7 +194,7 @@ const char* last_error() { return last_message.c_str(); }
 
 const svdq_backend_plugin kPlugin = {
     SVDQ_PLUGIN_ABI_VERSION, "host-test", last_error, device_count, device_info, create, destroy, allocate, release, upload,
-    download, copy, prepare_linear, destroy_linear, set_low_rank_updates, linear, attention, biased_attention, layer_norm,
+    download, copy, prepare_linear, destroy_linear, set_low_rank_updates, linear, mlp, attention, biased_attention, layer_norm,
     activate, multiply, layer_norm_modulate, rms_norm_heads, rope, silu, group_norm, conv3x3_patches, add, gated_add,
 };
 

@@ -34,7 +34,8 @@ struct CudaBackend {
     int compute_capability = 0;  // major * 10 + minor
     cudaStream_t stream = nullptr;
     cublasHandle_t cublas = nullptr;
-    DeviceScratch act_codes, act_scales, lowrank_act, branch_out, x_bf16, flag;
+    DeviceScratch act_codes, act_scales, lowrank_act, x_bf16, flag;
+    DeviceScratch next_codes, next_scales;  // a fused MLP's hand-off to its second layer
 };
 
 // Makes the backend's device current on the calling thread.

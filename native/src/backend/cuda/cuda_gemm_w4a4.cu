@@ -83,6 +83,41 @@ __device__ __forceinline__ void stage_group(const uint8_t* src, int64_t rows, in
     *reinterpret_cast<uint4*>(dst + half * 16) = v;
 }
 
+// The next layer's quantization of this warp's outputs: its 64 columns are one group of the next
+// layer's input, each row's 64 values spread over the 4 lanes of a lane group (8 tiles x 2 each).
+// The same arithmetic as quantize_act_kernel, so the codes are those a separate pass would make.
+__device__ void quantize_for_next(const GemmW4A4Args& a, const float (&y)[kTilesM][kTilesN][4], int64_t row0, int64_t col0, int lane) {
+    const float levels = a.next_unsigned ? 15.0f : 7.0f, lowest = a.next_unsigned ? 0.0f : -8.0f;
+    const int64_t groups = a.n / 64;
+    for (int tm = 0; tm < kTilesM; ++tm)
+        for (int half = 0; half < 2; ++half) {
+            float xs[kTilesN][2];
+            float absmax = 0.0f;
+            for (int tn = 0; tn < kTilesN; ++tn)
+                for (int j = 0; j < 2; ++j) {
+                    const mma::Element e = mma::c_m16n8(lane, 2 * half + j);
+                    const int64_t n = col0 + tn * 8 + e.col;
+                    float v = y[tm][tn][2 * half + j] + a.next_shift;
+                    if (a.next_inv_smooth != nullptr && n < a.n) v *= a.next_inv_smooth[n];
+                    xs[tn][j] = v;
+                    absmax = fmaxf(absmax, fabsf(v));
+                }
+            // The row's other 48 values sit in the three other lanes of this lane's group.
+            absmax = fmaxf(absmax, __shfl_xor_sync(0xffffffffu, absmax, 1));
+            absmax = fmaxf(absmax, __shfl_xor_sync(0xffffffffu, absmax, 2));
+            const int64_t m = row0 + tm * 16 + mma::c_m16n8(lane, 2 * half).row;
+            if (m >= a.m || col0 >= a.n) continue;
+            const float inv = absmax > 0.0f ? levels / absmax : 0.0f;
+            for (int tn = 0; tn < kTilesN; ++tn) {
+                const int q0 = static_cast<int>(fminf(fmaxf(rintf(xs[tn][0] * inv), lowest), levels));
+                const int q1 = static_cast<int>(fminf(fmaxf(rintf(xs[tn][1] * inv), lowest), levels));
+                const int64_t n = col0 + tn * 8 + mma::c_m16n8(lane, 2 * half).col;  // even: the pair's first column
+                a.next_codes[m * (a.n / 2) + n / 2] = static_cast<uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
+            }
+            if (mma::thread_in_group(lane) == 0) a.next_scales[m * groups + col0 / 64] = absmax / levels;
+        }
+}
+
 __global__ void __launch_bounds__(kBlockThreads) gemm_w4a4_kernel(GemmW4A4Args a) {
     __shared__ __align__(16) uint8_t tile_a[kBlockM * kRowBytes];
     __shared__ __align__(16) uint8_t tile_b[kBlockN * kRowBytes];
@@ -122,12 +157,17 @@ __global__ void __launch_bounds__(kBlockThreads) gemm_w4a4_kernel(GemmW4A4Args a
             for (int i = 0; i < 4; ++i) {
                 const mma::Element e = mma::c_m16n8(lane, i);
                 const int64_t m = m0 + warp_m * kWarpM + tm * 16 + e.row, n = n0 + warp_n * kWarpN + tn * 8 + e.col;
-                if (m >= a.m || n >= a.n) continue;
-                float v = acc[tm][tn][i];
-                for (int64_t r = 0; r < a.rank; ++r) v += a.lowrank[m * a.rank + r] * bf16_bits_to_float(a.up[n * a.rank + r]);
-                if (a.bias != nullptr) v += a.bias[n];
-                a.y[m * a.n + n] = a.gelu ? gelu_tanh(v) : v;
+                float v = 0.0f;  // outside the output: a zero that cannot raise the next layer's absmax
+                if (m < a.m && n < a.n) {
+                    v = acc[tm][tn][i];
+                    for (int64_t r = 0; r < a.rank; ++r) v += a.lowrank[m * a.rank + r] * bf16_bits_to_float(a.up[n * a.rank + r]);
+                    if (a.bias != nullptr) v += a.bias[n];
+                    if (a.gelu) v = gelu_tanh(v);
+                    a.y[m * a.n + n] = v;
+                }
+                acc[tm][tn][i] = v;
             }
+    if (a.next_codes != nullptr) quantize_for_next(a, acc, m0 + warp_m * kWarpM, n0 + warp_n * kWarpN, lane);
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ __device__ __forceinline__ float gelu_tanh(float v) {
 // q = clamp(round((x + shift) * inv_smooth * levels / absmax)), levels 7
 // (signed, -8..7) or 15 (unsigned, 0..15); scales = absmax / levels. With a
 // branch (down != null, BF16 [rank, k]), lowrank[m, rank] = x down^T on the
-// same read of x.
+// same read of x. codes null: the branch only (the activations came quantized).
 struct QuantizeActArgs {
     const float* x;
     int64_t m, k;
@@ -39,7 +39,8 @@ void quantize_activations(const QuantizeActArgs& a, cudaStream_t stream);
 
 // y [m, n] = sum over groups g of dot_g(codes, w) * act_scale * w_scale, + lowrank up^T (BF16 [n, rank]),
 // + bias, then GELU (tanh) when gelu. The integer dots on tensor cores: INT4 MMA on sm_75..89, the same
-// values widened to INT8 on sm_90 and newer.
+// values widened to INT8 on sm_90 and newer. With next_codes, y is also quantized for the next layer
+// exactly as quantize_activations would (that layer's inv_smooth, shift, signedness; n % 64 == 0).
 struct GemmW4A4Args {
     const uint8_t* codes;     // [m, k / 2]
     const float* act_scales;  // [m, k / 64]
@@ -54,6 +55,11 @@ struct GemmW4A4Args {
     const float* bias;        // [n] or null
     bool gelu;
     float* y;
+    uint8_t* next_codes;             // [m, n / 2] or null
+    float* next_scales;              // [m, n / 64]
+    const float* next_inv_smooth;    // [n] or null
+    float next_shift;
+    bool next_unsigned;
 };
 void gemm_w4a4(const GemmW4A4Args& a, cudaStream_t stream);
 

@@ -135,6 +135,66 @@ void add_low_rank(CudaBackend& b, const LowRankTerms& t, const float* x, int64_t
     gemm_f32(b, act, m, t.rank, t.up.as<float>(), n, 1.0f, y);
 }
 
+// A W4A4 layer's two kernels. codes given: the input came quantized (run_mlp), only its branch is computed.
+struct QuantizedInput {
+    const uint8_t* codes = nullptr;
+    const float* scales = nullptr;
+};
+// Where a W4A4 GEMM's epilogue quantizes its output for the next layer (codes null: it does not).
+struct NextQuantization {
+    uint8_t* codes = nullptr;
+    float* scales = nullptr;
+    const CudaLinear* layer = nullptr;
+};
+
+void run_w4a4(CudaBackend& b, const CudaLinear& l, const float* x, int64_t m, bool gelu, float* y, QuantizedInput input = {},
+              NextQuantization next = {}) {
+    float* lowrank = l.fused_rank > 0 ? b.lowrank_act.as<float>(static_cast<size_t>(m * l.fused_rank)) : nullptr;
+    const bool quantize = input.codes == nullptr;
+    uint8_t* codes = quantize ? b.act_codes.as<uint8_t>(static_cast<size_t>(m * l.k / 2)) : nullptr;
+    float* scales = quantize ? b.act_scales.as<float>(static_cast<size_t>(m * (l.k / 64))) : nullptr;
+    if (quantize || lowrank != nullptr) {
+        QuantizeActArgs q{};
+        q.x = x;
+        q.m = m;
+        q.k = l.k;
+        q.inv_smooth = l.inv_smooth.as<float>();
+        q.shift = l.input_shift;
+        q.is_unsigned = l.unsigned_input;
+        q.down = lowrank != nullptr ? l.fused_down.as<uint16_t>() : nullptr;
+        q.rank = l.fused_rank;
+        q.codes = codes;
+        q.scales = scales;
+        q.lowrank = lowrank;
+        quantize_activations(q, b.stream);
+    }
+    GemmW4A4Args g{};
+    g.codes = quantize ? codes : input.codes;
+    g.act_scales = quantize ? scales : input.scales;
+    g.act_unsigned = l.unsigned_input;
+    g.m = m;
+    g.w = l.codes.as<uint8_t>();
+    g.w_scales = l.scales.as<float>();
+    g.n = l.n;
+    g.k = l.k;
+    g.lowrank = lowrank;
+    g.up = l.fused_up.as<uint16_t>();
+    g.rank = l.fused_rank;
+    g.bias = l.bias.as<float>();
+    g.gelu = gelu;
+    g.y = y;
+    if (next.codes != nullptr) {
+        g.next_codes = next.codes;
+        g.next_scales = next.scales;
+        g.next_inv_smooth = next.layer->inv_smooth.as<float>();
+        g.next_shift = next.layer->input_shift;
+        g.next_unsigned = next.layer->unsigned_input;
+    }
+    gemm_w4a4(g, b.stream);
+}
+
+bool has_late_terms(const CudaLinear& l) { return l.unfused_branch.rank > 0 || l.updates.rank > 0; }
+
 void require_input_finite(CudaBackend& b, const float* x, int64_t m, int64_t k) {
     auto* first = b.flag.as<unsigned long long>(1);
     const unsigned long long none = ~0ull;
@@ -225,18 +285,47 @@ void set_low_rank_updates(CudaBackend& b, CudaLinear& layer, const svdq_plugin_l
     layer.updates = std::move(terms);
 }
 
-void run_linear(CudaBackend& b, const CudaLinear& l, const View& x, const View& y) {
+namespace {
+
+void require_fits(const CudaLinear& l, const View& x, const View& y, const char* op) {
     require(x.row_stride == x.cols && y.row_stride == y.cols, SVDQ_ERROR_INTERNAL, "linear: x and y must be contiguous");
     if (x.cols != l.k || y.cols != l.n || x.rows != y.rows)
-        fail(SVDQ_ERROR_SHAPE_MISMATCH, "linear: x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "] and y [" +
+        fail(SVDQ_ERROR_SHAPE_MISMATCH, std::string(op) + ": x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "] and y [" +
                                             std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] do not fit a layer of " +
                                             std::to_string(l.k) + " inputs and " + std::to_string(l.n) + " outputs");
+}
+
+}  // namespace
+
+void run_mlp(CudaBackend& b, const CudaLinear& first, const CudaLinear& second, const View& x, const View& hidden, const View& y) {
+    const bool fused = first.scheme == SVDQ_SCHEME_W4A4 && second.scheme == SVDQ_SCHEME_W4A4 && !has_late_terms(first) &&
+                       !has_late_terms(second) && first.n == second.k && first.n % 64 == 0;
+    if (!fused) {
+        run_linear(b, first, x, hidden);
+        run_linear(b, second, hidden, y);
+        return;
+    }
+    require_fits(first, x, hidden, "mlp (first layer)");
+    require_fits(second, hidden, y, "mlp (second layer)");
+    activate_device(b);
+    const int64_t m = x.rows;
+    if (m == 0) return;
+    require_input_finite(b, x.data, m, first.k);
+    // Second's input codes live apart from the scratch the first layer's own quantization uses.
+    auto* codes = b.next_codes.as<uint8_t>(static_cast<size_t>(m * second.k / 2));
+    auto* scales = b.next_scales.as<float>(static_cast<size_t>(m * (second.k / 64)));
+    run_w4a4(b, first, x.data, m, first.gelu, hidden.data, {}, {codes, scales, &second});
+    run_w4a4(b, second, hidden.data, m, second.gelu, y.data, {codes, scales});
+}
+
+void run_linear(CudaBackend& b, const CudaLinear& l, const View& x, const View& y) {
+    require_fits(l, x, y, "linear");
     activate_device(b);
     const int64_t m = x.rows;
     if (m == 0) return;
     require_input_finite(b, x.data, m, l.k);
     // Terms that join before the activation leave it to the end.
-    const bool late_terms = l.unfused_branch.rank > 0 || l.updates.rank > 0;
+    const bool late_terms = has_late_terms(l);
     const bool gelu_now = l.gelu && !late_terms;
     const float* bias = l.bias.as<float>();
     switch (l.scheme) {
@@ -251,18 +340,9 @@ void run_linear(CudaBackend& b, const CudaLinear& l, const View& x, const View& 
             gemm_w4a16({x.data, m, l.codes.as<uint8_t>(), l.scales.as<float>(), l.zeros.as<float>(), l.n, l.k, bias, gelu_now, y.data},
                        b.stream);
             break;
-        case SVDQ_SCHEME_W4A4: {
-            auto* codes = b.act_codes.as<uint8_t>(static_cast<size_t>(m * l.k / 2));
-            auto* scales = b.act_scales.as<float>(static_cast<size_t>(m * (l.k / 64)));
-            float* lowrank = l.fused_rank > 0 ? b.lowrank_act.as<float>(static_cast<size_t>(m * l.fused_rank)) : nullptr;
-            quantize_activations({x.data, m, l.k, l.inv_smooth.as<float>(), l.input_shift, l.unsigned_input,
-                                  l.fused_rank > 0 ? l.fused_down.as<uint16_t>() : nullptr, l.fused_rank, codes, scales, lowrank},
-                                 b.stream);
-            gemm_w4a4({codes, scales, l.unsigned_input, m, l.codes.as<uint8_t>(), l.scales.as<float>(), l.n, l.k, lowrank,
-                       l.fused_up.as<uint16_t>(), l.fused_rank, bias, gelu_now, y.data},
-                      b.stream);
+        case SVDQ_SCHEME_W4A4:
+            run_w4a4(b, l, x.data, m, gelu_now, y.data);
             break;
-        }
     }
     if (!late_terms) return;
     add_low_rank(b, l.unfused_branch, x.data, m, l.n, l.k, y.data);

@@ -78,6 +78,12 @@ int32_t linear(void* b, void* layer, View x, View y) {
     return plugin_call([&] { run_linear(backend(b), *static_cast<const CudaLinear*>(layer), x, y); });
 }
 
+int32_t mlp(void* b, void* first, void* second, View x, View hidden, View y) {
+    return plugin_call([&] {
+        run_mlp(backend(b), *static_cast<const CudaLinear*>(first), *static_cast<const CudaLinear*>(second), x, hidden, y);
+    });
+}
+
 int32_t attention_op(void* b, View q, View k, View v, int64_t head_dim, View out) {
     return plugin_call([&] { attention(backend(b), q, k, v, head_dim, out); });
 }
@@ -123,6 +129,7 @@ const svdq_backend_plugin kPlugin = {
     destroy_layer,
     set_updates,
     linear,
+    mlp,
     attention_op,
     biased_attention_op,
     layer_norm_op,

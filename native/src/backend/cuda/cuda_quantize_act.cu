@@ -25,7 +25,7 @@ __global__ void __launch_bounds__(32 * kWarps) quantize_act_kernel(QuantizeActAr
     const int64_t m = blockIdx.x, groups = a.k / 64;
     const float* x = a.x + m * a.k;
     const float levels = a.is_unsigned ? 15.0f : 7.0f, lowest = a.is_unsigned ? 0.0f : -8.0f;
-    for (int64_t g = warp; g < groups; g += kWarps) {
+    for (int64_t g = warp; a.codes != nullptr && g < groups; g += kWarps) {
         const int64_t j = g * 64 + 2 * lane;
         const float2 pair = *reinterpret_cast<const float2*>(x + j);
         float v0 = pair.x + a.shift, v1 = pair.y + a.shift;

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define SVDQ_PLUGIN_ABI_VERSION 1
+#define SVDQ_PLUGIN_ABI_VERSION 2
 /* The function a plugin library exports (an svdq_backend_plugin_entry). */
 #define SVDQ_PLUGIN_ENTRY_SYMBOL "svdq_backend_plugin_get"
 
@@ -109,6 +109,8 @@ typedef struct svdq_backend_plugin {
                                     int32_t count, uint64_t* out_memory_bytes);
     /* Non-finite x: SVDQ_ERROR_NON_FINITE. */
     int32_t (*linear)(void* backend, void* linear, svdq_plugin_view x, svdq_plugin_view y);
+    /* y = second(first(x)), first's output in hidden (backend.h's mlp). */
+    int32_t (*mlp)(void* backend, void* first, void* second, svdq_plugin_view x, svdq_plugin_view hidden, svdq_plugin_view y);
 
     int32_t (*attention)(void* backend, svdq_plugin_view q, svdq_plugin_view k, svdq_plugin_view v, int64_t head_dim,
                          svdq_plugin_view out);

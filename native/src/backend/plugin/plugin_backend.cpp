@@ -96,6 +96,15 @@ public:
         check_plugin(plugin_, plugin_.linear(backend_, prepared.handle(), view(x, "linear"), view(y, "linear")), "linear");
     }
 
+    void mlp(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
+             const TensorView& y) override {
+        check_plugin(plugin_,
+                     plugin_.mlp(backend_, static_cast<const PluginLinear&>(first).handle(),
+                                 static_cast<const PluginLinear&>(second).handle(), view(x, "mlp"), view(hidden, "mlp"),
+                                 view(y, "mlp")),
+                     "mlp");
+    }
+
     void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
                    const TensorView& out) override {
         check_plugin(plugin_,

@@ -36,6 +36,14 @@ TensorView FluxRun::apply(const Linear& layer, const TensorView& x) const {
     return y;
 }
 
+TensorView FluxRun::apply_pair(const Linear& first, const Linear& second, const TensorView& x) const {
+    if (hook) return apply(second, apply(first, x));
+    const TensorView hidden = ctx.arena().matrix(x.rows, first.out_features());
+    const TensorView y = ctx.arena().matrix(x.rows, second.out_features());
+    Linear::forward_pair(ctx, first, second, x, hidden, y);
+    return y;
+}
+
 void FluxRun::apply_into(const Linear& layer, const TensorView& x, const TensorView& y) const {
     if (hook) {
         std::vector<float> host(static_cast<size_t>(x.numel()));
@@ -119,8 +127,8 @@ void FluxDoubleBlock::forward(const FluxRun& run, const TensorView& silu_temb, c
     gated_add(ctx, x, run.apply(out, ox), B, si, mod, 2);
     gated_add(ctx, c, run.apply(out_context, oc), B, st, cmod, 2);
 
-    gated_add(ctx, x, run.apply(fc2, run.apply(fc1, modulated_norm(ctx, x, B, si, mod, 3, 4))), B, si, mod, 5);
-    gated_add(ctx, c, run.apply(context_fc2, run.apply(context_fc1, modulated_norm(ctx, c, B, st, cmod, 3, 4))), B, st, cmod, 5);
+    gated_add(ctx, x, run.apply_pair(fc1, fc2, modulated_norm(ctx, x, B, si, mod, 3, 4)), B, si, mod, 5);
+    gated_add(ctx, c, run.apply_pair(context_fc1, context_fc2, modulated_norm(ctx, c, B, st, cmod, 3, 4)), B, st, cmod, 5);
 }
 
 const NamedLinears<FluxDoubleBlock>& FluxDoubleBlock::named_linears() {
@@ -186,7 +194,7 @@ void FluxSingleBlock::forward(const FluxRun& run, const TensorView& silu_temb, c
     const TensorView attn = joint_attention(ctx, q, k, part(2), B, s, rope);
     // diffusers' proj_out over [attention, MLP] is out(attention) + fc2(MLP).
     const TensorView y = run.apply(out, attn);
-    backend.add(y, run.apply(fc2, run.apply(fc1, nh)));
+    backend.add(y, run.apply_pair(fc1, fc2, nh));
     gated_add(ctx, h, y, B, s, mod, 2);
 }
 

@@ -30,6 +30,8 @@ struct FluxRun {
     TensorView apply(const Linear& layer, const TensorView& x) const;
     // The same into y.
     void apply_into(const Linear& layer, const TensorView& x, const TensorView& y) const;
+    // second(first(x)) in the arena: one Backend::mlp (the hook, when set, sees both inputs).
+    TensorView apply_pair(const Linear& first, const Linear& second, const TensorView& x) const;
 };
 
 // Token counts of one forward: text tokens come first in joint sequences.
