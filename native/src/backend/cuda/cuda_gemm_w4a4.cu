@@ -61,12 +61,15 @@ __device__ __forceinline__ void product_16x8x64(const uint8_t* a, const uint8_t*
     c[0] = c[1] = c[2] = c[3] = 0;
 #if __CUDA_ARCH__ >= 900
     // Hopper has no 4-bit MMA: the nibbles widened to bytes, two k32 steps.
+    #pragma unroll
     for (int step = 0; step < 2; ++step)
         mma_m16n8k32_s8(mma::load_m16n8k32_widened(a, kRowBytes, !a_unsigned, b, kRowBytes, lane, step), a_unsigned, c);
 #elif __CUDA_ARCH__ >= 800
     mma_m16n8k64_s4(mma::load_m16n8k64(a, kRowBytes, b, kRowBytes, lane), a_unsigned, c);
 #else
+    #pragma unroll
     for (int half = 0; half < 2; ++half)
+        #pragma unroll
         for (int step = 0; step < 2; ++step) {
             int32_t c8[2] = {0, 0};
             mma_m8n8k32_s4(mma::load_m8n8k32(a, kRowBytes, b, kRowBytes, lane, half, step), a_unsigned, c8);
@@ -86,14 +89,18 @@ __device__ __forceinline__ void stage_group(const uint8_t* src, int64_t rows, in
 // The next layer's quantization of this warp's outputs: its 64 columns are one group of the next
 // layer's input, each row's 64 values spread over the 4 lanes of a lane group (8 tiles x 2 each).
 // The same arithmetic as quantize_act_kernel, so the codes are those a separate pass would make.
-__device__ void quantize_for_next(const GemmW4A4Args& a, const float (&y)[kTilesM][kTilesN][4], int64_t row0, int64_t col0, int lane) {
+__device__ __forceinline__ void quantize_for_next(const GemmW4A4Args& a, const float (&y)[kTilesM][kTilesN][4], int64_t row0, int64_t col0, int lane) {
     const float levels = a.next_unsigned ? 15.0f : 7.0f, lowest = a.next_unsigned ? 0.0f : -8.0f;
     const int64_t groups = a.n / 64;
+    #pragma unroll
     for (int tm = 0; tm < kTilesM; ++tm)
+        #pragma unroll
         for (int half = 0; half < 2; ++half) {
             float xs[kTilesN][2];
             float absmax = 0.0f;
+            #pragma unroll
             for (int tn = 0; tn < kTilesN; ++tn)
+                #pragma unroll
                 for (int j = 0; j < 2; ++j) {
                     const mma::Element e = mma::c_m16n8(lane, 2 * half + j);
                     const int64_t n = col0 + tn * 8 + e.col;
@@ -108,6 +115,7 @@ __device__ void quantize_for_next(const GemmW4A4Args& a, const float (&y)[kTiles
             const int64_t m = row0 + tm * 16 + mma::c_m16n8(lane, 2 * half).row;
             if (m >= a.m || col0 >= a.n) continue;
             const float inv = absmax > 0.0f ? levels / absmax : 0.0f;
+            #pragma unroll
             for (int tn = 0; tn < kTilesN; ++tn) {
                 const int q0 = static_cast<int>(fminf(fmaxf(rintf(xs[tn][0] * inv), lowest), levels));
                 const int q1 = static_cast<int>(fminf(fmaxf(rintf(xs[tn][1] * inv), lowest), levels));
@@ -139,11 +147,14 @@ __global__ void __launch_bounds__(kBlockThreads) gemm_w4a4_kernel(GemmW4A4Args a
         else
             scale_b[tid - kBlockM] = n0 + tid - kBlockM < a.n ? a.w_scales[(n0 + tid - kBlockM) * groups + g] : 0.0f;
         __syncthreads();
+        #pragma unroll
         for (int tm = 0; tm < kTilesM; ++tm)
+            #pragma unroll
             for (int tn = 0; tn < kTilesN; ++tn) {
                 const int row0 = warp_m * kWarpM + tm * 16, col0 = warp_n * kWarpN + tn * 8;
                 int32_t c[4];
                 product_16x8x64(tile_a + row0 * kRowBytes, tile_b + col0 * kRowBytes, a.act_unsigned, lane, c);
+                #pragma unroll
                 for (int i = 0; i < 4; ++i) {
                     const mma::Element e = mma::c_m16n8(lane, i);
                     acc[tm][tn][i] += static_cast<float>(c[i]) * (scale_a[row0 + e.row] * scale_b[col0 + e.col]);
@@ -152,8 +163,12 @@ __global__ void __launch_bounds__(kBlockThreads) gemm_w4a4_kernel(GemmW4A4Args a
         __syncthreads();
     }
 
+    #pragma unroll
+
     for (int tm = 0; tm < kTilesM; ++tm)
+        #pragma unroll
         for (int tn = 0; tn < kTilesN; ++tn)
+            #pragma unroll
             for (int i = 0; i < 4; ++i) {
                 const mma::Element e = mma::c_m16n8(lane, i);
                 const int64_t m = m0 + warp_m * kWarpM + tm * 16 + e.row, n = n0 + warp_n * kWarpN + tn * 8 + e.col;
