@@ -35,13 +35,15 @@ if(NOT CMAKE_CUDA_HOST_COMPILER AND svdq_nvcc_version VERSION_LESS 12.0
 endif()
 
 # Turing (INT4 m8n8k32), Ampere and Ada (INT4 m16n8k64), Hopper (INT8 m16n8k32).
-set(svdq_cuda_architectures 75 80 86 89 90)
-if(svdq_nvcc_version VERSION_GREATER_EQUAL 12.8)
-  list(APPEND svdq_cuda_architectures 120a)  # Blackwell's NVFP4 MMA needs the arch-specific target
-endif()
 if(NOT CMAKE_CUDA_ARCHITECTURES)
-  set(CMAKE_CUDA_ARCHITECTURES ${svdq_cuda_architectures})
+  set(CMAKE_CUDA_ARCHITECTURES 75 80 86 89 90)
+endif()
+# Blackwell's arch-specific target (its FP4 MMA) where nvcc has it, given to
+# nvcc directly: older CMake releases refuse an "a" suffix in the list above.
+set(SVDQ_CUDA_EXTRA_GENCODE "")
+if(svdq_nvcc_version VERSION_GREATER_EQUAL 12.8)
+  set(SVDQ_CUDA_EXTRA_GENCODE "--generate-code=arch=compute_120a,code=sm_120a")
 endif()
 enable_language(CUDA)
 set(SVDQ_CUDA_ENABLED ON)
-message(STATUS "CUDA backend: nvcc ${svdq_nvcc_version}, host ${CMAKE_CUDA_HOST_COMPILER}, architectures ${CMAKE_CUDA_ARCHITECTURES}")
+message(STATUS "CUDA backend: nvcc ${svdq_nvcc_version}, host ${CMAKE_CUDA_HOST_COMPILER}, architectures ${CMAKE_CUDA_ARCHITECTURES} ${SVDQ_CUDA_EXTRA_GENCODE}")
