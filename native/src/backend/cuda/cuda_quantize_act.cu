@@ -3,22 +3,13 @@
 // from the same row, which the block has just brought into cache.
 #include "backend/cuda/cuda_error.cuh"
 #include "backend/cuda/cuda_kernels.cuh"
+#include "backend/cuda/cuda_op_util.cuh"
 
 namespace svdq::cuda {
 
 namespace {
 
 constexpr int kWarps = 8;
-
-__device__ __forceinline__ float warp_max(float v) {
-    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-    return v;
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
-}
 
 __global__ void __launch_bounds__(32 * kWarps) quantize_act_kernel(QuantizeActArgs a) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;

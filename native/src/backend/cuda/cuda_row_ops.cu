@@ -6,6 +6,7 @@
 // partial per warp); element-wise ops take one thread per element.
 #include <cmath>
 
+#include "backend/cuda/cuda_kernels.cuh"
 #include "backend/cuda/cuda_op_util.cuh"
 #include "backend/cuda/cuda_ops.cuh"
 
@@ -23,7 +24,7 @@ __device__ inline float silu_of(float v) { return v / (1.0f + expf(-v)); }
 __device__ inline float activation_of(float v, int32_t activation) {
     switch (activation) {
         case SVDQ_PLUGIN_GELU_ERF: return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-        case SVDQ_PLUGIN_GELU_TANH: return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+        case SVDQ_PLUGIN_GELU_TANH: return gelu_tanh(v);
         default: return v / (1.0f + expf(-1.702f * v));  // SVDQ_PLUGIN_QUICK_GELU (checked on the host)
     }
 }
