@@ -74,7 +74,8 @@ public sealed class CliBackendTests : CliFixture
 
     /// <summary>
     /// SVDQ_CUDA_LIBRARY names where the engine looks for libsvdquant_cuda: a path with nothing there makes
-    /// CUDA unusable on any machine, and both `devices` and a command asked for CUDA name that path.
+    /// CUDA unusable on any machine, and both `devices` and a command asked for CUDA name that path and the
+    /// NuGet package that brings the library.
     /// </summary>
     [Test]
     public void CudaLibraryOverride_IsNamedByDevicesAndByACudaCommand()
@@ -86,8 +87,8 @@ public sealed class CliBackendTests : CliFixture
         CliResult command = RunWith(variable, [.. Arguments(["layer", "run"]), "--backend", "cuda"]);
 
         AssertSucceeded(devices);
-        Assert.That(devices.Output, Does.Match(@"(?m)^cuda: not available: .*" + Regex.Escape(missing)));
-        AssertRejected(command, missing);
+        Assert.That(devices.Output, Does.Match(@"(?m)^cuda: not available: .*" + Regex.Escape(missing) + ".*SvdQuant.Interop.Runtime.Cuda"));
+        AssertRejected(command, missing, "add the NuGet package SvdQuant.Interop.Runtime.Cuda");
     }
 
     /// <summary>Where CUDA cannot run, --backend auto runs on the CPU: the same output as --backend cpu, bit for bit.</summary>

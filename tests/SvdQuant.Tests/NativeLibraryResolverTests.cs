@@ -54,12 +54,13 @@ public sealed class NativeLibraryResolverTests
         IntPtr Load(string path) =>
             path == "/found" ? new IntPtr(42) : throw new DllNotFoundException($"cannot open{Environment.NewLine}shared object file");
 
-        IntPtr library = NativeLibraryResolver.LoadFirst(["/missing", "/found", "/never"], Load, attempts);
+        IntPtr library = NativeLibraryResolver.LoadFirst(["/missing", "/found", "/never"], Load, attempts, out string? loaded);
 
         Assert.That(library, Is.EqualTo(new IntPtr(42)));
         Assert.That(attempts, Has.Count.EqualTo(2));
         Assert.That(attempts[0], Is.EqualTo("/missing: cannot open shared object file"), "one line per path");
         Assert.That(attempts[1], Is.EqualTo("/found: loaded"));
+        Assert.That(loaded, Is.EqualTo("/found"));
     }
 
     [Test]
@@ -69,17 +70,18 @@ public sealed class NativeLibraryResolverTests
         IntPtr Load(string path) =>
             path == "/wrong-arch" ? throw new BadImageFormatException("wrong architecture") : throw new DllNotFoundException("missing");
 
-        IntPtr library = NativeLibraryResolver.LoadFirst(["/a", "/wrong-arch"], Load, attempts);
+        IntPtr library = NativeLibraryResolver.LoadFirst(["/a", "/wrong-arch"], Load, attempts, out string? loaded);
 
         Assert.That(library, Is.EqualTo(IntPtr.Zero));
         Assert.That(attempts, Is.EqualTo(new[] { "/a: missing", "/wrong-arch: wrong architecture" }));
+        Assert.That(loaded, Is.Null);
     }
 
     [Test]
     public void TheBuild_PlacesTheLibraryWhereTheResolverLooks()
     {
         string expected = Path.Combine(
-            AppContext.BaseDirectory, "runtimes", NativeLibraryResolver.RuntimeIdentifier(), "native", NativeLibraryResolver.FileName("svdquant"));
+            AppContext.BaseDirectory, "runtimes", NativePlatform.RuntimeIdentifier(), "native", NativePlatform.FileName("svdquant"));
 
         Assert.That(File.Exists(expected), Is.True, expected);
     }
@@ -90,5 +92,6 @@ public sealed class NativeLibraryResolverTests
         _ = Engine.Version;
 
         Assert.That(NativeLibraryResolver.LastAttempts, Has.Some.EndsWith(": loaded"));
+        Assert.That(NativeLibraryResolver.LastAttempts, Has.Some.EqualTo(NativeLibraryResolver.LoadedPath + ": loaded"));
     }
 }

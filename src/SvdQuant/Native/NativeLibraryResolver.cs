@@ -19,6 +19,7 @@ internal static class NativeLibraryResolver
     private static readonly object Gate = new();
     private static bool _registered;
     private static IReadOnlyList<string> _lastAttempts = Array.Empty<string>();
+    private static string? _loadedPath;
 
     /// <summary>A path to the native library that is tried before any other, or null.</summary>
     public static string? ExplicitPath { get; set; }
@@ -31,6 +32,18 @@ internal static class NativeLibraryResolver
             lock (Gate)
             {
                 return _lastAttempts;
+            }
+        }
+    }
+
+    /// <summary>The file the last resolution loaded, or null when it handed over to the runtime's default search.</summary>
+    public static string? LoadedPath
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return _loadedPath;
             }
         }
     }
@@ -74,16 +87,19 @@ internal static class NativeLibraryResolver
 
     /// <summary>
     /// Loads the first candidate that <paramref name="load"/> accepts and records each
-    /// path tried, with its outcome, in <paramref name="attempts"/>. Returns IntPtr.Zero when none loads.
+    /// path tried, with its outcome, in <paramref name="attempts"/>. Returns IntPtr.Zero (and a null
+    /// <paramref name="loadedPath"/>) when none loads.
     /// </summary>
-    internal static IntPtr LoadFirst(IEnumerable<string> candidates, Func<string, IntPtr> load, ICollection<string> attempts)
+    internal static IntPtr LoadFirst(IEnumerable<string> candidates, Func<string, IntPtr> load, ICollection<string> attempts, out string? loadedPath)
     {
+        loadedPath = null;
         foreach (string path in candidates)
         {
             try
             {
                 IntPtr library = load(path);
                 attempts.Add($"{path}: loaded");
+                loadedPath = path;
                 return library;
             }
             catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
@@ -93,21 +109,6 @@ internal static class NativeLibraryResolver
         }
 
         return IntPtr.Zero;
-    }
-
-    /// <summary>The conventional file name of a native library on this operating system.</summary>
-    internal static string FileName(string libraryName) =>
-        RuntimeInformation.IsOSPlatform(OSPlatform.Windows) ? libraryName + ".dll"
-        : RuntimeInformation.IsOSPlatform(OSPlatform.OSX) ? "lib" + libraryName + ".dylib"
-        : "lib" + libraryName + ".so";
-
-    /// <summary>The portable runtime identifier of this process, such as linux-x64.</summary>
-    internal static string RuntimeIdentifier()
-    {
-        string os = RuntimeInformation.IsOSPlatform(OSPlatform.Windows) ? "win"
-            : RuntimeInformation.IsOSPlatform(OSPlatform.OSX) ? "osx"
-            : "linux";
-        return os + "-" + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
     }
 
     // A missing file is the common case; say so instead of the loader's long message.
@@ -126,9 +127,9 @@ internal static class NativeLibraryResolver
             ExplicitPath,
             Path.GetDirectoryName(assembly.Location),
             AppContext.BaseDirectory,
-            RuntimeIdentifier(),
-            FileName(libraryName));
-        IntPtr library = LoadFirst(candidates, LoadExisting, attempts);
+            NativePlatform.RuntimeIdentifier(),
+            NativePlatform.FileName(libraryName));
+        IntPtr library = LoadFirst(candidates, LoadExisting, attempts, out string? loadedPath);
         if (library == IntPtr.Zero)
         {
             attempts.Add($"then the runtime's default search for '{libraryName}'");
@@ -137,6 +138,7 @@ internal static class NativeLibraryResolver
         lock (Gate)
         {
             _lastAttempts = attempts;
+            _loadedPath = loadedPath;
         }
 
         // IntPtr.Zero hands over to the default probing (e.g. a NuGet package's deps.json entry).

@@ -21,6 +21,14 @@ internal static unsafe class NativeStatus
             message = $"The native engine failed with status {code}.";
         }
 
+        if (code == StatusCode.Unsupported && message.Contains(NoCudaBackend))
+        {
+            message += $". For .NET, add the NuGet package {NativePlatform.CudaPackage}, which carries it";
+        }
+
         return new SvdQuantException(code, message);
     }
+
+    // The engine's refusal when libsvdquant_cuda is not beside it (plugin_library.cpp): the fix is a package.
+    private const string NoCudaBackend = "has no CUDA backend";
 }

@@ -66,6 +66,7 @@ bool file_exists(const std::string& path) {
 
 LoadResult load(const std::string& path, bool from_environment) {
     const std::string where = "the CUDA backend library " + path + (from_environment ? " (SVDQ_CUDA_LIBRARY)" : "");
+    // The managed layer keys on "has no CUDA backend" to name the NuGet package that brings the library.
     if (!file_exists(path)) return {nullptr, where + " is not there: this build or package has no CUDA backend"};
 #if defined(_WIN32)
     HMODULE library = LoadLibraryA(path.c_str());
