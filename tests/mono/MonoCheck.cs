@@ -20,12 +20,21 @@ internal static class MonoCheck
 
     private static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "--missing-native")
+        {
+            return MissingNativeChild();
+        }
+
         string fluxTiny = args.Length > 0 ? args[0] : Path.Combine(AppDomain.CurrentDomain.BaseDirectory, "flux-tiny");
         Console.WriteLine("runtime: " + RuntimeDescription() + ", engine " + Engine.Version);
         var logs = new List<string>();
         using (var engine = new Engine(new EngineOptions { LogLevel = LogLevel.Debug, Log = (level, message) => { lock (logs) logs.Add(level + ": " + message); } }))
         {
-            Check("engine with a log callback", () => Require(logs.Count > 0, "no log line arrived at LogLevel.Debug"));
+            Check("engine with a log callback", () =>
+            {
+                Require(logs.Count > 0, "no log line arrived at LogLevel.Debug");
+                Console.WriteLine("  " + logs.Count + " lines, the first: " + logs[0]);
+            });
             Check("float layer forward equals x W^T + b", () => LayerForward(engine));
             Check("Quantizer.Quantize (SVDQuant INT4) close to the float layer", () => Quantize(engine));
             Check("flux-tiny forward equals diffusers' output", () => FluxForward(engine, fluxTiny));
@@ -34,6 +43,7 @@ internal static class MonoCheck
             Check("bad input raises SvdQuantException with its message", () => BadInput(engine));
         }
 
+        Check("no native library: DllNotFoundException naming it", MissingNative);
         Check("CLIP tokenizer (Microsoft.ML.Tokenizers, System.Text.Json)", ClipTokens);
         Check("link check: every member SvdQuant.Interop.dll references resolves", LinkCheckProduct);
         ReportDependencies();
@@ -180,8 +190,9 @@ internal static class MonoCheck
         using (LinearLayer layer = LinearLayer.Create(engine, LinearScheme.Float, w, b))
         {
             double error = RelativeError(layer.Forward(engine, x), Reference(x, w, b));
-            Console.WriteLine("  float layer: relative error " + error.ToString("e2") + " (bound 1e-5)");
-            Require(error < 1e-5, "relative error " + error);
+            // float32 accumulation: measured 1.6e-7; a dropped bias gives 0.29.
+            Console.WriteLine("  float layer: relative error " + error.ToString("e2") + " (bound 1e-6)");
+            Require(error < 1e-6, "relative error " + error);
         }
     }
 
@@ -193,8 +204,10 @@ internal static class MonoCheck
         using (QuantizedLayers quantized = Quantizer.Quantize(engine, x, w, b, new QuantizerOptions { Rank = 16 }))
         {
             double error = RelativeError(quantized.Layers[0].Forward(engine, x), Reference(x, w, b));
-            Console.WriteLine("  SVDQuant INT4 rank 16: relative error " + error.ToString("e2") + " (bound 0.05), smooth[0] " + quantized.Smooth[0]);
-            Require(error > 1e-6 && error < 0.05, "relative error " + error + ": not a 4-bit layer close to the float one");
+            // Measured 1.41e-3 (these sine weights are nearly low-rank, so the rank-16 branch carries most of W);
+            // bounded above at 2e-3 and below at 1e-5, so a float copy does not pass as a 4-bit layer.
+            Console.WriteLine("  SVDQuant INT4 rank 16: relative error " + error.ToString("e2") + " (bounds 1e-5 .. 2e-3)");
+            Require(error > 1e-5 && error < 2e-3, "relative error " + error + ": not a 4-bit layer close to the float one");
             Require(quantized.Branches[0] != null && quantized.Smooth.Length == 128, "no branch or smoothing");
         }
     }
@@ -368,6 +381,54 @@ internal static class MonoCheck
         {
             Console.WriteLine("  " + e.Status + ": " + e.Message);
             Require(e.Status == StatusCode.ShapeMismatch && e.Message.Contains("bias"), "status " + e.Status + ", message '" + e.Message + "'");
+        }
+    }
+
+    /// <summary>This program again, in a copy of its folder without libsvdquant.so (a process loads the library once).</summary>
+    private static void MissingNative()
+    {
+        string here = AppDomain.CurrentDomain.BaseDirectory;
+        string folder = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "svdq-mono-nonative-" + Guid.NewGuid().ToString("N"))).FullName;
+        try
+        {
+            foreach (string file in Directory.GetFiles(here))
+            {
+                if (file.EndsWith(".dll", StringComparison.Ordinal) || file.EndsWith(".exe", StringComparison.Ordinal))
+                {
+                    File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+                }
+            }
+
+            var start = new System.Diagnostics.ProcessStartInfo("mono", "MonoCheck.exe --missing-native")
+            {
+                WorkingDirectory = folder, UseShellExecute = false, RedirectStandardOutput = true,
+            };
+            using (var child = System.Diagnostics.Process.Start(start))
+            {
+                string output = child.StandardOutput.ReadToEnd().Trim();
+                child.WaitForExit();
+                Console.WriteLine("  " + output);
+                Require(child.ExitCode == 0, "the engine without its native library: " + output);
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, true);
+        }
+    }
+
+    private static int MissingNativeChild()
+    {
+        try
+        {
+            new Engine().Dispose();
+            Console.WriteLine("an engine was created without libsvdquant.so");
+            return 1;
+        }
+        catch (Exception e)
+        {
+            Console.WriteLine(e.GetType().Name + ": " + e.Message);
+            return e is DllNotFoundException && e.Message.Contains("'svdquant' could not be loaded") ? 0 : 1;
         }
     }
 
