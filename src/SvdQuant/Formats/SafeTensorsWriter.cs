@@ -55,8 +55,8 @@ public sealed class SafeTensorsWriter : IDisposable
 
         SvdqSafetensorsWriterHandle writer = _handle.NotDisposed(nameof(SafeTensorsWriter));
         fixed (byte* n = NativeText.ToUtf8(name))
-        fixed (long* dims = shape)
-        fixed (byte* bytes = data)
+        fixed (long* dims = &Pin.Ref(shape))
+        fixed (byte* bytes = &Pin.Ref(data))
         {
             NativeStatus.Check(NativeMethods.svdq_safetensors_writer_add_tensor(
                 writer, n, (int)dtype, dims, shape.Length, bytes, (ulong)data.Length));

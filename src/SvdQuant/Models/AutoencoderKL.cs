@@ -55,14 +55,16 @@ public sealed class AutoencoderKL : IDisposable
     public long[] DecodedShape(ReadOnlySpan<long> latentShape)
     {
         RequireRank4(latentShape, "latents");
-        return [latentShape[0], Info.OutChannels, latentShape[2] * Info.Downscale, latentShape[3] * Info.Downscale];
+        long[] shape = latentShape.ToArray(); // not the span's indexer (see Pin)
+        return [shape[0], Info.OutChannels, shape[2] * Info.Downscale, shape[3] * Info.Downscale];
     }
 
     /// <summary>The latent shape [B, latent_channels, H / downscale, W / downscale] of an image [B, C, H, W].</summary>
     public long[] EncodedShape(ReadOnlySpan<long> imageShape)
     {
         RequireRank4(imageShape, "image");
-        return [imageShape[0], Info.LatentChannels, imageShape[2] / Info.Downscale, imageShape[3] / Info.Downscale];
+        long[] shape = imageShape.ToArray(); // not the span's indexer (see Pin)
+        return [shape[0], Info.LatentChannels, shape[2] / Info.Downscale, shape[3] / Info.Downscale];
     }
 
     /// <summary>vae.decode(latents): latents [B, latent_channels, h, w] to an image of <see cref="DecodedShape"/>.</summary>
@@ -278,7 +280,7 @@ public sealed class AutoencoderKL : IDisposable
     private static long Count(ReadOnlySpan<long> shape)
     {
         long count = 1;
-        foreach (long d in shape)
+        foreach (long d in shape.ToArray()) // not the span's enumerator (see Pin)
         {
             count = checked(count * Math.Max(0, d));
         }

@@ -52,8 +52,8 @@ public sealed class LinearLayer : IDisposable
         float[]? smooth = options.Smooth;
         LowRankBranch? lowRank = options.LowRank;
 
-        fixed (float* weightData = weightRows)
-        fixed (float* biasData = bias)
+        fixed (float* weightData = &Pin.Ref(weightRows))
+        fixed (float* biasData = &Pin.Ref(bias))
         fixed (float* smoothData = smooth)
         fixed (float* upData = lowRank?.Up)
         fixed (float* downData = lowRank?.Down)
@@ -247,7 +247,7 @@ public sealed class LinearLayer : IDisposable
 
     private unsafe void Forward(Engine engine, ReadOnlySpan<float> x, int xRows, int xColumns, Span<float> y, int yRows, int yColumns)
     {
-        fixed (float* xData = x)
+        fixed (float* xData = &Pin.Ref(x))
         fixed (float* yData = y)
         {
             using SvdqTensorHandle xTensor = NativeTensor.WrapF32(xData, x.Length, [xRows, xColumns]);

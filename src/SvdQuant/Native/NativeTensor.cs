@@ -15,7 +15,7 @@ internal static unsafe class NativeTensor
     public static SvdqTensorHandle WrapF32(float* data, int length, ReadOnlySpan<long> shape)
     {
         SvdqTensorHandle tensor;
-        fixed (long* dims = shape)
+        fixed (long* dims = &Pin.Ref(shape))
         {
             NativeStatus.Check(NativeMethods.svdq_tensor_wrap(
                 (int)svdq_dtype.SVDQ_DTYPE_F32, dims, shape.Length, data, (ulong)length * sizeof(float), out tensor));
@@ -28,7 +28,7 @@ internal static unsafe class NativeTensor
     public static SvdqTensorHandle WrapI32(int* data, int length, ReadOnlySpan<long> shape)
     {
         SvdqTensorHandle tensor;
-        fixed (long* dims = shape)
+        fixed (long* dims = &Pin.Ref(shape))
         {
             NativeStatus.Check(NativeMethods.svdq_tensor_wrap(
                 (int)svdq_dtype.SVDQ_DTYPE_I32, dims, shape.Length, data, (ulong)length * sizeof(int), out tensor));

@@ -33,8 +33,8 @@ public static class LowRank
         ReadOnlySpan<float> w = ContiguousRows.Of(weight);
         var up = new float[weight.Height, rank];
         var down = new float[rank, weight.Width];
-        fixed (float* wData = w)
-        fixed (float* smoothData = smooth)
+        fixed (float* wData = &Pin.Ref(w))
+        fixed (float* smoothData = &Pin.Ref(smooth))
         fixed (float* upData = up)
         fixed (float* downData = down)
         {

@@ -109,7 +109,7 @@ public static class Quantizer
             svdq_quantize_report report = default;
             report.struct_size = (uint)sizeof(svdq_quantize_report);
             ReadOnlySpan<float> x = calibration.IsEmpty ? default : ContiguousRows.Of(calibration);
-            fixed (float* xData = x)
+            fixed (float* xData = &Pin.Ref(x))
             fixed (float* smoothData = smooth)
             fixed (IntPtr* weightData = weightPointers)
             fixed (IntPtr* biasData = biasPointers)

@@ -29,8 +29,8 @@ public static class Smoothing
         ReadOnlySpan<float> x = ContiguousRows.Of(calibration);
         ReadOnlySpan<float> w = ContiguousRows.Of(weight);
         var smooth = new float[weight.Width];
-        fixed (float* xData = x)
-        fixed (float* wData = w)
+        fixed (float* xData = &Pin.Ref(x))
+        fixed (float* wData = &Pin.Ref(w))
         fixed (float* smoothData = smooth)
         {
             using SvdqTensorHandle xTensor = NativeTensor.WrapF32(xData, x.Length, [calibration.Height, calibration.Width]);
