@@ -7,15 +7,20 @@ cd "$(dirname "$0")"
 ROOT=$(pwd)
 BUILD_DIR=${SVDQ_BUILD_DIR:-$ROOT/build}
 ASAN_BUILD_DIR=${SVDQ_ASAN_BUILD_DIR:-$ROOT/build-asan}
+WIN_BUILD_DIR=${SVDQ_WIN_BUILD_DIR:-$ROOT/build-win}
 CONFIG=Release
 PACKAGES_DIR=$ROOT/artifacts/packages
 APT_PACKAGES=(cmake g++ make libgtest-dev libeigen3-dev nlohmann-json3-dev castxml clang-14 libclang-rt-14-dev qemu-user)
+# The win-x64 engine the package carries is cross-built with MinGW-w64 (pack, test).
+PACK_APT_PACKAGES=(g++-mingw-w64-x86-64-posix)
+# Test-only runtimes: wine64 runs the Windows suite, Mono the netstandard2.1 assembly as Unity's runs it.
+TEST_APT_PACKAGES=(wine64 mono-runtime mono-mcs mono-devel)
 
 log() { printf '\n== %s\n' "$*"; }
 
-install_prerequisites() {
+install_prerequisites() {  # [extra apt packages...]
   local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "${APT_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -58,17 +63,23 @@ build_dotnet() {
 }
 
 build_all() {
-  install_prerequisites
+  install_prerequisites "$@"
   build_native
   check_bindings
   build_dotnet
 }
 
+# SvdQuant.Interop with the linux-x64 and win-x64 engines, and SvdQuant.Interop.Runtime.Cuda
+# when this build made libsvdquant_cuda.
 pack() {
-  log "NuGet package -> artifacts/packages"
+  log "NuGet packages -> artifacts/packages"
   rm -rf "$PACKAGES_DIR"
   dotnet pack src/SvdQuant/SvdQuant.csproj -c $CONFIG -nologo -v quiet -o "$PACKAGES_DIR" \
-    -p:SvdqNativeDir="$BUILD_DIR/lib/"
+    -p:SvdqNativeDir="$BUILD_DIR/lib/" -p:SvdqWinNativeDir="$WIN_BUILD_DIR/lib/"
+  if [ -f "$BUILD_DIR/lib/libsvdquant_cuda.so" ]; then
+    dotnet pack src/SvdQuant.Runtime.Cuda/SvdQuant.Runtime.Cuda.csproj -c $CONFIG -nologo -v quiet -o "$PACKAGES_DIR" \
+      -p:SvdqNativeDir="$BUILD_DIR/lib/"
+  fi
   ls "$PACKAGES_DIR"
 }
 
@@ -140,6 +151,25 @@ run_nehalem() {
   echo "emulated runs: $((SECONDS - start)) s"
 }
 
+# A suite run by a script that ends with "NAME: N passed, N failed[, N skipped]"; adds
+# its counts to the totals. A script that dies before that line counts as failed.
+run_counted() {  # NAME COMMAND [ARGS...]
+  local name=$1 out line; shift
+  out=$("$@" 2>&1) || STATUS=1
+  printf '%s\n' "$out" | tail -n 25
+  line=$(printf '%s\n' "$out" | grep -E "^$name: [0-9]+ passed, [0-9]+ failed" | tail -n 1 || true)
+  if [ -z "$line" ]; then FAILED=$((FAILED + 1)); STATUS=1; return; fi
+  PASSED=$((PASSED + $(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")))
+  FAILED=$((FAILED + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
+  SKIPPED=$((SKIPPED + $(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$line" | grep . || echo 0)))
+}
+
+# The netstandard2.1 assembly under Mono (Unity's runtime, as near as Debian has it).
+run_mono() {
+  log "netstandard2.1 under Mono (tests/mono/run.sh)"
+  SVDQ_NATIVE_DIR="$BUILD_DIR/lib" run_counted mono tests/mono/run.sh "$BUILD_DIR/mono"
+}
+
 # The native suite built by clang with AddressSanitizer and UBSan in its own
 # folder, at the CPU's best level (the fuzzers already run sanitized).
 run_sanitized() {
@@ -168,6 +198,7 @@ run_tests() {
   for level in $(lower_cpu_levels); do run_ctest "$BUILD_DIR" "$level" -E '^(fuzz_|simd_isolation$)'; done
   run_nehalem
   run_sanitized
+  run_mono
 
   log "managed tests (NUnit)"
   local out line
@@ -192,9 +223,9 @@ command=${1:-build}
 shift || true
 case "$command" in
   build) build_all ;;
-  test) build_all; pack; run_tests ;;
+  test) build_all "${PACK_APT_PACKAGES[@]}" "${TEST_APT_PACKAGES[@]}"; pack; run_tests ;;
   demo) build_all; dotnet run --project src/SvdQuant.Cli -c $CONFIG --no-build -- demo "$@" ;;
-  pack) build_all; pack ;;
+  pack) build_all "${PACK_APT_PACKAGES[@]}"; pack ;;
   bench) build_all; dotnet run --project benchmarks/SvdQuant.Benchmarks -c $CONFIG --no-build -- "$@" ;;
   bindings)
     install_prerequisites

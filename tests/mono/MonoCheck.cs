@@ -428,7 +428,7 @@ internal static class MonoCheck
         catch (Exception e)
         {
             Console.WriteLine(e.GetType().Name + ": " + e.Message);
-            return e is DllNotFoundException && e.Message.Contains("'svdquant' could not be loaded") ? 0 : 1;
+            return e is DllNotFoundException && e.Message.Contains("'svdquant' (libsvdquant.so for runtime identifier linux-x64) could not be loaded") ? 0 : 1;
         }
     }
 
