@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "posix_env.h"
 #include "svdquant.h"
 
 namespace {
