@@ -24,8 +24,17 @@ bool process_is_gone(long pid) {
 }
 
 std::string replace_file(const std::filesystem::path& from, const std::filesystem::path& to) {
-    return MoveFileExW(from.c_str(), to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) ? ""
-                                                                                                   : windows_error_text(GetLastError());
+    // A target another writer is replacing this very moment (or a scanner has
+    // open) refuses for a moment: try again for up to a second. One that stays
+    // open (mapped by a reader) is refused after that.
+    DWORD error = 0;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        if (MoveFileExW(from.c_str(), to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) return "";
+        error = GetLastError();
+        if (error != ERROR_ACCESS_DENIED && error != ERROR_SHARING_VIOLATION) break;
+        Sleep(10);
+    }
+    return windows_error_text(error);
 }
 
 // The volume's serial number and the file's index: NTFS's inode.
