@@ -143,8 +143,10 @@ TEST(CApiFileWrite, WritesTheBytesAndRefusesWhatItMustNotReplace) {
     std::ifstream in(target, std::ios::binary);
     EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), bytes);
 
+#ifndef _WIN32  // symlinks need an administrator's right on Windows
     fs::create_symlink(target, dir / "link.png");
     expect_failure(svdq_file_write((dir / "link.png").string().c_str(), bytes.data(), 4), SVDQ_ERROR_IO, "link.png");
+#endif
     fs::create_directory(dir / "sub");
     expect_failure(svdq_file_write((dir / "sub").string().c_str(), bytes.data(), 4), SVDQ_ERROR_IO, "sub");
     expect_failure(svdq_file_write(target.string().c_str(), nullptr, 4), SVDQ_ERROR_INVALID_ARGUMENT,

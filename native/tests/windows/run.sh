@@ -82,8 +82,9 @@ run() {
   local name=$1 level=$2 exe=$3
   shift 3
   local log=$build/logs/$name.log t0=$SECONDS
-  SVDQ_CPU_LEVEL=$level "$wine" "$build/bin/$exe.exe" "$@" > "$log" 2>&1
-  local rc=$? p s f
+  # Windows programs end their lines with CR LF.
+  SVDQ_CPU_LEVEL=$level "$wine" "$build/bin/$exe.exe" "$@" 2>&1 | tr -d '\r' > "$log"
+  local rc=${PIPESTATUS[0]} p s f
   p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) tests\?\..*/\1/p' "$log" | tail -1)
   s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) tests\?,.*/\1/p' "$log" | tail -1)
   f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) tests\?,.*/\1/p' "$log" | tail -1)
