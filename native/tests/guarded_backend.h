@@ -1,14 +1,23 @@
 // A test backend whose memory host code cannot touch: every buffer is mapped
-// PROT_NONE except while one of this backend's own ops runs, and the ops
+// inaccessible (PROT_NONE, PAGE_NOACCESS) except while one of this backend's own ops runs, and the ops
 // delegate to the CPU backend. A model that reads or writes backend memory
 // from the host outside an op (a loop in nn/ or models/) crashes with
 // SIGSEGV; an op handed host memory instead of the backend's is an error.
 #pragma once
 
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#else
 #include <sys/mman.h>
 #include <unistd.h>
+#endif
 
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <new>
@@ -20,11 +29,38 @@
 
 namespace svdq::test {
 
+// Pages no code may touch until opened, per OS.
+namespace guarded_pages {
+#ifdef _WIN32
+inline size_t page_size() {
+    SYSTEM_INFO info;
+    GetSystemInfo(&info);
+    return info.dwPageSize;
+}
+inline void* map(size_t size) { return VirtualAlloc(nullptr, size, MEM_RESERVE | MEM_COMMIT, PAGE_NOACCESS); }
+inline void unmap(void* data, size_t) { VirtualFree(data, 0, MEM_RELEASE); }
+inline bool protect(void* data, size_t size, bool open) {
+    DWORD old = 0;
+    return VirtualProtect(data, size, open ? PAGE_READWRITE : PAGE_NOACCESS, &old) != 0;
+}
+#else
+inline size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
+inline void* map(size_t size) {
+    void* data = mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return data == MAP_FAILED ? nullptr : data;
+}
+inline void unmap(void* data, size_t size) { munmap(data, size); }
+inline bool protect(void* data, size_t size, bool open) {
+    return mprotect(data, size, open ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+}
+#endif
+}  // namespace guarded_pages
+
 class GuardedBackend final : public Backend {
 public:
     GuardedBackend(ThreadPool& pool, svdq_cpu_level level) : cpu_(pool, level) {}
     ~GuardedBackend() override {
-        for (const auto& [data, size] : regions_) munmap(data, size);
+        for (const auto& [data, size] : regions_) guarded_pages::unmap(data, size);
     }
 
     uint64_t ops() const { return ops_; }
@@ -37,15 +73,15 @@ public:
 
     void* allocate(size_t bytes) override {
         const size_t size = pages(bytes);
-        void* data = mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (data == MAP_FAILED) throw std::bad_alloc();
+        void* data = guarded_pages::map(size);
+        if (data == nullptr) throw std::bad_alloc();
         regions_[data] = size;
         return data;
     }
     void release(void* data, size_t) noexcept override {
         const auto it = regions_.find(data);
         if (it == regions_.end()) return;
-        munmap(it->first, it->second);
+        guarded_pages::unmap(it->first, it->second);
         regions_.erase(it);
     }
     void upload(const float* host, const TensorView& dst) override {
@@ -127,7 +163,7 @@ public:
 
 private:
     static size_t pages(size_t bytes) {
-        const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+        const size_t page = guarded_pages::page_size();
         return (bytes + page - 1) / page * page + (bytes == 0 ? page : 0);
     }
 
@@ -138,17 +174,17 @@ private:
         Open(GuardedBackend& b, std::initializer_list<const TensorView*> views) : b_(b) {
             for (const TensorView* v : views) b_.require_inside(*v);
             ++b_.ops_;
-            b_.protect(PROT_READ | PROT_WRITE);
+            b_.protect(true);
         }
-        ~Open() { b_.protect(PROT_NONE); }
+        ~Open() { b_.protect(false); }
 
     private:
         GuardedBackend& b_;
     };
 
-    void protect(int mode) {
+    void protect(bool open) {
         for (const auto& [data, size] : regions_)
-            if (mprotect(data, size, mode) != 0) std::abort();
+            if (!guarded_pages::protect(data, size, open)) std::abort();
     }
     void require_inside(const TensorView& v) const {
         const auto* first = reinterpret_cast<const char*>(v.data);

@@ -7,13 +7,12 @@
 // errors carrying its message.
 #include <gtest/gtest.h>
 
-#include <dlfcn.h>
-
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "backend/context.h"
+#include "backend/plugin/dynamic_library.h"
 #include "backend/plugin/plugin_backend.h"
 #include "core/error.h"
 #include "cpu_levels.h"
@@ -29,9 +28,10 @@ namespace {
 
 const svdq_backend_plugin& host_plugin() {
     static const svdq_backend_plugin* plugin = [] {
-        void* library = dlopen(SVDQ_HOST_PLUGIN, RTLD_NOW | RTLD_LOCAL);
-        if (library == nullptr) throw std::runtime_error(dlerror());
-        auto entry = reinterpret_cast<svdq_backend_plugin_entry>(dlsym(library, SVDQ_PLUGIN_ENTRY_SYMBOL));
+        std::string error;
+        void* library = load_library(SVDQ_HOST_PLUGIN, error);
+        if (library == nullptr) throw std::runtime_error(error);
+        auto entry = reinterpret_cast<svdq_backend_plugin_entry>(library_symbol(library, SVDQ_PLUGIN_ENTRY_SYMBOL));
         if (entry == nullptr) throw std::runtime_error("no entry point");
         return entry();
     }();

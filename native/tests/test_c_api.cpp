@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "posix_env.h"
 #include "quant_reference.h"
 #include "svdquant.h"
 

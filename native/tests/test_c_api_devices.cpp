@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "posix_env.h"
 #include "svdquant.h"
 
 namespace {
@@ -19,7 +20,7 @@ std::string why_cuda_cannot_run() {
 }
 
 bool names_a_reason(const std::string& message) {
-    for (const char* reason : {"libsvdquant_cuda", "driver", "no GPU", "no usable GPU", "older than"})
+    for (const char* reason : {"svdquant_cuda", "driver", "no GPU", "no usable GPU", "older than"})
         if (message.find(reason) != std::string::npos) return true;
     return false;
 }

@@ -370,11 +370,11 @@ TEST_F(CApiGeneration, WithoutAGuidanceEmbeddingTheScheduleIsUnshiftedAndGuidanc
         if (std::string(t.name).find("guidance_embedder") != std::string::npos) continue;
         ASSERT_EQ(svdq_safetensors_writer_add_tensor(writer, t.name, t.dtype, t.shape, t.ndim, t.data, t.size_bytes), SVDQ_OK);
     }
-    ASSERT_EQ(svdq_safetensors_writer_save(writer, (dir / "diffusion_pytorch_model.safetensors").c_str()), SVDQ_OK) << last_error();
+    ASSERT_EQ(svdq_safetensors_writer_save(writer, (dir / "diffusion_pytorch_model.safetensors").u8string().c_str()), SVDQ_OK) << last_error();
     svdq_safetensors_writer_destroy(writer);
     svdq_safetensors_destroy(file);
     svdq_flux* schnell = nullptr;
-    ASSERT_EQ(svdq_flux_load(ctx_, dir.c_str(), nullptr, &schnell), SVDQ_OK) << last_error();
+    ASSERT_EQ(svdq_flux_load(ctx_, dir.u8string().c_str(), nullptr, &schnell), SVDQ_OK) << last_error();
 
     svdq_generation_inputs in{};
     in.struct_size = sizeof in;

@@ -140,11 +140,18 @@ TEST(CApiFileWrite, WritesTheBytesAndRefusesWhatItMustNotReplace) {
     const std::string bytes = std::string("\x89PNG\r\n\x1a\n", 8) + std::string(1000, 'x');
     const fs::path target = dir / "out.png";
     ASSERT_EQ(svdq_file_write(target.string().c_str(), bytes.data(), bytes.size()), SVDQ_OK) << svdq_last_error_message();
-    std::ifstream in(target, std::ios::binary);
-    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), bytes);
+    {  // closed before the folder goes: Windows deletes no open file
+        std::ifstream in(target, std::ios::binary);
+        EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), bytes);
+    }
 
+#ifndef _WIN32  // symlinks need an administrator's right on Windows
     fs::create_symlink(target, dir / "link.png");
     expect_failure(svdq_file_write((dir / "link.png").string().c_str(), bytes.data(), 4), SVDQ_ERROR_IO, "link.png");
+    constexpr int kEntries = 3;  // out.png, link.png, sub
+#else
+    constexpr int kEntries = 2;  // out.png, sub
+#endif
     fs::create_directory(dir / "sub");
     expect_failure(svdq_file_write((dir / "sub").string().c_str(), bytes.data(), 4), SVDQ_ERROR_IO, "sub");
     expect_failure(svdq_file_write(target.string().c_str(), nullptr, 4), SVDQ_ERROR_INVALID_ARGUMENT,
@@ -155,7 +162,7 @@ TEST(CApiFileWrite, WritesTheBytesAndRefusesWhatItMustNotReplace) {
         EXPECT_NE(entry.path().filename().string().rfind(".svdq-", 0), 0u) << "a temporary was left: " << entry.path();
         ++entries;
     }
-    EXPECT_EQ(entries, 3);  // out.png, link.png, sub
+    EXPECT_EQ(entries, kEntries);
     fs::remove_all(dir);
 }
 

@@ -2,9 +2,11 @@
 // never a stack overflow, a hang or a name that the C API would truncate.
 #include <gtest/gtest.h>
 
+#ifndef _WIN32
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
+#endif
 
 #include <chrono>
 #include <filesystem>
@@ -112,6 +114,7 @@ TEST(HostileNames, NulInATensorNameOrMetadataIsRefused) {
     expect_error([&] { SafeTensorsFile f(value); }, SVDQ_ERROR_FORMAT, {"entry 'config'", "NUL"});
 }
 
+#ifndef _WIN32  // Windows has no FIFOs in its file system
 TEST(HostilePaths, AFifoIsRefusedWithoutWaitingForAWriter) {
     const std::string path = temp_path("fifo");
     fs::remove(path);
@@ -127,3 +130,4 @@ TEST(HostilePaths, AFifoIsRefusedWithoutWaitingForAWriter) {
     }
     fs::remove(path);
 }
+#endif

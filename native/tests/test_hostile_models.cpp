@@ -302,7 +302,8 @@ TEST(HostileFluxCheckpoint, TheUnmodifiedCheckpointLoads) {
 TEST(HostileFluxCheckpoint, ANonFiniteWeightIsRefusedNamingFileAndTensor) {
     Context c;
     const std::string dir = flux_copy("nan", [](std::string&) {});
-    const std::string weights = dir + "/diffusion_pytorch_model.safetensors";
+    // As the engine names it: fs::path joins with the OS's separator.
+    const std::string weights = (fs::path(dir) / "diffusion_pytorch_model.safetensors").string();
     for (const char* name : {"x_embedder.weight", "transformer_blocks.1.attn.norm_added_k.weight", "proj_out.bias"}) {
         copy_with_value(flux_tiny() + "/diffusion_pytorch_model.safetensors", weights, name, 2, kInf);
         svdq_flux* model = nullptr;

@@ -245,18 +245,19 @@ TEST_F(T5EncoderTest, BadInputIsNamed) {
 
     load(t5_tensors(), config_json(), 3);
     Context ctx(test::context_options());
-    const T5Encoder encoder(ctx, dir_.string());
-    std::vector<int64_t> ids = test_ids();
-    std::vector<float> out(ids.size() * kModel);
-    ids[17] = kVocab;
-    test::expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "token id 40 at flat index 17 is outside the vocabulary of 40",
-                       [&] { encoder.forward(ctx, ids.data(), kBatch, kLength, nullptr, out.data()); });
-    ids = test_ids();
-    std::vector<int64_t> mask(ids.size(), 1);
-    mask[5] = 2;
-    test::expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "attention_mask value 2 at flat index 5",
-                       [&] { encoder.forward(ctx, ids.data(), kBatch, kLength, mask.data(), out.data()); });
-
+    {  // closed before a shard goes: Windows deletes no mapped file
+        const T5Encoder encoder(ctx, dir_.string());
+        std::vector<int64_t> ids = test_ids();
+        std::vector<float> out(ids.size() * kModel);
+        ids[17] = kVocab;
+        test::expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "token id 40 at flat index 17 is outside the vocabulary of 40",
+                           [&] { encoder.forward(ctx, ids.data(), kBatch, kLength, nullptr, out.data()); });
+        ids = test_ids();
+        std::vector<int64_t> mask(ids.size(), 1);
+        mask[5] = 2;
+        test::expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "attention_mask value 2 at flat index 5",
+                           [&] { encoder.forward(ctx, ids.data(), kBatch, kLength, mask.data(), out.data()); });
+    }
     fs::remove(dir_ / "model-00002-of-00003.safetensors");
     test::expect_error(SVDQ_ERROR_IO, "model-00002-of-00003.safetensors", [&] { (void)T5Encoder(ctx, dir_.string()); });
 }

@@ -3,10 +3,6 @@
 #include <map>
 #include <mutex>
 
-#ifndef _WIN32
-#include <sys/stat.h>
-#endif
-
 namespace svdq {
 
 namespace {
@@ -24,17 +20,6 @@ Registry& registry() {
 std::pair<uint64_t, uint64_t> key(const FileId& id) { return {id.device, id.inode}; }
 
 }  // namespace
-
-std::optional<FileId> file_id(const std::string& path) {
-#ifdef _WIN32
-    (void)path;
-    return std::nullopt;
-#else
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-    return FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
-#endif
-}
 
 OpenInput::OpenInput(const std::optional<FileId>& id, const std::string& path) : id_(id) {
     if (!id_) return;

@@ -1,7 +1,6 @@
 // Which file a path names, as the OS identifies it (device and inode, through
 // symlinks and hard links), and the inputs this process has open, so that no
-// output ever replaces a file a run is reading. Windows has no check (yet):
-// file_id() is empty there.
+// output ever replaces a file a run is reading.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +15,8 @@ struct FileId {
 };
 
 // The file `path` names, following symlinks; empty when there is none.
+// Per OS (os_files_posix.cpp: device and inode; os_files_win32.cpp: volume
+// serial number and file index).
 std::optional<FileId> file_id(const std::string& path);
 
 // Registers an open input for as long as it lives.

@@ -1,17 +1,10 @@
 #include "formats/pending_file.h"
 
-#include <cerrno>
 #include <random>
 
 #include "core/error.h"
 #include "formats/file_identity.h"
-
-#ifdef _WIN32
-#include <process.h>
-#else
-#include <signal.h>
-#include <unistd.h>
-#endif
+#include "formats/os_files.h"
 
 namespace svdq {
 
@@ -21,21 +14,9 @@ namespace {
 
 constexpr size_t kMaxNameBytes = 255;
 
-long process_id() {
-#ifdef _WIN32
-    return static_cast<long>(_getpid());
-#else
-    return static_cast<long>(::getpid());
-#endif
-}
-
 // Whether the process that made a temporary named ".svdq-PID-..." is gone.
-// Only a definite "no such process" counts; Windows keeps its temporaries.
+// Only a definite "no such process" counts.
 bool abandoned(const std::string& name) {
-#ifdef _WIN32
-    (void)name;
-    return false;
-#else
     const std::string prefix = kTemporaryPrefix;
     if (name.compare(0, prefix.size(), prefix) != 0) return false;
     const size_t end = name.find('-', prefix.size());
@@ -45,8 +26,7 @@ bool abandoned(const std::string& name) {
         if (name[i] < '0' || name[i] > '9' || pid > 1'000'000'000) return false;
         pid = pid * 10 + (name[i] - '0');
     }
-    return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
-#endif
+    return process_is_gone(pid);
 }
 
 void remove_abandoned_temporaries(const fs::path& folder) {
@@ -74,8 +54,8 @@ void check_target(const std::string& target) {
 
 // ".svdq-PID-RANDOM-name.kind" beside the target, the name cut to fit.
 fs::path temporary_name(const fs::path& target, const char* kind) {
-    static thread_local std::mt19937_64 rng(std::random_device{}() ^ static_cast<uint64_t>(process_id()));
-    const std::string head = kTemporaryPrefix + std::to_string(process_id()) + "-" + std::to_string(rng() % 1'000'000'000'000ull) + "-";
+    static thread_local std::mt19937_64 rng(std::random_device{}() ^ static_cast<uint64_t>(current_process_id()));
+    const std::string head = kTemporaryPrefix + std::to_string(current_process_id()) + "-" + std::to_string(rng() % 1'000'000'000'000ull) + "-";
     const std::string tail = std::string(".") + kind;
     std::string name = target.filename().u8string();
     name.resize(std::min(name.size(), kMaxNameBytes - head.size() - tail.size()));
@@ -118,8 +98,8 @@ void PendingFile::commit() {
     std::error_code error;
     if (fs::exists(target, error)) fs::permissions(temporary_, fs::status(target).permissions(), error);
     require(!error, SVDQ_ERROR_IO, target_ + ": cannot give the new file the permissions of the old (" + error.message() + ")");
-    fs::rename(temporary_, target, error);
-    require(!error, SVDQ_ERROR_IO, target_ + ": cannot move the written file into place (" + error.message() + ")");
+    const std::string refusal = replace_file(temporary_, target);
+    require(refusal.empty(), SVDQ_ERROR_IO, target_ + ": cannot move the written file into place (" + refusal + ")");
     committed_ = true;
 }
 

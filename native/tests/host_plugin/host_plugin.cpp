@@ -200,4 +200,4 @@ const svdq_backend_plugin kPlugin = {
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const svdq_backend_plugin* svdq_backend_plugin_get(void) { return &kPlugin; }
+SVDQ_PLUGIN_EXPORT const svdq_backend_plugin* svdq_backend_plugin_get(void) { return &kPlugin; }

@@ -8,4 +8,4 @@ const svdq_backend_plugin kPlugin = {SVDQ_PLUGIN_ABI_VERSION + 1000, "CUDA"};
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const svdq_backend_plugin* svdq_backend_plugin_get(void) { return &kPlugin; }
+SVDQ_PLUGIN_EXPORT const svdq_backend_plugin* svdq_backend_plugin_get(void) { return &kPlugin; }

@@ -6,12 +6,6 @@
 #include "backend/cuda/cuda_linear.cuh"
 #include "backend/cuda/cuda_memory.cuh"
 
-#if defined(_WIN32)
-#define SVDQ_PLUGIN_EXPORT extern "C" __declspec(dllexport)
-#else
-#define SVDQ_PLUGIN_EXPORT extern "C" __attribute__((visibility("default")))
-#endif
-
 namespace svdq::cuda {
 
 namespace {

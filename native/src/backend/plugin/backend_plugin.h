@@ -23,6 +23,16 @@ extern "C" {
 /* The function a plugin library exports (an svdq_backend_plugin_entry). */
 #define SVDQ_PLUGIN_ENTRY_SYMBOL "svdq_backend_plugin_get"
 
+/* How a plugin library (C++) declares that function: exported from its DLL
+ * on Windows, visible on ELF. */
+#ifdef __cplusplus
+#if defined(_WIN32)
+#define SVDQ_PLUGIN_EXPORT extern "C" __declspec(dllexport)
+#else
+#define SVDQ_PLUGIN_EXPORT extern "C" __attribute__((visibility("default")))
+#endif
+#endif
+
 typedef struct svdq_plugin_view {
     float* data;
     int64_t rows, cols, row_stride; /* row_stride >= cols, in floats */
