@@ -62,6 +62,12 @@ build_dotnet() {
   dotnet build SvdQuant.Interop.sln -c $CONFIG -nologo -v quiet -p:SvdqNativeDir="$BUILD_DIR/lib/"
 }
 
+# The win-x64 engine the package carries, cross-built with MinGW-w64 into build-win/lib.
+build_windows() {
+  log "win-x64 engine (MinGW-w64, $(basename "$WIN_BUILD_DIR"))"
+  SVDQ_WIN_BUILD_DIR="$WIN_BUILD_DIR" native/tests/windows/run.sh build | tail -n 6
+}
+
 build_all() {
   install_prerequisites "$@"
   build_native
@@ -164,6 +170,12 @@ run_counted() {  # NAME COMMAND [ARGS...]
   SKIPPED=$((SKIPPED + $(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$line" | grep . || echo 0)))
 }
 
+# The native suite cross-built for Windows, run under wine (and the DLL's imports and exports checked).
+run_windows() {
+  log "win-x64 native tests under wine (native/tests/windows/run.sh)"
+  SVDQ_WIN_BUILD_DIR="$WIN_BUILD_DIR" run_counted windows native/tests/windows/run.sh
+}
+
 # The netstandard2.1 assembly under Mono (Unity's runtime, as near as Debian has it).
 run_mono() {
   log "netstandard2.1 under Mono (tests/mono/run.sh)"
@@ -198,6 +210,7 @@ run_tests() {
   for level in $(lower_cpu_levels); do run_ctest "$BUILD_DIR" "$level" -E '^(fuzz_|simd_isolation$)'; done
   run_nehalem
   run_sanitized
+  run_windows
   run_mono
 
   log "managed tests (NUnit)"
@@ -223,9 +236,9 @@ command=${1:-build}
 shift || true
 case "$command" in
   build) build_all ;;
-  test) build_all "${PACK_APT_PACKAGES[@]}" "${TEST_APT_PACKAGES[@]}"; pack; run_tests ;;
+  test) build_all "${PACK_APT_PACKAGES[@]}" "${TEST_APT_PACKAGES[@]}"; build_windows; pack; run_tests ;;
   demo) build_all; dotnet run --project src/SvdQuant.Cli -c $CONFIG --no-build -- demo "$@" ;;
-  pack) build_all "${PACK_APT_PACKAGES[@]}"; pack ;;
+  pack) build_all "${PACK_APT_PACKAGES[@]}"; build_windows; pack ;;
   bench) build_all; dotnet run --project benchmarks/SvdQuant.Benchmarks -c $CONFIG --no-build -- "$@" ;;
   bindings)
     install_prerequisites

@@ -34,8 +34,9 @@ if(NOT CMAKE_CUDA_HOST_COMPILER AND svdq_nvcc_version VERSION_LESS 12.0
   set(CMAKE_CUDA_HOST_COMPILER "${SVDQ_CUDA_CLANG}" CACHE FILEPATH "nvcc's host compiler")
 endif()
 
-# Turing (INT4 m8n8k32), Ampere and Ada (INT4 m16n8k64), Hopper (INT8 m16n8k32).
-if(NOT CMAKE_CUDA_ARCHITECTURES)
+# Turing (INT4 m8n8k32), Ampere and Ada (INT4 m16n8k64), Hopper (INT8 m16n8k32);
+# CMake's CUDAARCHS environment variable chooses others (CI: one per MMA path).
+if(NOT CMAKE_CUDA_ARCHITECTURES AND NOT DEFINED ENV{CUDAARCHS})
   set(CMAKE_CUDA_ARCHITECTURES 75 80 86 89 90)
 endif()
 # Blackwell's arch-specific target (its FP4 MMA) where nvcc has it, given to

@@ -9,10 +9,12 @@
 # Ends with one line "windows: N passed, N failed, N skipped" (a failed
 # build or check counts as one failure); logs in build-win/logs/.
 # Needs: g++-mingw-w64-x86-64-posix, wine64, libeigen3-dev, nlohmann-json3-dev,
-# libgtest-dev (its sources), cmake. Usage: native/tests/windows/run.sh
+# libgtest-dev (its sources), cmake.
+# Usage: native/tests/windows/run.sh [build]   ("build": the DLL and its checks only, for packing)
 set -uo pipefail
+mode=${1:-test}
 cd "$(dirname "$0")/../../.."
-build=$PWD/build-win
+build=${SVDQ_WIN_BUILD_DIR:-$PWD/build-win}
 deps=$build/deps
 mkdir -p "$deps/json" "$build/logs"
 # Header-only dependencies as folders holding only them: /usr/include itself
@@ -34,7 +36,9 @@ cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE="$PWD/native/cmake/mingw-w64-x86_6
   -DSVDQ_GTEST_SOURCE_DIR=/usr/src/googletest \
   -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST \
   > "$build/logs/configure.log" 2>&1 || { tail -30 "$build/logs/configure.log"; fail "configure"; }
-cmake --build "$build" -j "$(nproc)" --target svdquant svdquant_unit_tests svdquant_api_tests \
+targets=(svdquant svdquant_unit_tests svdquant_api_tests)
+[ "$mode" = build ] && targets=(svdquant)
+cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" \
   > "$build/logs/build.log" 2>&1 || { grep -E 'error|Error' "$build/logs/build.log" | head -40; fail "build"; }
 echo "windows: configure + build took $((SECONDS - start)) s"
 
@@ -59,6 +63,8 @@ aligned=$(x86_64-w64-mingw32-objdump -d --no-show-raw-insn "$dll" | grep -cE 'vm
 
 # The same SIMD isolation as on Linux: AVX only inside the CPUID-guarded kernels.
 native/tests/check_simd_isolation.sh x86_64-w64-mingw32-objdump "$dll" | sed 's/^/windows: /' || fail "SIMD isolation"
+
+[ "$mode" = build ] && exit 0
 
 # wine64: a prefix of our own in the build folder, made once.
 wine=$(command -v wine64 || echo /usr/lib/wine/wine64)
