@@ -204,4 +204,12 @@ public sealed class GenerationWorkerTests
             Assert.That(worker.IsLoaded, Is.False);
         });
     }
+
+    [Test]
+    public void BottomRowFirst_ReversesTheRows_KeepingEachRowsPixels()
+    {
+        // 3 x 2 pixels, every byte distinct: row 0 = 0..11, row 1 = 12..23.
+        var image = new RgbaImage(3, 2, Enumerable.Range(0, 24).Select(i => (byte)i).ToArray());
+        Assert.That(TexturePixels.BottomRowFirst(image), Is.EqualTo(Enumerable.Range(12, 12).Concat(Enumerable.Range(0, 12)).Select(i => (byte)i)));
+    }
 }
