@@ -92,6 +92,8 @@ internal sealed class Arguments
 
     public string[] Positional { get; }
 
+    public bool Has(string name) => _options.ContainsKey(name);
+
     public int Int(string name, int fallback, int min, int max)
     {
         if (!_options.TryGetValue(name, out string? text))
@@ -262,6 +264,10 @@ internal static class GenerateSample
     public static int Run(Arguments a)
     {
         (string folder, string prompt, string output) = (a.Positional[0], a.Positional[1], a.Positional[2]);
+        // Every argument is checked before anything is loaded.
+        (int width, int height) = a.Size("--size", 512);
+        int? steps = a.Has("--steps") ? a.Int("--steps", 0, 1, 1000) : null;
+        ulong seed = (ulong)a.Int("--seed", 0, 0, int.MaxValue);
         if (!FluxPipeline.IsPipelineFolder(folder))
         {
             throw new UsageException($"{folder} is not a diffusers pipeline folder (no model_index.json)");
@@ -269,10 +275,9 @@ internal static class GenerateSample
 
         using var engine = new Engine();
         using FluxPipeline pipeline = FluxPipeline.Load(engine, folder);
-        GenerationOptions options = pipeline.DefaultOptions();
-        (options.Width, options.Height) = a.Size("--size", 512);
-        options.Steps = a.Int("--steps", options.Steps, 1, 1000);
-        options.Seed = (ulong)a.Int("--seed", 0, 0, int.MaxValue);
+        GenerationOptions options = pipeline.DefaultOptions(); // the folder's steps and scheduler
+        (options.Width, options.Height, options.Seed) = (width, height, seed);
+        options.Steps = steps ?? options.Steps;
 
         var progress = new ConsoleProgress();
         FluxPipelineResult result = pipeline.Generate(prompt, options, progress);
