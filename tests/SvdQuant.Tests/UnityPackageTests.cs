@@ -19,6 +19,7 @@ namespace SvdQuant.Tests;
 /// and every assembly the netstandard2.1 SvdQuant.Interop.dll needs (transitively) in Runtime/ or in .NET Standard 2.1.
 /// </summary>
 [NonParallelizable]
+[Platform(Include = "Linux", Reason = "unity/build-package.sh is a bash script over the Linux engine build")]
 public sealed class UnityPackageTests
 {
     private const string Package = "com.svdquant.interop";
