@@ -15,6 +15,7 @@ public sealed class Engine : IDisposable
 {
     private readonly SvdqContextHandle _context;
     private int _inCall;
+    private int _disposed;
 
     /// <summary>Starts an engine.</summary>
     /// <param name="options">The setup; null takes every default.</param>
@@ -138,8 +139,16 @@ public sealed class Engine : IDisposable
         }
     }
 
-    /// <summary>Stops the engine. Layers created with it stay usable with another engine.</summary>
-    public void Dispose() => _context.Dispose();
+    /// <summary>
+    /// Stops the engine. Layers created with it stay usable with another engine; models (FLUX, VAE, text encoders)
+    /// keep its native context alive until they are disposed, as their memory is freed through it.
+    /// </summary>
+    public void Dispose()
+    {
+        // The context handle stays open while models hold it: the engine's own flag refuses further calls.
+        Volatile.Write(ref _disposed, 1);
+        _context.Dispose();
+    }
 
     /// <summary>
     /// Starts one native call on the context: throws ObjectDisposedException after <see cref="Dispose"/>,
@@ -154,7 +163,7 @@ public sealed class Engine : IDisposable
                 "This Engine is already running a call (on another thread, or from a callback of that call); an Engine serves one call at a time: give each thread its own Engine.");
         }
 
-        if (_context.IsClosed)
+        if (Volatile.Read(ref _disposed) != 0)
         {
             Exit();
             throw new ObjectDisposedException(nameof(Engine));

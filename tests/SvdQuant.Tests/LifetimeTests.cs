@@ -1,6 +1,8 @@
 using System;
+using System.IO;
 using NUnit.Framework;
 using SvdQuant.Cli.Demo;
+using SvdQuant.Generation;
 using SvdQuant.Models;
 
 namespace SvdQuant.Tests;
@@ -69,6 +71,42 @@ public sealed class LifetimeTests
         {
             var x = new GaussianRandom(52).NextMatrix(3, 64, 1);
             Assert.That(RelativeError.Of(layer.Forward(runner, x), ReferenceMath.Linear(x, _weight)), Is.LessThanOrEqualTo(1e-5));
+        }
+    }
+
+    /// <summary>
+    /// Models whose memory the engine's backend frees (FLUX, a generator on it, the VAE, CLIP, T5) disposed after
+    /// their engine: each keeps the native context alive until it is gone, so nothing frees through a dead backend
+    /// (this crashed the process), and the disposed engine refuses calls as before.
+    /// </summary>
+    [Test]
+    public void Models_DisposedAfterTheirEngine_FreeThroughAContextKeptAlive()
+    {
+        string folder = Directory.CreateTempSubdirectory("svdq-lifetime-").FullName;
+        try
+        {
+            TinyTextPipeline.Write(folder);
+            string vaeFolder = TinyVae.Write(folder);
+            var engine = new Engine();
+            var flux = FluxTransformer.Load(engine, FluxTinyGeneration.Model);
+            var generator = FluxGenerator.Create(flux, new GenerationOptions { Width = 64, Height = 48, Steps = 1 });
+            var vae = AutoencoderKL.Load(engine, vaeFolder);
+            var clip = ClipTextEncoder.Load(engine, Path.Combine(folder, "text_encoder"));
+            var t5 = T5TextEncoder.Load(engine, Path.Combine(folder, "text_encoder_2"));
+
+            engine.Dispose();
+            flux.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => generator.Generate(engine, new GenerationInputs(FluxTinyGeneration.Prompt())));
+            generator.Dispose();
+            vae.Dispose();
+            clip.Dispose();
+            t5.Dispose();
+
+            Assert.That(() => new Engine().Dispose(), Throws.Nothing, "the engine still starts afterwards");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
         }
     }
 }

@@ -71,9 +71,7 @@ public sealed class FluxGenerator : IDisposable
 
         return OwnedHandle.Adopt(generator, handle =>
         {
-            bool added = false;
-            modelHandle.DangerousAddRef(ref added);
-            handle.ReleaseAfterDestroy(modelHandle);
+            handle.HoldModel(modelHandle);
             return new FluxGenerator(handle, ReadLatentShape(handle));
         });
     }

@@ -46,6 +46,7 @@ public sealed class AutoencoderKL : IDisposable
         {
             using EngineCall call = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_vae_load(call.Context, pathData, out vae));
+            vae.HoldContext(call.Context);
         }
 
         return OwnedHandle.Adopt(vae, handle => new AutoencoderKL(handle, ReadInfo(handle)));

@@ -42,6 +42,7 @@ public sealed class ClipTextEncoder : IDisposable
         {
             using EngineCall call = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_clip_load(call.Context, pathData, out clip));
+            clip.HoldContext(call.Context);
         }
 
         return OwnedHandle.Adopt(clip, handle => new ClipTextEncoder(handle, ReadInfo(handle)));

@@ -59,6 +59,7 @@ public sealed class FluxTransformer : IDisposable
         {
             using EngineCall call = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_flux_load(call.Context, pathData, &native, out model));
+            model.HoldContext(call.Context);
         }
 
         return OwnedHandle.Adopt(model, handle => new FluxTransformer(handle, ReadInfo(handle)));

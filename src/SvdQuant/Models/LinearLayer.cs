@@ -86,6 +86,7 @@ public sealed class LinearLayer : IDisposable
             using (EngineCall call = engine.Enter())
             {
                 NativeStatus.Check(NativeMethods.svdq_linear_create(call.Context, &desc, out linear));
+                linear.HoldContext(call.Context);
             }
 
             return Adopt(linear);
@@ -125,6 +126,7 @@ public sealed class LinearLayer : IDisposable
         {
             using EngineCall call = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_linear_load(call.Context, pathData, out linear));
+            linear.HoldContext(call.Context);
         }
 
         return Adopt(linear);

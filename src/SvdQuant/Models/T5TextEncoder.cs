@@ -46,6 +46,7 @@ public sealed class T5TextEncoder : IDisposable
         {
             using EngineCall call = engine.Enter();
             NativeStatus.Check(NativeMethods.svdq_t5_load(call.Context, pathData, &options, out t5));
+            t5.HoldContext(call.Context);
         }
 
         return OwnedHandle.Adopt(t5, handle => new T5TextEncoder(handle, ReadInfo(handle)));

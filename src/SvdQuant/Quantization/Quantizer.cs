@@ -131,6 +131,10 @@ public static class Quantizer
                 }
 
                 NativeStatus.Check(status);
+                foreach (SvdqLinearHandle owner in owners)
+                {
+                    owner.HoldContext(call.Context);
+                }
             }
 
             var layers = new LinearLayer[count];
