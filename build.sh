@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for Linux: native engine, bindings drift check, .NET build,
-# tests, demo and package. Usage: ./build.sh [build|test|demo|pack|bench|bindings] [args...]
+# tests, demo, packages and the Unity package.
+# Usage: ./build.sh [build|test|demo|pack|unity|bench|bindings] [args...]
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -73,6 +74,12 @@ build_all() {
   build_native
   check_bindings
   build_dotnet
+}
+
+# The Unity (UPM) package folder: the netstandard2.1 assemblies and both engines.
+unity_package() {
+  log "Unity package -> artifacts/unity/com.svdquant.interop"
+  unity/build-package.sh --configuration $CONFIG --linux-so "$BUILD_DIR/lib/libsvdquant.so" --win-dll "$WIN_BUILD_DIR/lib/svdquant.dll"
 }
 
 # SvdQuant.Interop with the linux-x64 and win-x64 engines, and SvdQuant.Interop.Runtime.Cuda
@@ -239,9 +246,10 @@ case "$command" in
   test) build_all "${PACK_APT_PACKAGES[@]}" "${TEST_APT_PACKAGES[@]}"; build_windows; pack; run_tests ;;
   demo) build_all; dotnet run --project src/SvdQuant.Cli -c $CONFIG --no-build -- demo "$@" ;;
   pack) build_all "${PACK_APT_PACKAGES[@]}"; build_windows; pack ;;
+  unity) build_all "${PACK_APT_PACKAGES[@]}"; build_windows; unity_package ;;
   bench) build_all; dotnet run --project benchmarks/SvdQuant.Benchmarks -c $CONFIG --no-build -- "$@" ;;
   bindings)
     install_prerequisites
     dotnet run --project bindings/Generator -c $CONFIG -- native/include/svdquant.h bindings/Generated/NativeMethods.g.cs ;;
-  *) echo "usage: ./build.sh [build|test|demo|pack|bench|bindings] [args...]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh [build|test|demo|pack|unity|bench|bindings] [args...]" >&2; exit 2 ;;
 esac
