@@ -94,7 +94,7 @@ public sealed class PackageContentTests
         Assert.That(package.Entries.Select(e => e.FullName).Where(n => n.StartsWith("runtimes/", StringComparison.Ordinal) || n.StartsWith("lib/", StringComparison.Ordinal)),
             Is.EqualTo(new[] { "runtimes/linux-x64/native/libsvdquant_cuda.so" }));
         Assert.That(metadata.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => (e.Attribute("id")?.Value, e.Attribute("version")?.Value)),
-            Is.EqualTo(new[] { ("SvdQuant.Interop", version) }));
+            Is.EqualTo(new[] { ("SvdQuant.Interop", $"[{version}]") }), "exactly this release");
         Assert.That(Element(metadata, "readme")?.Value, Is.EqualTo("README.md"));
     }
 
