@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -23,18 +22,7 @@ public sealed class SampleConsoleTests
     private static (int ExitCode, string Output, string Errors) Run(params string[] arguments)
     {
         Assert.That(File.Exists(SamplePath), Is.True, $"the sample is not built at {SamplePath}");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(SamplePath);
-        foreach (string a in arguments)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using Process process = Process.Start(start)!;
-        var errors = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(2)), Is.True, "the sample finished");
-        return (process.ExitCode, output, errors.Result);
+        return ChildProcess.Run("dotnet", TimeSpan.FromMinutes(2), [SamplePath, .. arguments]);
     }
 
     [Test]

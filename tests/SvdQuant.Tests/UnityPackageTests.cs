@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Reflection;
@@ -61,19 +60,9 @@ public sealed class UnityPackageTests
 
     private static string RunScript(params string[] arguments)
     {
-        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Script());
-        foreach (string a in arguments)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using Process process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(3)), Is.True, "the script finished");
-        Assert.That(process.ExitCode, Is.Zero, $"build-package.sh failed:\n{stdout}\n{stderr.Result}");
-        return stdout;
+        var (exitCode, output, errors) = ChildProcess.Run("bash", TimeSpan.FromMinutes(3), [Script(), .. arguments]);
+        Assert.That(exitCode, Is.Zero, $"build-package.sh failed:\n{output}\n{errors}");
+        return output;
     }
 
     private static string PathOf(string relative) => Path.Combine(_package, relative.Replace('/', Path.DirectorySeparatorChar));
