@@ -102,7 +102,8 @@ lower_cpu_levels() {
   local flags
   flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
   has() { for f in "$@"; do [[ $flags == *" $f "* ]] || return 1; done; }
-  if has avx512f avx512bw avx512vl avx512_vnni && has avx2 fma f16c; then echo avx2 scalar
+  if has avx512f avx512bw avx512vl avx512_vnni avx512_bf16 && has avx2 fma f16c; then echo avx512_vnni avx2 scalar
+  elif has avx512f avx512bw avx512vl avx512_vnni && has avx2 fma f16c; then echo avx2 scalar
   elif has avx2 fma f16c; then echo scalar
   fi
 }

@@ -63,7 +63,7 @@ void run_level(svdq_cpu_level level) {
 
 int main() {
     try {
-        for (svdq_cpu_level level : {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI})
+        for (svdq_cpu_level level : {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI, SVDQ_CPU_AVX512_BF16})
             if (level <= svdq::resolve_cpu_level(SVDQ_CPU_AUTO)) run_level(level);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s\n", e.what());

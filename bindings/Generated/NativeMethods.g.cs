@@ -61,6 +61,7 @@ namespace SvdQuant.Native
         SVDQ_CPU_SCALAR = 1,
         SVDQ_CPU_AVX2 = 2,
         SVDQ_CPU_AVX512_VNNI = 3,
+        SVDQ_CPU_AVX512_BF16 = 4,
     }
 
     internal enum svdq_log_level : int

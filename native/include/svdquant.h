@@ -81,12 +81,13 @@ typedef enum svdq_backend {
 
 /* CPU kernel level. AUTO picks the best the CPU supports; a lower value caps
  * it (tests use this to cover every path on one machine). The environment
- * variable SVDQ_CPU_LEVEL=scalar|avx2|avx512_vnni caps it the same way. */
+ * variable SVDQ_CPU_LEVEL=scalar|avx2|avx512_vnni|avx512_bf16 caps it the same way. */
 typedef enum svdq_cpu_level {
     SVDQ_CPU_AUTO = 0,
     SVDQ_CPU_SCALAR = 1,
     SVDQ_CPU_AVX2 = 2,
-    SVDQ_CPU_AVX512_VNNI = 3
+    SVDQ_CPU_AVX512_VNNI = 3,
+    SVDQ_CPU_AVX512_BF16 = 4
 } svdq_cpu_level;
 
 typedef enum svdq_log_level {

@@ -16,7 +16,7 @@
 
 namespace svdq::test {
 
-inline std::vector<svdq_cpu_level> all_levels() { return {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI}; }
+inline std::vector<svdq_cpu_level> all_levels() { return {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI, SVDQ_CPU_AVX512_BF16}; }
 
 // Why a context pinned to `level` would not run it here; empty when it would.
 inline std::string why_level_cannot_run(svdq_cpu_level level) {
@@ -34,6 +34,18 @@ inline svdq_context_options level_options(svdq_cpu_level level) {
     o.cpu_level = level;
     return o;
 }
+
+// X as a context at `level` feeds it to a W4A16 GEMM: rounded to BF16 at
+// avx512_bf16 (its BF16 dot products), as is below.
+inline std::vector<float> w4a16_input(svdq_cpu_level level, const std::vector<float>& x) {
+    return level == SVDQ_CPU_AVX512_BF16 ? bf16_values(x) : x;
+}
+
+// Options for a context whose W4A16 GEMM reads X in fp32: the best level up
+// to avx512_vnni. For tests bounding a whole W4A16 model by fp32 rounding;
+// the avx512_bf16 level's W4A16 is bounded by its own tests
+// (test_cpu_kernels.cpp) and the models' error-against-float tests.
+inline svdq_context_options fp32_w4a16_options() { return level_options(SVDQ_CPU_AVX512_VNNI); }
 
 }  // namespace svdq::test
 

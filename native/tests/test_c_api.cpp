@@ -193,6 +193,8 @@ TEST(CApiLibrary, TensorsValidateShapeAndBuffer) {
 // against X Q(W)^T + b and W4A4 against A(X) Q(W)^T + b, with Q and A the
 // canonical INT4 quantizers written in quant_reference.h; what is left is fp32
 // accumulation. The bias is as large as the products (|b| up to 3, |X W^T| ~3).
+// W4A16 reads X rounded to BF16 at the avx512_bf16 level (its BF16 dot
+// products), so its definition does too there.
 TEST_F(CApi, ForwardMatchesFloatMathForEveryKind) {
     const int64_t m = 3, n = 5, k = 128;
     std::vector<float> w(n * k), x(m * k), b(n);
@@ -202,13 +204,17 @@ TEST_F(CApi, ForwardMatchesFloatMathForEveryKind) {
     Tensor wt({n, k}, w), xt({m, k}, x), bt({n}, b), yt({m, n});
     const std::vector<double> exact = svdq::ref::matmul(x.data(), m, w.data(), n, k, b.data());
     const std::vector<double> qw = svdq::ref::int4_weights(w.data(), n, k);
+    svdq_context_info ctx_info{};
+    ctx_info.struct_size = sizeof ctx_info;
+    ASSERT_EQ(svdq_context_get_info(ctx_, &ctx_info), SVDQ_OK);
+    const bool bf16_x = ctx_info.cpu_level == SVDQ_CPU_AVX512_BF16;
     std::vector<double> w4a16(m * n), w4a4(m * n);
     for (int64_t i = 0; i < m; ++i) {
         const std::vector<double> a = svdq::ref::int4_activations(x.data() + i * k, k, nullptr, 0.0f, false);
         for (int64_t o = 0; o < n; ++o) {
             double s16 = b[o], s4 = b[o];
             for (int64_t j = 0; j < k; ++j) {
-                s16 += static_cast<double>(x[i * k + j]) * qw[o * k + j];
+                s16 += static_cast<double>(bf16_x ? svdq::ref::bf16(x[i * k + j]) : x[i * k + j]) * qw[o * k + j];
                 s4 += a[j] * qw[o * k + j];
             }
             w4a16[i * n + o] = s16;

@@ -20,7 +20,9 @@
 #include <random>
 #include <type_traits>
 
+#include "backend/backend.h"
 #include "backend/context.h"
+#include "cpu_levels.h"
 #include "core/half.h"
 #include "formats/safetensors_file.h"
 #include "models/flux/flux_input_set.h"
@@ -316,6 +318,7 @@ TEST_F(FluxQuantizedFile, EveryLinearMatchesTheFloat64Replay) {
     struct Replay {
         std::string name;
         std::function<std::vector<double>(const float*, int64_t)> run;
+        bool w4a16 = false;  // reads X as the level's W4A16 GEMM does (test::w4a16_input)
     };
     std::map<const Linear*, Replay> replays;
     auto add_block = [&](const auto& block, int64_t index) {
@@ -326,7 +329,7 @@ TEST_F(FluxQuantizedFile, EveryLinearMatchesTheFloat64Replay) {
             const SafeTensorsFile& file = *file_ck.file_with(name + ".qweight");
             const nunchaku::LayerKind kind = entry.spec.nunchaku->kind;
             if (kind == nunchaku::LayerKind::AdaNorm6 || kind == nunchaku::LayerKind::AdaNorm3) {
-                replays[&(block.*entry.slot)] = {name, adanorm_replay(read_nunchaku_w4a16_linear(file, name), entry.spec.out_mult)};
+                replays[&(block.*entry.slot)] = {name, adanorm_replay(read_nunchaku_w4a16_linear(file, name), entry.spec.out_mult), true};
                 continue;
             }
             const test::W4A4ReplayLayer layer = replay_layer(
@@ -344,7 +347,8 @@ TEST_F(FluxQuantizedFile, EveryLinearMatchesTheFloat64Replay) {
         if (it == replays.end()) return;  // embedders and output layers: float
         std::vector<float> y(static_cast<size_t>(rows * layer.out_features()));
         layer.forward(ctx, x.data(), rows, y.data());
-        errors[it->second.name] = test::max_rel_error(y, it->second.run(x.data(), rows));
+        const std::vector<float> seen = it->second.w4a16 ? test::w4a16_input(ctx.backend().cpu_level(), x) : x;
+        errors[it->second.name] = test::max_rel_error(y, it->second.run(seen.data(), rows));
     };
     run_blocks(ctx, config, inputs.view().tokens(), embed_on_host(ctx, load, config, inputs.view()), blocks, replay);
 

@@ -216,9 +216,11 @@ TEST_P(LayerFileAwqLevel, ArbitraryZeroPointsLoadExactly) {
         const size_t g = static_cast<size_t>(o * a.groups() + j / 64);
         return q * static_cast<double>(a.scales[g]) + a.zeros[g];
     };
-    const auto ref = test::reference_matmul(x.data(), m, n, k, value, a.bias.data());
+    const auto seen = test::w4a16_input(GetParam(), x);
+    const auto ref = test::reference_matmul(seen.data(), m, n, k, value, a.bias.data());
     Context ctx(test::level_options(GetParam()));
-    // Float accumulation over K = 256 against float64 of q * scale + zero.
+    // Float accumulation over K = 256 against float64 of q * scale + zero
+    // on X as the level reads it.
     EXPECT_LT(test::max_rel_error(run(ctx, loaded, x, m), ref), 1e-5);
 }
 

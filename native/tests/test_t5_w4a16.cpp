@@ -14,6 +14,7 @@
 #include <random>
 
 #include "backend/context.h"
+#include "cpu_levels.h"
 #include "expect_error.h"
 #include "formats/safetensors_file.h"
 #include "formats/safetensors_writer.h"
@@ -140,11 +141,12 @@ protected:
 // the definition (group 64, absmax / 7 in BF16, round half to even). Bound:
 // measured 5.6e-7 (scalar) to 8.2e-7 (AVX2, AVX-512), float32 rounding
 // through two blocks; a wrong level, scale or layer moves it by an INT4 step
-// (above 1e-3).
+// (above 1e-3). Up to avx512_vnni: the avx512_bf16 level's W4A16 rounds X to
+// BF16 (5.6e-3 here), bounded in test_cpu_kernels.cpp.
 TEST_F(T5W4A16Test, QuantizedAtLoadMatchesFloat64OfItsInt4Values) {
     const test::TestTensors t = tiny_tensors();
     test::write_transformers_folder(folder_, test::t5_config_json(kDims), t, SVDQ_DTYPE_BF16, 2);
-    Context ctx(test::context_options());
+    Context ctx(test::fp32_w4a16_options());
     const T5Encoder encoder(ctx, folder_.string(), {SVDQ_SCHEME_W4A16});
     EXPECT_EQ(encoder.scheme(), SVDQ_SCHEME_W4A16);
     const std::vector<int64_t> ids = test_ids(kDims, kBatch * kLength);
@@ -280,14 +282,14 @@ TEST_F(T5W4A16Test, SaveLoadRoundTripIsBitIdentical) {
 // points, float o projections, both embedding names), packed by the test:
 // the encoder computes float64 T5 on its dequantized values (bound: measured
 // 2.9e-6 (AVX2, AVX-512) to 3.0e-6 (scalar), float rounding; a wrong level,
-// scale, zero or group moves it above 1e-3), and save() rewrites every
+// scale, zero or group moves it above 1e-3; up to avx512_vnni, as above), and save() rewrites every
 // tensor as it was, so a Nunchaku file stays one Nunchaku loads.
 TEST_F(T5W4A16Test, NunchakuW4LinearCheckpointMatchesFloat64OfItsValues) {
     test::TestTensors values;
     const FileTensors tensors = nunchaku_checkpoint(tiny_tensors(), &values);
     const fs::path file = dir_ / "awq-int4-flux.1-t5xxl.safetensors", again = dir_ / "again.safetensors";
     save(file, tensors, test::t5_config_json(kDims));
-    Context ctx(test::context_options());
+    Context ctx(test::fp32_w4a16_options());
     const T5Encoder encoder(ctx, file.string());
     EXPECT_EQ(encoder.scheme(), SVDQ_SCHEME_W4A16);
     const std::vector<int64_t> ids = test_ids(kDims, kBatch * kLength);
@@ -316,7 +318,7 @@ TEST_F(T5W4A16Test, BadInputIsNamed) {
     test::TestTensors values;
     const FileTensors good = nunchaku_checkpoint(tiny_tensors(), &values);
     const fs::path file = dir_ / "t5.safetensors";
-    Context ctx(test::context_options());
+    Context ctx(test::fp32_w4a16_options());
     const auto load = [&](const FileTensors& tensors, const std::string& config) {
         save(file, tensors, config);
         (void)T5Encoder(ctx, file.string());

@@ -18,4 +18,7 @@ public enum CpuLevel
 
     /// <summary>AVX-512 kernels with VNNI dot products.</summary>
     Avx512Vnni = 3,
+
+    /// <summary>The AVX-512 VNNI kernels, and BF16 dot products for the W4A16 GEMM and attention.</summary>
+    Avx512Bf16 = 4,
 }

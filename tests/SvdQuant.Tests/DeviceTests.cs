@@ -84,7 +84,7 @@ public sealed class DeviceTests
         {
             Assert.That(cpu.Backend, Is.EqualTo(Backend.Cpu));
             Assert.That(cpu.Ordinal, Is.Zero);
-            Assert.That(cpu.Name, Does.Match(@"^CPU \((scalar|avx2|avx512_vnni) kernels\)$"));
+            Assert.That(cpu.Name, Does.Match(@"^CPU \((scalar|avx2|avx512_vnni|avx512_bf16) kernels\)$"));
             Assert.That(cpu.ComputeCapability, Is.Null);
             Assert.That(cpu.Multiprocessors, Is.GreaterThanOrEqualTo(1));
             Assert.That(cpu.TotalMemoryBytes, Is.Zero);

@@ -73,9 +73,10 @@ svdq_cpu_level parse_level(const char* text) {
     if (s == "scalar") return SVDQ_CPU_SCALAR;
     if (s == "avx2") return SVDQ_CPU_AVX2;
     if (s == "avx512_vnni") return SVDQ_CPU_AVX512_VNNI;
+    if (s == "avx512_bf16") return SVDQ_CPU_AVX512_BF16;
     if (s == "auto" || s.empty()) return SVDQ_CPU_AUTO;
     fail(SVDQ_ERROR_INVALID_ARGUMENT,
-         "SVDQ_CPU_LEVEL='" + s + "' is not one of scalar, avx2, avx512_vnni, auto");
+         "SVDQ_CPU_LEVEL='" + s + "' is not one of scalar, avx2, avx512_vnni, avx512_bf16, auto");
 }
 
 svdq_cpu_level cap(svdq_cpu_level level, svdq_cpu_level limit) {
@@ -91,13 +92,14 @@ const CpuFeatures& cpu_features() {
 
 svdq_cpu_level detected_cpu_level() {
     const CpuFeatures& f = cpu_features();
+    if (f.avx512_bf16) return SVDQ_CPU_AVX512_BF16;
     if (f.avx512_vnni) return SVDQ_CPU_AVX512_VNNI;
     if (f.avx2) return SVDQ_CPU_AVX2;
     return SVDQ_CPU_SCALAR;
 }
 
 svdq_cpu_level resolve_cpu_level(int32_t requested) {
-    require(requested >= SVDQ_CPU_AUTO && requested <= SVDQ_CPU_AVX512_VNNI, SVDQ_ERROR_INVALID_ARGUMENT,
+    require(requested >= SVDQ_CPU_AUTO && requested <= SVDQ_CPU_AVX512_BF16, SVDQ_ERROR_INVALID_ARGUMENT,
             "cpu_level " + std::to_string(requested) + " is not a svdq_cpu_level value");
     svdq_cpu_level level = cap(detected_cpu_level(), static_cast<svdq_cpu_level>(requested));
     if (const char* env = std::getenv("SVDQ_CPU_LEVEL")) level = cap(level, parse_level(env));
@@ -109,6 +111,7 @@ const char* cpu_level_name(svdq_cpu_level level) {
         case SVDQ_CPU_SCALAR: return "scalar";
         case SVDQ_CPU_AVX2: return "avx2";
         case SVDQ_CPU_AVX512_VNNI: return "avx512_vnni";
+        case SVDQ_CPU_AVX512_BF16: return "avx512_bf16";
         case SVDQ_CPU_AUTO: break;
     }
     return "auto";

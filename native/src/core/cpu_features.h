@@ -9,7 +9,7 @@ namespace svdq {
 struct CpuFeatures {
     bool avx2 = false;  // with FMA and F16C
     bool avx512_vnni = false;  // with F, BW, VL
-    bool avx512_bf16 = false;
+    bool avx512_bf16 = false;  // AVX512_BF16 besides avx512_vnni's
 };
 
 const CpuFeatures& cpu_features();

@@ -171,4 +171,9 @@ void gemm_f32_avx512(const GemmFloatArgs& a, const Tile& t);
 void gemm_w4a16_avx512(const GemmFloatArgs& a, const Tile& t, float* scratch);  // gemm_widened_avx2_scratch
 void gemm_bf16_avx512(const GemmFloatArgs& a, const Tile& t, float* scratch);   // gemm_widened_avx2_scratch
 
+// AVX512_BF16 versions (the avx512_bf16 level): BF16 dot products on X
+// rounded to BF16, accumulating in fp32; the weights' values stay exact.
+void gemm_w4a16_avx512bf16(const GemmFloatArgs& a, const Tile& t, float* scratch);
+size_t gemm_w4a16_avx512bf16_scratch(const GemmFloatArgs& a);
+
 }  // namespace svdq

@@ -1,5 +1,6 @@
 // AVX-512 (F, BW, VL, VNNI) building blocks shared by the AVX-512 kernels,
-// which run only after CPUID said yes (the avx512_vnni level).
+// which run only after CPUID said yes (the avx512_vnni level and above), and
+// the AVX512_BF16 ones of the avx512_bf16 level's kernels.
 //
 // As with simd_avx2.h, only the code between SVDQ_AVX512_BEGIN and
 // SVDQ_AVX512_END is compiled for these instructions; each *_avx512.cpp
@@ -24,6 +25,21 @@
 #else  // MSVC emits the intrinsics without /arch and vectorises nothing else
 #define SVDQ_AVX512_BEGIN
 #define SVDQ_AVX512_END
+#endif
+
+// The same with AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16): the code of the
+// *_avx512bf16 kernels, which run only at the avx512_bf16 level.
+#if defined(__clang__)
+#define SVDQ_AVX512BF16_BEGIN                                                                                      \
+    _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c\"))), apply_to = function)")
+#define SVDQ_AVX512BF16_END _Pragma("clang attribute pop")
+#elif defined(__GNUC__)
+#define SVDQ_AVX512BF16_BEGIN \
+    _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c\")")
+#define SVDQ_AVX512BF16_END _Pragma("GCC pop_options")
+#else
+#define SVDQ_AVX512BF16_BEGIN
+#define SVDQ_AVX512BF16_END
 #endif
 
 SVDQ_AVX512_BEGIN
@@ -92,3 +108,14 @@ inline void f32_tile_panel(const float* x, int64_t ldx, const float* panel_slice
 }  // namespace
 }  // namespace svdq::avx512
 SVDQ_AVX512_END
+
+SVDQ_AVX512BF16_BEGIN
+namespace svdq::avx512bf16 {
+namespace {
+
+// 32 BF16 values, as vdpbf16ps takes them, from their bits (a bit cast).
+inline __m512bh as_bf16(__m512i v) { return (__m512bh)v; }
+
+}  // namespace
+}  // namespace svdq::avx512bf16
+SVDQ_AVX512BF16_END
