@@ -14,12 +14,13 @@ public sealed class CliFluxForwardTests : CliFixture
     /// Each --precision word gives `output` [2, 16, 16] as F32, against the float64 diffusers output of
     /// the README's test data (max |out - expected| / max |expected|): Float to 1e-4 (the data's own
     /// bound; measured 1.1e-5); W4A16 and W4A4 (round-to-nearest at load) within 5% of their measured
-    /// errors, 0.0698 and 0.1208.
+    /// errors, 0.0698 and 0.1208, and for W4A4 of 0.1144 at Avx512Bf16 (its W4A16 adaNorm layers read
+    /// BF16 activations; W4A16 stays within its range there).
     /// </summary>
     [TestCase("Float", 0.0, 1e-4)]
     [TestCase("W4A16", 0.0663, 0.0733)]
-    [TestCase("W4A4", 0.1148, 0.1269)]
-    [TestCase("w4a4", 0.1148, 0.1269)]
+    [TestCase("W4A4", 0.1087, 0.1269)]
+    [TestCase("w4a4", 0.1087, 0.1269)]
     public void EveryPrecision_WritesTheOutput(string precision, double min, double max)
     {
         string output = TempPath("out.safetensors");

@@ -18,16 +18,20 @@ public sealed class CliQuantizeTests : CliFixture
     /// <summary>
     /// Each --method and --format word gives a checkpoint of ours in that number format, with the
     /// rank asked for where the method has a branch, that `flux forward` runs: its output's error
-    /// against diffusers' float64 output within 5% of the measured one.
+    /// against diffusers' float64 output within 5% of the measured one: measured at the fp32 levels,
+    /// and at Avx512Bf16 (its W4A16 adaNorm layers read BF16 activations) measuredBf16.
     /// </summary>
-    [TestCase("svdquant", "int4", NumberFormat.Int4, 16, 0.06699)]
-    [TestCase("smoothquant", "int4", NumberFormat.Int4, 0, 0.08964)]
-    [TestCase("lowrank", "int4", NumberFormat.Int4, 16, 0.08636)]
-    [TestCase("rtn", "int4", NumberFormat.Int4, 0, 0.08098)]
-    [TestCase("svdquant", "nvfp4", NumberFormat.Nvfp4, 16, 0.09287)]
-    [TestCase("rtn", "nvfp4", NumberFormat.Nvfp4, 0, 0.09341)]
-    public void Quantize_WritesACheckpointThatRuns(string method, string format, NumberFormat precision, int rank, double measured)
+    [TestCase("svdquant", "int4", NumberFormat.Int4, 16, 0.06699, 0.06406)]
+    [TestCase("smoothquant", "int4", NumberFormat.Int4, 0, 0.08964, 0.09876)]
+    [TestCase("lowrank", "int4", NumberFormat.Int4, 16, 0.08636, 0.08748)]
+    [TestCase("rtn", "int4", NumberFormat.Int4, 0, 0.08098, 0.10408)]
+    [TestCase("svdquant", "nvfp4", NumberFormat.Nvfp4, 16, 0.09287, 0.09241)]
+    [TestCase("rtn", "nvfp4", NumberFormat.Nvfp4, 0, 0.09341, 0.12672)]
+    public void Quantize_WritesACheckpointThatRuns(string method, string format, NumberFormat precision, int rank, double measuredFp32,
+        double measuredBf16)
     {
+        double measured;
+        using (var engine = new Engine()) measured = engine.CpuLevel == CpuLevel.Avx512Bf16 ? measuredBf16 : measuredFp32;
         string model = TempPath("q.safetensors"), output = TempPath("out.safetensors");
 
         CliResult quantized = Run("quantize", "--model", FluxTiny, "--output", model, "--method", method, "--format", format,

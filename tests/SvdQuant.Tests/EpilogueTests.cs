@@ -36,7 +36,7 @@ public sealed class EpilogueTests(CpuLevel cpuLevel)
         using LinearLayer layer = LinearLayer.Create(_engine, precision, weight, bias, options);
         (float[,] xUsed, float[,] weightUsed) = precision switch
         {
-            LinearScheme.W4A16 => (x, ReferenceMath.DequantizeInt4Weights(weight)),
+            LinearScheme.W4A16 => (ReferenceMath.W4A16Input(x, _engine.CpuLevel), ReferenceMath.DequantizeInt4Weights(weight)),
             LinearScheme.W4A4 => (ReferenceMath.DequantizeInt4Activations(x), ReferenceMath.DequantizeInt4Weights(weight)),
             _ => (x, weight),
         };

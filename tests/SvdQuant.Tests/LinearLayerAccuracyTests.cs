@@ -74,7 +74,8 @@ public sealed class LinearLayerAccuracyTests(CpuLevel cpuLevel)
 
         float[,] y = Forward(LinearScheme.W4A16, layer);
 
-        double definition = RelativeError.Of(y, ReferenceMath.Linear(layer.X, ReferenceMath.DequantizeInt4Weights(layer.Weight), layer.Bias));
+        double definition = RelativeError.Of(y, ReferenceMath.Linear(
+            ReferenceMath.W4A16Input(layer.X, _engine.CpuLevel), ReferenceMath.DequantizeInt4Weights(layer.Weight), layer.Bias));
         double quantization = RelativeError.Of(y, ReferenceMath.Linear(layer.X, layer.Weight, layer.Bias));
         TestContext.Out.WriteLine($"W4A16 {m}x{n}x{k}: vs definition {definition:E2}, vs float {quantization:0.00000}");
         Assert.Multiple(() =>

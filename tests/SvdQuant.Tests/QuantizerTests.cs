@@ -75,7 +75,7 @@ public sealed class QuantizerTests
         LinearLayerInfo info = q.Layers[0].Info;
         LowRankBranch? branch = q.Branches[0];
         float[,] expected = method == QuantizationMethod.W4A16
-            ? ReferenceMath.Linear(data.Activations, ReferenceMath.DequantizeInt4Weights(data.Weight), bias)
+            ? ReferenceMath.Linear(ReferenceMath.W4A16Input(data.Activations, _engine.CpuLevel), ReferenceMath.DequantizeInt4Weights(data.Weight), bias)
             : ReferenceMath.W4A4(data.Activations, data.Weight, bias, info.HasSmooth ? q.Smooth : null, branch?.Up, branch?.Down);
         double error = RelativeError.Of(q.Layers[0].Forward(_engine, data.Activations), expected);
         TestContext.Out.WriteLine($"{method} vs definition: {error:E2}");

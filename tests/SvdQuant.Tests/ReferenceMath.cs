@@ -165,6 +165,19 @@ internal static class ReferenceMath
     /// </summary>
     public static float[,] DequantizeInt4Weights(float[,] weight) => Int4RoundTrip(weight, roundScaleToBf16: true);
 
+    /// <summary>x as a W4A16 layer reads it at <paramref name="level"/>: rounded to BF16 at
+    /// <see cref="CpuLevel.Avx512Bf16"/> (its BF16 dot products), as is below.</summary>
+    public static float[,] W4A16Input(float[,] x, CpuLevel level)
+    {
+        if (level != CpuLevel.Avx512Bf16) return x;
+        var rounded = new float[x.GetLength(0), x.GetLength(1)];
+        for (int r = 0; r < x.GetLength(0); r++)
+        {
+            for (int c = 0; c < x.GetLength(1); c++) rounded[r, c] = RoundToBf16(x[r, c]);
+        }
+        return rounded;
+    }
+
     /// <summary>
     /// X [M, K] as W4A4 quantizes activations: per token per 64 columns, the same levels as the
     /// weights but with the fp32 scale absmax / 7.
