@@ -48,6 +48,15 @@ enum class Activation : uint8_t {
     quick_gelu,  // x sigmoid(1.702 x)
 };
 
+// Where Backend::linear_gated and mlp_gated put a layer's output y:
+// residual += gate * (y + addend), gate [1, n] shared by the rows, addend
+// [m, n] or absent (data == NULL), all contiguous. scratch [m, n]: where a
+// backend that composes ops (the default) writes y; one that fuses the
+// update into its GEMM's store may use it for partial sums or not at all.
+struct GatedResidual {
+    TensorView residual, gate, addend, scratch;
+};
+
 // A linear layer in one backend's packed form (Backend::prepare_linear).
 class PreparedLinear {
 public:
@@ -91,6 +100,19 @@ public:
         linear(first, x, hidden);
         linear(second, hidden, y);
     }
+    // The layer's (or the pair's) output added, gated, into a residual
+    // (GatedResidual). The defaults compose linear (mlp), add and gated_add;
+    // a backend may fuse the add into its GEMM's store (the CPU backend does,
+    // with the same float operations, so the same bits).
+    virtual void linear_gated(const PreparedLinear& layer, const TensorView& x, const GatedResidual& out) {
+        linear(layer, x, out.scratch);
+        add_gated(out);
+    }
+    virtual void mlp_gated(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
+                           const GatedResidual& out) {
+        mlp(first, second, x, hidden, out.scratch);
+        add_gated(out);
+    }
 
     // softmax(q k^T / sqrt(head_dim)) v per head; q, k, v, out: [tokens, heads * head_dim].
     virtual void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
@@ -131,6 +153,13 @@ public:
     // x += update, or x += gate * update with gate [1, d] shared by the rows.
     virtual void add(const TensorView& x, const TensorView& update) = 0;
     virtual void gated_add(const TensorView& x, const TensorView& update, const TensorView& gate) = 0;
+
+protected:
+    // The rest of the default linear_gated once y is in out.scratch.
+    void add_gated(const GatedResidual& out) {
+        if (out.addend.data != nullptr) add(out.scratch, out.addend);
+        gated_add(out.residual, out.scratch, out.gate);
+    }
 };
 
 }  // namespace svdq

@@ -55,7 +55,7 @@ void run_add_activation(ThreadPool& pool, float* y, const float* addend, int64_t
     const int64_t blocks = std::min<int64_t>(count, pool.size() * 4);
     pool.parallel_for(blocks, [&](int64_t b) {
         for (int64_t i = count * b / blocks; i < count * (b + 1) / blocks; ++i)
-            y[i] = epilogue(y[i] + addend[i], nullptr, 0, activation);
+            y[i] = apply_activation(y[i] + addend[i], activation);
     });
 }
 

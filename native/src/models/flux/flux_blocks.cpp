@@ -45,12 +45,42 @@ TensorView FluxRun::apply_pair(const Linear& first, const Linear& second, const 
 }
 
 void FluxRun::apply_into(const Linear& layer, const TensorView& x, const TensorView& y) const {
-    if (hook) {
-        std::vector<float> host(static_cast<size_t>(x.numel()));
-        ctx.backend().download(x, host.data());
-        hook(layer, host, x.rows);
-    }
+    record(layer, x);
     layer.forward(ctx, x, y);
+}
+
+void FluxRun::record(const Linear& layer, const TensorView& x) const {
+    if (!hook) return;
+    std::vector<float> host(static_cast<size_t>(x.numel()));
+    ctx.backend().download(x, host.data());
+    hook(layer, host, x.rows);
+}
+
+namespace {
+
+// Batch item b's rows of `to`, its output going through scratch.
+GatedResidual item(const FluxGatedAdd& to, const TensorView& scratch, int64_t b) {
+    const int64_t t = to.tokens, d = to.residual.cols;
+    return {to.residual.row_range(b * t, t), modulation_chunk(to.mod, b, to.chunk, d),
+            to.addend.data != nullptr ? to.addend.row_range(b * t, t) : TensorView{}, scratch.row_range(b * t, t)};
+}
+
+}  // namespace
+
+void FluxRun::apply_gated(const Linear& layer, const TensorView& x, const FluxGatedAdd& to) const {
+    record(layer, x);
+    const TensorView scratch = ctx.arena().matrix(x.rows, layer.out_features());
+    for (int64_t b = 0; b < to.batch; ++b) layer.forward_gated(ctx, x.row_range(b * to.tokens, to.tokens), item(to, scratch, b));
+}
+
+void FluxRun::apply_pair_gated(const Linear& first, const Linear& second, const TensorView& x, const FluxGatedAdd& to) const {
+    if (hook) return apply_gated(second, apply(first, x), to);
+    const TensorView hidden = ctx.arena().matrix(x.rows, first.out_features());
+    const TensorView scratch = ctx.arena().matrix(x.rows, second.out_features());
+    for (int64_t b = 0; b < to.batch; ++b) {
+        const int64_t r = b * to.tokens, t = to.tokens;
+        Linear::forward_pair_gated(ctx, first, second, x.row_range(r, t), hidden.row_range(r, t), item(to, scratch, b));
+    }
 }
 
 const BlockLayout<FluxDoubleBlock>& FluxDoubleBlock::layout() {
@@ -124,11 +154,11 @@ void FluxDoubleBlock::forward(const FluxRun& run, const TensorView& silu_temb, c
         copy_rows(ctx, o, b * s, oc, b * st, st);
         copy_rows(ctx, o, b * s + st, ox, b * si, si);
     }
-    gated_add(ctx, x, run.apply(out, ox), B, si, mod, 2);
-    gated_add(ctx, c, run.apply(out_context, oc), B, st, cmod, 2);
+    run.apply_gated(out, ox, {x, B, si, mod, 2});
+    run.apply_gated(out_context, oc, {c, B, st, cmod, 2});
 
-    gated_add(ctx, x, run.apply_pair(fc1, fc2, modulated_norm(ctx, x, B, si, mod, 3, 4)), B, si, mod, 5);
-    gated_add(ctx, c, run.apply_pair(context_fc1, context_fc2, modulated_norm(ctx, c, B, st, cmod, 3, 4)), B, st, cmod, 5);
+    run.apply_pair_gated(fc1, fc2, modulated_norm(ctx, x, B, si, mod, 3, 4), {x, B, si, mod, 5});
+    run.apply_pair_gated(context_fc1, context_fc2, modulated_norm(ctx, c, B, st, cmod, 3, 4), {c, B, st, cmod, 5});
 }
 
 const NamedLinears<FluxDoubleBlock>& FluxDoubleBlock::named_linears() {
@@ -192,10 +222,9 @@ void FluxSingleBlock::forward(const FluxRun& run, const TensorView& silu_temb, c
     backend.rms_norm_heads(q, norm_q.view(), kFluxNormEps);
     backend.rms_norm_heads(k, norm_k.view(), kFluxNormEps);
     const TensorView attn = joint_attention(ctx, q, k, part(2), B, s, rope);
-    // diffusers' proj_out over [attention, MLP] is out(attention) + fc2(MLP).
-    const TensorView y = run.apply(out, attn);
-    backend.add(y, run.apply_pair(fc1, fc2, nh));
-    gated_add(ctx, h, y, B, s, mod, 2);
+    // diffusers' proj_out over [attention, MLP] is out(attention) + fc2(MLP):
+    // fc2's epilogue adds out's output, then the gated sum into h.
+    run.apply_pair_gated(fc1, fc2, nh, {h, B, s, mod, 2, run.apply(out, attn)});
 }
 
 }  // namespace svdq

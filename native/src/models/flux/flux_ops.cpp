@@ -15,13 +15,6 @@ TensorView modulated_norm(Context& ctx, const TensorView& x, int64_t batch, int6
     return out;
 }
 
-void gated_add(Context& ctx, const TensorView& x, const TensorView& update, int64_t batch, int64_t tokens,
-               const TensorView& mod, int64_t gate_chunk) {
-    for (int64_t b = 0; b < batch; ++b)
-        ctx.backend().gated_add(x.row_range(b * tokens, tokens), update.row_range(b * tokens, tokens),
-                                modulation_chunk(mod, b, gate_chunk, x.cols));
-}
-
 TensorView joint_attention(Context& ctx, const TensorView& q, const TensorView& k, const TensorView& v, int64_t batch,
                            int64_t tokens, const FluxRope& rope) {
     Backend& backend = ctx.backend();
