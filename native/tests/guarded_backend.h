@@ -106,6 +106,10 @@ public:
         const Open open(*this, {&x, &out.residual, &out.gate, out.addend.data ? &out.addend : &x, &out.scratch});
         cpu_.linear_gated(layer, x, out);
     }
+    void linear_qk_norm_rope(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const QkNormRope& n) override {
+        const Open open(*this, {&x, &y, &n.q_weight, &n.k_weight, &n.cos, &n.sin});
+        cpu_.linear_qk_norm_rope(layer, x, y, n);
+    }
     void mlp_gated(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
                    const GatedResidual& out) override {
         const Open open(*this, {&x, &hidden, &out.residual, &out.gate, out.addend.data ? &out.addend : &x, &out.scratch});

@@ -1,7 +1,9 @@
 // The CPU backend's fused epilogues against the unfused ops they replace, at
 // every kernel level: the gated residual add in the output projection's
 // store (Backend::linear_gated, mlp_gated) must give the bits of linear (or
-// mlp), add and gated_add, since it runs the same float operations.
+// mlp), add and gated_add, and the QKV GEMM's q/k RMS norm and RoPE
+// (linear_qk_norm_rope) those of linear, rms_norm_heads and rope, since each
+// runs the same float operations.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -97,6 +99,30 @@ TEST_P(FusedEpilogueTest, MlpGatedEqualsMlpThenGatedAddBitForBit) {
                                     TensorView::host(scratch.data(), M, N)});
         EXPECT_EQ(fused.residual, expected.residual) << "addend " << with_addend;
     }
+}
+
+TEST_P(FusedEpilogueTest, QkvNormRopeEqualsLinearThenNormAndRopeBitForBit) {
+    SVDQ_REQUIRE_LEVEL(level());
+    Context ctx(test::level_options(level()));
+    constexpr int64_t HeadDim = 128, D = 2 * HeadDim;  // the scalar level's 64-column tiles widen to whole heads
+    const Linear layer = make_layer(ctx, 3 * D, K);
+    const std::vector<float> x = test::gaussian(static_cast<size_t>(M * K), 13);
+    const std::vector<float> q_weight = test::gaussian(HeadDim, 14), k_weight = test::gaussian(HeadDim, 15);
+    // RoPE tables with a wider row stride, as row ranges of FLUX's joint table are.
+    std::vector<float> cos = test::gaussian(static_cast<size_t>(M * (HeadDim + 4)), 16), sin = test::gaussian(cos.size(), 17);
+    const QkNormRope n{TensorView::host(q_weight.data(), 1, HeadDim), TensorView::host(k_weight.data(), 1, HeadDim), 1e-6f,
+                       TensorView{cos.data(), M, HeadDim, HeadDim + 4, Memory::host},
+                       TensorView{sin.data(), M, HeadDim, HeadDim + 4, Memory::host}};
+    const TensorView xv = TensorView::host(x.data(), M, K);
+    std::vector<float> expected(static_cast<size_t>(M * 3 * D)), fused(expected.size());
+    const TensorView ev = TensorView::host(expected.data(), M, 3 * D);
+    layer.forward(ctx, xv, ev);
+    for (int64_t part = 0; part < 2; ++part) {
+        ctx.backend().rms_norm_heads(ev.column_range(part * D, D), part == 0 ? n.q_weight : n.k_weight, n.eps);
+        ctx.backend().rope(ev.column_range(part * D, D), n.cos, n.sin);
+    }
+    layer.forward_qk_norm_rope(ctx, xv, TensorView::host(fused.data(), M, 3 * D), n);
+    EXPECT_EQ(fused, expected);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevelsAndLayers, FusedEpilogueTest,

@@ -57,6 +57,14 @@ struct GatedResidual {
     TensorView residual, gate, addend, scratch;
 };
 
+// The q/k RMS norm and RoPE Backend::linear_qk_norm_rope applies to a QKV
+// projection's output.
+struct QkNormRope {
+    TensorView q_weight, k_weight;  // [1, head_dim]
+    float eps = 0.0f;
+    TensorView cos, sin;  // [m, head_dim]: y's row i rotated by row i
+};
+
 // A linear layer in one backend's packed form (Backend::prepare_linear).
 class PreparedLinear {
 public:
@@ -99,6 +107,19 @@ public:
                      const TensorView& y) {
         linear(first, x, hidden);
         linear(second, hidden, y);
+    }
+    // y = layer(x) = [q | k | v] (three equal widths), then every head of q
+    // and k RMS-normalised with its weight (rms_norm_heads) and rotated
+    // (rope). The default runs those ops; the CPU backend runs them on each
+    // GEMM tile of whole heads while it is in cache, with the same bits.
+    virtual void linear_qk_norm_rope(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const QkNormRope& n) {
+        linear(layer, x, y);
+        const int64_t d = y.cols / 3;
+        for (int64_t part = 0; part < 2; ++part) {
+            const TensorView heads = y.column_range(part * d, d);
+            rms_norm_heads(heads, part == 0 ? n.q_weight : n.k_weight, n.eps);
+            rope(heads, n.cos, n.sin);
+        }
     }
     // The layer's (or the pair's) output added, gated, into a residual
     // (GatedResidual). The defaults compose linear (mlp), add and gated_add;

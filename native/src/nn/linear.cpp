@@ -44,6 +44,10 @@ void Linear::forward_gated(Context& ctx, const TensorView& x, const GatedResidua
     ctx.backend().linear_gated(*prepared_, x, out);
 }
 
+void Linear::forward_qk_norm_rope(Context& ctx, const TensorView& x, const TensorView& y, const QkNormRope& n) const {
+    ctx.backend().linear_qk_norm_rope(*prepared_, x, y, n);
+}
+
 void Linear::forward_pair_gated(Context& ctx, const Linear& first, const Linear& second, const TensorView& x,
                                 const TensorView& hidden, const GatedResidual& out) {
     require_pair(first, second);

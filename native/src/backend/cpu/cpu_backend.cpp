@@ -95,6 +95,21 @@ void CpuBackend::linear_gated(const PreparedLinear& layer, const TensorView& x, 
     cpu.forward(pool_, scratch_, x.data, x.rows, out.scratch.data, tail);
 }
 
+void CpuBackend::linear_qk_norm_rope(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const QkNormRope& n) {
+    const CpuLinear& cpu = checked_layer(layer, x, y, "linear_qk_norm_rope");
+    if (!cpu.fuses_epilogue()) return Backend::linear_qk_norm_rope(layer, x, y, n);
+    const int64_t head_dim = n.q_weight.cols, d = y.cols / 3;
+    if (y.cols != 3 * d || head_dim < 2 || head_dim % 2 != 0 || d % head_dim != 0 || n.k_weight.cols != head_dim ||
+        n.cos.cols != head_dim || n.sin.cols != head_dim || n.cos.rows != y.rows || n.sin.rows != y.rows ||
+        n.cos.row_stride != n.sin.row_stride)
+        fail(SVDQ_ERROR_INTERNAL, "linear_qk_norm_rope: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) +
+                                      "] is not [q | k | v] of whole heads of the weights' and RoPE tables' width");
+    const HeadStage heads{head_dim, d, n.q_weight.data, n.k_weight.data, n.eps, n.cos.data, n.sin.data, n.cos.row_stride};
+    Epilogue tail;
+    tail.heads = &heads;
+    cpu.forward(pool_, scratch_, x.data, x.rows, y.data, tail);
+}
+
 void CpuBackend::mlp_gated(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
                            const GatedResidual& out) {
     linear(first, x, hidden);

@@ -51,6 +51,7 @@ public:
     void linear_gated(const PreparedLinear& layer, const TensorView& x, const GatedResidual& out) override;
     void mlp_gated(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
                    const GatedResidual& out) override;
+    void linear_qk_norm_rope(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const QkNormRope& n) override;
 
     void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
                    const TensorView& out) override;

@@ -52,6 +52,21 @@ struct QuantizeActArgs {
     ActEncoding encoding = {};
 };
 
+// A stage on whole heads after a tile's last K block (cpu_ops.cpp runs it,
+// cutting the output into tiles of whole heads): y = [q | k | v], q and k
+// `width` columns each; every head_dim slice of q is RMS-normalised times
+// q_weight, of k times k_weight, then both are rotated by RoPE with row i of
+// cos and sin (head_rows.h: the bits of rms_norm_heads and rope).
+struct HeadStage {
+    int64_t head_dim, width;
+    const float* q_weight;  // [head_dim]
+    const float* k_weight;
+    float eps;
+    const float* cos;  // rows of rope_stride, one per row of y
+    const float* sin;
+    int64_t rope_stride;
+};
+
 // The chain every GEMM applies, per lane, to each finished output value v of
 // row i, column j, in this order: v += bias[j]; v = activation(v);
 // v += addend[i, j]; then y[i, j] = v, or, with a residual,
@@ -66,6 +81,7 @@ struct Epilogue {
     const float* gate = nullptr;  // [n], with residual
     float* residual = nullptr;    // rows of residual_stride
     int64_t residual_stride = 0;
+    const HeadStage* heads = nullptr;  // then, per tile, without a residual
 };
 
 // Y = Q(X) Q(W)^T (int32 sum per group times both scales)

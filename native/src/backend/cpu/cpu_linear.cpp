@@ -197,7 +197,7 @@ void CpuLinear::forward(ThreadPool& pool, CpuScratch& s, const float* x, int64_t
         if (!std::isfinite(x[i]))
             fail(SVDQ_ERROR_NON_FINITE, "x holds a non-finite value (" + value_text(x[i]) + ") at row " +
                                             std::to_string(i / k_) + ", column " + std::to_string(i % k_));
-    if ((tail.addend != nullptr || tail.residual != nullptr) && !fuses_epilogue())
+    if ((tail.addend != nullptr || tail.residual != nullptr || tail.heads != nullptr) && !fuses_epilogue())
         fail(SVDQ_ERROR_INTERNAL, "this layer runs passes after its GEMM: its epilogue takes no further stages");
     // Unfused updates join before the activation, so the layer's path leaves it to them.
     const int32_t activation = updates_rank_ > 0 ? SVDQ_ACTIVATION_NONE : activation_;

@@ -32,7 +32,7 @@ public:
     // passes after their GEMM.
     bool fuses_epilogue() const;
     // x: [m, k], y: [m, n], both row-major float on the host. tail: stages
-    // after the layer's bias and activation (an addend, a gated residual;
+    // after the layer's bias and activation (an addend, a gated residual, a head stage;
     // its bias and activation are ignored), only where fuses_epilogue().
     void forward(ThreadPool& pool, CpuScratch& scratch, const float* x, int64_t m, float* y, const Epilogue& tail = {}) const;
 

@@ -48,6 +48,11 @@ struct FluxRun {
     // where the backend fuses it.
     void apply_gated(const Linear& layer, const TensorView& x, const FluxGatedAdd& to) const;
     void apply_pair_gated(const Linear& first, const Linear& second, const TensorView& x, const FluxGatedAdd& to) const;
+    // A QKV projection's [q | k | v] in the arena, q and k RMS-normalised
+    // with their weights and rotated by RoPE (Backend::linear_qk_norm_rope),
+    // each batch item's `tokens` rows by the RoPE rows from `rope_first`.
+    TensorView apply_qkv(const Linear& layer, const TensorView& x, const TensorView& q_weight, const TensorView& k_weight,
+                         const FluxRope& rope, int64_t batch, int64_t tokens, int64_t rope_first) const;
 
 private:
     void record(const Linear& layer, const TensorView& x) const;  // the hook, when set
