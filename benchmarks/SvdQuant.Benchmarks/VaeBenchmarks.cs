@@ -1,5 +1,4 @@
 using System;
-using System.IO;
 using System.Linq;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
@@ -38,33 +37,20 @@ public class VaeBenchmarks
         _shape = [1, _vae.Info.LatentChannels, latentSide, latentSide];
         var random = new GaussianRandom(Side);
         _latents = Enumerable.Range(0, _vae.Info.LatentChannels * latentSide * latentSide).Select(_ => (float)random.Next()).ToArray();
-        Console.WriteLine($"// VAE: {_vae.Info.ParameterCount:N0} parameters, {_vae.Info.WeightBytes / (1 << 20)} MiB as fp32; after load: {PeakResidentMiB()} MiB peak RSS");
+        Console.WriteLine($"// VAE: {_vae.Info.ParameterCount:N0} parameters, {_vae.Info.WeightBytes / (1 << 20)} MiB as fp32; after load: {ResidentMemory.PeakMiB} MiB peak RSS");
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
         // The process runs one Side only (BenchmarkDotNet's separate process per case), so this peak is that size's.
-        Console.WriteLine($"// VAE decode {Side} x {Side}: {PeakResidentMiB()} MiB peak RSS of the process");
+        Console.WriteLine($"// VAE decode {Side} x {Side}: {ResidentMemory.PeakMiB} MiB peak RSS of the process");
         _vae.Dispose();
         _engine.Dispose();
     }
 
     [Benchmark(Description = "VAE decode")]
     public float[] Decode() => _vae.Decode(_engine, _latents, _shape);
-
-    // VmHWM of /proc/self/status (Linux): the most resident memory the process ever had; -1 elsewhere.
-    private static long PeakResidentMiB()
-    {
-        const string Status = "/proc/self/status";
-        if (!File.Exists(Status))
-        {
-            return -1;
-        }
-
-        string? line = File.ReadLines(Status).FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-        return line is null ? -1 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024;
-    }
 
     /// <summary>One decode takes seconds: one warm-up and three measured runs, with managed allocations.</summary>
     private sealed class VaeConfig : ManualConfig

@@ -673,6 +673,35 @@ namespace SvdQuant.Native
         partial void AfterDestroy();
     }
 
+    /// <summary>Owns an <c>svdq_safetensors_stream_writer</c>, released once with <c>svdq_safetensors_stream_writer_destroy</c>.</summary>
+    internal sealed partial class SvdqSafetensorsStreamWriterHandle : SafeHandle
+    {
+        /// <summary>An empty handle: passed to native code as NULL; <c>out</c> parameters fill it.</summary>
+        public SvdqSafetensorsStreamWriterHandle() : base(IntPtr.Zero, ownsHandle: true)
+        {
+        }
+
+        public override bool IsInvalid => handle == IntPtr.Zero;
+
+        /// <summary>Takes ownership of a pointer the engine wrote elsewhere (an array element); only on an empty handle.</summary>
+        public void TakeOwnership(IntPtr native)
+        {
+            if (IsClosed || !IsInvalid)
+                throw new InvalidOperationException("The handle already owns a native object or was closed.");
+            SetHandle(native);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            bool destroyed = NativeMethods.svdq_safetensors_stream_writer_destroy(handle) == 0;
+            AfterDestroy();
+            return destroyed;
+        }
+
+        /// <summary>Runs once the native object is gone; a partial declaration may free what it needed until then.</summary>
+        partial void AfterDestroy();
+    }
+
     /// <summary>Owns an <c>svdq_flux</c>, released once with <c>svdq_flux_destroy</c>.</summary>
     internal sealed partial class SvdqFluxHandle : SafeHandle
     {
@@ -996,6 +1025,21 @@ namespace SvdQuant.Native
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_path_same_file(byte* a, byte* b, int* out_same);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_stream_writer_create(byte* path, out SvdqSafetensorsStreamWriterHandle out_writer);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_stream_writer_destroy(IntPtr writer);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_stream_writer_set_metadata(SvdqSafetensorsStreamWriterHandle writer, byte* key, byte* value);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_stream_writer_add_tensor(SvdqSafetensorsStreamWriterHandle writer, byte* name, int dtype, long* shape, int ndim, void* data, ulong size_bytes);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_safetensors_stream_writer_finish(SvdqSafetensorsStreamWriterHandle writer);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_file_write(byte* path, void* data, ulong size_bytes);

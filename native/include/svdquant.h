@@ -364,6 +364,13 @@ typedef struct svdq_safetensors svdq_safetensors;
 /* Collects tensors and metadata, then writes one safetensors file (sorted
  * keys, header padded to 8 bytes, every tensor aligned to its element size). */
 typedef struct svdq_safetensors_writer svdq_safetensors_writer;
+/* Writes one safetensors file without holding its tensors, for files larger
+ * than memory: each tensor's bytes go at once to a temporary beside the
+ * target, and finishing writes the file (byte for byte what
+ * svdq_safetensors_writer_save writes for the same tensors and metadata) and
+ * renames it into place. Memory: the tensor table; disk: twice the data
+ * while finishing. */
+typedef struct svdq_safetensors_stream_writer svdq_safetensors_stream_writer;
 
 /* What a checkpoint file holds, from its keys, dtypes and metadata. */
 typedef enum svdq_checkpoint_flavour {
@@ -450,6 +457,23 @@ SVDQ_API svdq_status svdq_safetensors_writer_save(const svdq_safetensors_writer*
  * inode, through symlinks and hard links), else 0; always 0 on Windows. For
  * hosts that refuse to write an output over one of their inputs. */
 SVDQ_API svdq_status svdq_path_same_file(const char* a, const char* b, int32_t* out_same);
+/* Starts writing `path`: SVDQ_ERROR_IO when its folder cannot be written.
+ * Destroying an unfinished writer removes its temporaries and leaves `path`
+ * as it was. */
+SVDQ_API svdq_status svdq_safetensors_stream_writer_create(const char* path, svdq_safetensors_stream_writer** out_writer);
+SVDQ_API svdq_status svdq_safetensors_stream_writer_destroy(svdq_safetensors_stream_writer* writer);
+/* Sets (or replaces) a __metadata__ entry; any time before finishing. */
+SVDQ_API svdq_status svdq_safetensors_stream_writer_set_metadata(svdq_safetensors_stream_writer* writer,
+                                                                 const char* key, const char* value);
+/* Checks the tensor as svdq_safetensors_writer_add_tensor does and writes its
+ * bytes to the temporary; `data` may be reused as soon as this returns. */
+SVDQ_API svdq_status svdq_safetensors_stream_writer_add_tensor(svdq_safetensors_stream_writer* writer,
+                                                               const char* name, int32_t dtype, const int64_t* shape,
+                                                               int32_t ndim, const void* data, uint64_t size_bytes);
+/* Writes the file and renames it into place (the refusals of
+ * svdq_safetensors_writer_save); once only: adding or finishing again is
+ * SVDQ_ERROR_INVALID_ARGUMENT. A failure leaves neither file nor temporaries. */
+SVDQ_API svdq_status svdq_safetensors_stream_writer_finish(svdq_safetensors_stream_writer* writer);
 /* Writes size_bytes bytes (data may be NULL when 0) to `path` as the library
  * writes every file: a temporary beside it renamed into place, the same
  * refusals as svdq_safetensors_writer_save. For hosts writing their own

@@ -101,6 +101,20 @@ public:
         const Open open(*this, {&x, &y});
         cpu_.linear(layer, x, y);
     }
+    void linear_gated(const PreparedLinear& layer, const TensorView& x, const GatedResidual& out) override {
+        // An absent addend (no data) is checked as x, which is present.
+        const Open open(*this, {&x, &out.residual, &out.gate, out.addend.data ? &out.addend : &x, &out.scratch});
+        cpu_.linear_gated(layer, x, out);
+    }
+    void linear_qk_norm_rope(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const QkNormRope& n) override {
+        const Open open(*this, {&x, &y, &n.q_weight, &n.k_weight, &n.cos, &n.sin});
+        cpu_.linear_qk_norm_rope(layer, x, y, n);
+    }
+    void mlp_gated(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
+                   const GatedResidual& out) override {
+        const Open open(*this, {&x, &hidden, &out.residual, &out.gate, out.addend.data ? &out.addend : &x, &out.scratch});
+        cpu_.mlp_gated(first, second, x, hidden, out);
+    }
     void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
                    const TensorView& out) override {
         const Open open(*this, {&q, &k, &v, &out});

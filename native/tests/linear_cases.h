@@ -1,5 +1,6 @@
 // Linear layers of every scheme and branch mode for tests that compare one
-// backend with another (test_backend_cuda.cpp, test_backend_plugin.cpp).
+// backend or path with another (test_backend_cuda.cpp, test_backend_plugin.cpp,
+// test_fused_epilogues.cpp).
 #pragma once
 
 #include <cmath>
@@ -19,6 +20,19 @@ struct LinearCase {
     const char* name;
     svdq_linear_scheme scheme;
     bool bf16_weights, smooth, branch, unfused, gelu, lora;
+};
+
+// One layer of each scheme and branch mode (LoRA on a float and a fused
+// W4A4 layer: the two ways updates run).
+inline const LinearCase kEveryLinearCase[] = {
+    {"float", SVDQ_SCHEME_FLOAT, false, false, false, false, false, false},
+    {"float_bf16", SVDQ_SCHEME_FLOAT, true, false, false, false, true, false},
+    {"float_lora", SVDQ_SCHEME_FLOAT, false, false, false, false, true, true},
+    {"w4a16", SVDQ_SCHEME_W4A16, false, false, false, false, true, false},
+    {"w4a4", SVDQ_SCHEME_W4A4, false, false, false, false, false, false},
+    {"w4a4_svdquant", SVDQ_SCHEME_W4A4, false, true, true, false, true, false},
+    {"w4a4_svdquant_unfused", SVDQ_SCHEME_W4A4, false, true, true, true, false, false},
+    {"w4a4_svdquant_lora", SVDQ_SCHEME_W4A4, false, true, true, false, true, true},
 };
 
 // gtest names a parameter by this instead of its bytes.

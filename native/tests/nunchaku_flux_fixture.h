@@ -52,6 +52,9 @@ struct FluxFixtureOptions {
     // out_proj smoothing divides the V rows of qkv (weights, branch, bias) and
     // the file stores smooth = 1 with the factor in smooth_orig.
     bool fold_out_proj = false;
+    // Every block linear besides the adaLN ones an AWQ W4A16 layer in
+    // diffusers' row order (the W4A16 model; no quantization_config then).
+    bool w4a16_blocks = false;
 };
 
 namespace flux_fixture_detail {
@@ -122,8 +125,8 @@ inline NunchakuLinear as_nunchaku_linear(const ReferenceW4A4& l) {
     return n;
 }
 
-// The AWQ layer in Nunchaku's file order (rows interleaved, +1 in the scale chunks' bias).
-inline NunchakuW4A16Linear as_nunchaku_adanorm(const ReferenceAdaNorm& l) {
+// The AWQ layer with its rows as given.
+inline NunchakuW4A16Linear as_nunchaku_w4a16(const ReferenceAdaNorm& l) {
     NunchakuW4A16Linear a;
     a.out_features = l.n;
     a.in_features = l.k;
@@ -132,7 +135,12 @@ inline NunchakuW4A16Linear as_nunchaku_adanorm(const ReferenceAdaNorm& l) {
     a.scales = l.scales;
     a.zeros = l.zeros;
     a.bias = l.bias;
-    return adanorm_to_nunchaku(a, static_cast<int>(l.chunks));
+    return a;
+}
+
+// The AWQ layer in Nunchaku's file order (rows interleaved, +1 in the scale chunks' bias).
+inline NunchakuW4A16Linear as_nunchaku_adanorm(const ReferenceAdaNorm& l) {
+    return adanorm_to_nunchaku(as_nunchaku_w4a16(l), static_cast<int>(l.chunks));
 }
 
 struct Writer {
@@ -150,6 +158,14 @@ struct Writer {
     void add(const std::string& block, bool single, const char* v0, const ReferenceW4A4& l, bool gelu = false,
              bool fc2 = false) {
         const std::string prefix = name(block, single, v0);
+        if (o.w4a16_blocks) {
+            const ReferenceAdaNorm a = random_reference_adanorm(1, l.n, l.k, seed++);
+            add_nunchaku_w4a16_linear(w, prefix, as_nunchaku_w4a16(a));
+            KnownLinear k = known_w4a16(prefix, a);
+            k.gelu = gelu;
+            known.push_back(k);
+            return;
+        }
         if (o.style == FluxFileStyle::Reference)
             add_reference_w4a4(w, prefix, l);
         else
@@ -254,7 +270,9 @@ inline std::vector<KnownLinear> write_flux_fixture(const std::string& path, cons
     for (int64_t i = 0; i < singles; ++i) blocks.single_block(i);
 
     const std::string config = d::read_text(flux_tiny_dir() + "/config.json");
-    if (o.style == FluxFileStyle::Reference) {
+    if (o.w4a16_blocks) {
+        w.set_metadata("config", config);  // no W4A4 layer for a quantization_config to declare
+    } else if (o.style == FluxFileStyle::Reference) {
         w.set_metadata("config", config);
         w.set_metadata("model_class", "NunchakuFluxTransformer2dModel");
         w.set_metadata("quantization_config", d::nunchaku_quantization_config(o.nvfp4));
@@ -324,7 +342,8 @@ inline void expect_flux_fixture_computes_its_known_values(const std::string& pat
     // Rows with an activation within kTieMargin of a rounding edge are left
     // out (float32 may round them either way): measured 3 to 6 of 780.
     EXPECT_GT(run.compared, run.rows * 98 / 100);
-    // float32 rounding only: measured 4.3e-7 .. 5.8e-7 (scalar and AVX2).
+    // float32 rounding only: measured 4.3e-7 .. 5.8e-7 (scalar and AVX2);
+    // W4A16 blocks (float inputs, K up to 256) 7.2e-7 scalar, 8.1e-7 AVX2.
     EXPECT_LT(run.worst_rel_error, 1e-6) << run.worst_layer;
 }
 

@@ -72,16 +72,6 @@ TEST(BackendPlugin, APluginFailureComesBackWithItsStatusAndMessage) {
     }
 }
 
-const test::LinearCase kCases[] = {
-    {"float", SVDQ_SCHEME_FLOAT, false, false, false, false, false, false},
-    {"float_lora", SVDQ_SCHEME_FLOAT, false, false, false, false, true, true},
-    {"w4a16", SVDQ_SCHEME_W4A16, false, false, false, false, true, false},
-    {"w4a4", SVDQ_SCHEME_W4A4, false, false, false, false, false, false},
-    {"w4a4_svdquant", SVDQ_SCHEME_W4A4, false, true, true, false, true, false},
-    {"w4a4_svdquant_unfused", SVDQ_SCHEME_W4A4, false, true, true, true, false, false},
-    {"w4a4_svdquant_lora", SVDQ_SCHEME_W4A4, false, true, true, false, true, true},
-};
-
 class BackendPluginLinear : public testing::TestWithParam<test::LinearCase> {};
 
 TEST_P(BackendPluginLinear, MatchesTheCpuBackendBitForBit) {
@@ -99,7 +89,7 @@ TEST_P(BackendPluginLinear, MatchesTheCpuBackendBitForBit) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(EverySchemeAndBranch, BackendPluginLinear, testing::ValuesIn(kCases),
+INSTANTIATE_TEST_SUITE_P(EverySchemeAndBranch, BackendPluginLinear, testing::ValuesIn(test::kEveryLinearCase),
                          [](const testing::TestParamInfo<test::LinearCase>& info) { return std::string(info.param.name); });
 
 TEST(BackendPlugin, FluxForwardMatchesTheCpuBackendBitForBit) {

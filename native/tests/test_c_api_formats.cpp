@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,49 @@ public:
 private:
     svdq_safetensors* f_ = nullptr;
 };
+
+std::string file_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The stream writer writes what the in-memory writer saves, tensor by
+// tensor; it finishes once, and an unfinished one leaves no file.
+TEST(CApiSafeTensors, StreamWriterWritesWhatTheWriterSaves) {
+    const std::string saved = temp_file("saved"), streamed = temp_file("streamed"), dropped = temp_file("dropped");
+    const std::vector<float> weight{1, 2, 3, 4, 5, 6};
+    const std::vector<uint16_t> bias{0x3fc0, 0xc000};
+    const std::vector<int64_t> weight_shape{2, 3}, bias_shape{2};
+    {
+        Writer w;
+        w.add("weight", SVDQ_DTYPE_F32, weight_shape, weight);
+        w.add("bias", SVDQ_DTYPE_BF16, bias_shape, bias);
+        ASSERT_EQ(svdq_safetensors_writer_set_metadata(w.get(), "format", "pt"), SVDQ_OK);
+        ASSERT_EQ(svdq_safetensors_writer_save(w.get(), saved.c_str()), SVDQ_OK) << last_error();
+    }
+    svdq_safetensors_stream_writer* w = nullptr;
+    ASSERT_EQ(svdq_safetensors_stream_writer_create(streamed.c_str(), &w), SVDQ_OK) << last_error();
+    ASSERT_EQ(svdq_safetensors_stream_writer_add_tensor(w, "weight", SVDQ_DTYPE_F32, weight_shape.data(), 2, weight.data(), 24),
+              SVDQ_OK)
+        << last_error();
+    ASSERT_EQ(svdq_safetensors_stream_writer_set_metadata(w, "format", "pt"), SVDQ_OK);
+    ASSERT_EQ(svdq_safetensors_stream_writer_add_tensor(w, "bias", SVDQ_DTYPE_BF16, bias_shape.data(), 1, bias.data(), 4),
+              SVDQ_OK)
+        << last_error();
+    expect_error(svdq_safetensors_stream_writer_add_tensor(w, "bias", SVDQ_DTYPE_BF16, bias_shape.data(), 1, bias.data(), 4),
+                 SVDQ_ERROR_INVALID_ARGUMENT, {"bias"});
+    expect_error(svdq_safetensors_stream_writer_add_tensor(w, "short", SVDQ_DTYPE_F32, bias_shape.data(), 1, weight.data(), 4),
+                 SVDQ_ERROR_SHAPE_MISMATCH, {"short"});
+    ASSERT_EQ(svdq_safetensors_stream_writer_finish(w), SVDQ_OK) << last_error();
+    expect_error(svdq_safetensors_stream_writer_finish(w), SVDQ_ERROR_INVALID_ARGUMENT, {streamed});
+    EXPECT_EQ(svdq_safetensors_stream_writer_destroy(w), SVDQ_OK);
+    EXPECT_EQ(file_bytes(streamed), file_bytes(saved));
+
+    ASSERT_EQ(svdq_safetensors_stream_writer_create(dropped.c_str(), &w), SVDQ_OK) << last_error();
+    ASSERT_EQ(svdq_safetensors_stream_writer_add_tensor(w, "bias", SVDQ_DTYPE_BF16, bias_shape.data(), 1, bias.data(), 4), SVDQ_OK);
+    EXPECT_EQ(svdq_safetensors_stream_writer_destroy(w), SVDQ_OK);
+    EXPECT_FALSE(std::ifstream(dropped).good()) << "an unfinished writer leaves no file";
+}
 
 TEST(CApiSafeTensors, WriteThenReadRoundTrips) {
     const std::string path = temp_file("rt");

@@ -50,7 +50,7 @@ TEST_P(CpuKernelTest, GemmF32MatchesFloat64) {
     const PackedWeights pw = kernels().pack_f32(w.data(), n, k);
     std::vector<float> y(static_cast<size_t>(m * n));
     for (int32_t act : {SVDQ_ACTIVATION_NONE, SVDQ_ACTIVATION_GELU_TANH}) {
-        run_gemm_f32(kernels(), pool_, {x.data(), m, &pw, bias.data(), act, y.data()});
+        run_gemm_f32(kernels(), pool_, {x.data(), m, &pw, y.data(), {bias.data(), act}});
         auto ref = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) { return w[static_cast<size_t>(o * k + j)]; },
                                           bias.data());
         if (act == SVDQ_ACTIVATION_GELU_TANH) ref = apply_gelu(ref);
@@ -69,8 +69,8 @@ TEST_P(CpuKernelTest, GemmBf16IsGemmF32OnBf16Values) {
     EXPECT_EQ(p16.memory_bytes() * 2, p32.memory_bytes());
     std::vector<float> y16(static_cast<size_t>(m * n)), y32(y16.size());
     for (int32_t act : {SVDQ_ACTIVATION_NONE, SVDQ_ACTIVATION_GELU_TANH}) {
-        run_gemm_bf16(kernels(), pool_, {x.data(), m, &p16, bias.data(), act, y16.data()});
-        run_gemm_f32(kernels(), pool_, {x.data(), m, &p32, bias.data(), act, y32.data()});
+        run_gemm_bf16(kernels(), pool_, {x.data(), m, &p16, y16.data(), {bias.data(), act}});
+        run_gemm_f32(kernels(), pool_, {x.data(), m, &p32, y32.data(), {bias.data(), act}});
         ASSERT_EQ(y16, y32) << "activation " << act;
         auto ref = test::reference_matmul(x.data(), m, n, k, [&](int64_t o, int64_t j) { return w[static_cast<size_t>(o * k + j)]; },
                                           bias.data());
@@ -87,7 +87,7 @@ TEST_P(CpuKernelTest, GemmW4A16MatchesFloat64OnDequantizedWeights) {
     const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);
     const PackedWeights pw = kernels().pack_w4a16(qw, nullptr);
     std::vector<float> y(static_cast<size_t>(m * n));
-    run_gemm_w4a16(kernels(), pool_, {x.data(), m, &pw, bias.data(), SVDQ_ACTIVATION_NONE, y.data()});
+    run_gemm_w4a16(kernels(), pool_, {x.data(), m, &pw, y.data(), {bias.data(), SVDQ_ACTIVATION_NONE}});
     const auto xr = test::w4a16_input(std::get<0>(GetParam()), x);
     const auto ref = test::reference_matmul(xr.data(), m, n, k, [&](int64_t o, int64_t j) { return qw.value(o, j); }, bias.data());
     EXPECT_LT(test::max_rel_error(y, ref), 1e-5);
@@ -112,7 +112,7 @@ TEST_P(CpuKernelTest, GemmW4A16WithZeroPointsMatchesFloat64AndTheReference) {
     const auto gemm = [&](const CpuKernels& kern, const float* z, const std::vector<float>& input) {
         const PackedWeights pw = kern.pack_w4a16(qw, z);
         std::vector<float> y(static_cast<size_t>(m * n));
-        run_gemm_w4a16(kern, pool_, {input.data(), m, &pw, bias.data(), SVDQ_ACTIVATION_NONE, y.data()});
+        run_gemm_w4a16(kern, pool_, {input.data(), m, &pw, y.data(), {bias.data(), SVDQ_ACTIVATION_NONE}});
         return y;
     };
     const std::vector<float> y = gemm(kernels(), zeros.data(), x);
@@ -382,7 +382,7 @@ TEST_P(CpuKernelTest, GemmW4A4WithBranchMatchesFloat64OnDequantizedOperands) {
         for (bool branch : {false, true}) {
             run_gemm_w4a4(kernels(), pool_,
                           {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, branch ? act.data() : nullptr,
-                           branch ? &pup : nullptr, branch ? rank : 0, bias.data(), activation, y.data()});
+                           branch ? &pup : nullptr, branch ? rank : 0, y.data(), {bias.data(), activation}});
             std::vector<double> ref(static_cast<size_t>(m * n));
             for (int64_t i = 0; i < m; ++i)
                 for (int64_t o = 0; o < n; ++o) {
@@ -413,7 +413,7 @@ TEST_P(CpuKernelTest, GemmW4A4IntegerSumsAreExact) {
     const Acts qx = quantize_acts(x, m, k, pool_);
     const PackedWeights pw = kernels().pack_w4a4(quantize_int4(w.data(), n, k, pool_));
     std::vector<float> y(static_cast<size_t>(m * n));
-    run_gemm_w4a4(kernels(), pool_, {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, nullptr, nullptr, 0, nullptr, SVDQ_ACTIVATION_NONE, y.data()});
+    run_gemm_w4a4(kernels(), pool_, {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, nullptr, nullptr, 0, y.data(), {}});
     for (int64_t i = 0; i < m; ++i)
         for (int64_t o = 0; o < n; ++o) {
             int64_t dot = 0;
@@ -451,7 +451,7 @@ TEST_P(CpuKernelTest, GemmW4A4UnsignedActivationsGiveExactIntegerSums) {
         }
     const PackedWeights pw = kernels().pack_w4a4(w);
     std::vector<float> y(static_cast<size_t>(m * n));
-    run_gemm_w4a4(kernels(), pool_, {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, nullptr, nullptr, 0, nullptr, SVDQ_ACTIVATION_NONE, y.data()});
+    run_gemm_w4a4(kernels(), pool_, {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, nullptr, nullptr, 0, y.data(), {}});
     for (int64_t i = 0; i < m; ++i)
         for (int64_t o = 0; o < n; ++o) {
             int64_t dot = 0;
@@ -485,13 +485,13 @@ TEST_P(CpuKernelTest, Avx512KernelsEqualAvx2BitForBit) {
         if (name == "w4a4") {
             const PackedWeights pw = kern.pack_w4a4(qw), pup = kern.pack_lowrank_up(up.data(), n, rank);
             run_gemm_w4a4(kern, pool_, {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, act.data(), &pup, rank,
-                                        bias.data(), SVDQ_ACTIVATION_GELU_TANH, y.data()});
+                                        y.data(), {bias.data(), SVDQ_ACTIVATION_GELU_TANH}});
         } else if (name == "f32" || name == "bf16") {
             const PackedWeights pw = name == "f32" ? kern.pack_f32(w.data(), n, k) : kern.pack_bf16(w.data(), n, k);
-            (name == "f32" ? run_gemm_f32 : run_gemm_bf16)(kern, pool_, {x.data(), m, &pw, bias.data(), SVDQ_ACTIVATION_GELU_TANH, y.data()});
+            (name == "f32" ? run_gemm_f32 : run_gemm_bf16)(kern, pool_, {x.data(), m, &pw, y.data(), {bias.data(), SVDQ_ACTIVATION_GELU_TANH}});
         } else {
             const PackedWeights pw = kern.pack_w4a16(qw, name == "w4a16 awq" ? zeros.data() : nullptr);
-            run_gemm_w4a16(kern, pool_, {x.data(), m, &pw, bias.data(), SVDQ_ACTIVATION_GELU_TANH, y.data()});
+            run_gemm_w4a16(kern, pool_, {x.data(), m, &pw, y.data(), {bias.data(), SVDQ_ACTIVATION_GELU_TANH}});
         }
         return y;
     };

@@ -162,8 +162,22 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(FluxCase{"ReferenceInt4", {FluxFileStyle::Reference, false, false}},
                     FluxCase{"ReferenceInt4OutProjFoldedIntoV", {FluxFileStyle::Reference, false, true}},
                     FluxCase{"OursNvfp4", {FluxFileStyle::OursV0, true, false}},
-                    FluxCase{"OursNvfp4OutProjFoldedIntoV", {FluxFileStyle::OursV0, true, true}}),
+                    FluxCase{"OursNvfp4OutProjFoldedIntoV", {FluxFileStyle::OursV0, true, true}},
+                    FluxCase{"W4A16Blocks", {FluxFileStyle::OursDiffusers, false, false, true}}),
     [](const testing::TestParamInfo<FluxCase>& info) { return std::string(info.param.name); });
+
+// A checkpoint whose block linears are all AWQ W4A16 loads as a W4A16 model
+// (the benchmarks' W4A16 FLUX), the adaLN linears still read in Nunchaku's order.
+TEST(NunchakuFluxW4A16Blocks, LoadsAsAW4A16Model) {
+    FluxFixtureOptions o;
+    o.style = FluxFileStyle::OursDiffusers;
+    o.w4a16_blocks = true;
+    write_flux_fixture(temp_path("w4a16"), o);
+    Context ctx(context_options());
+    const FluxTransformer model(ctx, FluxCheckpoint(temp_path("w4a16")));
+    EXPECT_EQ(model.block_scheme(), SVDQ_SCHEME_W4A16);
+    EXPECT_EQ(model.block_format(), SVDQ_FORMAT_INT4);
+}
 
 class NunchakuFluxFolding : public testing::TestWithParam<bool> {};
 

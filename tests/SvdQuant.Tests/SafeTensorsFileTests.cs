@@ -60,6 +60,42 @@ public sealed class SafeTensorsFileTests
     }
 
     [Test]
+    public void StreamWriter_WritesWhatTheWriterSaves_FinishesOnce_AndLeavesNoFileUnfinished()
+    {
+        float[] weight = [1, -2, 3.5f, 4, 5, 6];
+        string saved = WriteFile("saved", w =>
+        {
+            w.AddTensor("layer.weight", [2, 3], weight);
+            w.AddTensor("layer.qweight", TensorDType.I8, [2, 2], new byte[] { 1, 2, 3, 4 });
+            w.SetMetadata("config", "{}");
+        });
+        string streamed = Path.Combine(_directory, "streamed.safetensors");
+        using (var writer = new SafeTensorsStreamWriter(streamed))
+        {
+            writer.AddTensor("layer.qweight", TensorDType.I8, [2, 2], new byte[] { 1, 2, 3, 4 });
+            writer.SetMetadata("config", "{}");
+            writer.AddTensor("layer.weight", TensorDType.F32, [2, 3], MemoryMarshal.AsBytes(weight.AsSpan()));
+            Assert.That(
+                Assert.Throws<SvdQuantException>(() => writer.AddTensor("short", TensorDType.F32, [2], new byte[4]))!.Status,
+                Is.EqualTo(StatusCode.ShapeMismatch));
+            writer.Finish();
+            Assert.That(Assert.Throws<SvdQuantException>(writer.Finish)!.Status, Is.EqualTo(StatusCode.InvalidArgument));
+        }
+
+        string dropped = Path.Combine(_directory, "dropped.safetensors");
+        using (var writer = new SafeTensorsStreamWriter(dropped))
+        {
+            writer.AddTensor("x", TensorDType.U8, [1], new byte[] { 7 });
+        }
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(File.ReadAllBytes(streamed), Is.EqualTo(File.ReadAllBytes(saved)));
+            Assert.That(Directory.GetFiles(_directory).Select(Path.GetFileName), Is.EquivalentTo(new[] { "saved.safetensors", "streamed.safetensors" }));
+        });
+    }
+
+    [Test]
     public void CopyData_CopiesTheBytesIntoAnExactlySizedBuffer()
     {
         string path = WriteFile("copy", w => w.AddTensor("x", TensorDType.U8, [3], new byte[] { 7, 8, 9 }));

@@ -8,6 +8,7 @@
 #include "formats/float_codec.h"
 #include "formats/pending_file.h"
 #include "formats/safetensors_file.h"
+#include "formats/safetensors_stream_writer.h"
 #include "formats/safetensors_writer.h"
 #include "formats/checkpoint_flavour.h"
 
@@ -26,11 +27,23 @@ struct svdq_safetensors_writer {
     SafeTensorsWriter writer;
 };
 
+struct svdq_safetensors_stream_writer {
+    explicit svdq_safetensors_stream_writer(const std::string& path) : writer(path) {}
+    SafeTensorsStreamWriter writer;
+};
+
 namespace {
 
 const char* text_arg(const char* s, const char* name) {
     require(s != nullptr, SVDQ_ERROR_INVALID_ARGUMENT, std::string(name) + " is NULL");
     return s;
+}
+
+std::vector<int64_t> shape_arg(const std::string& tensor, const int64_t* shape, int32_t ndim) {
+    require(ndim >= 0 && ndim <= SVDQ_MAX_DIMS && (shape != nullptr || ndim == 0), SVDQ_ERROR_INVALID_ARGUMENT,
+            "tensor '" + tensor + "': ndim " + std::to_string(ndim) + " is outside 0.." + std::to_string(SVDQ_MAX_DIMS) +
+                " or shape is NULL");
+    return std::vector<int64_t>(shape, shape + ndim);
 }
 
 size_t index_arg(int64_t index, size_t count, const char* what) {
@@ -175,15 +188,45 @@ SVDQ_API svdq_status svdq_safetensors_writer_add_tensor(svdq_safetensors_writer*
     return guarded(__func__, [&] {
         SafeTensorsWriter& w = deref(writer, "writer").writer;
         const std::string tensor = text_arg(name, "name");
-        require(ndim >= 0 && ndim <= SVDQ_MAX_DIMS && (shape != nullptr || ndim == 0), SVDQ_ERROR_INVALID_ARGUMENT,
-                "tensor '" + tensor + "': ndim " + std::to_string(ndim) + " is outside 0.." + std::to_string(SVDQ_MAX_DIMS) +
-                    " or shape is NULL");
-        w.add_copy(tensor, dtype, std::vector<int64_t>(shape, shape + ndim), data, size_bytes);
+        w.add_copy(tensor, dtype, shape_arg(tensor, shape, ndim), data, size_bytes);
     });
 }
 
 SVDQ_API svdq_status svdq_safetensors_writer_save(const svdq_safetensors_writer* writer, const char* path) {
     return guarded(__func__, [&] { deref(writer, "writer").writer.save(text_arg(path, "path")); });
+}
+
+SVDQ_API svdq_status svdq_safetensors_stream_writer_create(const char* path, svdq_safetensors_stream_writer** out_writer) {
+    return guarded(__func__, [&] {
+        svdq_safetensors_stream_writer*& out = deref(out_writer, "out_writer");
+        out = nullptr;
+        out = new svdq_safetensors_stream_writer(text_arg(path, "path"));
+    });
+}
+
+SVDQ_API svdq_status svdq_safetensors_stream_writer_destroy(svdq_safetensors_stream_writer* writer) {
+    return guarded(__func__, [&] { delete writer; });
+}
+
+SVDQ_API svdq_status svdq_safetensors_stream_writer_set_metadata(svdq_safetensors_stream_writer* writer,
+                                                                 const char* key, const char* value) {
+    return guarded(__func__, [&] {
+        deref(writer, "writer").writer.set_metadata(text_arg(key, "key"), text_arg(value, "value"));
+    });
+}
+
+SVDQ_API svdq_status svdq_safetensors_stream_writer_add_tensor(svdq_safetensors_stream_writer* writer,
+                                                               const char* name, int32_t dtype, const int64_t* shape,
+                                                               int32_t ndim, const void* data, uint64_t size_bytes) {
+    return guarded(__func__, [&] {
+        SafeTensorsStreamWriter& w = deref(writer, "writer").writer;
+        const std::string tensor = text_arg(name, "name");
+        w.add(tensor, dtype, shape_arg(tensor, shape, ndim), data, size_bytes);
+    });
+}
+
+SVDQ_API svdq_status svdq_safetensors_stream_writer_finish(svdq_safetensors_stream_writer* writer) {
+    return guarded(__func__, [&] { deref(writer, "writer").writer.finish(); });
 }
 
 }  // extern "C"

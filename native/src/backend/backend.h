@@ -48,6 +48,23 @@ enum class Activation : uint8_t {
     quick_gelu,  // x sigmoid(1.702 x)
 };
 
+// Where Backend::linear_gated and mlp_gated put a layer's output y:
+// residual += gate * (y + addend), gate [1, n] shared by the rows, addend
+// [m, n] or absent (data == NULL), all contiguous. scratch [m, n]: where a
+// backend that composes ops (the default) writes y; one that fuses the
+// update into its GEMM's store may use it for partial sums or not at all.
+struct GatedResidual {
+    TensorView residual, gate, addend, scratch;
+};
+
+// The q/k RMS norm and RoPE Backend::linear_qk_norm_rope applies to a QKV
+// projection's output.
+struct QkNormRope {
+    TensorView q_weight, k_weight;  // [1, head_dim]
+    float eps = 0.0f;
+    TensorView cos, sin;  // [m, head_dim]: y's row i rotated by row i
+};
+
 // A linear layer in one backend's packed form (Backend::prepare_linear).
 class PreparedLinear {
 public:
@@ -91,6 +108,32 @@ public:
         linear(first, x, hidden);
         linear(second, hidden, y);
     }
+    // y = layer(x) = [q | k | v] (three equal widths), then every head of q
+    // and k RMS-normalised with its weight (rms_norm_heads) and rotated
+    // (rope). The default runs those ops; the CPU backend runs them on each
+    // GEMM tile of whole heads while it is in cache, with the same bits.
+    virtual void linear_qk_norm_rope(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const QkNormRope& n) {
+        linear(layer, x, y);
+        const int64_t d = y.cols / 3;
+        for (int64_t part = 0; part < 2; ++part) {
+            const TensorView heads = y.column_range(part * d, d);
+            rms_norm_heads(heads, part == 0 ? n.q_weight : n.k_weight, n.eps);
+            rope(heads, n.cos, n.sin);
+        }
+    }
+    // The layer's (or the pair's) output added, gated, into a residual
+    // (GatedResidual). The defaults compose linear (mlp), add and gated_add;
+    // a backend may fuse the add into its GEMM's store (the CPU backend does,
+    // with the same float operations, so the same bits).
+    virtual void linear_gated(const PreparedLinear& layer, const TensorView& x, const GatedResidual& out) {
+        linear(layer, x, out.scratch);
+        add_gated(out);
+    }
+    virtual void mlp_gated(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
+                           const GatedResidual& out) {
+        mlp(first, second, x, hidden, out.scratch);
+        add_gated(out);
+    }
 
     // softmax(q k^T / sqrt(head_dim)) v per head; q, k, v, out: [tokens, heads * head_dim].
     virtual void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
@@ -131,6 +174,13 @@ public:
     // x += update, or x += gate * update with gate [1, d] shared by the rows.
     virtual void add(const TensorView& x, const TensorView& update) = 0;
     virtual void gated_add(const TensorView& x, const TensorView& update, const TensorView& gate) = 0;
+
+protected:
+    // The rest of the default linear_gated once y is in out.scratch.
+    void add_gated(const GatedResidual& out) {
+        if (out.addend.data != nullptr) add(out.scratch, out.addend);
+        gated_add(out.residual, out.scratch, out.gate);
+    }
 };
 
 }  // namespace svdq

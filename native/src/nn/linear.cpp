@@ -24,12 +24,34 @@ void Linear::forward(Context& ctx, const TensorView& x, const TensorView& y) con
     ctx.backend().linear(*prepared_, x, y);
 }
 
+namespace {
+
+void require_pair(const Linear& first, const Linear& second) {
+    if (first.out_features() != second.in_features())  // the message only on failure: forwards allocate nothing
+        fail(SVDQ_ERROR_SHAPE_MISMATCH, "a layer pair needs the first's outputs (" + std::to_string(first.out_features()) +
+                                            ") to be the second's inputs (" + std::to_string(second.in_features()) + ")");
+}
+
+}  // namespace
+
 void Linear::forward_pair(Context& ctx, const Linear& first, const Linear& second, const TensorView& x, const TensorView& hidden,
                           const TensorView& y) {
-    if (first.n_ != second.k_)  // the message only on failure: forwards allocate nothing
-        fail(SVDQ_ERROR_SHAPE_MISMATCH, "a layer pair needs the first's outputs (" + std::to_string(first.n_) +
-                                            ") to be the second's inputs (" + std::to_string(second.k_) + ")");
+    require_pair(first, second);
     ctx.backend().mlp(*first.prepared_, *second.prepared_, x, hidden, y);
+}
+
+void Linear::forward_gated(Context& ctx, const TensorView& x, const GatedResidual& out) const {
+    ctx.backend().linear_gated(*prepared_, x, out);
+}
+
+void Linear::forward_qk_norm_rope(Context& ctx, const TensorView& x, const TensorView& y, const QkNormRope& n) const {
+    ctx.backend().linear_qk_norm_rope(*prepared_, x, y, n);
+}
+
+void Linear::forward_pair_gated(Context& ctx, const Linear& first, const Linear& second, const TensorView& x,
+                                const TensorView& hidden, const GatedResidual& out) {
+    require_pair(first, second);
+    ctx.backend().mlp_gated(*first.prepared_, *second.prepared_, x, hidden, out);
 }
 
 void Linear::forward(Context& ctx, const float* x, int64_t m, float* y) const {

@@ -40,6 +40,14 @@ public:
     // y = second(first(x)) through Backend::mlp; hidden receives first's output.
     static void forward_pair(Context& ctx, const Linear& first, const Linear& second, const TensorView& x, const TensorView& hidden,
                              const TensorView& y);
+    // out.residual += gate * (the output + addend) through Backend::linear_gated
+    // and mlp_gated (GatedResidual, backend/backend.h).
+    void forward_gated(Context& ctx, const TensorView& x, const GatedResidual& out) const;
+    // y = [q | k | v] with q and k RMS-normalised per head and rotated, through
+    // Backend::linear_qk_norm_rope.
+    void forward_qk_norm_rope(Context& ctx, const TensorView& x, const TensorView& y, const QkNormRope& n) const;
+    static void forward_pair_gated(Context& ctx, const Linear& first, const Linear& second, const TensorView& x,
+                                   const TensorView& hidden, const GatedResidual& out);
 
     // Replaces the layer's extra low-rank terms (LoRA) as a whole: y =
     // layer(x) + sum_i scale_i (x down_i^T) up_i^T, added before the

@@ -25,6 +25,9 @@ internal sealed record SyntheticFluxConfig(int Layers, int SingleLayers, int Joi
     /// <summary>FLUX.1-dev's own text widths (T5-XXL tokens, CLIP pooled) and guidance embedding, with the given block counts.</summary>
     public static SyntheticFluxConfig Flux1Dev(int layers, int singleLayers) => new(layers, singleLayers, 4096, 768, true);
 
+    /// <summary>FLUX.1-schnell's: FLUX.1-dev's text widths without the guidance embedding, with the given block counts.</summary>
+    public static SyntheticFluxConfig Flux1Schnell(int layers, int singleLayers) => new(layers, singleLayers, 4096, 768, false);
+
     /// <summary>Names the cached files: every field that changes a tensor, and the generator's version.</summary>
     public string Key => string.Create(
         CultureInfo.InvariantCulture,
@@ -207,10 +210,13 @@ internal static class SyntheticFlux
         };
     }
 
-    // Weights: N(0, 1 / fan_in) with about one input channel in 512 ten times larger (the
-    // outliers that smoothing and the low-rank branch exist for); biases N(0, 0.02^2); the
-    // q/k RMSNorm scales 1 + N(0, 0.1^2). Each tensor's values depend only on its name.
-    private static byte[] Bf16Bytes(string name, long[] shape)
+    /// <summary>
+    /// The BF16 bytes of the tensor <paramref name="name"/> of <see cref="Tensors"/>. Weights: N(0, 1 / fan_in)
+    /// with about one input channel in 512 ten times larger (the outliers that smoothing and the low-rank
+    /// branch exist for); biases N(0, 0.02^2); the q/k RMSNorm scales 1 + N(0, 0.1^2). Each tensor's values
+    /// depend only on its name.
+    /// </summary>
+    public static byte[] Bf16Bytes(string name, long[] shape)
     {
         int seed = Seed ^ SyntheticWeights.StableHash(name);
         if (shape.Length == 1)

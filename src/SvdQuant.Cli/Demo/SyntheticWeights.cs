@@ -93,15 +93,15 @@ internal static class SyntheticWeights
         return bytes;
     }
 
-    // Round to nearest even on the 16 dropped bits (the values are finite).
-    private static ushort Bf16(float value)
+    /// <summary>The BF16 bits of a finite value, rounded to nearest even on the 16 dropped bits.</summary>
+    public static ushort Bf16(float value)
     {
         uint bits = BitConverter.SingleToUInt32Bits(value);
         return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
     }
 
     /// <summary>SplitMix64 with Box-Muller: fast, seedable per row so rows fill in parallel.</summary>
-    private struct SplitMix(long seed)
+    public struct SplitMix(long seed)
     {
         private ulong _state = (ulong)seed;
         private double? _spare;
@@ -120,12 +120,16 @@ internal static class SyntheticWeights
             return radius * Math.Cos(angle);
         }
 
-        private double NextUniform()
+        /// <summary>A uniform deviate in [0, 1).</summary>
+        public double NextUniform() => (NextBits() >> 11) * (1.0 / (1UL << 53));
+
+        /// <summary>64 uniform random bits.</summary>
+        public ulong NextBits()
         {
             ulong z = _state += 0x9E3779B97F4A7C15;
             z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
             z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
-            return ((z ^ (z >> 31)) >> 11) * (1.0 / (1UL << 53));
+            return z ^ (z >> 31);
         }
     }
 }

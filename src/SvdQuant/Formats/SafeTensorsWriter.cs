@@ -22,22 +22,8 @@ public sealed class SafeTensorsWriter : IDisposable
     /// <summary>Sets (or replaces) a <c>__metadata__</c> entry.</summary>
     public unsafe void SetMetadata(string key, string value)
     {
-        if (key is null)
-        {
-            throw new ArgumentNullException(nameof(key));
-        }
-
-        if (value is null)
-        {
-            throw new ArgumentNullException(nameof(value));
-        }
-
         SvdqSafetensorsWriterHandle writer = _handle.NotDisposed(nameof(SafeTensorsWriter));
-        fixed (byte* k = NativeText.ToUtf8(key))
-        fixed (byte* v = NativeText.ToUtf8(value))
-        {
-            NativeStatus.Check(NativeMethods.svdq_safetensors_writer_set_metadata(writer, k, v));
-        }
+        WriterArguments.SetMetadata(key, value, (k, v) => NativeMethods.svdq_safetensors_writer_set_metadata(writer, k, v));
     }
 
     /// <summary>Adds a tensor; its bytes are copied now.</summary>
@@ -48,19 +34,9 @@ public sealed class SafeTensorsWriter : IDisposable
     /// <exception cref="SvdQuantException"><see cref="StatusCode.ShapeMismatch"/> when the bytes do not fit dtype and shape, <see cref="StatusCode.InvalidArgument"/> for a name used twice.</exception>
     public unsafe void AddTensor(string name, TensorDType dtype, ReadOnlySpan<long> shape, ReadOnlySpan<byte> data)
     {
-        if (name is null)
-        {
-            throw new ArgumentNullException(nameof(name));
-        }
-
         SvdqSafetensorsWriterHandle writer = _handle.NotDisposed(nameof(SafeTensorsWriter));
-        fixed (byte* n = NativeText.ToUtf8(name))
-        fixed (long* dims = &Pin.Ref(shape))
-        fixed (byte* bytes = &Pin.Ref(data))
-        {
-            NativeStatus.Check(NativeMethods.svdq_safetensors_writer_add_tensor(
-                writer, n, (int)dtype, dims, shape.Length, bytes, (ulong)data.Length));
-        }
+        WriterArguments.AddTensor(name, dtype, shape, data, (n, type, dims, ndim, bytes, size) =>
+            NativeMethods.svdq_safetensors_writer_add_tensor(writer, n, type, dims, ndim, bytes, size));
     }
 
     /// <summary>Adds an F32 tensor.</summary>

@@ -57,16 +57,63 @@ std::unique_ptr<PreparedLinear> CpuBackend::prepare_linear(const LinearWeights& 
     return std::make_unique<CpuLinear>(*kernels_, pool_, w);
 }
 
-void CpuBackend::linear(const PreparedLinear& layer, const TensorView& x, const TensorView& y) {
+namespace {
+
+// The layer as this backend's, checked against x [m, k] and y [m, n].
+const CpuLinear& checked_layer(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const char* op) {
     const auto* cpu = dynamic_cast<const CpuLinear*>(&layer);
     if (cpu == nullptr) fail(SVDQ_ERROR_INVALID_ARGUMENT, "the layer was prepared by another backend than this context's");
-    require_contiguous(x, "linear", "x");
-    require_contiguous(y, "linear", "y");
+    require_contiguous(x, op, "x");
+    require_contiguous(y, op, "y");
     if (x.cols != cpu->in_features() || y.cols != cpu->out_features() || x.rows != y.rows)
-        fail(SVDQ_ERROR_INTERNAL, "linear: x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "] and y [" +
+        fail(SVDQ_ERROR_INTERNAL, std::string(op) + ": x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "] and y [" +
                                       std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] do not fit the layer's [" +
                                       std::to_string(cpu->out_features()) + ", " + std::to_string(cpu->in_features()) + "]");
-    cpu->forward(pool_, scratch_, x.data, x.rows, y.data);
+    return *cpu;
+}
+
+}  // namespace
+
+void CpuBackend::linear(const PreparedLinear& layer, const TensorView& x, const TensorView& y) {
+    checked_layer(layer, x, y, "linear").forward(pool_, scratch_, x.data, x.rows, y.data);
+}
+
+void CpuBackend::linear_gated(const PreparedLinear& layer, const TensorView& x, const GatedResidual& out) {
+    const CpuLinear& cpu = checked_layer(layer, x, out.scratch, "linear_gated");
+    if (!cpu.fuses_epilogue()) return Backend::linear_gated(layer, x, out);
+    require_same_shape(out.residual, out.scratch, "linear_gated");
+    if (out.addend.data != nullptr) require_same_shape(out.addend, out.scratch, "linear_gated");
+    if (out.gate.rows != 1 || out.gate.cols != out.scratch.cols)
+        fail(SVDQ_ERROR_INTERNAL, "linear_gated: the gate must be [1, " + std::to_string(out.scratch.cols) + "]");
+    Epilogue tail;
+    tail.addend = out.addend.data;
+    tail.addend_stride = out.addend.row_stride;
+    tail.gate = out.gate.data;
+    tail.residual = out.residual.data;
+    tail.residual_stride = out.residual.row_stride;
+    // y (scratch) only receives partial sums between K blocks.
+    cpu.forward(pool_, scratch_, x.data, x.rows, out.scratch.data, tail);
+}
+
+void CpuBackend::linear_qk_norm_rope(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const QkNormRope& n) {
+    const CpuLinear& cpu = checked_layer(layer, x, y, "linear_qk_norm_rope");
+    if (!cpu.fuses_epilogue()) return Backend::linear_qk_norm_rope(layer, x, y, n);
+    const int64_t head_dim = n.q_weight.cols, d = y.cols / 3;
+    if (y.cols != 3 * d || head_dim < 2 || head_dim % 2 != 0 || d % head_dim != 0 || n.k_weight.cols != head_dim ||
+        n.cos.cols != head_dim || n.sin.cols != head_dim || n.cos.rows != y.rows || n.sin.rows != y.rows ||
+        n.cos.row_stride != n.sin.row_stride)
+        fail(SVDQ_ERROR_INTERNAL, "linear_qk_norm_rope: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) +
+                                      "] is not [q | k | v] of whole heads of the weights' and RoPE tables' width");
+    const HeadStage heads{head_dim, d, n.q_weight.data, n.k_weight.data, n.eps, n.cos.data, n.sin.data, n.cos.row_stride};
+    Epilogue tail;
+    tail.heads = &heads;
+    cpu.forward(pool_, scratch_, x.data, x.rows, y.data, tail);
+}
+
+void CpuBackend::mlp_gated(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
+                           const GatedResidual& out) {
+    linear(first, x, hidden);
+    linear_gated(second, hidden, out);
 }
 
 void CpuBackend::attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,

@@ -47,6 +47,11 @@ public:
 
     std::unique_ptr<PreparedLinear> prepare_linear(const LinearWeights& w) override;
     void linear(const PreparedLinear& layer, const TensorView& x, const TensorView& y) override;
+    // The gated residual add runs in the GEMM's epilogue where the layer is one GEMM.
+    void linear_gated(const PreparedLinear& layer, const TensorView& x, const GatedResidual& out) override;
+    void mlp_gated(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
+                   const GatedResidual& out) override;
+    void linear_qk_norm_rope(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const QkNormRope& n) override;
 
     void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
                    const TensorView& out) override;

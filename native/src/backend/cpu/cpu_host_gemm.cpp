@@ -44,7 +44,7 @@ public:
 
 private:
     static GemmFloatArgs args(const float* x, int64_t m, const HostMatrix& w, float* y) {
-        return {x, m, &static_cast<const CpuHostMatrix&>(w).packed, nullptr, SVDQ_ACTIVATION_NONE, y};
+        return {x, m, &static_cast<const CpuHostMatrix&>(w).packed, y, {}};
     }
 
     const CpuKernels& kernels_;

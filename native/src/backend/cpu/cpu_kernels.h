@@ -52,8 +52,40 @@ struct QuantizeActArgs {
     ActEncoding encoding = {};
 };
 
+// A stage on whole heads after a tile's last K block (cpu_ops.cpp runs it,
+// cutting the output into tiles of whole heads): y = [q | k | v], q and k
+// `width` columns each; every head_dim slice of q is RMS-normalised times
+// q_weight, of k times k_weight, then both are rotated by RoPE with row i of
+// cos and sin (head_rows.h: the bits of rms_norm_heads and rope).
+struct HeadStage {
+    int64_t head_dim, width;
+    const float* q_weight;  // [head_dim]
+    const float* k_weight;
+    float eps;
+    const float* cos;  // rows of rope_stride, one per row of y
+    const float* sin;
+    int64_t rope_stride;
+};
+
+// The chain every GEMM applies, per lane, to each finished output value v of
+// row i, column j, in this order: v += bias[j]; v = activation(v);
+// v += addend[i, j]; then y[i, j] = v, or, with a residual,
+// residual[i, j] += gate[j] * v (a product, then a sum: the same float
+// operations as the unfused gated add) and y is not written (it only holds
+// partial sums between K blocks). Absent stages (nullptr) are skipped.
+struct Epilogue {
+    const float* bias = nullptr;  // [n]
+    int32_t activation = SVDQ_ACTIVATION_NONE;
+    const float* addend = nullptr;  // rows of addend_stride
+    int64_t addend_stride = 0;
+    const float* gate = nullptr;  // [n], with residual
+    float* residual = nullptr;    // rows of residual_stride
+    int64_t residual_stride = 0;
+    const HeadStage* heads = nullptr;  // then, per tile, without a residual
+};
+
 // Y = Q(X) Q(W)^T (int32 sum per group times both scales)
-//     + lowrank_act * up^T + bias, then the activation.
+//     + lowrank_act * up^T, then the epilogue.
 struct GemmW4A4Args {
     const int8_t* qx;
     const float* sx;
@@ -63,12 +95,11 @@ struct GemmW4A4Args {
     const float* lowrank_act;        // [m, rank] or nullptr
     const PackedWeights* lowrank_up;  // from pack_lowrank_up, BF16 [n, rank]
     int64_t rank;
-    const float* bias;  // [n] or nullptr
-    int32_t activation;
     float* y;  // [m, n]
+    Epilogue epilogue;
 };
 
-// Y = X W^T + bias, then the activation; W from pack_w4a16, pack_bf16 or
+// Y = X W^T, then the epilogue; W from pack_w4a16, pack_bf16 or
 // pack_f32 (each with its own gemm).
 // pack_w4a16 takes INT4 weights and optional AWQ zero points [n, k/64] in
 // the layout of the scales: with them a weight is (q + 8) * scale + zero
@@ -77,9 +108,8 @@ struct GemmFloatArgs {
     const float* x;
     int64_t m;
     const PackedWeights* w;
-    const float* bias;
-    int32_t activation;
     float* y;
+    Epilogue epilogue;
 };
 
 // Output rows [m0, m1) and columns [n0, n1).

@@ -129,6 +129,11 @@ std::vector<float> unpack_lowrank_up(const CpuKernels& kernels, const PackedWeig
 
 }  // namespace
 
+bool CpuLinear::fuses_epilogue() const {
+    if (updates_rank_ > 0) return false;
+    return scheme_ != SVDQ_SCHEME_W4A4 || (format_ == SVDQ_FORMAT_INT4 && (rank_ == 0 || branch_execution_ == SVDQ_BRANCH_FUSED));
+}
+
 bool CpuLinear::fuses_updates() const {
     return scheme_ == SVDQ_SCHEME_W4A4 && format_ == SVDQ_FORMAT_INT4 && branch_execution_ == SVDQ_BRANCH_FUSED;
 }
@@ -185,25 +190,29 @@ void CpuLinear::set_low_rank_updates(const std::vector<LowRankUpdate>& updates) 
     }
 }
 
-void CpuLinear::forward(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const {
+void CpuLinear::forward(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, const Epilogue& tail) const {
     // One cheap pass so NaN/Inf inputs fail loudly instead of turning into
     // silent garbage inside the quantizer.
     for (int64_t i = 0; i < m * k_; ++i)
         if (!std::isfinite(x[i]))
             fail(SVDQ_ERROR_NON_FINITE, "x holds a non-finite value (" + value_text(x[i]) + ") at row " +
                                             std::to_string(i / k_) + ", column " + std::to_string(i % k_));
-    const float* bias = bias_.empty() ? nullptr : bias_.data();
+    if ((tail.addend != nullptr || tail.residual != nullptr || tail.heads != nullptr) && !fuses_epilogue())
+        fail(SVDQ_ERROR_INTERNAL, "this layer runs passes after its GEMM: its epilogue takes no further stages");
     // Unfused updates join before the activation, so the layer's path leaves it to them.
     const int32_t activation = updates_rank_ > 0 ? SVDQ_ACTIVATION_NONE : activation_;
+    Epilogue e = tail;
+    e.bias = bias_.empty() ? nullptr : bias_.data();
+    e.activation = activation;
     switch (scheme_) {
         case SVDQ_SCHEME_FLOAT:
-            (bf16_weights_ ? run_gemm_bf16 : run_gemm_f32)(*kernels_, pool, {x, m, &weights_, bias, activation, y});
+            (bf16_weights_ ? run_gemm_bf16 : run_gemm_f32)(*kernels_, pool, {x, m, &weights_, y, e});
             break;
         case SVDQ_SCHEME_W4A16:
             if (format_ == SVDQ_FORMAT_NVFP4)
-                run_gemm_f32(*kernels_, pool, {x, m, &weights_, bias, activation, y});
+                run_gemm_f32(*kernels_, pool, {x, m, &weights_, y, e});
             else
-                run_gemm_w4a16(*kernels_, pool, {x, m, &weights_, bias, activation, y});
+                run_gemm_w4a16(*kernels_, pool, {x, m, &weights_, y, e});
             break;
         case SVDQ_SCHEME_W4A4:
             if (format_ == SVDQ_FORMAT_NVFP4)
@@ -211,7 +220,7 @@ void CpuLinear::forward(ThreadPool& pool, CpuScratch& s, const float* x, int64_t
             else if (rank_ > 0 && branch_execution_ == SVDQ_BRANCH_UNFUSED)
                 forward_w4a4_unfused(pool, s, x, m, y, activation);
             else
-                forward_w4a4(pool, s, x, m, y, activation);
+                forward_w4a4(pool, s, x, m, y, e);
             break;
     }
     if (updates_rank_ > 0) add_updates_unfused(pool, s, x, m, y);
@@ -230,7 +239,7 @@ QuantizedActs activation_scratch(CpuScratch& s, int64_t m, int64_t k) {
 
 }  // namespace
 
-void CpuLinear::forward_w4a4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, int32_t activation) const {
+void CpuLinear::forward_w4a4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, const Epilogue& e) const {
     // The layer's own branch, or the one with the updates appended.
     const int64_t rank = fused_rank_ > 0 ? fused_rank_ : rank_;
     const uint16_t* down = fused_rank_ > 0 ? fused_down_.data() : down_.data();
@@ -242,7 +251,7 @@ void CpuLinear::forward_w4a4(ThreadPool& pool, CpuScratch& s, const float* x, in
                       s.lowrank_act.data(), input_encoding_});
     run_gemm_w4a4(*kernels_, pool,
                   {acts.q, acts.scales, acts.sums, m, &weights_, rank ? s.lowrank_act.data() : nullptr, rank ? up : nullptr,
-                   rank, bias_.empty() ? nullptr : bias_.data(), activation, y});
+                   rank, y, e});
 }
 
 void CpuLinear::forward_w4a4_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y,
@@ -252,8 +261,8 @@ void CpuLinear::forward_w4a4_unfused(ThreadPool& pool, CpuScratch& s, const floa
     run_quantize_act(*kernels_, pool,
                      {x, m, k_, inv_smooth_.empty() ? nullptr : inv_smooth_.data(), nullptr, 0, acts, nullptr, input_encoding_});
     run_gemm_w4a4(*kernels_, pool,
-                  {acts.q, acts.scales, acts.sums, m, &weights_, nullptr, nullptr, 0, bias_.empty() ? nullptr : bias_.data(),
-                   SVDQ_ACTIVATION_NONE, y});
+                  {acts.q, acts.scales, acts.sums, m, &weights_, nullptr, nullptr, 0, y,
+                   {bias_.empty() ? nullptr : bias_.data(), SVDQ_ACTIVATION_NONE}});
     add_branch_unfused(pool, s, x, m, y, activation);
 }
 
@@ -269,8 +278,7 @@ void CpuLinear::forward_nvfp4(ThreadPool& pool, CpuScratch& s, const float* x, i
         fake_quantize_rows(SVDQ_FORMAT_NVFP4, xq.data(), m, k_, true, xq.data(), &pool);
     }
     run_gemm_f32(*kernels_, pool,
-                 {xq.data(), m, &weights_, bias_.empty() ? nullptr : bias_.data(),
-                  rank_ ? SVDQ_ACTIVATION_NONE : activation, y});
+                 {xq.data(), m, &weights_, y, {bias_.empty() ? nullptr : bias_.data(), rank_ ? SVDQ_ACTIVATION_NONE : activation}});
     if (rank_ > 0) add_branch_unfused(pool, s, x, m, y, activation);
 }
 
@@ -278,16 +286,16 @@ void CpuLinear::add_branch_unfused(ThreadPool& pool, CpuScratch& s, const float*
                                    int32_t activation) const {
     s.lowrank_act.resize(static_cast<size_t>(m * rank_));
     s.branch_out.resize(static_cast<size_t>(m * n_));
-    run_gemm_bf16(*kernels_, pool, {x, m, &down_packed_, nullptr, SVDQ_ACTIVATION_NONE, s.lowrank_act.data()});
-    run_gemm_bf16(*kernels_, pool, {s.lowrank_act.data(), m, &up_, nullptr, SVDQ_ACTIVATION_NONE, s.branch_out.data()});
+    run_gemm_bf16(*kernels_, pool, {x, m, &down_packed_, s.lowrank_act.data(), {}});
+    run_gemm_bf16(*kernels_, pool, {s.lowrank_act.data(), m, &up_, s.branch_out.data(), {}});
     run_add_activation(pool, y, s.branch_out.data(), m * n_, activation);
 }
 
 void CpuLinear::add_updates_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const {
     s.lowrank_act.resize(static_cast<size_t>(m * updates_rank_));
     s.branch_out.resize(static_cast<size_t>(m * n_));
-    run_gemm_f32(*kernels_, pool, {x, m, &updates_down_, nullptr, SVDQ_ACTIVATION_NONE, s.lowrank_act.data()});
-    run_gemm_f32(*kernels_, pool, {s.lowrank_act.data(), m, &updates_up_, nullptr, SVDQ_ACTIVATION_NONE, s.branch_out.data()});
+    run_gemm_f32(*kernels_, pool, {x, m, &updates_down_, s.lowrank_act.data(), {}});
+    run_gemm_f32(*kernels_, pool, {s.lowrank_act.data(), m, &updates_up_, s.branch_out.data(), {}});
     run_add_activation(pool, y, s.branch_out.data(), m * n_, activation_);
 }
 

@@ -27,13 +27,19 @@ public:
     int64_t in_features() const { return k_; }
     int64_t out_features() const { return n_; }
 
-    // x: [m, k], y: [m, n], both row-major float on the host.
-    void forward(ThreadPool& pool, CpuScratch& scratch, const float* x, int64_t m, float* y) const;
+    // Whether the whole layer is one GEMM whose epilogue can take further
+    // stages: not the unfused branch, NVFP4 or unfused updates, which run
+    // passes after their GEMM.
+    bool fuses_epilogue() const;
+    // x: [m, k], y: [m, n], both row-major float on the host. tail: stages
+    // after the layer's bias and activation (an addend, a gated residual, a head stage;
+    // its bias and activation are ignored), only where fuses_epilogue().
+    void forward(ThreadPool& pool, CpuScratch& scratch, const float* x, int64_t m, float* y, const Epilogue& tail = {}) const;
 
 private:
-    // Each path ends with `activation`: the layer's, or none when the
-    // unfused updates still have to be added before it.
-    void forward_w4a4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, int32_t activation) const;
+    // Each path ends with `activation` (or the epilogue e holding it): the
+    // layer's, or none when the unfused updates still have to be added before it.
+    void forward_w4a4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, const Epilogue& e) const;
     void forward_w4a4_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, int32_t activation) const;
     void forward_nvfp4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, int32_t activation) const;
     // y = activation(y + (X down'^T) up^T) with the branch as float GEMMs.

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/head_rows.h"
 #include "backend/cpu/layer_norm_rows.h"
 
 namespace svdq {
@@ -15,29 +16,14 @@ void CpuBackend::layer_norm_modulate(const TensorView& x, const TensorView& scal
 void CpuBackend::rms_norm_heads(const TensorView& x, const TensorView& weight, float eps) {
     const int64_t head_dim = weight.cols, heads = x.cols / head_dim;
     for (int64_t r = 0; r < x.rows; ++r)
-        for (int64_t h = 0; h < heads; ++h) {
-            float* v = x.data + r * x.row_stride + h * head_dim;
-            double ss = 0.0;
-            for (int64_t j = 0; j < head_dim; ++j) ss += static_cast<double>(v[j]) * v[j];
-            const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(head_dim) + eps));
-            for (int64_t j = 0; j < head_dim; ++j) v[j] = v[j] * inv * weight.data[j];
-        }
+        for (int64_t h = 0; h < heads; ++h) rms_norm_head(x.data + r * x.row_stride + h * head_dim, weight.data, head_dim, eps);
 }
 
 void CpuBackend::rope(const TensorView& x, const TensorView& cos, const TensorView& sin) {
     const int64_t dim = cos.cols, heads = x.cols / dim;
-    for (int64_t s = 0; s < x.rows; ++s) {
-        const float* c = cos.data + s * cos.row_stride;
-        const float* sn = sin.data + s * sin.row_stride;
-        for (int64_t h = 0; h < heads; ++h) {
-            float* v = x.data + s * x.row_stride + h * dim;
-            for (int64_t j = 0; j < dim; j += 2) {
-                const float a = v[j], b = v[j + 1];
-                v[j] = a * c[j] - b * sn[j];
-                v[j + 1] = b * c[j + 1] + a * sn[j + 1];
-            }
-        }
-    }
+    for (int64_t s = 0; s < x.rows; ++s)
+        for (int64_t h = 0; h < heads; ++h)
+            rope_head(x.data + s * x.row_stride + h * dim, cos.data + s * cos.row_stride, sin.data + s * sin.row_stride, dim);
 }
 
 void CpuBackend::silu(const TensorView& x) {

@@ -16,7 +16,7 @@ void gemm_float_weights(const GemmFloatArgs& a, const Tile& t, const T* weights,
             const T* w = weights + n * k;
             float acc = 0.0f;
             for (int64_t j = 0; j < k; ++j) acc += x[j] * widen(w[j]);
-            a.y[m * n_total + n] = epilogue(acc, a.bias, n, a.activation);
+            finish_store(acc, a.epilogue, m, n, a.y + m * n_total + n);
         }
     }
 }

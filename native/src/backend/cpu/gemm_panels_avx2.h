@@ -25,7 +25,7 @@ void gemm_f32_panels(const GemmFloatArgs& a, const Tile& t, const TilePanel& til
         for (int64_t n0 = t.n0; n0 < t.n1; n0 += 16) {
             const int width = static_cast<int>(std::min<int64_t>(16, t.n1 - n0));
             const float* slice = a.w->floats() + (n0 / 16) * k * 16 + kb.k0 * 16;
-            tile_panel(a.x, k, slice, kb, t.m0, t.m1, n0, width, a.bias, a.activation, a.y, n);
+            tile_panel(a.x, k, slice, kb, t.m0, t.m1, n0, width, a.epilogue, a.y, n);
         }
     });
 }
@@ -40,7 +40,7 @@ void gemm_widened_panels(const GemmFloatArgs& a, const Tile& t, float* slice, co
         for (int64_t n0 = t.n0; n0 < t.n1; n0 += 16) {
             const int width = static_cast<int>(std::min<int64_t>(16, t.n1 - n0));
             widen(*a.w, n0 / 16, kb, slice);
-            tile_panel(a.x, k, slice, kb, t.m0, t.m1, n0, width, a.bias, a.activation, a.y, n);
+            tile_panel(a.x, k, slice, kb, t.m0, t.m1, n0, width, a.epilogue, a.y, n);
         }
     });
 }

@@ -8,8 +8,7 @@
 // products are exact), then y += scale * sum(u x) + zero * sum(x), the zero
 // being AWQ's or -8 * scale without zeros, so the weight is (u - 8) * scale
 // = q * scale exactly. Group results go through y, like the float kernels'
-// partial sums across K blocks; the last group adds the bias and applies
-// the activation.
+// partial sums across K blocks; the last group runs the epilogue chain.
 #include <algorithm>
 
 #include "backend/cpu/gemm_panels_avx2.h"
@@ -75,8 +74,7 @@ struct PanelsArgs {
     avx2::KBlock kb;
     int64_t n0;  // first column; the tile covers [n0, n0 + width)
     int width;
-    const float* bias;
-    int32_t activation;
+    const Epilogue* epilogue;
     float* y;
 };
 
@@ -129,7 +127,7 @@ void tile_rows(const PanelsArgs& a, int64_t r0, int64_t m) {
                 __m512 acc = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(lanes[c], out);
                 acc = _mm512_fmadd_ps(zero[c], sum, _mm512_fmadd_ps(dot[r][c], scale[c], acc));
                 if (last)
-                    avx512::finish_store(acc, a.bias, a.n0 + 16 * c, widths[c], a.activation, out);
+                    avx512::finish_store(acc, *a.epilogue, m + r, a.n0 + 16 * c, widths[c], out);
                 else
                     _mm512_mask_storeu_ps(out, lanes[c], acc);
             }
@@ -163,7 +161,7 @@ void gemm_w4a16_avx512bf16(const GemmFloatArgs& a, const Tile& t, float* scratch
                 const int np = n0 + 16 < t.n1 ? 2 : 1;
                 for (int c = 0; c < np; ++c) widen_pairs(*a.w, n0 / 16 + c, kb, wide + c * kb.kc * 16);
                 const PanelsArgs pa{xb, sums, wide, a.w, kb, n0, static_cast<int>(std::min<int64_t>(32, t.n1 - n0)),
-                                    a.bias, a.activation, a.y};
+                                    &a.epilogue, a.y};
                 if (np == 2)
                     block_rows<2>(pa, m0, m1);
                 else

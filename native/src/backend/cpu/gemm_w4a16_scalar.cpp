@@ -26,7 +26,7 @@ void gemm_w4a16_scalar(const GemmFloatArgs& a, const Tile& t, float* w) {
             const float* x = a.x + m * k;
             float acc = 0.0f;
             for (int64_t j = 0; j < k; ++j) acc += x[j] * w[j];
-            a.y[m * n_total + n] = epilogue(acc, a.bias, n, a.activation);
+            finish_store(acc, a.epilogue, m, n, a.y + m * n_total + n);
         }
     }
 }

@@ -19,7 +19,7 @@ namespace {
 // sum is at most 64 * 15 * 15 and |sum(w a)| <= 64 * 8 * 15 = 7680 < 2^24,
 // so its float conversion is exact too.
 // One K block: the first starts from zero, later ones continue from the
-// partial sums left in y, the last adds the branch, bias and activation.
+// partial sums left in y, the last adds the branch and runs the epilogue.
 template <int MR>
 void w4a4_rows(const GemmW4A4Args& a, const avx2::KBlock& kb, int64_t m0, int64_t n0, int width) {
     const int64_t k = a.w->k, n = a.w->n, groups = k / 64;
@@ -73,7 +73,7 @@ void w4a4_rows(const GemmW4A4Args& a, const avx2::KBlock& kb, int64_t m0, int64_
         }
     }
     SVDQ_UNROLL
-    for (int r = 0; r < MR; ++r) avx2::finish_store(acc[r], a.bias, n0, width, a.activation, a.y + (m0 + r) * n + n0);
+    for (int r = 0; r < MR; ++r) avx2::finish_store(acc[r], a.epilogue, m0 + r, n0, width, a.y + (m0 + r) * n + n0);
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ void gemm_w4a4_scalar(const GemmW4A4Args& a, const Tile& t) {
             }
             for (int64_t r = 0; r < a.rank; ++r)
                 acc += a.lowrank_act[m * a.rank + r] * bf16_to_float(a.lowrank_up->halves()[n * a.rank + r]);
-            a.y[m * n_total + n] = epilogue(acc, a.bias, n, a.activation);
+            finish_store(acc, a.epilogue, m, n, a.y + m * n_total + n);
         }
     }
 }

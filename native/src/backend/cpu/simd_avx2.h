@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "backend/cpu/cpu_kernels.h"
 #include "svdquant.h"
 
 #if defined(__clang__)
@@ -104,19 +105,40 @@ inline __m256 gelu_tanh(__m256 v) {
     return _mm256_sub_ps(v, _mm256_div_ps(v, _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
 }
 
-// Adds the bias for columns [n, n + count) and applies the activation, then
-// stores `count` (1..8) values to y.
-inline void finish_store(__m256 acc, const float* bias, int64_t n, int count, int32_t activation, float* y) {
-    if (count == 8) {
-        if (bias != nullptr) acc = _mm256_add_ps(acc, _mm256_loadu_ps(bias + n));
-        if (activation == SVDQ_ACTIVATION_GELU_TANH) acc = gelu_tanh(acc);
-        _mm256_storeu_ps(y, acc);
-        return;
-    }
+// a * b rounded on its own. GCC contracts C++ by default
+// (-ffp-contract=fast), and with FMA enabled would fuse the product with a
+// following sum into one FMA, one rounding fewer than the scalar code
+// (compiled without FMA) and than gated_add: the empty asm hides the
+// product from it.
+inline __m256 rounded_mul(__m256 a, __m256 b) {
+    __m256 p = _mm256_mul_ps(a, b);
+#if defined(__GNUC__)
+    __asm__("" : "+x"(p));
+#endif
+    return p;
+}
+
+// The Epilogue chain (cpu_kernels.h) on row i, columns [j, j + count)
+// (count 1..8), lane for lane the scalar finish_store's float operations;
+// y points at y[i, j].
+inline void finish_store(__m256 acc, const Epilogue& e, int64_t i, int64_t j, int count, float* y) {
     const __m256i mask = first_lanes(count);
-    if (bias != nullptr) acc = _mm256_add_ps(acc, _mm256_maskload_ps(bias + n, mask));
-    if (activation == SVDQ_ACTIVATION_GELU_TANH) acc = gelu_tanh(acc);
-    _mm256_maskstore_ps(y, mask, acc);
+    const auto load = [&](const float* p) { return count == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask); };
+    const auto store = [&](float* p, __m256 v) {
+        if (count == 8)
+            _mm256_storeu_ps(p, v);
+        else
+            _mm256_maskstore_ps(p, mask, v);
+    };
+    if (e.bias != nullptr) acc = _mm256_add_ps(acc, load(e.bias + j));
+    if (e.activation == SVDQ_ACTIVATION_GELU_TANH) acc = gelu_tanh(acc);
+    if (e.addend != nullptr) acc = _mm256_add_ps(acc, load(e.addend + i * e.addend_stride + j));
+    if (e.residual != nullptr) {
+        float* r = e.residual + i * e.residual_stride + j;
+        store(r, _mm256_add_ps(load(r), rounded_mul(load(e.gate + j), acc)));
+    } else {
+        store(y, acc);
+    }
 }
 
 // Calls body(std::integral_constant<int, MR>, i) over [begin, end) in
@@ -162,7 +184,7 @@ inline __m256 load_partial(const float* y, int count) {
 
 // One K block of the float GEMM, split so the weight panel slice stays in L1:
 // the first block starts from zero, later ones add to the partial sums in y,
-// and the last adds the bias and applies the activation.
+// and the last runs the epilogue.
 struct KBlock {
     int64_t k0, kc;
     bool first, last;
@@ -172,7 +194,7 @@ struct KBlock {
 // ([kc][16] floats) into y columns [n, n + width).
 template <int MR>
 inline void f32_rows(const float* x, int64_t ldx, const float* panel_slice, const KBlock& kb, int64_t m0, int64_t n,
-                     int width, const float* bias, int32_t activation, float* y, int64_t ldy) {
+                     int width, const Epilogue& e, float* y, int64_t ldy) {
     __m256 acc[MR][2];
     f32_panel<MR>(x + m0 * ldx + kb.k0, ldx, panel_slice, kb.kc, acc);
     const int widths[2] = {width < 8 ? width : 8, width - 8};
@@ -183,7 +205,7 @@ inline void f32_rows(const float* x, int64_t ldx, const float* panel_slice, cons
             __m256 v = acc[r][c];
             if (!kb.first) v = _mm256_add_ps(v, load_partial(out + 8 * c, widths[c]));
             if (kb.last)
-                finish_store(v, bias, n + 8 * c, widths[c], activation, out + 8 * c);
+                finish_store(v, e, m0 + r, n + 8 * c, widths[c], out + 8 * c);
             else
                 store_partial(v, widths[c], out + 8 * c);
         }
@@ -192,10 +214,9 @@ inline void f32_rows(const float* x, int64_t ldx, const float* panel_slice, cons
 
 // Every row of the tile times one panel slice, six rows at a time.
 inline void f32_tile_panel(const float* x, int64_t ldx, const float* panel_slice, const KBlock& kb, int64_t m0,
-                           int64_t m1, int64_t n, int width, const float* bias, int32_t activation, float* y,
-                           int64_t ldy) {
+                           int64_t m1, int64_t n, int width, const Epilogue& e, float* y, int64_t ldy) {
     in_row_tiles<6>(m0, m1, [&](auto mr, int64_t m) {
-        f32_rows<decltype(mr)::value>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy);
+        f32_rows<decltype(mr)::value>(x, ldx, panel_slice, kb, m, n, width, e, y, ldy);
     });
 }
 

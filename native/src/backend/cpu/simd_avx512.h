@@ -55,14 +55,13 @@ inline __m512 load_bf16(const uint16_t* p) {
 // Lanes [0, count) of 16.
 inline __mmask16 first_lanes(int count) { return static_cast<__mmask16>((1u << count) - 1u); }
 
-// Bias, activation and store of `count` (1..16) columns, through the AVX2
-// epilogue on each half (GELU's exp is AVX2 code; the epilogue is a small
-// share of the GEMM's time).
-inline void finish_store(__m512 acc, const float* bias, int64_t n, int count, int32_t activation, float* y) {
-    avx2::finish_store(_mm512_castps512_ps256(acc), bias, n, count < 8 ? count : 8, activation, y);
+// The Epilogue chain on row i, columns [j, j + count) (count 1..16),
+// through the AVX2 finish_store on each half (GELU's exp is AVX2 code; the
+// epilogue is a small share of the GEMM's time).
+inline void finish_store(__m512 acc, const Epilogue& e, int64_t i, int64_t j, int count, float* y) {
+    avx2::finish_store(_mm512_castps512_ps256(acc), e, i, j, count < 8 ? count : 8, y);
     if (count > 8)
-        avx2::finish_store(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)), bias, n + 8, count - 8,
-                           activation, y + 8);
+        avx2::finish_store(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)), e, i, j + 8, count - 8, y + 8);
 }
 
 // The float micro-kernel: rows [m0, m0 + MR) of X times the K block of one
@@ -72,7 +71,7 @@ inline void finish_store(__m512 acc, const float* bias, int64_t n, int count, in
 // blocks added, then the epilogue), so both levels give the same bits.
 template <int MR>
 inline void f32_rows(const float* x, int64_t ldx, const float* panel_slice, const avx2::KBlock& kb, int64_t m0, int64_t n,
-                     int width, const float* bias, int32_t activation, float* y, int64_t ldy) {
+                     int width, const Epilogue& e, float* y, int64_t ldy) {
     __m512 acc[MR];
     SVDQ_UNROLL
     for (int r = 0; r < MR; ++r) acc[r] = _mm512_setzero_ps();
@@ -88,7 +87,7 @@ inline void f32_rows(const float* x, int64_t ldx, const float* panel_slice, cons
         float* out = y + (m0 + r) * ldy + n;
         if (!kb.first) acc[r] = _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(lanes, out));
         if (kb.last)
-            finish_store(acc[r], bias, n, width, activation, out);
+            finish_store(acc[r], e, m0 + r, n, width, out);
         else
             _mm512_mask_storeu_ps(out, lanes, acc[r]);
     }
@@ -97,11 +96,10 @@ inline void f32_rows(const float* x, int64_t ldx, const float* panel_slice, cons
 // Every row of the tile times one panel slice, twelve rows at a time (twelve
 // accumulators hide the FMA latency at two FMAs per cycle).
 inline void f32_tile_panel(const float* x, int64_t ldx, const float* panel_slice, const avx2::KBlock& kb, int64_t m0,
-                           int64_t m1, int64_t n, int width, const float* bias, int32_t activation, float* y,
-                           int64_t ldy) {
+                           int64_t m1, int64_t n, int width, const Epilogue& e, float* y, int64_t ldy) {
     avx2::in_row_tiles<12>(m0, m1, [&](auto mr, int64_t m) {
         // Qualified: KBlock's namespace would bring avx2::f32_rows in by ADL.
-        avx512::f32_rows<decltype(mr)::value>(x, ldx, panel_slice, kb, m, n, width, bias, activation, y, ldy);
+        avx512::f32_rows<decltype(mr)::value>(x, ldx, panel_slice, kb, m, n, width, e, y, ldy);
     });
 }
 

@@ -45,12 +45,52 @@ TensorView FluxRun::apply_pair(const Linear& first, const Linear& second, const 
 }
 
 void FluxRun::apply_into(const Linear& layer, const TensorView& x, const TensorView& y) const {
-    if (hook) {
-        std::vector<float> host(static_cast<size_t>(x.numel()));
-        ctx.backend().download(x, host.data());
-        hook(layer, host, x.rows);
-    }
+    record(layer, x);
     layer.forward(ctx, x, y);
+}
+
+void FluxRun::record(const Linear& layer, const TensorView& x) const {
+    if (!hook) return;
+    std::vector<float> host(static_cast<size_t>(x.numel()));
+    ctx.backend().download(x, host.data());
+    hook(layer, host, x.rows);
+}
+
+namespace {
+
+// Batch item b's rows of `to`, its output going through scratch.
+GatedResidual item(const FluxGatedAdd& to, const TensorView& scratch, int64_t b) {
+    const int64_t t = to.tokens, d = to.residual.cols;
+    return {to.residual.row_range(b * t, t), modulation_chunk(to.mod, b, to.chunk, d),
+            to.addend.data != nullptr ? to.addend.row_range(b * t, t) : TensorView{}, scratch.row_range(b * t, t)};
+}
+
+}  // namespace
+
+void FluxRun::apply_gated(const Linear& layer, const TensorView& x, const FluxGatedAdd& to) const {
+    record(layer, x);
+    const TensorView scratch = ctx.arena().matrix(x.rows, layer.out_features());
+    for (int64_t b = 0; b < to.batch; ++b) layer.forward_gated(ctx, x.row_range(b * to.tokens, to.tokens), item(to, scratch, b));
+}
+
+void FluxRun::apply_pair_gated(const Linear& first, const Linear& second, const TensorView& x, const FluxGatedAdd& to) const {
+    if (hook) return apply_gated(second, apply(first, x), to);
+    const TensorView hidden = ctx.arena().matrix(x.rows, first.out_features());
+    const TensorView scratch = ctx.arena().matrix(x.rows, second.out_features());
+    for (int64_t b = 0; b < to.batch; ++b) {
+        const int64_t r = b * to.tokens, t = to.tokens;
+        Linear::forward_pair_gated(ctx, first, second, x.row_range(r, t), hidden.row_range(r, t), item(to, scratch, b));
+    }
+}
+
+TensorView FluxRun::apply_qkv(const Linear& layer, const TensorView& x, const TensorView& q_weight, const TensorView& k_weight,
+                             const FluxRope& rope, int64_t batch, int64_t tokens, int64_t rope_first) const {
+    record(layer, x);
+    const TensorView y = ctx.arena().matrix(x.rows, layer.out_features());
+    const QkNormRope n{q_weight, k_weight, kFluxNormEps, rope.cos.row_range(rope_first, tokens), rope.sin.row_range(rope_first, tokens)};
+    for (int64_t b = 0; b < batch; ++b)
+        layer.forward_qk_norm_rope(ctx, x.row_range(b * tokens, tokens), y.row_range(b * tokens, tokens), n);
+    return y;
 }
 
 const BlockLayout<FluxDoubleBlock>& FluxDoubleBlock::layout() {
@@ -93,14 +133,15 @@ FluxDoubleBlock::FluxDoubleBlock(FluxLayerLoader& load, int64_t i)
 void FluxDoubleBlock::forward(const FluxRun& run, const TensorView& silu_temb, const FluxTokens& t, const FluxRope& rope,
                               const TensorView& x, const TensorView& c) const {
     Context& ctx = run.ctx;
-    Backend& backend = ctx.backend();
     const Arena::Scope scope(ctx.arena());
     const int64_t d = x.cols, B = t.batch, si = t.img, st = t.txt, s = t.joint();
     const TensorView mod = run.apply(norm1, silu_temb);
     const TensorView cmod = run.apply(norm1_context, silu_temb);
     // Chunks: shift_msa 0, scale_msa 1, gate_msa 2, shift_mlp 3, scale_mlp 4, gate_mlp 5.
-    const TensorView image_qkv = run.apply(qkv, modulated_norm(ctx, x, B, si, mod, 0, 1));
-    const TensorView text_qkv = run.apply(qkv_context, modulated_norm(ctx, c, B, st, cmod, 0, 1));
+    // q and k normalised and rotated as the QKV GEMMs finish them; joint rows put text first.
+    const TensorView image_qkv = run.apply_qkv(qkv, modulated_norm(ctx, x, B, si, mod, 0, 1), norm_q.view(), norm_k.view(), rope, B, si, st);
+    const TensorView text_qkv =
+        run.apply_qkv(qkv_context, modulated_norm(ctx, c, B, st, cmod, 0, 1), norm_added_q.view(), norm_added_k.view(), rope, B, st, 0);
 
     // Part 0, 1 or 2 (q, k, v) of both streams as one joint sequence, text first.
     auto joint = [&](int64_t part) {
@@ -111,24 +152,17 @@ void FluxDoubleBlock::forward(const FluxRun& run, const TensorView& silu_temb, c
         }
         return j;
     };
-    const TensorView q = joint(0), k = joint(1);
-    for (int64_t b = 0; b < B; ++b) {
-        backend.rms_norm_heads(q.row_range(b * s, st), norm_added_q.view(), kFluxNormEps);
-        backend.rms_norm_heads(k.row_range(b * s, st), norm_added_k.view(), kFluxNormEps);
-        backend.rms_norm_heads(q.row_range(b * s + st, si), norm_q.view(), kFluxNormEps);
-        backend.rms_norm_heads(k.row_range(b * s + st, si), norm_k.view(), kFluxNormEps);
-    }
-    const TensorView o = joint_attention(ctx, q, k, joint(2), B, s, rope);
+    const TensorView o = joint_attention(ctx, joint(0), joint(1), joint(2), B, s, rope.cos.cols);
     const TensorView ox = ctx.arena().matrix(B * si, d), oc = ctx.arena().matrix(B * st, d);
     for (int64_t b = 0; b < B; ++b) {
         copy_rows(ctx, o, b * s, oc, b * st, st);
         copy_rows(ctx, o, b * s + st, ox, b * si, si);
     }
-    gated_add(ctx, x, run.apply(out, ox), B, si, mod, 2);
-    gated_add(ctx, c, run.apply(out_context, oc), B, st, cmod, 2);
+    run.apply_gated(out, ox, {x, B, si, mod, 2});
+    run.apply_gated(out_context, oc, {c, B, st, cmod, 2});
 
-    gated_add(ctx, x, run.apply_pair(fc1, fc2, modulated_norm(ctx, x, B, si, mod, 3, 4)), B, si, mod, 5);
-    gated_add(ctx, c, run.apply_pair(context_fc1, context_fc2, modulated_norm(ctx, c, B, st, cmod, 3, 4)), B, st, cmod, 5);
+    run.apply_pair_gated(fc1, fc2, modulated_norm(ctx, x, B, si, mod, 3, 4), {x, B, si, mod, 5});
+    run.apply_pair_gated(context_fc1, context_fc2, modulated_norm(ctx, c, B, st, cmod, 3, 4), {c, B, st, cmod, 5});
 }
 
 const NamedLinears<FluxDoubleBlock>& FluxDoubleBlock::named_linears() {
@@ -182,20 +216,16 @@ void FluxSingleBlock::forward(const FluxRun& run, const TensorView& silu_temb, c
     // Chunks: shift 0, scale 1, gate 2.
     const TensorView mod = run.apply(norm, silu_temb);
     const TensorView nh = modulated_norm(ctx, h, B, s, mod, 0, 1);
-    const TensorView joint_qkv = run.apply(qkv, nh);
+    const TensorView joint_qkv = run.apply_qkv(qkv, nh, norm_q.view(), norm_k.view(), rope, B, s, 0);
     auto part = [&](int64_t p) {
         const TensorView v = ctx.arena().matrix(rows, d);
         backend.copy(joint_qkv.column_range(p * d, d), v);
         return v;
     };
-    const TensorView q = part(0), k = part(1);
-    backend.rms_norm_heads(q, norm_q.view(), kFluxNormEps);
-    backend.rms_norm_heads(k, norm_k.view(), kFluxNormEps);
-    const TensorView attn = joint_attention(ctx, q, k, part(2), B, s, rope);
-    // diffusers' proj_out over [attention, MLP] is out(attention) + fc2(MLP).
-    const TensorView y = run.apply(out, attn);
-    backend.add(y, run.apply_pair(fc1, fc2, nh));
-    gated_add(ctx, h, y, B, s, mod, 2);
+    const TensorView attn = joint_attention(ctx, part(0), part(1), part(2), B, s, rope.cos.cols);
+    // diffusers' proj_out over [attention, MLP] is out(attention) + fc2(MLP):
+    // fc2's epilogue adds out's output, then the gated sum into h.
+    run.apply_pair_gated(fc1, fc2, nh, {h, B, s, mod, 2, run.apply(out, attn)});
 }
 
 }  // namespace svdq

@@ -21,6 +21,17 @@ namespace svdq {
 
 class Context;
 
+// Where a block's output projection goes: residual += gate * (its output +
+// addend) for each batch item's `tokens` rows, the gate being chunk `chunk`
+// of that item's modulation row; addend [batch * tokens, d] or absent.
+struct FluxGatedAdd {
+    TensorView residual;
+    int64_t batch, tokens;
+    TensorView mod;
+    int64_t chunk;
+    TensorView addend = {};
+};
+
 // One forward's engine context and the optional hook on linear inputs.
 struct FluxRun {
     Context& ctx;
@@ -32,6 +43,19 @@ struct FluxRun {
     void apply_into(const Linear& layer, const TensorView& x, const TensorView& y) const;
     // second(first(x)) in the arena: one Backend::mlp (the hook, when set, sees both inputs).
     TensorView apply_pair(const Linear& first, const Linear& second, const TensorView& x) const;
+    // The layer's (the pair's) output added into a residual stream through
+    // Backend::linear_gated (mlp_gated): the GEMM's epilogue does the add
+    // where the backend fuses it.
+    void apply_gated(const Linear& layer, const TensorView& x, const FluxGatedAdd& to) const;
+    void apply_pair_gated(const Linear& first, const Linear& second, const TensorView& x, const FluxGatedAdd& to) const;
+    // A QKV projection's [q | k | v] in the arena, q and k RMS-normalised
+    // with their weights and rotated by RoPE (Backend::linear_qk_norm_rope),
+    // each batch item's `tokens` rows by the RoPE rows from `rope_first`.
+    TensorView apply_qkv(const Linear& layer, const TensorView& x, const TensorView& q_weight, const TensorView& k_weight,
+                         const FluxRope& rope, int64_t batch, int64_t tokens, int64_t rope_first) const;
+
+private:
+    void record(const Linear& layer, const TensorView& x) const;  // the hook, when set
 };
 
 // Token counts of one forward: text tokens come first in joint sequences.

@@ -87,13 +87,22 @@ Linear FluxLayerLoader::block(const std::string& prefix, const FluxLayerSpec& sp
 
     const SafeTensorsFile& file = *ck_.file_with(stored + ".qweight");
     ++stored_quantized_;
-    if (modulation) {
-        const int chunks = layer.kind == nunchaku::LayerKind::AdaNorm6 ? 6 : 3;
-        NunchakuW4A16Linear awq = adanorm_from_nunchaku(read_nunchaku_w4a16_linear(file, stored), chunks);
+    // An int32 qweight is an AWQ W4A16 layer: always for the adaLN linears
+    // (Nunchaku's rows interleaved, +1 folded in), and for any other block
+    // linear stored in W4A16 (rows as in diffusers; Nunchaku publishes none).
+    if (modulation || file.find(stored + ".qweight")->dtype == SVDQ_DTYPE_I32) {
+        NunchakuW4A16Linear awq = read_nunchaku_w4a16_linear(file, stored);
+        if (modulation) awq = adanorm_from_nunchaku(awq, layer.kind == nunchaku::LayerKind::AdaNorm6 ? 6 : 3);
         require(awq.out_features == out && awq.in_features == in, SVDQ_ERROR_SHAPE_MISMATCH,
                 file.path() + ": layer '" + stored + "' is [" + std::to_string(awq.out_features) + ", " +
                     std::to_string(awq.in_features) + "], the config needs [" + std::to_string(out) + ", " + std::to_string(in) + "]");
-        return make(linear_weights_from_awq(awq), parameters);
+        LinearWeights w = linear_weights_from_awq(awq);
+        w.activation = spec.activation;
+        if (!modulation) {
+            loaded_scheme_ = w.scheme;
+            loaded_format_ = w.format;
+        }
+        return make(std::move(w), parameters);
     }
     const NunchakuLinear padded = read_nunchaku_linear(file, stored);
     require(padded.out_features >= out && padded.in_features >= in, SVDQ_ERROR_SHAPE_MISMATCH,

@@ -15,22 +15,13 @@ TensorView modulated_norm(Context& ctx, const TensorView& x, int64_t batch, int6
     return out;
 }
 
-void gated_add(Context& ctx, const TensorView& x, const TensorView& update, int64_t batch, int64_t tokens,
-               const TensorView& mod, int64_t gate_chunk) {
-    for (int64_t b = 0; b < batch; ++b)
-        ctx.backend().gated_add(x.row_range(b * tokens, tokens), update.row_range(b * tokens, tokens),
-                                modulation_chunk(mod, b, gate_chunk, x.cols));
-}
-
 TensorView joint_attention(Context& ctx, const TensorView& q, const TensorView& k, const TensorView& v, int64_t batch,
-                           int64_t tokens, const FluxRope& rope) {
-    Backend& backend = ctx.backend();
+                           int64_t tokens, int64_t head_dim) {
     const TensorView out = ctx.arena().matrix(q.rows, q.cols);
     for (int64_t b = 0; b < batch; ++b) {
-        const TensorView qb = q.row_range(b * tokens, tokens), kb = k.row_range(b * tokens, tokens);
-        backend.rope(qb, rope.cos, rope.sin);
-        backend.rope(kb, rope.cos, rope.sin);
-        backend.attention(qb, kb, v.row_range(b * tokens, tokens), rope.cos.cols, out.row_range(b * tokens, tokens));
+        const TensorView rows = out.row_range(b * tokens, tokens);
+        ctx.backend().attention(q.row_range(b * tokens, tokens), k.row_range(b * tokens, tokens), v.row_range(b * tokens, tokens),
+                                head_dim, rows);
     }
     return out;
 }

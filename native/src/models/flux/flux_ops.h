@@ -28,14 +28,10 @@ inline TensorView modulation_chunk(const TensorView& mod, int64_t b, int64_t chu
 TensorView modulated_norm(Context& ctx, const TensorView& x, int64_t batch, int64_t tokens, const TensorView& mod,
                           int64_t shift_chunk, int64_t scale_chunk);
 
-// x += gate * update, with gate = chunk `gate_chunk` of batch b's modulation.
-void gated_add(Context& ctx, const TensorView& x, const TensorView& update, int64_t batch, int64_t tokens,
-               const TensorView& mod, int64_t gate_chunk);
-
-// Attention over `tokens` joint rows per batch item, RoPE applied to q and k
-// first (in place). q, k, v, result: [batch * tokens, heads * head_dim].
+// Attention over `tokens` joint rows per batch item, q and k already
+// normalised and rotated. q, k, v, result: [batch * tokens, heads * head_dim].
 TensorView joint_attention(Context& ctx, const TensorView& q, const TensorView& k, const TensorView& v, int64_t batch,
-                           int64_t tokens, const FluxRope& rope);
+                           int64_t tokens, int64_t head_dim);
 
 // Copies rows [src_row, src_row + rows) of src into dst at dst_row.
 void copy_rows(Context& ctx, const TensorView& src, int64_t src_row, const TensorView& dst, int64_t dst_row, int64_t rows);
