@@ -168,7 +168,7 @@ TEST_P(CpuKernelTest, GemmW4A16OnBf16ActivationsStaysWithinItsRoundingBounds) {
             const auto gemm = [&](const CpuKernels& kern, const std::vector<float>& input) {
                 const PackedWeights pw = kern.pack_w4a16(qw, awq ? zeros.data() : nullptr);
                 std::vector<float> y(static_cast<size_t>(m * n));
-                run_gemm_w4a16(kern, pool_, {input.data(), m, &pw, bias.data(), act, y.data()});
+                run_gemm_w4a16(kern, pool_, {input.data(), m, &pw, y.data(), {bias.data(), act}});
                 return y;
             };
             const std::vector<float> y = gemm(kernels(), x), ref = gemm(cpu_kernels_for(SVDQ_CPU_SCALAR), xr);
