@@ -110,6 +110,11 @@ public:
         const Open open(*this, {&x, &y, &n.q_weight, &n.k_weight, &n.cos, &n.sin});
         cpu_.linear_qk_norm_rope(layer, x, y, n);
     }
+    void mlp(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
+             const TensorView& y) override {
+        const Open open(*this, {&x, &hidden, &y});
+        cpu_.mlp(first, second, x, hidden, y);
+    }
     void mlp_gated(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
                    const GatedResidual& out) override {
         const Open open(*this, {&x, &hidden, &out.residual, &out.gate, out.addend.data ? &out.addend : &x, &out.scratch});

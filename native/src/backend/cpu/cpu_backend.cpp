@@ -78,9 +78,10 @@ void CpuBackend::linear(const PreparedLinear& layer, const TensorView& x, const 
     checked_layer(layer, x, y, "linear").forward(pool_, scratch_, x.data, x.rows, y.data);
 }
 
-void CpuBackend::linear_gated(const PreparedLinear& layer, const TensorView& x, const GatedResidual& out) {
-    const CpuLinear& cpu = checked_layer(layer, x, out.scratch, "linear_gated");
-    if (!cpu.fuses_epilogue()) return Backend::linear_gated(layer, x, out);
+namespace {
+
+// The epilogue stages of a gated residual add into `out`, checked.
+Epilogue gated_tail(const GatedResidual& out) {
     require_same_shape(out.residual, out.scratch, "linear_gated");
     if (out.addend.data != nullptr) require_same_shape(out.addend, out.scratch, "linear_gated");
     if (out.gate.rows != 1 || out.gate.cols != out.scratch.cols)
@@ -91,8 +92,16 @@ void CpuBackend::linear_gated(const PreparedLinear& layer, const TensorView& x, 
     tail.gate = out.gate.data;
     tail.residual = out.residual.data;
     tail.residual_stride = out.residual.row_stride;
+    return tail;
+}
+
+}  // namespace
+
+void CpuBackend::linear_gated(const PreparedLinear& layer, const TensorView& x, const GatedResidual& out) {
+    const CpuLinear& cpu = checked_layer(layer, x, out.scratch, "linear_gated");
+    if (!cpu.fuses_epilogue()) return Backend::linear_gated(layer, x, out);
     // y (scratch) only receives partial sums between K blocks.
-    cpu.forward(pool_, scratch_, x.data, x.rows, out.scratch.data, tail);
+    cpu.forward(pool_, scratch_, x.data, x.rows, out.scratch.data, gated_tail(out));
 }
 
 void CpuBackend::linear_qk_norm_rope(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const QkNormRope& n) {
@@ -110,10 +119,26 @@ void CpuBackend::linear_qk_norm_rope(const PreparedLinear& layer, const TensorVi
     cpu.forward(pool_, scratch_, x.data, x.rows, y.data, tail);
 }
 
+void CpuBackend::mlp(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
+                     const TensorView& y) {
+    const CpuLinear& fc1 = checked_layer(first, x, hidden, "mlp");
+    const CpuLinear& fc2 = checked_layer(second, hidden, y, "mlp");
+    if (!fc1.quantizes_for(fc2)) return Backend::mlp(first, second, x, hidden, y);
+    // hidden: the tiles' workspace between K blocks, where the stage reads them.
+    fc1.forward_quantizing(pool_, scratch_, x.data, x.rows, hidden.data, fc2);
+    fc2.forward_quantized(pool_, scratch_, x.rows, y.data);
+}
+
 void CpuBackend::mlp_gated(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
                            const GatedResidual& out) {
-    linear(first, x, hidden);
-    linear_gated(second, hidden, out);
+    const CpuLinear& fc1 = checked_layer(first, x, hidden, "mlp_gated");
+    const CpuLinear& fc2 = checked_layer(second, hidden, out.scratch, "mlp_gated");
+    if (!fc1.quantizes_for(fc2)) {
+        linear(first, x, hidden);
+        return linear_gated(second, hidden, out);
+    }
+    fc1.forward_quantizing(pool_, scratch_, x.data, x.rows, hidden.data, fc2);
+    fc2.forward_quantized(pool_, scratch_, x.rows, out.scratch.data, gated_tail(out));
 }
 
 void CpuBackend::attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,

@@ -19,6 +19,12 @@ struct CpuScratch {
     std::vector<float> act_scales;
     std::vector<int32_t> act_sums;
     std::vector<float> lowrank_act;
+    // The fused MLP's hidden activations, quantized for fc2 by fc1's GEMM,
+    // and fc2's down-projection of them (summed from per-column-tile partials).
+    std::vector<int8_t> hidden_q;
+    std::vector<float> hidden_scales;
+    std::vector<int32_t> hidden_sums;
+    std::vector<float> hidden_lowrank, hidden_partials;
     std::vector<float> branch_out;    // unfused branch only
     std::vector<float> fake_quant_x;  // NVFP4 only
     std::vector<double> group_sums;   // group_norm: per work item and group
@@ -49,6 +55,10 @@ public:
     void linear(const PreparedLinear& layer, const TensorView& x, const TensorView& y) override;
     // The gated residual add runs in the GEMM's epilogue where the layer is one GEMM.
     void linear_gated(const PreparedLinear& layer, const TensorView& x, const GatedResidual& out) override;
+    // Two W4A4 INT4 layers with fused branches: fc1's GEMM quantizes its
+    // tiles for fc2 (QuantizeStage), fc2 runs only its GEMM.
+    void mlp(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
+             const TensorView& y) override;
     void mlp_gated(const PreparedLinear& first, const PreparedLinear& second, const TensorView& x, const TensorView& hidden,
                    const GatedResidual& out) override;
     void linear_qk_norm_rope(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const QkNormRope& n) override;

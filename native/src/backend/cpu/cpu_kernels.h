@@ -50,6 +50,16 @@ struct QuantizeActArgs {
     QuantizedActs out;
     float* lowrank_act;         // [m, rank]
     ActEncoding encoding = {};
+    // Row strides where X is a column slice of a wider matrix (the fused
+    // MLP's quantize stage): of x, of lowrank_down, and the full width of
+    // out's rows (q: out_width, scales and sums: out_width / 64); 0: k.
+    int64_t x_stride = 0, down_stride = 0, out_width = 0;
+
+    const float* x_row(int64_t row) const { return x + row * (x_stride ? x_stride : k); }
+    const uint16_t* down_row(int64_t r) const { return lowrank_down + r * (down_stride ? down_stride : k); }
+    int8_t* q_row(int64_t row) const { return out.q + row * (out_width ? out_width : k); }
+    float* scales_row(int64_t row) const { return out.scales + row * ((out_width ? out_width : k) / 64); }
+    int32_t* sums_row(int64_t row) const { return out.sums + row * ((out_width ? out_width : k) / 64); }
 };
 
 // A stage on whole heads after a tile's last K block (cpu_ops.cpp runs it,
@@ -67,6 +77,24 @@ struct HeadStage {
     int64_t rope_stride;
 };
 
+// fc1's stage in the fused MLP, after a tile's last K block (cpu_ops.cpp
+// runs it, cutting the output into tiles of whole 64-groups): the tile of y
+// (bias and activation applied) is quantized for the next layer by the
+// level's quantize_act on that column slice, so q, scales and sums are those
+// of quantize_act on the whole y; the slice's share of the next layer's
+// down-projection goes to its column tile's slot of `partials`
+// [column tiles, m, rank], summed over the slots in column order into
+// lowrank_act once every tile is done (independent of threads).
+struct QuantizeStage {
+    const float* inv_smooth;       // [n] 1 / lambda, or nullptr
+    const uint16_t* lowrank_down;  // BF16 [rank, n] divided by lambda, or nullptr
+    int64_t rank;
+    ActEncoding encoding;
+    QuantizedActs out;  // [m, n]
+    float* partials;
+    float* lowrank_act;  // [m, rank]
+};
+
 // The chain every GEMM applies, per lane, to each finished output value v of
 // row i, column j, in this order: v += bias[j]; v = activation(v);
 // v += addend[i, j]; then y[i, j] = v, or, with a residual,
@@ -82,6 +110,7 @@ struct Epilogue {
     float* residual = nullptr;    // rows of residual_stride
     int64_t residual_stride = 0;
     const HeadStage* heads = nullptr;  // then, per tile, without a residual
+    const QuantizeStage* quantize = nullptr;  // or this one, W4A4 only
 };
 
 // Y = Q(X) Q(W)^T (int32 sum per group times both scales)

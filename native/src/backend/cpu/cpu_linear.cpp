@@ -190,6 +190,14 @@ void CpuLinear::set_low_rank_updates(const std::vector<LowRankUpdate>& updates) 
     }
 }
 
+Epilogue CpuLinear::epilogue(const Epilogue& tail) const {
+    Epilogue e = tail;
+    e.bias = bias_.empty() ? nullptr : bias_.data();
+    // Unfused updates join before the activation, so the layer's path leaves it to them.
+    e.activation = updates_rank_ > 0 ? SVDQ_ACTIVATION_NONE : activation_;
+    return e;
+}
+
 void CpuLinear::forward(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, const Epilogue& tail) const {
     // One cheap pass so NaN/Inf inputs fail loudly instead of turning into
     // silent garbage inside the quantizer.
@@ -197,13 +205,10 @@ void CpuLinear::forward(ThreadPool& pool, CpuScratch& s, const float* x, int64_t
         if (!std::isfinite(x[i]))
             fail(SVDQ_ERROR_NON_FINITE, "x holds a non-finite value (" + value_text(x[i]) + ") at row " +
                                             std::to_string(i / k_) + ", column " + std::to_string(i % k_));
-    if ((tail.addend != nullptr || tail.residual != nullptr || tail.heads != nullptr) && !fuses_epilogue())
+    if ((tail.addend != nullptr || tail.residual != nullptr || tail.heads != nullptr || tail.quantize != nullptr) && !fuses_epilogue())
         fail(SVDQ_ERROR_INTERNAL, "this layer runs passes after its GEMM: its epilogue takes no further stages");
-    // Unfused updates join before the activation, so the layer's path leaves it to them.
-    const int32_t activation = updates_rank_ > 0 ? SVDQ_ACTIVATION_NONE : activation_;
-    Epilogue e = tail;
-    e.bias = bias_.empty() ? nullptr : bias_.data();
-    e.activation = activation;
+    const Epilogue e = epilogue(tail);
+    const int32_t activation = e.activation;
     switch (scheme_) {
         case SVDQ_SCHEME_FLOAT:
             (bf16_weights_ ? run_gemm_bf16 : run_gemm_f32)(*kernels_, pool, {x, m, &weights_, y, e});
@@ -239,11 +244,52 @@ QuantizedActs activation_scratch(CpuScratch& s, int64_t m, int64_t k) {
 
 }  // namespace
 
+bool CpuLinear::quantizes_for(const CpuLinear& next) const {
+    const auto w4a4_int4 = [](const CpuLinear& l) { return l.scheme_ == SVDQ_SCHEME_W4A4 && l.format_ == SVDQ_FORMAT_INT4 && l.fuses_epilogue(); };
+    return w4a4_int4(*this) && w4a4_int4(next) && next.k_ == n_;
+}
+
+void CpuLinear::forward_quantizing(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, const CpuLinear& next) const {
+    if (!quantizes_for(next)) fail(SVDQ_ERROR_INTERNAL, "this layer cannot quantize its output for the next one");
+    const int64_t rank = next.branch_rank();
+    s.hidden_q.resize(static_cast<size_t>(m * n_));
+    s.hidden_scales.resize(static_cast<size_t>(m * (n_ / kInt4Group)));
+    s.hidden_sums.resize(s.hidden_scales.size());
+    s.hidden_lowrank.resize(static_cast<size_t>(m * rank));
+    s.hidden_partials.resize(static_cast<size_t>(quantize_stage_slots(*kernels_, n_) * m * rank));
+    const QuantizeStage stage{next.inv_smooth_.empty() ? nullptr : next.inv_smooth_.data(),
+                              rank ? next.branch_down() : nullptr,
+                              rank,
+                              next.input_encoding_,
+                              {s.hidden_q.data(), s.hidden_scales.data(), s.hidden_sums.data()},
+                              s.hidden_partials.data(),
+                              s.hidden_lowrank.data()};
+    Epilogue tail;
+    tail.quantize = &stage;
+    forward(pool, s, x, m, y, tail);
+    // The check fc2's forward makes on its input, on what the stage made of
+    // y (fc1's input was checked, so only an overflow can get here): an Inf
+    // leaves an infinite scale, a NaN (Inf - Inf) a NaN down-projection.
+    for (int64_t i = 0; i < m; ++i) {
+        const int64_t groups = n_ / kInt4Group;
+        bool finite = true;
+        for (int64_t g = 0; g < groups; ++g) finite = finite && std::isfinite(s.hidden_scales[static_cast<size_t>(i * groups + g)]);
+        for (int64_t r = 0; r < rank; ++r) finite = finite && std::isfinite(s.hidden_lowrank[static_cast<size_t>(i * rank + r)]);
+        if (!finite) fail(SVDQ_ERROR_NON_FINITE, "the hidden activations hold a non-finite value in row " + std::to_string(i));
+    }
+}
+
+void CpuLinear::forward_quantized(ThreadPool& pool, CpuScratch& s, int64_t m, float* y, const Epilogue& tail) const {
+    const int64_t rank = branch_rank();
+    run_gemm_w4a4(*kernels_, pool,
+                  {s.hidden_q.data(), s.hidden_scales.data(), s.hidden_sums.data(), m, &weights_,
+                   rank ? s.hidden_lowrank.data() : nullptr, rank ? branch_up() : nullptr, rank, y, epilogue(tail)});
+}
+
 void CpuLinear::forward_w4a4(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, const Epilogue& e) const {
-    // The layer's own branch, or the one with the updates appended.
-    const int64_t rank = fused_rank_ > 0 ? fused_rank_ : rank_;
-    const uint16_t* down = fused_rank_ > 0 ? fused_down_.data() : down_.data();
-    const PackedWeights* up = fused_rank_ > 0 ? &fused_up_ : &up_;
+    const int64_t rank = branch_rank();
+    const uint16_t* down = branch_down();
+    const PackedWeights* up = branch_up();
     const QuantizedActs acts = activation_scratch(s, m, k_);
     s.lowrank_act.resize(static_cast<size_t>(m * rank));
     run_quantize_act(*kernels_, pool,

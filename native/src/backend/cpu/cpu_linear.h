@@ -31,6 +31,16 @@ public:
     // stages: not the unfused branch, NVFP4 or unfused updates, which run
     // passes after their GEMM.
     bool fuses_epilogue() const;
+    // The fused MLP (CpuBackend::mlp): whether this layer's output can reach
+    // `next` quantized by this layer's GEMM: both W4A4 INT4 with fused
+    // branches (or none) and no unfused updates.
+    bool quantizes_for(const CpuLinear& next) const;
+    // y = this layer(x) as forward(), and y quantized for `next` into
+    // s.hidden_* by the GEMM's quantize stage; only where quantizes_for(next).
+    void forward_quantizing(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, const CpuLinear& next) const;
+    // y [m, n] from s.hidden_*, as forward_quantizing left it: the GEMM with
+    // the branch's up-projection and the epilogue (tail as forward's).
+    void forward_quantized(ThreadPool& pool, CpuScratch& s, int64_t m, float* y, const Epilogue& tail = {}) const;
     // x: [m, k], y: [m, n], both row-major float on the host. tail: stages
     // after the layer's bias and activation (an addend, a gated residual, a head stage;
     // its bias and activation are ignored), only where fuses_epilogue().
@@ -48,6 +58,13 @@ private:
     void add_updates_unfused(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y) const;
     // Whether updates join the branch the W4A4 GEMM's epilogue runs (INT4, fused).
     bool fuses_updates() const;
+    // The branch the W4A4 GEMM runs: the layer's own, or the one with the
+    // updates appended (rank 0: none).
+    int64_t branch_rank() const { return fused_rank_ > 0 ? fused_rank_ : rank_; }
+    const uint16_t* branch_down() const { return fused_rank_ > 0 ? fused_down_.data() : down_.data(); }
+    const PackedWeights* branch_up() const { return fused_rank_ > 0 ? &fused_up_ : &up_; }
+    // The epilogue of forward: the layer's bias and activation, then tail.
+    Epilogue epilogue(const Epilogue& tail) const;
 
     svdq_linear_scheme scheme_;
     svdq_activation activation_;

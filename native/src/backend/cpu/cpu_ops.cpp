@@ -23,15 +23,37 @@ void run_head_stage(const HeadStage& h, const Tile& t, float* y, int64_t n) {
     }
 }
 
+// The quantize stage on tile t of y [m, n] (c: its column tile): the level's
+// quantize_act on the tile's column slice, its down-projection share into
+// slot c.
+void run_quantize_stage(const CpuKernels& kernels, const QuantizeStage& q, const Tile& t, int64_t c, const float* y, int64_t m,
+                        int64_t n, float* scratch) {
+    QuantizeActArgs a{y + t.n0, m, t.n1 - t.n0, q.inv_smooth ? q.inv_smooth + t.n0 : nullptr,
+                      q.rank ? q.lowrank_down + t.n0 : nullptr, q.rank,
+                      {q.out.q + t.n0, q.out.scales + t.n0 / kInt4Group, q.out.sums + t.n0 / kInt4Group},
+                      q.partials + c * m * q.rank, q.encoding};
+    a.x_stride = n;
+    a.down_stride = a.out_width = n;
+    kernels.quantize_act(a, t.m0, t.m1, scratch);
+}
+
+// Column tiles of whole 64-groups, for the quantize stage.
+int64_t group_tile_cols(const CpuKernels& kernels) { return std::lcm(kernels.tile_cols, kInt4Group); }
+
+int64_t tile_cols(const CpuKernels& kernels, const Epilogue& e) {
+    if (e.heads != nullptr) return std::lcm(kernels.tile_cols, e.heads->head_dim);
+    return e.quantize != nullptr ? group_tile_cols(kernels) : kernels.tile_cols;
+}
+
 // Tiles of whole weight panels: each thread owns distinct output columns, so
 // no two threads write the same cache line except at panel edges. Tiles walk
 // down the rows first so consecutive items reuse one weight panel in cache.
-// With a head stage, tiles hold whole heads and the stage runs on each
-// while it is still in cache.
+// With a head (quantize) stage, tiles hold whole heads (64-groups) and the
+// stage runs on each while it is still in cache.
 template <class Run>
 void for_each_tile(const CpuKernels& kernels, ThreadPool& pool, int64_t m, int64_t n, const Epilogue& e, float* y, const Run& run) {
     const int64_t tr = kernels.tile_rows;
-    const int64_t tc = e.heads != nullptr ? std::lcm(kernels.tile_cols, e.heads->head_dim) : kernels.tile_cols;
+    const int64_t tc = tile_cols(kernels, e);
     const int64_t row_tiles = (m + tr - 1) / tr;
     const int64_t col_tiles = (n + tc - 1) / tc;
     pool.parallel_for(row_tiles * col_tiles, [&](int64_t i) {
@@ -39,6 +61,20 @@ void for_each_tile(const CpuKernels& kernels, ThreadPool& pool, int64_t m, int64
         const Tile t{r * tr, std::min(m, (r + 1) * tr), c * tc, std::min(n, (c + 1) * tc)};
         run(t);
         if (e.heads != nullptr) run_head_stage(*e.heads, t, y, n);
+        if (e.quantize != nullptr) run_quantize_stage(kernels, *e.quantize, t, c, y, m, n, pool.scratch());
+    });
+}
+
+// lowrank_act = the quantize stage's slots summed in column order.
+void reduce_partials(ThreadPool& pool, const QuantizeStage& q, int64_t m, int64_t slots) {
+    const int64_t count = m * q.rank;
+    const int64_t blocks = std::min<int64_t>(count, pool.size() * 4);
+    pool.parallel_for(blocks, [&](int64_t b) {
+        for (int64_t i = count * b / blocks; i < count * (b + 1) / blocks; ++i) {
+            float acc = q.partials[i];
+            for (int64_t c = 1; c < slots; ++c) acc += q.partials[c * count + i];
+            q.lowrank_act[i] = acc;
+        }
     });
 }
 
@@ -52,8 +88,20 @@ void run_quantize_act(const CpuKernels& kernels, ThreadPool& pool, const Quantiz
     });
 }
 
+int64_t quantize_stage_slots(const CpuKernels& kernels, int64_t n) {
+    const int64_t tc = group_tile_cols(kernels);
+    return (n + tc - 1) / tc;
+}
+
 void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Args& args) {
+    const QuantizeStage* q = args.epilogue.quantize;
+    if (q != nullptr) {
+        QuantizeActArgs slice{};
+        slice.rank = q->rank;
+        pool.reserve_scratch(kernels.quantize_act_scratch(slice));
+    }
     for_each_tile(kernels, pool, args.m, args.w->n, args.epilogue, args.y, [&](const Tile& t) { kernels.gemm_w4a4(args, t); });
+    if (q != nullptr && q->rank > 0) reduce_partials(pool, *q, args.m, quantize_stage_slots(kernels, args.w->n));
 }
 
 void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {

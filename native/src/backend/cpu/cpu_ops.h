@@ -9,6 +9,9 @@ namespace svdq {
 class ThreadPool;
 
 void run_quantize_act(const CpuKernels& kernels, ThreadPool& pool, const QuantizeActArgs& args);
+// How many partial-sum slots the quantize stage of a GEMM with n output
+// columns writes (its column tiles).
+int64_t quantize_stage_slots(const CpuKernels& kernels, int64_t n);
 void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Args& args);
 void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);
 void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);

@@ -24,14 +24,14 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
     // registers the quantizer uses, so X is read exactly once: per rank,
     // 8-wide partial sums wait in `partial` (L1-sized) until the row ends.
     for (int64_t m = row_begin; m < row_end; ++m) {
-        const float* x = a.x + m * a.k;
+        const float* x = a.x_row(m);
         std::fill(partial, partial + a.rank * 8, 0.0f);
         for (int64_t g = 0; g < groups; ++g) {
             __m256 v[8];
             SVDQ_UNROLL
             for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(x + g * 64 + i * 8);
             for (int64_t r = 0; r < a.rank; ++r) {
-                const uint16_t* down = a.lowrank_down + r * a.k + g * 64;
+                const uint16_t* down = a.down_row(r) + g * 64;
                 __m256 acc = _mm256_mul_ps(v[0], avx2::load_bf16(down));
                 SVDQ_UNROLL
                 for (int i = 1; i < 8; ++i) acc = _mm256_fmadd_ps(v[i], avx2::load_bf16(down + i * 8), acc);
@@ -49,7 +49,7 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
             const float amax = avx2::hmax(absmax);
             const __m256 inv = _mm256_set1_ps(amax > 0.0f ? levels / amax : 0.0f);
             __m256i sum = _mm256_setzero_si256();
-            int8_t* q = a.out.q + m * a.k + g * 64;
+            int8_t* q = a.q_row(m) + g * 64;
             SVDQ_UNROLL
             for (int i = 0; i < 8; i += 2) {
                 // cvtps rounds to nearest even under the default MXCSR, like nearbyint.
@@ -63,8 +63,8 @@ void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_
                 const __m128i b8 = _mm_packs_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));
                 _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i * 8), b8);
             }
-            a.out.scales[m * groups + g] = amax / levels;
-            a.out.sums[m * groups + g] = avx2::hsum_epi32(sum);
+            a.scales_row(m)[g] = amax / levels;
+            a.sums_row(m)[g] = avx2::hsum_epi32(sum);
         }
         for (int64_t r = 0; r < a.rank; ++r) a.lowrank_act[m * a.rank + r] = avx2::hsum(_mm256_load_ps(partial + r * 8));
     }

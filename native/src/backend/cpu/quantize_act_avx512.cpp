@@ -17,7 +17,6 @@ constexpr int kRowsPerPass = 4;
 // arithmetic (add the shift, multiply by 1 / lambda, then by levels / absmax,
 // round half to even), so q, scale and sum agree bit for bit with every level.
 inline void quantize_group(const QuantizeActArgs& a, __m512 (&v)[4], int64_t m, int64_t g) {
-    const int64_t groups = a.k / 64;
     const float levels = a.encoding.is_unsigned ? 15.0f : 7.0f;
     const __m512 shift = _mm512_set1_ps(a.encoding.shift);
     __m512 absmax = _mm512_setzero_ps();
@@ -33,7 +32,7 @@ inline void quantize_group(const QuantizeActArgs& a, __m512 (&v)[4], int64_t m, 
     const __m512i lo = _mm512_set1_epi32(a.encoding.is_unsigned ? 0 : -8);
     const __m512i hi = _mm512_set1_epi32(static_cast<int>(levels));
     __m512i sum = _mm512_setzero_si512();
-    int8_t* q = a.out.q + m * a.k + g * 64;
+    int8_t* q = a.q_row(m) + g * 64;
     SVDQ_UNROLL
     for (int i = 0; i < 4; ++i) {
         // cvtps rounds to nearest even under the default MXCSR, like nearbyint.
@@ -41,8 +40,8 @@ inline void quantize_group(const QuantizeActArgs& a, __m512 (&v)[4], int64_t m, 
         sum = _mm512_add_epi32(sum, qi);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i * 16), _mm512_cvtepi32_epi8(qi));
     }
-    a.out.scales[m * groups + g] = amax / levels;
-    a.out.sums[m * groups + g] = _mm512_reduce_add_epi32(sum);
+    a.scales_row(m)[g] = amax / levels;
+    a.sums_row(m)[g] = _mm512_reduce_add_epi32(sum);
 }
 
 // Tokens [m0, m0 + R): per 64-group, X is loaded once into registers that
@@ -57,9 +56,9 @@ void quantize_rows(const QuantizeActArgs& a, int64_t m0, float* partial) {
         SVDQ_UNROLL
         for (int r = 0; r < R; ++r)
             SVDQ_UNROLL
-            for (int i = 0; i < 4; ++i) v[r][i] = _mm512_loadu_ps(a.x + (m0 + r) * a.k + g * 64 + i * 16);
+            for (int i = 0; i < 4; ++i) v[r][i] = _mm512_loadu_ps(a.x_row(m0 + r) + g * 64 + i * 16);
         for (int64_t q = 0; q < a.rank; ++q) {
-            const uint16_t* down = a.lowrank_down + q * a.k + g * 64;
+            const uint16_t* down = a.down_row(q) + g * 64;
             __m512 d[4];
             SVDQ_UNROLL
             for (int i = 0; i < 4; ++i) d[i] = avx512::load_bf16(down + i * 16);

@@ -11,9 +11,9 @@ void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t ro
     const float levels = a.encoding.is_unsigned ? 15.0f : 7.0f;
     const float lowest = a.encoding.is_unsigned ? 0.0f : -8.0f;
     for (int64_t m = row_begin; m < row_end; ++m) {
-        const float* x = a.x + m * a.k;
+        const float* x = a.x_row(m);
         for (int64_t r = 0; r < a.rank; ++r) {
-            const uint16_t* down = a.lowrank_down + r * a.k;
+            const uint16_t* down = a.down_row(r);
             float acc = 0.0f;
             for (int64_t j = 0; j < a.k; ++j) acc += x[j] * bf16_to_float(down[j]);
             a.lowrank_act[m * a.rank + r] = acc;
@@ -29,14 +29,14 @@ void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t ro
             }
             // Same rounding as quantize_int4_row: multiply by levels / absmax.
             const float inv = absmax > 0.0f ? levels / absmax : 0.0f;
-            int8_t* q = a.out.q + m * a.k + g * kInt4Group;
+            int8_t* q = a.q_row(m) + g * kInt4Group;
             int32_t sum = 0;
             for (int64_t i = 0; i < kInt4Group; ++i) {
                 q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(xs[i] * inv), lowest, levels));
                 sum += q[i];
             }
-            a.out.scales[m * groups + g] = absmax / levels;
-            a.out.sums[m * groups + g] = sum;
+            a.scales_row(m)[g] = absmax / levels;
+            a.sums_row(m)[g] = sum;
         }
     }
 }
