@@ -82,7 +82,7 @@ public sealed class HandleOwnershipTests
         Assert.That(destroys.Select(d => d.Name), Is.EquivalentTo(new[]
         {
             "svdq_context_destroy", "svdq_tensor_destroy", "svdq_linear_destroy", "svdq_safetensors_destroy",
-            "svdq_safetensors_writer_destroy", "svdq_flux_destroy", "svdq_model_destroy", "svdq_flux_generator_destroy",
+            "svdq_safetensors_writer_destroy", "svdq_safetensors_stream_writer_destroy", "svdq_flux_destroy", "svdq_model_destroy", "svdq_flux_generator_destroy",
             "svdq_vae_destroy",
             "svdq_clip_destroy", "svdq_t5_destroy", "svdq_lora_destroy",
         }));
@@ -93,6 +93,7 @@ public sealed class HandleOwnershipTests
             "SvdqLinearHandle.ReleaseHandle -> svdq_linear_destroy",
             "SvdqSafetensorsHandle.ReleaseHandle -> svdq_safetensors_destroy",
             "SvdqSafetensorsWriterHandle.ReleaseHandle -> svdq_safetensors_writer_destroy",
+            "SvdqSafetensorsStreamWriterHandle.ReleaseHandle -> svdq_safetensors_stream_writer_destroy",
             "SvdqFluxHandle.ReleaseHandle -> svdq_flux_destroy",
             "SvdqModelHandle.ReleaseHandle -> svdq_model_destroy",
             "SvdqFluxGeneratorHandle.ReleaseHandle -> svdq_flux_generator_destroy",
