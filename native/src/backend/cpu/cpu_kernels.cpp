@@ -35,28 +35,28 @@ const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              256,
 // GEMM on vpdpbusd in panels of 16 columns (its low-rank up-projection
 // packed to match), and the float, BF16 and W4A16 GEMMs on a 512-bit float
 // micro-kernel (the AVX2 layouts).
-const CpuKernels kAvx512Vnni = {SVDQ_CPU_AVX512_VNNI, 96,             256,
-                                pack_f32_avx2,        pack_bf16_avx2, pack_w4a16_avx2, pack_w4a4_avx512,
-                                pack_lowrank_up_avx512,
-                                quantize_act_avx512,  quantize_act_avx512_scratch,
-                                gemm_w4a4_avx512,
-                                gemm_w4a16_avx512,    gemm_widened_avx2_scratch,
-                                gemm_f32_avx512,
-                                gemm_bf16_avx512,     gemm_widened_avx2_scratch,
-                                256,                  attention_avx2, attention_avx2_scratch};
+constexpr CpuKernels kAvx512Vnni = {SVDQ_CPU_AVX512_VNNI, 96,             256,
+                                    pack_f32_avx2,        pack_bf16_avx2, pack_w4a16_avx2, pack_w4a4_avx512,
+                                    pack_lowrank_up_avx512,
+                                    quantize_act_avx512,  quantize_act_avx512_scratch,
+                                    gemm_w4a4_avx512,
+                                    gemm_w4a16_avx512,    gemm_widened_avx2_scratch,
+                                    gemm_f32_avx512,
+                                    gemm_bf16_avx512,     gemm_widened_avx2_scratch,
+                                    256,                  attention_avx2, attention_avx2_scratch};
 
 // The avx512_vnni table with the W4A16 GEMM on BF16 dot products (X
 // rounded to BF16). The float and BF16-weight GEMMs and attention keep the
 // fp32 kernels: their results stay those of the avx512_vnni level.
-const CpuKernels kAvx512Bf16 = {SVDQ_CPU_AVX512_BF16,  96,             256,
-                                pack_f32_avx2,         pack_bf16_avx2, pack_w4a16_avx2, pack_w4a4_avx512,
-                                pack_lowrank_up_avx512,
-                                quantize_act_avx512,   quantize_act_avx512_scratch,
-                                gemm_w4a4_avx512,
-                                gemm_w4a16_avx512bf16, gemm_w4a16_avx512bf16_scratch,
-                                gemm_f32_avx512,
-                                gemm_bf16_avx512,      gemm_widened_avx2_scratch,
-                                256,                   attention_avx2, attention_avx2_scratch};
+constexpr CpuKernels avx512_bf16_table() {
+    CpuKernels t = kAvx512Vnni;
+    t.level = SVDQ_CPU_AVX512_BF16;
+    t.gemm_w4a16 = gemm_w4a16_avx512bf16;
+    t.gemm_w4a16_scratch = gemm_w4a16_avx512bf16_scratch;
+    return t;
+}
+
+constexpr CpuKernels kAvx512Bf16 = avx512_bf16_table();
 
 }  // namespace
 
