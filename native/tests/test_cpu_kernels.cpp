@@ -140,11 +140,13 @@ double gamma32(int64_t n) {
 }  // namespace
 
 // The avx512_bf16 level's W4A16 GEMM rounds X to BF16 (x^, RNE: |x^ - x| <=
-// 2^-8 |x|, 8 significant bits) and keeps the weights exact: per 64-group g
-// it sums D = sum u x^ and S = sum x^ in fp32 (64 roundings each, the
-// products u x^ are exact) and adds scale D + zero S into y (two FMAs per
-// group). So, with G groups and T = |bias| + sum_g (|scale| sum u |x^| +
-// |zero| sum |x^|), its fp32 error is at most gamma(64 + 2G + 2) T; the
+// 2^-8 |x|, 8 significant bits) and keeps the weights exact. With AWQ
+// zeros, per 64-group g it sums D = sum u x^ and S = sum x^ in fp32 (64
+// roundings each, the products u x^ are exact) and adds scale D + zero S to
+// the output (two FMAs per group); without them it sums D = sum q x^ and adds
+// scale D (one FMA), |q| = |u - 8| <= u + 8 being covered by the same terms
+// with zero = -8 scale. So, with G groups and T = |bias| + sum_g (|scale|
+// sum u |x^| + |zero| sum |x^|), its fp32 error is at most gamma(64 + 2G + 2) T; the
 // scalar reference on x^ adds gamma(k + 2) sum |w x^| (its weights rounded
 // to fp32 once, K sequential sums, the bias). Against float64 on the raw X
 // the rounding of X adds at most 2^-8 sum |w x|. Through GELU (slope at most

@@ -1,15 +1,18 @@
 // W4A16 on BF16 dot products (vdpbf16ps, the avx512_bf16 level), on
 // pack_w4a16_avx2's layout. The weights stay exact: per K block and panel the
-// unsigned nibbles u = q + 8 (0..15, exact in BF16) are widened once into
-// the per-thread scratch as BF16 pairs (k, k + 1) per column, the operand
-// layout vdpbf16ps wants. X is rounded to BF16 once per row block and K
-// block (RNE, as AWQ and Nunchaku engines feed 16-bit activations), its pairs
-// broadcast as 32-bit words. Per 64-group each lane sums u * x in fp32 (the
-// products are exact), then y += scale * sum(u x) + zero * sum(x), the zero
-// being AWQ's or -8 * scale without zeros, so the weight is (u - 8) * scale
-// = q * scale exactly. Group results go through y, like the float kernels'
-// partial sums across K blocks; the last group runs the epilogue chain.
+// nibbles are widened once into the per-thread scratch as BF16 pairs
+// (k, k + 1) per column, the operand layout vdpbf16ps wants: q (-8..7)
+// without zeros, u = q + 8 (0..15) with AWQ's, both exact in BF16. X is
+// rounded to BF16 once per row block and K block (RNE, as AWQ and Nunchaku
+// engines feed 16-bit activations), its pairs broadcast as 32-bit words.
+// Per 64-group each lane sums w x in fp32 (the products are exact), then
+// acc += scale * sum(q x), or with AWQ zeros acc += scale * sum(u x) +
+// zero * sum(x), the weight being exactly q * scale or u * scale + zero.
+// The accumulators stay in registers over the K block; between blocks they
+// go through y, like the float kernels' partial sums, and the last block
+// runs the epilogue chain.
 #include <algorithm>
+#include <vector>
 
 #include "backend/cpu/gemm_panels_avx2.h"
 #include "backend/cpu/simd_avx512.h"
@@ -22,18 +25,40 @@ namespace {
 using avx512bf16::as_bf16;
 
 constexpr int64_t kKBlock = 256;   // two panels' widened slices: 16 KiB of L1
+constexpr int64_t kGroups = kKBlock / 64;
 constexpr int64_t kRowBlock = 96;  // rows of X rounded at once (the table's tile)
 constexpr int kPairs = 32;         // k pairs per 64-group
+constexpr int kTileRows = 6;       // 6 x 2 panels: 12 sums and 12 accumulators in zmm
 
-// BF16 bit patterns of 0..15, indexed by u (vpermw reads the low 5 bits).
-alignas(64) constexpr uint16_t kNibbleBf16[32] = {0x0000, 0x3F80, 0x4000, 0x4040, 0x4080, 0x40A0, 0x40C0, 0x40E0,
-                                                  0x4100, 0x4110, 0x4120, 0x4130, 0x4140, 0x4150, 0x4160, 0x4170};
+// BF16 bits of an integer v, |v| < 256 (exact in 8 significant bits).
+constexpr uint16_t small_int_bf16(int v) {
+    const int mag = v < 0 ? -v : v;
+    if (mag == 0) return 0;
+    int e = 0;
+    while ((mag >> (e + 1)) != 0) ++e;
+    return static_cast<uint16_t>((v < 0 ? 0x8000 : 0) | (127 + e) << 7 | ((mag << (7 - e)) & 0x7F));
+}
+
+// BF16 bit patterns of u + offset, indexed by the nibble u (vpermw reads
+// the low 5 bits; entries 16..31 are never read).
+struct NibbleTable {
+    alignas(64) uint16_t bits[32];
+};
+constexpr NibbleTable nibble_table(int offset) {
+    NibbleTable t{};
+    for (int u = 0; u < 16; ++u) t.bits[u] = small_int_bf16(u + offset);
+    return t;
+}
+constexpr NibbleTable kUnsigned = nibble_table(0);  // u, for AWQ zeros
+constexpr NibbleTable kSigned = nibble_table(-8);   // q = u - 8, without zeros
+static_assert(kUnsigned.bits[1] == 0x3F80 && kUnsigned.bits[15] == 0x4170 && kSigned.bits[0] == 0xC100 &&
+              kSigned.bits[7] == 0xBF80 && kSigned.bits[8] == 0 && kSigned.bits[11] == 0x4040);
 
 // Rows [kb.k0, kb.k0 + kb.kc) of 16-column panel `panel` as [kc / 2][16][2]
-// BF16: column c's pair (k, k + 1) in 32-bit lane c.
-void widen_pairs(const PackedWeights& w, int64_t panel, const avx2::KBlock& kb, uint16_t* out) {
+// BF16 through `table`: column c's pair (k, k + 1) in 32-bit lane c.
+void widen_pairs(const PackedWeights& w, int64_t panel, const avx2::KBlock& kb, const NibbleTable& lookup, uint16_t* out) {
     const uint8_t* q = w.bytes() + panel * w.k * 8 + kb.k0 * 8;
-    const __m512i table = _mm512_load_si512(kNibbleBf16);
+    const __m512i table = _mm512_load_si512(lookup.bits);
     const __m128i low4 = _mm_set1_epi8(0x0F);
     for (int64_t p = 0; p < kb.kc / 2; ++p) {
         // Bytes 0..7 hold k = 2p, 8..15 k = 2p + 1; column 2b in byte b's low nibble.
@@ -45,8 +70,16 @@ void widen_pairs(const PackedWeights& w, int64_t panel, const avx2::KBlock& kb, 
     }
 }
 
-// Rows [m0, m1) of X, K block kb, rounded to BF16 into xb [rows][kc] and
-// their per-group sums of the rounded values into sums [rows][kc / 64].
+// The K block's BF16 values of panel `panel` from per-group data laid out
+// like the scales ([panel][group][16]) as fp32 [kc / 64][16].
+void widen_groups(const std::vector<uint16_t>& v, int64_t panel, int64_t all_groups, const avx2::KBlock& kb, float* out) {
+    for (int64_t g = 0; g < kb.kc / 64; ++g)
+        _mm512_store_ps(out + g * 16, avx512::load_bf16(v.data() + (panel * all_groups + kb.k0 / 64 + g) * 16));
+}
+
+// Rows [m0, m1) of X, K block kb, rounded to BF16 into xb [rows][kc], and
+// with AWQ zeros (sums not null) each group's sum of the rounded values into
+// sums [rows][kc / 64].
 void round_rows(const float* x, int64_t ldx, int64_t m0, int64_t m1, const avx2::KBlock& kb, uint16_t* xb, float* sums) {
     const __m512bh ones = as_bf16(_mm512_set1_epi16(0x3F80));
     const int64_t groups = kb.kc / 64;
@@ -59,6 +92,7 @@ void round_rows(const float* x, int64_t ldx, int64_t m0, int64_t m1, const avx2:
             const __m512bh b1 = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(v + 48), _mm512_loadu_ps(v + 32));
             _mm512_storeu_si512(out + g * 64, (__m512i)b0);
             _mm512_storeu_si512(out + g * 64 + 32, (__m512i)b1);
+            if (sums == nullptr) continue;
             const __m512 s = _mm512_dpbf16_ps(_mm512_dpbf16_ps(_mm512_setzero_ps(), b0, ones), b1, ones);
             sums[(m - m0) * groups + g] = _mm512_reduce_add_ps(s);
         }
@@ -67,9 +101,11 @@ void round_rows(const float* x, int64_t ldx, int64_t m0, int64_t m1, const avx2:
 
 // Where one call of the register tile reads and writes.
 struct PanelsArgs {
-    const uint16_t* xb;  // rounded rows of the K block, [rows][kc]
-    const float* sums;   // [rows][kc / 64]
+    const uint16_t* xb;    // rounded rows of the K block, [rows][kc]
+    const float* sums;     // [rows][kc / 64], with AWQ zeros
     const uint16_t* wide;  // NP widened panel slices, kc * 16 BF16 apart
+    const float* scales;   // NP panels' group scales, [NP][kGroups][16]
+    const float* zeros;    // the same for AWQ zeros
     const PackedWeights* w;
     avx2::KBlock kb;
     int64_t n0;  // first column; the tile covers [n0, n0 + width)
@@ -79,10 +115,12 @@ struct PanelsArgs {
 };
 
 // Rows [r0, r0 + MR) of the rounded block (absolute row m0 + r0) times NP
-// panels: MR * NP accumulators, each weight pair register used MR times.
-template <int MR, int NP>
+// panels over the K block: per group MR * NP dot-product sums, each weight
+// pair register used MR times, folded into MR * NP accumulators that stay in
+// registers across the block's groups (y read and written once per block).
+template <int MR, int NP, bool Zeros>
 void tile_rows(const PanelsArgs& a, int64_t r0, int64_t m) {
-    const int64_t kc = a.kb.kc, groups = kc / 64, all_groups = a.w->k / 64, ldy = a.w->n;
+    const int64_t kc = a.kb.kc, groups = kc / 64, ldy = a.w->n;
     const uint32_t* xp = reinterpret_cast<const uint32_t*>(a.xb + r0 * kc);
     int widths[NP];
     __mmask16 lanes[NP];
@@ -91,6 +129,12 @@ void tile_rows(const PanelsArgs& a, int64_t r0, int64_t m) {
         widths[c] = std::min(16, a.width - 16 * c);
         lanes[c] = avx512::first_lanes(widths[c]);
     }
+    __m512 acc[MR][NP];
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r)
+        SVDQ_UNROLL
+        for (int c = 0; c < NP; ++c)
+            acc[r][c] = a.kb.first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(lanes[c], a.y + (m + r) * ldy + a.n0 + 16 * c);
     for (int64_t g = 0; g < groups; ++g) {
         __m512 dot[MR][NP];
         SVDQ_UNROLL
@@ -109,63 +153,70 @@ void tile_rows(const PanelsArgs& a, int64_t r0, int64_t m) {
                 for (int c = 0; c < NP; ++c) dot[r][c] = _mm512_dpbf16_ps(dot[r][c], w[c], xr);
             }
         }
-        const int64_t group = a.kb.k0 / 64 + g;
-        const bool first = a.kb.first && g == 0, last = a.kb.last && g == groups - 1;
-        __m512 scale[NP], zero[NP];
         SVDQ_UNROLL
-        for (int c = 0; c < NP; ++c) {
-            const size_t at = static_cast<size_t>((a.n0 / 16 + c) * all_groups * 16 + group * 16);
-            scale[c] = avx512::load_bf16(a.w->scales.data() + at);
-            zero[c] = a.w->zeros.empty() ? _mm512_mul_ps(scale[c], _mm512_set1_ps(-8.0f)) : avx512::load_bf16(a.w->zeros.data() + at);
-        }
-        SVDQ_UNROLL
-        for (int r = 0; r < MR; ++r) {
-            const __m512 sum = _mm512_set1_ps(a.sums[(r0 + r) * groups + g]);
+        for (int r = 0; r < MR; ++r)
             SVDQ_UNROLL
             for (int c = 0; c < NP; ++c) {
-                float* out = a.y + (m + r) * ldy + a.n0 + 16 * c;
-                __m512 acc = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(lanes[c], out);
-                acc = _mm512_fmadd_ps(zero[c], sum, _mm512_fmadd_ps(dot[r][c], scale[c], acc));
-                if (last)
-                    avx512::finish_store(acc, *a.epilogue, m + r, a.n0 + 16 * c, widths[c], out);
-                else
-                    _mm512_mask_storeu_ps(out, lanes[c], acc);
+                acc[r][c] = _mm512_fmadd_ps(dot[r][c], _mm512_load_ps(a.scales + (c * kGroups + g) * 16), acc[r][c]);
+                if constexpr (Zeros)
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_load_ps(a.zeros + (c * kGroups + g) * 16),
+                                                _mm512_set1_ps(a.sums[(r0 + r) * groups + g]), acc[r][c]);
             }
-        }
     }
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r)
+        SVDQ_UNROLL
+        for (int c = 0; c < NP; ++c) {
+            float* out = a.y + (m + r) * ldy + a.n0 + 16 * c;
+            if (a.kb.last)
+                avx512::finish_store(acc[r][c], *a.epilogue, m + r, a.n0 + 16 * c, widths[c], out);
+            else
+                _mm512_mask_storeu_ps(out, lanes[c], acc[r][c]);
+        }
 }
 
-// Register tiles of 12 rows by two panels (24 accumulators of 32), or one
-// panel at the right edge.
-template <int NP>
+// Register tiles of kTileRows rows by two panels, or one panel at the
+// right edge.
+template <int NP, bool Zeros>
 void block_rows(const PanelsArgs& a, int64_t m0, int64_t m1) {
-    avx2::in_row_tiles<12>(m0, m1, [&](auto mr, int64_t m) { tile_rows<decltype(mr)::value, NP>(a, m - m0, m); });
+    avx2::in_row_tiles<kTileRows>(m0, m1, [&](auto mr, int64_t m) { tile_rows<decltype(mr)::value, NP, Zeros>(a, m - m0, m); });
 }
 
 }  // namespace
 
-// Two widened panel slices, a row block of BF16 X and its group sums.
+// Two widened panel slices, their group scales and zeros in fp32, a row
+// block of BF16 X and its group sums.
 size_t gemm_w4a16_avx512bf16_scratch(const GemmFloatArgs& /*a*/) {
-    return static_cast<size_t>(2 * kKBlock * 16 / 2 + kRowBlock * kKBlock / 2 + kRowBlock * kKBlock / 64);
+    return static_cast<size_t>(2 * kKBlock * 16 / 2 + 2 * 2 * kGroups * 16 + kRowBlock * kKBlock / 2 + kRowBlock * kGroups);
 }
 
 void gemm_w4a16_avx512bf16(const GemmFloatArgs& a, const Tile& t, float* scratch) {
     uint16_t* const wide = reinterpret_cast<uint16_t*>(scratch);
-    uint16_t* const xb = wide + 2 * kKBlock * 16;
+    float* const scales = scratch + kKBlock * 16;
+    float* const zeros = scales + 2 * kGroups * 16;
+    uint16_t* const xb = reinterpret_cast<uint16_t*>(zeros + 2 * kGroups * 16);
     float* const sums = reinterpret_cast<float*>(xb + kRowBlock * kKBlock);
+    // Without zeros the weight is q * scale: q = u - 8 is exact in BF16 too,
+    // so the group needs neither X's sum nor the zero's FMA.
+    const bool awq = !a.w->zeros.empty();
+    const int64_t all_groups = a.w->k / 64;
     for (int64_t m0 = t.m0; m0 < t.m1; m0 += kRowBlock) {
         const int64_t m1 = std::min(t.m1, m0 + kRowBlock);
         avx2::for_each_k_block(a.w->k, kKBlock, [&](const avx2::KBlock& kb) {
-            round_rows(a.x, a.w->k, m0, m1, kb, xb, sums);
+            round_rows(a.x, a.w->k, m0, m1, kb, xb, awq ? sums : nullptr);
             for (int64_t n0 = t.n0; n0 < t.n1; n0 += 32) {
                 const int np = n0 + 16 < t.n1 ? 2 : 1;
-                for (int c = 0; c < np; ++c) widen_pairs(*a.w, n0 / 16 + c, kb, wide + c * kb.kc * 16);
-                const PanelsArgs pa{xb, sums, wide, a.w, kb, n0, static_cast<int>(std::min<int64_t>(32, t.n1 - n0)),
+                for (int c = 0; c < np; ++c) {
+                    widen_pairs(*a.w, n0 / 16 + c, kb, awq ? kUnsigned : kSigned, wide + c * kb.kc * 16);
+                    widen_groups(a.w->scales, n0 / 16 + c, all_groups, kb, scales + c * kGroups * 16);
+                    if (awq) widen_groups(a.w->zeros, n0 / 16 + c, all_groups, kb, zeros + c * kGroups * 16);
+                }
+                const PanelsArgs pa{xb, sums, wide, scales, zeros, a.w, kb, n0, static_cast<int>(std::min<int64_t>(32, t.n1 - n0)),
                                     &a.epilogue, a.y};
                 if (np == 2)
-                    block_rows<2>(pa, m0, m1);
+                    awq ? block_rows<2, true>(pa, m0, m1) : block_rows<2, false>(pa, m0, m1);
                 else
-                    block_rows<1>(pa, m0, m1);
+                    awq ? block_rows<1, true>(pa, m0, m1) : block_rows<1, false>(pa, m0, m1);
             }
         });
     }
