@@ -39,34 +39,53 @@ constexpr uint16_t small_int_bf16(int v) {
     return static_cast<uint16_t>((v < 0 ? 0x8000 : 0) | (127 + e) << 7 | ((mag << (7 - e)) & 0x7F));
 }
 
-// BF16 bit patterns of u + offset, indexed by the nibble u (vpermw reads
-// the low 5 bits; entries 16..31 are never read).
+// BF16 bit patterns of u + offset, indexed by the nibble u; vpermw reads
+// the low 5 bits, so entries 16..31 repeat 0..15 (bit 4 may be the next
+// nibble's).
 struct NibbleTable {
     alignas(64) uint16_t bits[32];
 };
 constexpr NibbleTable nibble_table(int offset) {
     NibbleTable t{};
-    for (int u = 0; u < 16; ++u) t.bits[u] = small_int_bf16(u + offset);
+    for (int u = 0; u < 32; ++u) t.bits[u] = small_int_bf16(u % 16 + offset);
     return t;
 }
 constexpr NibbleTable kUnsigned = nibble_table(0);  // u, for AWQ zeros
 constexpr NibbleTable kSigned = nibble_table(-8);   // q = u - 8, without zeros
 static_assert(kUnsigned.bits[1] == 0x3F80 && kUnsigned.bits[15] == 0x4170 && kSigned.bits[0] == 0xC100 &&
-              kSigned.bits[7] == 0xBF80 && kSigned.bits[8] == 0 && kSigned.bits[11] == 0x4040);
+              kSigned.bits[7] == 0xBF80 && kSigned.bits[8] == 0 && kSigned.bits[27] == 0x4040);
+
+// Where output word 2c + h of pair `pair` (0 or 1 of a 32-byte load) finds
+// its nibble among the loaded bytes widened to words (index < 32) and the
+// same shifted right by 4 (index + 32): column c at k = 2p + h is in byte
+// 8h + c / 2, the low nibble for even c.
+struct PairIndex {
+    alignas(64) uint16_t index[32];
+};
+constexpr PairIndex pair_index(int pair) {
+    PairIndex t{};
+    for (int i = 0; i < 32; ++i) {
+        const int c = i / 2, h = i % 2;
+        t.index[i] = static_cast<uint16_t>(16 * pair + 8 * h + c / 2 + (c % 2) * 32);
+    }
+    return t;
+}
+constexpr PairIndex kFirstPair = pair_index(0), kSecondPair = pair_index(1);
 
 // Rows [kb.k0, kb.k0 + kb.kc) of 16-column panel `panel` as [kc / 2][16][2]
-// BF16 through `table`: column c's pair (k, k + 1) in 32-bit lane c.
+// BF16 through `table`: column c's pair (k, k + 1) in 32-bit lane c. Two
+// pairs per step: one 32-byte load (16 bytes per k pair, column 2b in byte
+// b's low nibble), widened to words, one permute each into pair order, one
+// lookup each.
 void widen_pairs(const PackedWeights& w, int64_t panel, const avx2::KBlock& kb, const NibbleTable& lookup, uint16_t* out) {
     const uint8_t* q = w.bytes() + panel * w.k * 8 + kb.k0 * 8;
     const __m512i table = _mm512_load_si512(lookup.bits);
-    const __m128i low4 = _mm_set1_epi8(0x0F);
-    for (int64_t p = 0; p < kb.kc / 2; ++p) {
-        // Bytes 0..7 hold k = 2p, 8..15 k = 2p + 1; column 2b in byte b's low nibble.
-        const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + p * 16));
-        const __m128i lo = _mm_and_si128(packed, low4), hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low4);
-        const __m128i even = _mm_unpacklo_epi8(lo, hi), odd = _mm_unpackhi_epi8(lo, hi);  // columns 0..15 in order
-        const __m256i pairs = _mm256_set_m128i(_mm_unpackhi_epi8(even, odd), _mm_unpacklo_epi8(even, odd));
-        _mm512_store_si512(out + p * 32, _mm512_permutexvar_epi16(_mm512_cvtepu8_epi16(pairs), table));
+    const __m512i first = _mm512_load_si512(kFirstPair.index), second = _mm512_load_si512(kSecondPair.index);
+    for (int64_t p = 0; p < kb.kc / 2; p += 2) {
+        const __m512i bytes = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + p * 16)));
+        const __m512i high = _mm512_srli_epi16(bytes, 4);
+        _mm512_store_si512(out + p * 32, _mm512_permutexvar_epi16(_mm512_permutex2var_epi16(bytes, first, high), table));
+        _mm512_store_si512(out + p * 32 + 32, _mm512_permutexvar_epi16(_mm512_permutex2var_epi16(bytes, second, high), table));
     }
 }
 
