@@ -28,7 +28,7 @@ constexpr int64_t kKBlock = 256;   // two panels' widened slices: 16 KiB of L1
 constexpr int64_t kGroups = kKBlock / 64;
 constexpr int64_t kRowBlock = 96;  // rows of X rounded at once (the table's tile)
 constexpr int kPairs = 32;         // k pairs per 64-group
-constexpr int kTileRows = 6;       // 6 x 2 panels: 12 sums and 12 accumulators in zmm
+constexpr int kTileRows = 7;       // 7 x 2 panels: 14 sums and 14 accumulators in zmm
 
 // BF16 bits of an integer v, |v| < 256 (exact in 8 significant bits).
 constexpr uint16_t small_int_bf16(int v) {
