@@ -1,11 +1,13 @@
-// svdquant_attention_benchmark: FLUX.1's joint attention (1024 image + 512
-// text tokens, 24 heads of 128) at every kernel level this CPU runs. The
+// svdquant_attention_benchmark: FLUX.1's joint attention (24 heads of 128)
+// at 512x512 (1024 image + 256 text tokens) and 1024x1024 (4096 + 512), at
+// every kernel level this CPU runs, fp32 and, where the level has BF16 dot
+// products, BF16 (svdq_attention_precision). The
 // attention op has no C API of its own, so it is timed here, natively, not
 // in BenchmarkDotNet; its share of a whole block shows in FluxBlockBenchmarks.
 // Flops are 4 S^2 d per head (Q K^T and P V). Best of 3 by wall clock, and
 // the rate per CPU-second the process got, which stays meaningful when
-// other jobs share the cores. The scalar level runs 2 heads (all 24 take
-// seconds; the work per head is the same).
+// other jobs share the cores. The scalar level runs 2 heads at 512x512 only
+// (all 24 take seconds; the work per head is the same).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -30,8 +32,8 @@ std::vector<float> gaussian(size_t count, uint64_t seed) {
     return v;
 }
 
-void run_level(svdq_cpu_level level) {
-    const int64_t tokens = 1536, head_dim = 128, heads = level == SVDQ_CPU_SCALAR ? 2 : 24;
+void run_level(svdq_cpu_level level, int64_t tokens, svdq::AttentionPrecision precision) {
+    const int64_t head_dim = 128, heads = level == SVDQ_CPU_SCALAR ? 2 : 24;
     const size_t size = static_cast<size_t>(tokens * heads * head_dim);
     const std::vector<float> q = gaussian(size, 1), k = gaussian(size, 2), v = gaussian(size, 3);
     std::vector<float> out(size);
@@ -42,7 +44,8 @@ void run_level(svdq_cpu_level level) {
     svdq::Context ctx(o);
     const auto once = [&] { const int64_t width = heads * head_dim;
         ctx.backend().attention(svdq::TensorView::host(q.data(), tokens, width), svdq::TensorView::host(k.data(), tokens, width),
-                                svdq::TensorView::host(v.data(), tokens, width), head_dim, svdq::TensorView::host(out.data(), tokens, width)); };
+                                svdq::TensorView::host(v.data(), tokens, width), head_dim, precision,
+                                svdq::TensorView::host(out.data(), tokens, width)); };
     once();  // warm-up: scratch and pages
     double wall = std::numeric_limits<double>::infinity(), cpu = wall;
     for (int rep = 0; rep < 3; ++rep) {
@@ -53,9 +56,10 @@ void run_level(svdq_cpu_level level) {
         wall = std::min(wall, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     const double flops = 4.0 * static_cast<double>(tokens * tokens * head_dim * heads);
-    std::printf("attention S=%lld d=%lld, %lld heads, %s, %d threads: %.1f ms, %.1f GFLOP/s; %.1f GFLOP/s per CPU-second\n",
+    std::printf("attention S=%lld d=%lld, %lld heads, %s, %s, %d threads: %.1f ms, %.1f GFLOP/s; %.1f GFLOP/s per CPU-second\n",
                 static_cast<long long>(tokens), static_cast<long long>(head_dim), static_cast<long long>(heads),
-                svdq::cpu_level_name(ctx.backend().cpu_level()), ctx.pool().size(), wall * 1e3, flops / wall * 1e-9,
+                svdq::cpu_level_name(ctx.backend().cpu_level()), precision == svdq::AttentionPrecision::bf16 ? "bf16" : "fp32",
+                ctx.pool().size(), wall * 1e3, flops / wall * 1e-9,
                 flops / cpu * 1e-9);
 }
 
@@ -63,8 +67,12 @@ void run_level(svdq_cpu_level level) {
 
 int main() {
     try {
-        for (svdq_cpu_level level : {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI, SVDQ_CPU_AVX512_BF16})
-            if (level <= svdq::resolve_cpu_level(SVDQ_CPU_AUTO)) run_level(level);
+        for (int64_t tokens : {1280, 4608})
+            for (svdq_cpu_level level : {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI, SVDQ_CPU_AVX512_BF16}) {
+                if (level > svdq::resolve_cpu_level(SVDQ_CPU_AUTO) || (level == SVDQ_CPU_SCALAR && tokens > 1280)) continue;
+                run_level(level, tokens, svdq::AttentionPrecision::fp32);
+                if (level == SVDQ_CPU_AVX512_BF16) run_level(level, tokens, svdq::AttentionPrecision::bf16);
+            }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s\n", e.what());
         return 1;

@@ -98,6 +98,13 @@ namespace SvdQuant.Native
         SVDQ_BRANCH_UNFUSED = 1,
     }
 
+    internal enum svdq_attention_precision : int
+    {
+        SVDQ_ATTENTION_AUTO = 0,
+        SVDQ_ATTENTION_FP32 = 1,
+        SVDQ_ATTENTION_BF16 = 2,
+    }
+
     internal enum svdq_quant_method : int
     {
         SVDQ_QUANT_RTN = 0,
@@ -303,6 +310,7 @@ namespace SvdQuant.Native
     {
         public uint struct_size;
         public int scheme;
+        public int attention_precision;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -323,6 +331,7 @@ namespace SvdQuant.Native
         public long parameter_count;
         public ulong weight_bytes;
         public int format;
+        public int attention_precision;
     }
 
     [StructLayout(LayoutKind.Sequential)]

@@ -131,6 +131,17 @@ typedef enum svdq_branch_execution {
     SVDQ_BRANCH_UNFUSED = 1
 } svdq_branch_execution;
 
+/* How a FLUX transformer's attention rounds its inputs. BF16 rounds q, k, v
+ * and the softmax probabilities to BF16 for BF16 dot products (AVX512_BF16),
+ * keeping the softmax and every sum in fp32, as GPU engines run FLUX; CPU
+ * levels without BF16 dot products compute it in fp32. The CUDA backend
+ * stages q, k and v in BF16 at either precision. */
+typedef enum svdq_attention_precision {
+    SVDQ_ATTENTION_AUTO = 0, /* BF16 when the block linears are 4-bit (W4A4, W4A16), else FP32 */
+    SVDQ_ATTENTION_FP32 = 1,
+    SVDQ_ATTENTION_BF16 = 2
+} svdq_attention_precision;
+
 typedef struct svdq_context svdq_context;
 typedef struct svdq_tensor svdq_tensor;
 typedef struct svdq_linear svdq_linear;
@@ -488,6 +499,7 @@ typedef struct svdq_flux svdq_flux;
 typedef struct svdq_flux_load_options {
     uint32_t struct_size; /* sizeof(svdq_flux_load_options) */
     int32_t scheme;  /* svdq_linear_scheme of the transformer-block linears */
+    int32_t attention_precision; /* svdq_attention_precision; default AUTO */
 } svdq_flux_load_options;
 
 typedef struct svdq_flux_info {
@@ -506,6 +518,7 @@ typedef struct svdq_flux_info {
     int64_t parameter_count; /* parameters of the float model */
     uint64_t weight_bytes;   /* bytes the loaded parameters occupy in memory */
     int32_t format;          /* svdq_number_format of the transformer-block linears */
+    int32_t attention_precision; /* FP32 or BF16: the load option with AUTO resolved */
 } svdq_flux_info;
 
 /* The inputs of one forward, all F32, as diffusers' FluxPipeline passes them. */

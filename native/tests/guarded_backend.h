@@ -121,9 +121,9 @@ public:
         cpu_.mlp_gated(first, second, x, hidden, out);
     }
     void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
-                   const TensorView& out) override {
+                   AttentionPrecision precision, const TensorView& out) override {
         const Open open(*this, {&q, &k, &v, &out});
-        cpu_.attention(q, k, v, head_dim, out);
+        cpu_.attention(q, k, v, head_dim, precision, out);
     }
     void biased_attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
                           const AttentionBias& bias, const TensorView& out) override {

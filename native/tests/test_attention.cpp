@@ -1,5 +1,6 @@
-// Attention at every CPU level this machine runs, against float64 softmax
-// attention, and the SIMD kernel against the scalar reference.
+// Attention at every CPU level this machine runs, fp32 and (where the level
+// has BF16 dot products) BF16, against float64 softmax attention, and the
+// SIMD kernels against the scalar reference.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -47,10 +48,10 @@ struct Problem {
 
     size_t size() const { return static_cast<size_t>(s.tokens * s.heads * s.head_dim); }
 
-    std::vector<float> run(Context& ctx) const {
+    std::vector<float> run(Context& ctx, AttentionPrecision precision = AttentionPrecision::fp32) const {
         std::vector<float> out(size(), std::numeric_limits<float>::quiet_NaN());
         ctx.backend().attention(TensorView::host(q.data(), s.tokens, s.heads * s.head_dim), TensorView::host(k.data(), s.tokens, s.heads * s.head_dim),
-                                TensorView::host(v.data(), s.tokens, s.heads * s.head_dim), s.head_dim,
+                                TensorView::host(v.data(), s.tokens, s.heads * s.head_dim), s.head_dim, precision,
                                 TensorView::host(out.data(), s.tokens, s.heads * s.head_dim));
         return out;
     }
@@ -95,11 +96,93 @@ std::vector<float> pick_rows(const std::vector<float>& out, const std::vector<in
     return picked;
 }
 
-class AttentionTest : public testing::TestWithParam<std::tuple<svdq_cpu_level, int>> {
+// BF16 attention (avx512_bf16) rounds Q, K, V (RNE, |x^ - x| <= 2^-8 |x|) and the
+// weights P to BF16 and accumulates in fp32. Per output, against exact
+// attention on the inputs `p` holds: each score moves by at most
+// e = ((1 + 2^-8)^2 (1 + gamma(d + 2)) - 1) sum_t |q_t k_t| / sqrt(d), plus
+// the fp32 rounding of s - m (2 u (|s| + |m|)); only the ratios of weights
+// matter after normalising, and each moves by a factor within
+// F = e^(2 max e) (1 + 2^-8)(1 + 4 u) / ((1 - 2^-8)(1 - 4 u)) (P's rounding
+// and exp's few-ulp error); with V's rounding and the fp32 sums (gamma(2n + 8))
+// the output moves by at most (F (1 + 2^-8)(1 + gamma(2n + 8)) - 1) sum_j w_j |v_j|.
+// With `rounded`, q, k and v are taken as already rounded (the scalar
+// reference run on BF16 inputs): only P's rounding and both sides' fp32
+// sums and exps remain (twice gamma and 8 u), V's factor drops.
+std::vector<double> bf16_bounds(const Problem& p, const std::vector<int64_t>& rows, bool rounded) {
+    const int64_t h_count = p.s.heads, d = p.s.head_dim, stride = h_count * d, n = p.s.tokens;
+    const double u = std::ldexp(1.0, -24), b = std::ldexp(1.0, -8), inv_root = 1.0 / std::sqrt(static_cast<double>(d));
+    const auto gamma = [u](int64_t count) { return static_cast<double>(count) * u / (1.0 - static_cast<double>(count) * u); };
+    const double score_factor = rounded ? 2.0 * gamma(d + 2) : (1.0 + b) * (1.0 + b) * (1.0 + gamma(d + 2)) - 1.0;
+    const double exp_error = rounded ? 8.0 * u : 4.0 * u, v_factor = rounded ? 1.0 : 1.0 + b;
+    const double sums = rounded ? 2.0 * gamma(2 * n + 8) : gamma(2 * n + 8);
+    std::vector<double> bound(rows.size() * static_cast<size_t>(stride)), s(static_cast<size_t>(n)), e(s.size());
+    for (size_t r = 0; r < rows.size(); ++r)
+        for (int64_t h = 0; h < h_count; ++h) {
+            double mx = -std::numeric_limits<double>::infinity();
+            for (int64_t j = 0; j < n; ++j) {
+                double dot = 0.0, mag = 0.0;
+                for (int64_t t = 0; t < d; ++t) {
+                    const double prod = static_cast<double>(p.q[static_cast<size_t>(rows[r] * stride + h * d + t)]) *
+                                        p.k[static_cast<size_t>(j * stride + h * d + t)];
+                    dot += prod;
+                    mag += std::fabs(prod);
+                }
+                s[static_cast<size_t>(j)] = dot * inv_root;
+                e[static_cast<size_t>(j)] = score_factor * mag * inv_root;
+                mx = std::max(mx, s[static_cast<size_t>(j)]);
+            }
+            double max_e = 0.0, sum = 0.0;
+            for (int64_t j = 0; j < n; ++j) {
+                max_e = std::max(max_e, e[static_cast<size_t>(j)] + 2.0 * u * (std::fabs(s[static_cast<size_t>(j)]) + std::fabs(mx)));
+                sum += (s[static_cast<size_t>(j)] = std::exp(s[static_cast<size_t>(j)] - mx));
+            }
+            const double f = std::exp(2.0 * max_e) * (1.0 + b) * (1.0 + exp_error) / ((1.0 - b) * (1.0 - exp_error));
+            const double factor = f * v_factor * (1.0 + sums) - 1.0;
+            for (int64_t t = 0; t < d; ++t) {
+                double a = 0.0;
+                for (int64_t j = 0; j < n; ++j) a += s[static_cast<size_t>(j)] / sum * std::fabs(p.v[static_cast<size_t>(j * stride + h * d + t)]);
+                bound[r * static_cast<size_t>(stride) + static_cast<size_t>(h * d + t)] = factor * a;
+            }
+        }
+    return bound;
+}
+
+// got within the bf16 level's derived bounds of exact attention on p's inputs.
+void expect_within_bf16_bounds(const std::vector<float>& got, const std::vector<double>& want, const std::vector<double>& bound) {
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_LE(std::fabs(got[i] - want[i]), bound[i]) << "element " << i;
+}
+
+// A kernel under test: a level's fp32 attention, or its BF16 one.
+struct Variant {
+    svdq_cpu_level level;
+    AttentionPrecision precision;
+};
+
+// Every level's fp32 kernel, and the BF16 kernel of the level that has one.
+std::vector<Variant> variants() {
+    std::vector<Variant> all;
+    for (svdq_cpu_level level : test::all_levels()) all.push_back({level, AttentionPrecision::fp32});
+    all.push_back({SVDQ_CPU_AVX512_BF16, AttentionPrecision::bf16});
+    return all;
+}
+
+class AttentionTest : public testing::TestWithParam<std::tuple<Variant, int>> {
 protected:
     void SetUp() override { SVDQ_REQUIRE_LEVEL(level()); }
-    svdq_cpu_level level() const { return std::get<0>(GetParam()); }
+    svdq_cpu_level level() const { return std::get<0>(GetParam()).level; }
+    AttentionPrecision precision() const { return std::get<0>(GetParam()).precision; }
     Shape shape() const { return kShapes[std::get<1>(GetParam())]; }
+    bool rounds_to_bf16() const { return precision() == AttentionPrecision::bf16; }
+    // The float32 levels within `tolerance` of the largest output; the BF16
+    // level within its derived bounds.
+    void expect_matches(const std::vector<float>& got, const Problem& p, const std::vector<int64_t>& rows, double tolerance) const {
+        const std::vector<double> want = reference(p, rows);
+        if (rounds_to_bf16()) {
+            expect_within_bf16_bounds(got, want, bf16_bounds(p, rows, false));
+        } else {
+            EXPECT_LT(test::max_rel_error(got, want), tolerance);
+        }
+    }
 };
 
 }  // namespace
@@ -110,8 +193,8 @@ TEST_P(AttentionTest, MatchesFloat64) {
     Context ctx = make_context(level());
     const Problem p(shape(), 11);
     const std::vector<int64_t> rows = checked_rows(p.s.tokens);
-    const std::vector<float> out = p.run(ctx);
-    EXPECT_LT(test::max_rel_error(pick_rows(out, rows, p.s.heads * p.s.head_dim), reference(p, rows)), 1e-5);
+    const std::vector<float> out = p.run(ctx, precision());
+    expect_matches(pick_rows(out, rows, p.s.heads * p.s.head_dim), p, rows, 1e-5);
     for (float x : out) ASSERT_TRUE(std::isfinite(x));  // every row written
 }
 
@@ -124,13 +207,14 @@ TEST_P(AttentionTest, KernelWritesExactlyItsTile) {
     std::vector<float> out(p.size(), -7.0f);
     const AttentionArgs args{p.q.data(), p.k.data(), p.v.data(), n, p.s.heads, p.s.head_dim, out.data()};
     // The scratch the kernel declares, then a guard it must not touch.
-    const size_t need = kernels.attention_scratch(args), guard = 64;
+    const size_t need = rounds_to_bf16() ? kernels.attention_bf16_scratch(args) : kernels.attention_scratch(args), guard = 64;
     std::vector<float, AlignedAllocator<float>> scratch(need + guard, -3.0f);
-    kernels.attention(args, {head, q0, q1}, scratch.data());
+    (rounds_to_bf16() ? kernels.attention_bf16 : kernels.attention)(args, {head, q0, q1}, scratch.data());
     for (size_t i = need; i < need + guard; ++i) ASSERT_EQ(scratch[i], -3.0f) << "written past its declared scratch at " << i;
     std::vector<int64_t> rows;
     for (int64_t i = q0; i < q1; ++i) rows.push_back(i);
     const std::vector<double> ref = reference(p, rows);
+    const std::vector<double> bound = rounds_to_bf16() ? bf16_bounds(p, rows, false) : std::vector<double>();
     double diff = 0.0, scale = 0.0;
     for (int64_t i = 0; i < n; ++i)
         for (int64_t h = 0; h < p.s.heads; ++h)
@@ -140,24 +224,31 @@ TEST_P(AttentionTest, KernelWritesExactlyItsTile) {
                     ASSERT_EQ(got, -7.0f) << "row " << i << " head " << h << " is outside the tile";
                     continue;
                 }
-                const double want = ref[static_cast<size_t>((i - q0) * stride + h * p.s.head_dim + t)];
+                const size_t at = static_cast<size_t>((i - q0) * stride + h * p.s.head_dim + t);
+                const double want = ref[at];
+                if (rounds_to_bf16()) {
+                    ASSERT_LE(std::fabs(got - want), bound[at]) << "row " << i << " dim " << t;
+                }
                 diff = std::max(diff, std::fabs(got - want));
                 scale = std::max(scale, std::fabs(want));
             }
-    EXPECT_LT(diff / scale, 1e-5);
+    if (!rounds_to_bf16()) {
+        EXPECT_LT(diff / scale, 1e-5);
+    }
 }
 
 // Scores of magnitude ~1e3 (q, k ~ N(0, 30^2)): without the running max
 // exp overflows. Float32 scores of that size carry ~1e-4 absolute error,
 // which becomes that relative error in the near-one-hot weights (measured
-// up to 1.4e-4).
+// up to 1.4e-4). At avx512_bf16, BF16 q and k move such scores by units, so
+// its derived bound says little there; finiteness is the point.
 TEST_P(AttentionTest, LargeScoresStayFiniteAndCorrect) {
     Context ctx = make_context(level());
     const Problem p(shape(), 31, 30.0f);
     const std::vector<int64_t> rows = checked_rows(p.s.tokens);
-    const std::vector<float> out = p.run(ctx);
+    const std::vector<float> out = p.run(ctx, precision());
     for (float x : out) ASSERT_TRUE(std::isfinite(x));
-    EXPECT_LT(test::max_rel_error(pick_rows(out, rows, p.s.heads * p.s.head_dim), reference(p, rows)), 1e-3);
+    expect_matches(pick_rows(out, rows, p.s.heads * p.s.head_dim), p, rows, 1e-3);
 }
 
 // Scores 2 j that rise with the key index j (every 128-key block lifts the
@@ -165,7 +256,9 @@ TEST_P(AttentionTest, LargeScoresStayFiniteAndCorrect) {
 // 1600 sqrt(d) (exp(s) alone overflows; the answer is the mean of V). The
 // first bound is float32 rounding in scores up to 3e3 (sums of d products
 // up to 270), which neighbouring keys' weights feel relatively: measured up
-// to 1.2e-3 at 1536 tokens, d = 128.
+// to 1.2e-3 at 1536 tokens, d = 128. At avx512_bf16 the equal scores stay
+// exact (40 and 40 are BF16 values), so the answer is the mean of V rounded
+// to BF16: within 2^-8 mean |v| plus fp32 sums.
 TEST_P(AttentionTest, RisingAndEqualHugeScores) {
     Context ctx = make_context(level());
     Problem p(shape(), 41);
@@ -175,28 +268,84 @@ TEST_P(AttentionTest, RisingAndEqualHugeScores) {
     for (int64_t j = 0; j < n; ++j)
         std::fill(p.k.begin() + j * stride, p.k.begin() + (j + 1) * stride, 2.0f * static_cast<float>(j) / (40.0f * root_d));
     const std::vector<int64_t> rows = checked_rows(n);
-    std::vector<float> out = p.run(ctx);
+    std::vector<float> out = p.run(ctx, precision());
     for (float x : out) ASSERT_TRUE(std::isfinite(x));
-    EXPECT_LT(test::max_rel_error(pick_rows(out, rows, stride), reference(p, rows)), 4e-3);
+    expect_matches(pick_rows(out, rows, stride), p, rows, 4e-3);
 
     std::fill(p.k.begin(), p.k.end(), 40.0f);
-    out = p.run(ctx);
-    std::vector<double> mean(static_cast<size_t>(stride), 0.0);
+    out = p.run(ctx, precision());
+    std::vector<double> mean(static_cast<size_t>(stride), 0.0), mean_abs(mean.size(), 0.0);
     for (int64_t j = 0; j < n; ++j)
-        for (int64_t c = 0; c < stride; ++c) mean[static_cast<size_t>(c)] += p.v[static_cast<size_t>(j * stride + c)] / static_cast<double>(n);
-    for (int64_t i = 0; i < n; ++i)
-        ASSERT_LT(test::max_rel_error(std::vector<float>(out.begin() + i * stride, out.begin() + (i + 1) * stride), mean), 1e-5)
-            << "row " << i;
+        for (int64_t c = 0; c < stride; ++c) {
+            const double v = p.v[static_cast<size_t>(j * stride + c)];
+            mean[static_cast<size_t>(c)] += v / static_cast<double>(n);
+            mean_abs[static_cast<size_t>(c)] += std::fabs(v) / static_cast<double>(n);
+        }
+    const double u = std::ldexp(1.0, -24), bf16_factor = std::ldexp(1.0, -8) + 2.0 * static_cast<double>(2 * n + 8) * u;
+    for (int64_t i = 0; i < n; ++i) {
+        const std::vector<float> row(out.begin() + i * stride, out.begin() + (i + 1) * stride);
+        if (!rounds_to_bf16()) {
+            ASSERT_LT(test::max_rel_error(row, mean), 1e-5) << "row " << i;
+            continue;
+        }
+        for (int64_t c = 0; c < stride; ++c)
+            ASSERT_LE(std::fabs(row[static_cast<size_t>(c)] - mean[static_cast<size_t>(c)]), bf16_factor * mean_abs[static_cast<size_t>(c)])
+                << "row " << i << " column " << c;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, AttentionTest,
-                         testing::Combine(testing::ValuesIn(test::all_levels()),
+                         testing::Combine(testing::ValuesIn(variants()),
                                           testing::Range(0, static_cast<int>(std::size(kShapes)))),
                          [](const auto& info) {
+                             const Variant v = std::get<0>(info.param);
                              const Shape s = kShapes[std::get<1>(info.param)];
-                             return std::string(cpu_level_name(std::get<0>(info.param))) + "_s" + std::to_string(s.tokens) +
-                                    "_h" + std::to_string(s.heads) + "_d" + std::to_string(s.head_dim);
+                             return std::string(cpu_level_name(v.level)) + (v.precision == AttentionPrecision::bf16 ? "_bf16attention" : "") +
+                                    "_s" + std::to_string(s.tokens) + "_h" + std::to_string(s.heads) + "_d" + std::to_string(s.head_dim);
                          });
+
+// BF16 attention against the scalar reference run on Q, K and V rounded to
+// BF16: only P's rounding and fp32 order remain (bf16_bounds with `rounded`).
+class Bf16AttentionTest : public testing::TestWithParam<int> {
+protected:
+    void SetUp() override { SVDQ_REQUIRE_LEVEL(SVDQ_CPU_AVX512_BF16); }
+};
+
+TEST_P(Bf16AttentionTest, MatchesScalarOnRoundedInputs) {
+    Context ctx = make_context(SVDQ_CPU_AVX512_BF16), scalar = make_context(SVDQ_CPU_SCALAR);
+    const Problem p(kShapes[GetParam()], 61);
+    Problem rounded = p;
+    rounded.q = test::bf16_values(p.q);
+    rounded.k = test::bf16_values(p.k);
+    rounded.v = test::bf16_values(p.v);
+    const std::vector<int64_t> rows = checked_rows(p.s.tokens);
+    const int64_t stride = p.s.heads * p.s.head_dim;
+    const std::vector<float> want = pick_rows(rounded.run(scalar), rows, stride);
+    expect_within_bf16_bounds(pick_rows(p.run(ctx, AttentionPrecision::bf16), rows, stride), std::vector<double>(want.begin(), want.end()),
+                              bf16_bounds(rounded, rows, true));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Bf16AttentionTest, testing::Range(0, static_cast<int>(std::size(kShapes))), [](const auto& info) {
+    const Shape s = kShapes[info.param];
+    return "avx512_bf16_s" + std::to_string(s.tokens) + "_h" + std::to_string(s.heads) + "_d" + std::to_string(s.head_dim);
+});
+
+// BF16 attention asked of a level without BF16 dot products is its fp32
+// attention, bit for bit; at avx512_bf16 the fp32 request stays fp32 (the
+// avx512_vnni kernel's bits).
+TEST(Attention, Bf16RequestWithoutBf16DotProductsIsFp32) {
+    const Problem p({300, 2, 128}, 71);
+    for (svdq_cpu_level level : test::all_levels()) {
+        Context ctx = make_context(level);
+        if (level != SVDQ_CPU_AVX512_BF16) {
+            EXPECT_EQ(p.run(ctx, AttentionPrecision::bf16), p.run(ctx)) << cpu_level_name(level);
+        } else {
+            Context vnni = make_context(SVDQ_CPU_AVX512_VNNI);
+            EXPECT_EQ(p.run(ctx), p.run(vnni));
+            EXPECT_NE(p.run(ctx, AttentionPrecision::bf16), p.run(ctx));
+        }
+    }
+}
 
 // The SIMD level against the scalar reference on FLUX's shape (one head of
 // the 1536-token joint attention): only the summation order differs.

@@ -201,7 +201,7 @@ TEST_F(BackendOps, AttentionMatchesTheCpuOnBf16RoundedInputs) {
         tq.set(q);
         tk.set(k);
         tv.set(v);
-        tested().attention(tq.view(), tk.view(), tv.view(), head_dim, tout.view());
+        tested().attention(tq.view(), tk.view(), tv.view(), head_dim, AttentionPrecision::bf16, tout.view());
         const std::vector<float> got = tout.get();
         const auto reference = [&](bool rounded) {
             const auto in = [&](const std::vector<float>& x) { return rounded ? test::bf16_values(x) : x; };
@@ -211,7 +211,7 @@ TEST_F(BackendOps, AttentionMatchesTheCpuOnBf16RoundedInputs) {
             rq.set(in(q));
             rk.set(in(k));
             rv.set(in(v));
-            cpu.attention(rq.view(), rk.view(), rv.view(), head_dim, rout.view());
+            cpu.attention(rq.view(), rk.view(), rv.view(), head_dim, AttentionPrecision::fp32, rout.view());
             return rout.get();
         };
         for (float x : got) ASSERT_TRUE(std::isfinite(x));
@@ -225,7 +225,9 @@ TEST_F(BackendOps, AttentionMatchesTheCpuOnBf16RoundedInputs) {
 TEST_F(BackendOps, AttentionRefusesHeadDimsItCannotRun) {
     const int64_t tokens = 5, width = 1560;  // divisible by 12 and 520, not by 7
     BackendMatrix q(tested(), tokens, width, false), out(tested(), tokens, width, false);
-    const auto run = [&](int64_t head_dim) { tested().attention(q.view(), q.view(), q.view(), head_dim, out.view()); };
+    const auto run = [&](int64_t head_dim) {
+        tested().attention(q.view(), q.view(), q.view(), head_dim, AttentionPrecision::bf16, out.view());
+    };
     test::expect_error(SVDQ_ERROR_INVALID_ARGUMENT, "must divide the width", [&] { run(7); });
     test::expect_error(SVDQ_ERROR_UNSUPPORTED, "head_dim 12 is not supported", [&] { run(12); });
     test::expect_error(SVDQ_ERROR_UNSUPPORTED, "head_dim 520 is not supported", [&] { run(520); });

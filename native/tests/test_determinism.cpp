@@ -125,15 +125,18 @@ TEST_P(Determinism, AttentionIsBitIdenticalAcrossThreadCounts) {
     const int64_t tokens = 300, heads = 3, dim = 64, count = tokens * heads * dim;
     const std::vector<float> q = test::gaussian(static_cast<size_t>(count), 11), k = test::gaussian(static_cast<size_t>(count), 12),
                              v = test::gaussian(static_cast<size_t>(count), 13);
-    const auto run = [&](int threads) {
+    const auto run = [&](int threads, AttentionPrecision precision) {
         Context ctx(options(GetParam(), threads));
         std::vector<float> out(static_cast<size_t>(count));
         ctx.backend().attention(TensorView::host(q.data(), tokens, heads * dim), TensorView::host(k.data(), tokens, heads * dim),
-                                TensorView::host(v.data(), tokens, heads * dim), dim, TensorView::host(out.data(), tokens, heads * dim));
+                                TensorView::host(v.data(), tokens, heads * dim), dim, precision,
+                                TensorView::host(out.data(), tokens, heads * dim));
         return out;
     };
-    const std::vector<float> one = run(1);
-    for (int threads : kThreadCounts) EXPECT_EQ(run(threads), one) << threads << " threads";
+    for (AttentionPrecision precision : {AttentionPrecision::fp32, AttentionPrecision::bf16}) {
+        const std::vector<float> one = run(1, precision);
+        for (int threads : kThreadCounts) EXPECT_EQ(run(threads, precision), one) << threads << " threads";
+    }
 }
 
 TEST_P(Determinism, FluxForwardIsBitIdenticalAcrossThreadCounts) {

@@ -72,7 +72,7 @@ struct HostStates {
 
 HostStates embed_on_host(Context& ctx, FluxLayerLoader& load, const FluxConfig& config, const FluxInputs& in) {
     const Arena::Scope scope(ctx.arena());
-    const FluxEmbedded e = FluxEmbeddings(load).embed({ctx, {}}, config, in, {});
+    const FluxEmbedded e = FluxEmbeddings(load).embed({ctx, {}, AttentionPrecision::fp32}, config, in, {});
     return {config.inner_dim(), config.attention_head_dim, HostStates::values(ctx, e.silu_temb), HostStates::values(ctx, e.x), HostStates::values(ctx, e.c),
             HostStates::values(ctx, e.rope.cos), HostStates::values(ctx, e.rope.sin)};
 }
@@ -108,7 +108,7 @@ using BlockStates = std::vector<std::pair<std::string, std::vector<float>>>;
 
 BlockStates run_blocks(Context& ctx, const FluxConfig& config, const FluxTokens& t, HostStates e, const FluxBlocks& blocks,
                        const LinearInputHook& hook = {}) {
-    const FluxRun run{ctx, hook};
+    const FluxRun run{ctx, hook, AttentionPrecision::fp32};  // the replay is float64
     const int64_t d = config.inner_dim();
     BlockStates states;
     for (size_t i = 0; i < blocks.doubles.size(); ++i) {
@@ -229,14 +229,14 @@ TEST_F(FluxQuantizedFile, BlocksEqualTheQuantizersLayersInMemory) {
     for (size_t i = 0; i < memory.doubles.size(); ++i)
         quantize_in_memory<FluxDoubleBlock>(ctx, float_load, static_cast<int64_t>(i), memory.doubles[i],
                                             [&](const FluxDoubleBlock& b, const LinearInputHook& hook) {
-                                                b.forward({ctx, hook}, calib.temb(), t, calib.rope(), calib.image(), calib.text());
+                                                b.forward({ctx, hook, AttentionPrecision::fp32}, calib.temb(), t, calib.rope(), calib.image(), calib.text());
                                             },
                                             svdquant_r16());
     std::vector<float> h = joint_rows(calib.x, calib.c, t, config.inner_dim());
     for (size_t i = 0; i < memory.singles.size(); ++i)
         quantize_in_memory<FluxSingleBlock>(ctx, float_load, static_cast<int64_t>(i), memory.singles[i],
                                             [&](const FluxSingleBlock& b, const LinearInputHook& hook) {
-                                                b.forward({ctx, hook}, calib.temb(), t, calib.rope(), HostStates::view(h, config.inner_dim()));
+                                                b.forward({ctx, hook, AttentionPrecision::fp32}, calib.temb(), t, calib.rope(), HostStates::view(h, config.inner_dim()));
                                             },
                                             svdquant_r16());
 
@@ -247,7 +247,7 @@ TEST_F(FluxQuantizedFile, BlocksEqualTheQuantizersLayersInMemory) {
     for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(loaded[i].second, expected[i].second) << loaded[i].first;
 
     std::map<std::string, std::vector<float>> traced;
-    FluxTransformer(ctx, file_ck).forward(ctx, in, [&](const std::string& name, const std::vector<float>& v) { traced[name] = v; });
+    FluxTransformer(ctx, file_ck, SVDQ_SCHEME_FLOAT, SVDQ_ATTENTION_FP32).forward(ctx, in, [&](const std::string& name, const std::vector<float>& v) { traced[name] = v; });
     for (const auto& [name, state] : loaded) EXPECT_EQ(traced[name], state) << name;
     // A quantized model that is not the float one (else equality proves nothing).
     const BlockStates float_states = run_blocks(ctx, config, t, start, FluxBlocks(float_load));

@@ -19,14 +19,15 @@ public sealed class CliQuantizeTests : CliFixture
     /// Each --method and --format word gives a checkpoint of ours in that number format, with the
     /// rank asked for where the method has a branch, that `flux forward` runs: its output's error
     /// against diffusers' float64 output within 5% of the measured one: measured at the fp32 levels,
-    /// and at Avx512Bf16 (its W4A16 adaNorm layers read BF16 activations) measuredBf16.
+    /// and at Avx512Bf16 (its W4A16 adaNorm layers read BF16 activations and the 4-bit model's
+    /// attention is BF16) measuredBf16.
     /// </summary>
-    [TestCase("svdquant", "int4", NumberFormat.Int4, 16, 0.06699, 0.06406)]
-    [TestCase("smoothquant", "int4", NumberFormat.Int4, 0, 0.08964, 0.09876)]
-    [TestCase("lowrank", "int4", NumberFormat.Int4, 16, 0.08636, 0.08748)]
-    [TestCase("rtn", "int4", NumberFormat.Int4, 0, 0.08098, 0.10408)]
-    [TestCase("svdquant", "nvfp4", NumberFormat.Nvfp4, 16, 0.09287, 0.09241)]
-    [TestCase("rtn", "nvfp4", NumberFormat.Nvfp4, 0, 0.09341, 0.12672)]
+    [TestCase("svdquant", "int4", NumberFormat.Int4, 16, 0.06699, 0.06665)]
+    [TestCase("smoothquant", "int4", NumberFormat.Int4, 0, 0.08964, 0.10496)]
+    [TestCase("lowrank", "int4", NumberFormat.Int4, 16, 0.08636, 0.08375)]
+    [TestCase("rtn", "int4", NumberFormat.Int4, 0, 0.08098, 0.09585)]
+    [TestCase("svdquant", "nvfp4", NumberFormat.Nvfp4, 16, 0.09287, 0.09744)]
+    [TestCase("rtn", "nvfp4", NumberFormat.Nvfp4, 0, 0.09341, 0.09468)]
     public void Quantize_WritesACheckpointThatRuns(string method, string format, NumberFormat precision, int rank, double measuredFp32,
         double measuredBf16)
     {

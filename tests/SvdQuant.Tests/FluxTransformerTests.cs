@@ -41,7 +41,9 @@ public sealed class FluxTransformerTests
     [Test]
     public void QuantizedBlocks_StayCloseAndTakeLessMemory()
     {
-        using FluxTransformer model = FluxTransformer.Load(_engine, Model, new FluxLoadOptions { BlockScheme = LinearScheme.W4A4 });
+        // Fp32 attention: the blocks' own error, the same at every CPU level.
+        var options = new FluxLoadOptions { BlockScheme = LinearScheme.W4A4, AttentionPrecision = AttentionPrecision.Fp32 };
+        using FluxTransformer model = FluxTransformer.Load(_engine, Model, options);
 
         double error = MaxRelativeError(model.Forward(_engine, ReadInputs()), ReadExpected());
 
@@ -52,6 +54,38 @@ public sealed class FluxTransformerTests
             Assert.That(error, Is.InRange(0.105, 0.13));
             Assert.That(model.Info.BlockScheme, Is.EqualTo(LinearScheme.W4A4));
             Assert.That(model.Info.WeightBytes, Is.LessThan(482_768 * 4 / 2));
+        });
+    }
+
+    [TestCase(LinearScheme.Float, AttentionPrecision.Fp32)]
+    [TestCase(LinearScheme.W4A16, AttentionPrecision.Bf16)]
+    [TestCase(LinearScheme.W4A4, AttentionPrecision.Bf16)]
+    public void AutoAttention_IsBf16ForFourBitBlocks(LinearScheme scheme, AttentionPrecision resolved)
+    {
+        using FluxTransformer auto = FluxTransformer.Load(_engine, Model, new FluxLoadOptions { BlockScheme = scheme });
+        using FluxTransformer chosen = FluxTransformer.Load(
+            _engine, Model, new FluxLoadOptions { BlockScheme = scheme, AttentionPrecision = resolved });
+        AttentionPrecision other = resolved == AttentionPrecision.Bf16 ? AttentionPrecision.Fp32 : AttentionPrecision.Bf16;
+        using FluxTransformer otherModel = FluxTransformer.Load(
+            _engine, Model, new FluxLoadOptions { BlockScheme = scheme, AttentionPrecision = other });
+        FluxInputs inputs = ReadInputs();
+
+        float[] automatic = auto.Forward(_engine, inputs), otherOutput = otherModel.Forward(_engine, inputs);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(auto.Info.AttentionPrecision, Is.EqualTo(resolved));
+            Assert.That(otherModel.Info.AttentionPrecision, Is.EqualTo(other));
+            Assert.That(automatic, Is.EqualTo(chosen.Forward(_engine, inputs)));
+            // Only a CPU with BF16 dot products computes BF16 attention differently.
+            if (_engine.CpuLevel == CpuLevel.Avx512Bf16)
+            {
+                Assert.That(automatic, Is.Not.EqualTo(otherOutput));
+            }
+            else
+            {
+                Assert.That(automatic, Is.EqualTo(otherOutput));
+            }
         });
     }
 

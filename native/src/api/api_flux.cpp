@@ -26,6 +26,7 @@ SVDQ_API svdq_status svdq_flux_load_options_init(svdq_flux_load_options* options
         o = svdq_flux_load_options{};
         o.struct_size = sizeof(svdq_flux_load_options);
         o.scheme = SVDQ_SCHEME_FLOAT;
+        o.attention_precision = SVDQ_ATTENTION_AUTO;
     });
 }
 
@@ -43,7 +44,10 @@ SVDQ_API svdq_status svdq_flux_load(svdq_context* context, const char* path, con
             o = read_versioned(*options, o, "svdq_flux_load_options");
         }
         const svdq_linear_scheme scheme = scheme_value(o.scheme, "scheme");
-        out = new svdq_flux(ctx, path, scheme);
+        require(o.attention_precision >= SVDQ_ATTENTION_AUTO && o.attention_precision <= SVDQ_ATTENTION_BF16,
+                SVDQ_ERROR_INVALID_ARGUMENT,
+                "attention_precision " + std::to_string(o.attention_precision) + " is not a svdq_attention_precision value");
+        out = new svdq_flux(ctx, path, scheme, static_cast<svdq_attention_precision>(o.attention_precision));
     });
 }
 
@@ -58,6 +62,7 @@ SVDQ_API svdq_status svdq_flux_get_info(const svdq_flux* model, svdq_flux_info* 
         const FluxConfig& c = m.config();
         info.scheme = m.block_scheme();
         info.format = m.block_format();
+        info.attention_precision = static_cast<int32_t>(m.attention_precision());
         info.num_layers = static_cast<int32_t>(c.num_layers);
         info.num_single_layers = static_cast<int32_t>(c.num_single_layers);
         info.num_attention_heads = static_cast<int32_t>(c.num_attention_heads);

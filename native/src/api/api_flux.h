@@ -8,8 +8,8 @@
 #include "models/flux/flux_transformer.h"
 
 struct svdq_flux : svdq::FluxTransformer {
-    svdq_flux(svdq::Context& ctx, const std::string& model_path, svdq_linear_scheme scheme)
-        : FluxTransformer(ctx, svdq::FluxCheckpoint(model_path), scheme), path(model_path) {}
+    svdq_flux(svdq::Context& ctx, const std::string& model_path, svdq_linear_scheme scheme, svdq_attention_precision attention)
+        : FluxTransformer(ctx, svdq::FluxCheckpoint(model_path), scheme, attention), path(model_path) {}
 
     std::string path;  // as loaded: a generator looks for the scheduler config beside it
     // LoRA names by id, for svdq_flux_lora_info.name: valid until that LoRA is

@@ -31,6 +31,13 @@ struct ConvGeometry {
     int64_t out_height = 0, out_width = 0;
 };
 
+// What attention may round (svdq_attention_precision's resolved values, so
+// the plugin door passes them as they are): with bf16, q, k, v and the
+// softmax probabilities may be rounded to BF16 for BF16 dot products, the
+// softmax and every sum staying fp32. A backend without BF16 dot products
+// computes in fp32.
+enum class AttentionPrecision : int32_t { fp32 = SVDQ_ATTENTION_FP32, bf16 = SVDQ_ATTENTION_BF16 };
+
 // What biased_attention adds to the scores scale * q k^T before the softmax.
 // A view with data == NULL is absent.
 struct AttentionBias {
@@ -137,7 +144,7 @@ public:
 
     // softmax(q k^T / sqrt(head_dim)) v per head; q, k, v, out: [tokens, heads * head_dim].
     virtual void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
-                           const TensorView& out) = 0;
+                           AttentionPrecision precision, const TensorView& out) = 0;
     // The text encoders' attention: softmax(scale q k^T + bias + key_bias), causal
     // or not, times v per head; q, out: [q rows, heads * head_dim], k, v:
     // [k rows, heads * head_dim], all contiguous.

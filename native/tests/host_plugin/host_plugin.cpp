@@ -144,8 +144,9 @@ int32_t mlp(void* b, void* first, void* second, svdq_plugin_view x, svdq_plugin_
     });
 }
 
-int32_t attention(void* b, svdq_plugin_view q, svdq_plugin_view k, svdq_plugin_view v, int64_t head_dim, svdq_plugin_view out) {
-    return call([&] { backend(b).cpu.attention(view(q), view(k), view(v), head_dim, view(out)); });
+int32_t attention(void* b, svdq_plugin_view q, svdq_plugin_view k, svdq_plugin_view v, int64_t head_dim, int32_t precision,
+                  svdq_plugin_view out) {
+    return call([&] { backend(b).cpu.attention(view(q), view(k), view(v), head_dim, static_cast<svdq::AttentionPrecision>(precision), view(out)); });
 }
 int32_t biased_attention(void* b, svdq_plugin_view q, svdq_plugin_view k, svdq_plugin_view v, int64_t head_dim,
                          const svdq_plugin_attention_bias* bias, svdq_plugin_view out) {

@@ -23,7 +23,11 @@ internal sealed class FluxForwardCommand : FileCommand<FluxForwardSettings>
         IReadOnlyList<LoraMerge> loras = LoraArguments.Parse(settings.Loras);
         RefuseToOverwriteInputs(settings.Output, [settings.Model, settings.Inputs, .. loras.Select(l => l.Path)]);
         using var engine = new Engine(settings.NewEngineOptions());
-        using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions { BlockScheme = settings.Scheme });
+        using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions
+        {
+            BlockScheme = settings.Scheme,
+            AttentionPrecision = settings.Attention,
+        });
         LoraArguments.AddTo(engine, model, loras);
         using SafeTensorsFile file = SafeTensorsFile.Open(settings.Inputs);
         FluxInputs inputs = FluxInputs.Read(file);  // stored shapes: the engine checks each against the model
@@ -35,7 +39,7 @@ internal sealed class FluxForwardCommand : FileCommand<FluxForwardSettings>
         writer.AddTensor("output", [inputs.Batch, inputs.ImageTokens, model.Info.OutputTokenWidth], output);
         writer.Save(settings.Output);
         AnsiConsole.MarkupLineInterpolated(
-            $"FLUX ({model.Info.Layers} + {model.Info.SingleLayers} blocks, {model.Info.BlockScheme}): B = {inputs.Batch}, {inputs.ImageTokens} image + {inputs.TextTokens} text tokens in {elapsed.TotalMilliseconds:0.0} ms{LoraArguments.Summary(model)} -> {settings.Output}");
+            $"FLUX ({model.Info.Layers} + {model.Info.SingleLayers} blocks, {model.Info.BlockScheme}, {model.Info.AttentionPrecision} attention): B = {inputs.Batch}, {inputs.ImageTokens} image + {inputs.TextTokens} text tokens in {elapsed.TotalMilliseconds:0.0} ms{LoraArguments.Summary(model)} -> {settings.Output}");
         return 0;
     }
 }

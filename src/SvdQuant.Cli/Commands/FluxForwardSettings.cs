@@ -24,6 +24,11 @@ internal sealed class FluxForwardSettings : EngineSettings
     [DefaultValue(Models.LinearScheme.Float)]
     public Models.LinearScheme Scheme { get; init; } = Models.LinearScheme.Float;
 
+    [CommandOption("--attention <PRECISION>")]
+    [Description("The transformer's attention: Auto (default: Bf16 for 4-bit blocks, Fp32 for float ones), Fp32, or Bf16 (q, k, v and the probabilities rounded to BF16 for AVX512_BF16 dot products; fp32 sums).")]
+    [DefaultValue(Models.AttentionPrecision.Auto)]
+    public Models.AttentionPrecision Attention { get; init; } = Models.AttentionPrecision.Auto;
+
     [CommandOption("--lora <FILE>")]
     [Description(LoraArguments.Description)]
     public string[]? Loras { get; init; }

@@ -92,7 +92,7 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
     private static int RunTransformer(
         Engine engine, GenerateSettings settings, FluxSampler sampler, IReadOnlyList<LoraMerge> loras, CancellationToken cancellationToken)
     {
-        using FluxTransformer model = FluxTransformer.Load(engine, settings.Model);
+        using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions { AttentionPrecision = settings.Attention });
         LoraArguments.AddTo(engine, model, loras);
         GenerationOptions options = Options(new GenerationOptions { Steps = DefaultSteps }, settings, sampler, model);
         using FluxGenerator generator = FluxGenerator.Create(model, options);
@@ -115,7 +115,12 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
         Engine engine, GenerateSettings settings, FluxSampler sampler, IReadOnlyList<LoraMerge> loras, CancellationToken cancellationToken)
     {
         using FluxPipeline pipeline = FluxPipeline.Load(
-            engine, settings.Model, new FluxPipelineOptions { TransformerFile = settings.Transformer, T5File = settings.T5 });
+            engine, settings.Model, new FluxPipelineOptions
+            {
+                TransformerFile = settings.Transformer,
+                T5File = settings.T5,
+                TransformerAttention = settings.Attention,
+            });
         LoraArguments.AddTo(engine, pipeline.Transformer, loras);
         var inputs = new FluxPipelineInputs(Prompt(settings))
         {

@@ -16,6 +16,11 @@ internal sealed class GenerateSettings : EngineSettings
     [Description("With a pipeline folder: a transformer checkpoint (a 4-bit file, ours or Nunchaku's SVDQ INT4/NVFP4) replacing transformer/.")]
     public string? Transformer { get; init; }
 
+    [CommandOption("--attention <PRECISION>")]
+    [Description("The transformer's attention: Auto (default: Bf16 for 4-bit blocks, Fp32 for float ones), Fp32, or Bf16 (q, k, v and the probabilities rounded to BF16 for AVX512_BF16 dot products; fp32 sums).")]
+    [DefaultValue(Models.AttentionPrecision.Auto)]
+    public Models.AttentionPrecision Attention { get; init; } = Models.AttentionPrecision.Auto;
+
     [CommandOption("--t5 <FILE>")]
     [Description("With a pipeline folder: a 4-bit T5 file (ours, or Nunchaku's AWQ INT4 T5-XXL) replacing text_encoder_2/'s weights.")]
     public string? T5 { get; init; }

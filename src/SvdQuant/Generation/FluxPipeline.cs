@@ -59,7 +59,11 @@ public sealed class FluxPipeline : IDisposable
         FluxPipelineFolder pipeline = FluxPipelineFolder.Open(folder ?? throw new ArgumentNullException(nameof(folder)));
         FluxPipelineOptions o = options ?? new FluxPipelineOptions();
         string transformerPath = o.TransformerFile ?? pipeline.Component("transformer", "every run");
-        FluxTransformer transformer = FluxTransformer.Load(engine, transformerPath, new FluxLoadOptions { BlockScheme = o.TransformerScheme });
+        FluxTransformer transformer = FluxTransformer.Load(engine, transformerPath, new FluxLoadOptions
+        {
+            BlockScheme = o.TransformerScheme,
+            AttentionPrecision = o.TransformerAttention,
+        });
         return new FluxPipeline(engine, pipeline, o, transformer);
     }
 

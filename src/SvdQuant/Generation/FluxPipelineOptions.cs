@@ -15,6 +15,9 @@ public sealed class FluxPipelineOptions
     /// <summary>The scheme the transformer's block linears are quantized to at load when it is a float checkpoint; a 4-bit file runs as stored.</summary>
     public LinearScheme TransformerScheme { get; set; } = LinearScheme.Float;
 
+    /// <summary>The transformer's attention precision (<see cref="FluxLoadOptions.AttentionPrecision"/>). Default: Auto.</summary>
+    public AttentionPrecision TransformerAttention { get; set; } = AttentionPrecision.Auto;
+
     /// <summary>A 4-bit T5 file (ours, or Nunchaku's AWQ INT4 T5-XXL) replacing <c>text_encoder_2/</c>'s weights. Null: the folder's.</summary>
     public string? T5File { get; set; }
 

@@ -6,7 +6,7 @@ public sealed class FluxInfo
     internal FluxInfo(
         LinearScheme blockScheme, NumberFormat blockFormat, int layers, int singleLayers, int heads, int headDim, int inChannels,
         int outChannels, int patchSize, int jointAttentionDim, int pooledProjectionDim, bool guidanceEmbeds,
-        long parameterCount, long weightBytes)
+        long parameterCount, long weightBytes, AttentionPrecision attentionPrecision)
     {
         BlockScheme = blockScheme;
         BlockFormat = blockFormat;
@@ -22,6 +22,7 @@ public sealed class FluxInfo
         GuidanceEmbeds = guidanceEmbeds;
         ParameterCount = parameterCount;
         WeightBytes = weightBytes;
+        AttentionPrecision = attentionPrecision;
     }
 
     /// <summary>The scheme of the transformer-block linears (embedders and proj_out stay float).</summary>
@@ -65,6 +66,9 @@ public sealed class FluxInfo
 
     /// <summary>Bytes the loaded parameters occupy in memory.</summary>
     public long WeightBytes { get; }
+
+    /// <summary>The attention's precision: the load option with <see cref="Models.AttentionPrecision.Auto"/> resolved.</summary>
+    public AttentionPrecision AttentionPrecision { get; }
 
     /// <summary>Width of an input image token: in_channels (x_embedder's input, as in diffusers).</summary>
     public int ImageTokenWidth => InChannels;

@@ -10,4 +10,10 @@ public sealed class FluxLoadOptions
     /// says. Embedders and proj_out stay float. Default: <see cref="LinearScheme.Float"/>.
     /// </summary>
     public LinearScheme BlockScheme { get; set; } = LinearScheme.Float;
+
+    /// <summary>
+    /// The attention's precision. Default: <see cref="AttentionPrecision.Auto"/>, BF16 for 4-bit
+    /// blocks and fp32 for float ones; <see cref="FluxInfo.AttentionPrecision"/> says what was chosen.
+    /// </summary>
+    public AttentionPrecision AttentionPrecision { get; set; } = AttentionPrecision.Auto;
 }

@@ -48,10 +48,12 @@ public sealed class FluxTransformer : IDisposable
             throw new ArgumentNullException(nameof(path));
         }
 
+        options ??= new FluxLoadOptions();
         var native = new svdq_flux_load_options
         {
             struct_size = (uint)sizeof(svdq_flux_load_options),
-            scheme = (int)(options ?? new FluxLoadOptions()).BlockScheme,
+            scheme = (int)options.BlockScheme,
+            attention_precision = (int)options.AttentionPrecision,
         };
         SvdqFluxHandle model;
         byte[] utf8Path = NativeText.ToUtf8(path);
@@ -129,6 +131,7 @@ public sealed class FluxTransformer : IDisposable
         return new FluxInfo(
             (LinearScheme)info.scheme, (NumberFormat)info.format, info.num_layers, info.num_single_layers, info.num_attention_heads,
             info.attention_head_dim, info.in_channels, info.out_channels, info.patch_size, info.joint_attention_dim,
-            info.pooled_projection_dim, info.guidance_embeds != 0, info.parameter_count, checked((long)info.weight_bytes));
+            info.pooled_projection_dim, info.guidance_embeds != 0, info.parameter_count, checked((long)info.weight_bytes),
+            (AttentionPrecision)info.attention_precision);
     }
 }

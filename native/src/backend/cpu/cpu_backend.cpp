@@ -142,19 +142,21 @@ void CpuBackend::mlp_gated(const PreparedLinear& first, const PreparedLinear& se
 }
 
 void CpuBackend::attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
-                           const TensorView& out) {
+                           AttentionPrecision precision, const TensorView& out) {
     for (const TensorView* t : {&q, &k, &v, &out}) require_contiguous(*t, "attention", "q, k, v and out");
     if (head_dim < 1 || q.cols % head_dim != 0)
         fail(SVDQ_ERROR_INVALID_ARGUMENT, "attention: head_dim " + std::to_string(head_dim) + " must divide the width " + std::to_string(q.cols));
     const int64_t tokens = q.rows, heads = q.cols / head_dim;
     const AttentionArgs args{q.data, k.data, v.data, tokens, heads, head_dim, out.data};
+    const bool bf16 = precision == AttentionPrecision::bf16;
+    const auto kernel = bf16 ? kernels_->attention_bf16 : kernels_->attention;
     const int64_t block = kernels_->attention_queries;
     const int64_t blocks = (tokens + block - 1) / block;
-    pool_.reserve_scratch(kernels_->attention_scratch(args));
+    pool_.reserve_scratch(bf16 ? kernels_->attention_bf16_scratch(args) : kernels_->attention_scratch(args));
     // Consecutive items share a head, so its K and V stay warm in cache.
     pool_.parallel_for(heads * blocks, [&](int64_t item) {
         const int64_t head = item / blocks, q0 = item % blocks * block;
-        kernels_->attention(args, {head, q0, std::min(tokens, q0 + block)}, pool_.scratch());
+        kernel(args, {head, q0, std::min(tokens, q0 + block)}, pool_.scratch());
     });
 }
 

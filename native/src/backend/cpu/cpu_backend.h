@@ -64,7 +64,7 @@ public:
     void linear_qk_norm_rope(const PreparedLinear& layer, const TensorView& x, const TensorView& y, const QkNormRope& n) override;
 
     void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
-                   const TensorView& out) override;
+                   AttentionPrecision precision, const TensorView& out) override;
     void biased_attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
                           const AttentionBias& bias, const TensorView& out) override;
     void layer_norm(const TensorView& x, const TensorView& weight, const TensorView& bias, float eps,

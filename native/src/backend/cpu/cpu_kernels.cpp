@@ -17,7 +17,8 @@ const CpuKernels kScalar = {SVDQ_CPU_SCALAR,     64,               64,
                             gemm_w4a16_scalar,   gemm_w4a16_scalar_scratch,
                             gemm_f32_scalar,
                             gemm_bf16_scalar,    no_scratch<GemmFloatArgs>,
-                            32,                  attention_scalar,  attention_scalar_scratch};
+                            32,                  attention_scalar,  attention_scalar_scratch,
+                                                 attention_scalar,  attention_scalar_scratch};
 
 // Tiles of 96 rows (16 six-row micro-tiles) by 256 columns (whole panels):
 // each column tile streams X from memory once.
@@ -29,7 +30,8 @@ const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              256,
                           gemm_w4a16_avx2,     gemm_widened_avx2_scratch,
                           gemm_f32_avx2,
                           gemm_bf16_avx2,      gemm_widened_avx2_scratch,
-                          256,                 attention_avx2,  attention_avx2_scratch};
+                          256,                 attention_avx2,  attention_avx2_scratch,
+                                               attention_avx2,  attention_avx2_scratch};
 
 // The AVX2 table with the activation quantizer 16 lanes wide, the W4A4
 // GEMM on vpdpbusd in panels of 16 columns (its low-rank up-projection
@@ -43,16 +45,20 @@ constexpr CpuKernels kAvx512Vnni = {SVDQ_CPU_AVX512_VNNI, 96,             256,
                                     gemm_w4a16_avx512,    gemm_widened_avx2_scratch,
                                     gemm_f32_avx512,
                                     gemm_bf16_avx512,     gemm_widened_avx2_scratch,
-                                    256,                  attention_avx2, attention_avx2_scratch};
+                                    256,                  attention_avx2, attention_avx2_scratch,
+                                                          attention_avx2, attention_avx2_scratch};
 
-// The avx512_vnni table with the W4A16 GEMM on BF16 dot products (X
-// rounded to BF16). The float and BF16-weight GEMMs and attention keep the
-// fp32 kernels: their results stay those of the avx512_vnni level.
+// The avx512_vnni table with the W4A16 GEMM and BF16 attention on BF16 dot
+// products (X, and q, k, v and the probabilities, rounded to BF16). The
+// float and BF16-weight GEMMs and fp32 attention keep the avx512_vnni
+// kernels, so float models' results stay those of that level.
 constexpr CpuKernels avx512_bf16_table() {
     CpuKernels t = kAvx512Vnni;
     t.level = SVDQ_CPU_AVX512_BF16;
     t.gemm_w4a16 = gemm_w4a16_avx512bf16;
     t.gemm_w4a16_scratch = gemm_w4a16_avx512bf16_scratch;
+    t.attention_bf16 = attention_avx512bf16;
+    t.attention_bf16_scratch = attention_avx512bf16_scratch;
     return t;
 }
 

@@ -180,6 +180,11 @@ struct CpuKernels {
     int64_t attention_queries;  // queries per attention tile
     void (*attention)(const AttentionArgs&, const AttentionTile&, float* scratch);
     size_t (*attention_scratch)(const AttentionArgs&);
+    // AttentionPrecision::Bf16: q, k, v and the probabilities rounded to BF16
+    // for BF16 dot products, fp32 softmax and sums; levels without them
+    // repeat the fp32 kernel.
+    void (*attention_bf16)(const AttentionArgs&, const AttentionTile&, float* scratch);
+    size_t (*attention_bf16_scratch)(const AttentionArgs&);
 };
 
 // The best kernels at or below `level`.
@@ -234,5 +239,8 @@ void gemm_bf16_avx512(const GemmFloatArgs& a, const Tile& t, float* scratch);   
 // rounded to BF16, accumulating in fp32; the weights' values stay exact.
 void gemm_w4a16_avx512bf16(const GemmFloatArgs& a, const Tile& t, float* scratch);
 size_t gemm_w4a16_avx512bf16_scratch(const GemmFloatArgs& a);
+// Attention with Q, K, V and P rounded to BF16, fp32 softmax and sums.
+void attention_avx512bf16(const AttentionArgs& a, const AttentionTile& t, float* scratch);
+size_t attention_avx512bf16_scratch(const AttentionArgs& a);
 
 }  // namespace svdq

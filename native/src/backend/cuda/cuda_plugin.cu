@@ -78,7 +78,8 @@ int32_t mlp(void* b, void* first, void* second, View x, View hidden, View y) {
     });
 }
 
-int32_t attention_op(void* b, View q, View k, View v, int64_t head_dim, View out) {
+// Either precision: the kernel stages q, k and v in BF16 (cuda_attention.cu).
+int32_t attention_op(void* b, View q, View k, View v, int64_t head_dim, int32_t /*precision*/, View out) {
     return plugin_call([&] { attention(backend(b), q, k, v, head_dim, out); });
 }
 int32_t biased_attention_op(void* b, View q, View k, View v, int64_t head_dim, const svdq_plugin_attention_bias* bias, View out) {

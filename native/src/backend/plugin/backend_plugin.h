@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define SVDQ_PLUGIN_ABI_VERSION 2
+#define SVDQ_PLUGIN_ABI_VERSION 3
 /* The function a plugin library exports (an svdq_backend_plugin_entry). */
 #define SVDQ_PLUGIN_ENTRY_SYMBOL "svdq_backend_plugin_get"
 
@@ -122,8 +122,9 @@ typedef struct svdq_backend_plugin {
     /* y = second(first(x)), first's output in hidden (backend.h's mlp). */
     int32_t (*mlp)(void* backend, void* first, void* second, svdq_plugin_view x, svdq_plugin_view hidden, svdq_plugin_view y);
 
+    /* precision: SVDQ_ATTENTION_FP32 or SVDQ_ATTENTION_BF16 (backend.h's AttentionPrecision). */
     int32_t (*attention)(void* backend, svdq_plugin_view q, svdq_plugin_view k, svdq_plugin_view v, int64_t head_dim,
-                         svdq_plugin_view out);
+                         int32_t precision, svdq_plugin_view out);
     int32_t (*biased_attention)(void* backend, svdq_plugin_view q, svdq_plugin_view k, svdq_plugin_view v,
                                 int64_t head_dim, const svdq_plugin_attention_bias* bias, svdq_plugin_view out);
     int32_t (*layer_norm)(void* backend, svdq_plugin_view x, svdq_plugin_view weight, svdq_plugin_view bias, float eps,

@@ -106,10 +106,10 @@ public:
     }
 
     void attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
-                   const TensorView& out) override {
+                   AttentionPrecision precision, const TensorView& out) override {
         check_plugin(plugin_,
                      plugin_.attention(backend_, view(q, "attention"), view(k, "attention"), view(v, "attention"), head_dim,
-                                       view(out, "attention")),
+                                       static_cast<int32_t>(precision), view(out, "attention")),
                      "attention");
     }
     void biased_attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,

@@ -152,7 +152,7 @@ void FluxDoubleBlock::forward(const FluxRun& run, const TensorView& silu_temb, c
         }
         return j;
     };
-    const TensorView o = joint_attention(ctx, joint(0), joint(1), joint(2), B, s, rope.cos.cols);
+    const TensorView o = joint_attention(ctx, joint(0), joint(1), joint(2), B, s, rope.cos.cols, run.attention);
     const TensorView ox = ctx.arena().matrix(B * si, d), oc = ctx.arena().matrix(B * st, d);
     for (int64_t b = 0; b < B; ++b) {
         copy_rows(ctx, o, b * s, oc, b * st, st);
@@ -222,7 +222,7 @@ void FluxSingleBlock::forward(const FluxRun& run, const TensorView& silu_temb, c
         backend.copy(joint_qkv.column_range(p * d, d), v);
         return v;
     };
-    const TensorView attn = joint_attention(ctx, part(0), part(1), part(2), B, s, rope.cos.cols);
+    const TensorView attn = joint_attention(ctx, part(0), part(1), part(2), B, s, rope.cos.cols, run.attention);
     // diffusers' proj_out over [attention, MLP] is out(attention) + fc2(MLP):
     // fc2's epilogue adds out's output, then the gated sum into h.
     run.apply_pair_gated(fc1, fc2, nh, {h, B, s, mod, 2, run.apply(out, attn)});

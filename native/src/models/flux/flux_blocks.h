@@ -32,10 +32,12 @@ struct FluxGatedAdd {
     TensorView addend = {};
 };
 
-// One forward's engine context and the optional hook on linear inputs.
+// One forward's engine context, the optional hook on linear inputs and the
+// attention's precision.
 struct FluxRun {
     Context& ctx;
     const LinearInputHook& hook;
+    AttentionPrecision attention;
 
     // The layer's output for x, in the context's arena.
     TensorView apply(const Linear& layer, const TensorView& x) const;

@@ -16,12 +16,12 @@ TensorView modulated_norm(Context& ctx, const TensorView& x, int64_t batch, int6
 }
 
 TensorView joint_attention(Context& ctx, const TensorView& q, const TensorView& k, const TensorView& v, int64_t batch,
-                           int64_t tokens, int64_t head_dim) {
+                           int64_t tokens, int64_t head_dim, AttentionPrecision precision) {
     const TensorView out = ctx.arena().matrix(q.rows, q.cols);
     for (int64_t b = 0; b < batch; ++b) {
         const TensorView rows = out.row_range(b * tokens, tokens);
         ctx.backend().attention(q.row_range(b * tokens, tokens), k.row_range(b * tokens, tokens), v.row_range(b * tokens, tokens),
-                                head_dim, rows);
+                                head_dim, precision, rows);
     }
     return out;
 }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "backend/backend.h"
 #include "core/tensor_view.h"
 
 namespace svdq {
@@ -31,7 +32,7 @@ TensorView modulated_norm(Context& ctx, const TensorView& x, int64_t batch, int6
 // Attention over `tokens` joint rows per batch item, q and k already
 // normalised and rotated. q, k, v, result: [batch * tokens, heads * head_dim].
 TensorView joint_attention(Context& ctx, const TensorView& q, const TensorView& k, const TensorView& v, int64_t batch,
-                           int64_t tokens, int64_t head_dim);
+                           int64_t tokens, int64_t head_dim, AttentionPrecision precision);
 
 // Copies rows [src_row, src_row + rows) of src into dst at dst_row.
 void copy_rows(Context& ctx, const TensorView& src, int64_t src_row, const TensorView& dst, int64_t dst_row, int64_t rows);

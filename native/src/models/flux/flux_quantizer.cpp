@@ -235,17 +235,18 @@ void quantize_flux(Context& ctx, const FluxCheckpoint& ck, const std::vector<Flu
         if (!in_block(name)) write_outside_tensor(out, ck, name, loras);
 
     const LinearInputHook no_hook;
+    const AttentionPrecision fp32 = AttentionPrecision::fp32;  // calibration runs the float model
     std::vector<CalibrationState> states;
     for (const FluxInputs& in : calibration) {
         const Arena::Scope scope(ctx.arena());
-        const FluxEmbedded e = embeddings.embed({ctx, no_hook}, config, in, {});
+        const FluxEmbedded e = embeddings.embed({ctx, no_hook, fp32}, config, in, {});
         states.push_back({keep(ctx, e.silu_temb), keep(ctx, e.x), keep(ctx, e.c), keep(ctx, e.rope.cos), keep(ctx, e.rope.sin)});
     }
 
     for (int64_t i = 0; i < config.num_layers; ++i)
         q.block<FluxDoubleBlock>(i, [&](const FluxDoubleBlock& block, const LinearInputHook& hook) {
             for (size_t c = 0; c < states.size(); ++c)
-                block.forward({ctx, hook}, states[c].silu_temb.view(), calibration[c].tokens(), states[c].rope(),
+                block.forward({ctx, hook, fp32}, states[c].silu_temb.view(), calibration[c].tokens(), states[c].rope(),
                               states[c].x.view(), states[c].c.view());
         });
 
@@ -262,7 +263,7 @@ void quantize_flux(Context& ctx, const FluxCheckpoint& ck, const std::vector<Flu
     for (int64_t i = 0; i < config.num_single_layers; ++i)
         q.block<FluxSingleBlock>(i, [&](const FluxSingleBlock& block, const LinearInputHook& hook) {
             for (size_t c = 0; c < states.size(); ++c)
-                block.forward({ctx, hook}, states[c].silu_temb.view(), calibration[c].tokens(), states[c].rope(),
+                block.forward({ctx, hook, fp32}, states[c].silu_temb.view(), calibration[c].tokens(), states[c].rope(),
                               joint[c].view());
         });
     ck.require_all_read();  // e.g. blocks past num_layers: refuse rather than drop them

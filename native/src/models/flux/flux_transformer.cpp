@@ -13,10 +13,11 @@
 
 namespace svdq {
 
-FluxTransformer::FluxTransformer(Context& ctx, const FluxCheckpoint& ck, svdq_linear_scheme block_scheme)
-    : FluxTransformer(FluxLayerLoader(ctx, ck, block_scheme)) {}
+FluxTransformer::FluxTransformer(Context& ctx, const FluxCheckpoint& ck, svdq_linear_scheme block_scheme,
+                                 svdq_attention_precision attention)
+    : FluxTransformer(FluxLayerLoader(ctx, ck, block_scheme), attention) {}
 
-FluxTransformer::FluxTransformer(FluxLayerLoader&& load)
+FluxTransformer::FluxTransformer(FluxLayerLoader&& load, svdq_attention_precision attention)
     : config_(load.checkpoint().config()),
       embeddings_(load),
       norm_out_(load.dense("norm_out.linear", config_.inner_dim(), 2 * config_.inner_dim())),
@@ -26,6 +27,9 @@ FluxTransformer::FluxTransformer(FluxLayerLoader&& load)
     load.checkpoint().require_all_read();
     block_scheme_ = load.block_scheme();
     block_format_ = load.block_format();
+    const bool four_bit = block_scheme_ == SVDQ_SCHEME_W4A4 || block_scheme_ == SVDQ_SCHEME_W4A16;
+    attention_ = attention == SVDQ_ATTENTION_BF16 || (attention == SVDQ_ATTENTION_AUTO && four_bit) ? AttentionPrecision::bf16
+                                                                                                   : AttentionPrecision::fp32;
     parameter_count_ = load.parameters();
     weight_bytes_ = load.bytes();
 }
@@ -34,7 +38,7 @@ void FluxTransformer::forward(Context& ctx, const FluxInputs& in, float* out, co
                               const LinearInputHook& hook, FluxBlockCache* cache) const {
     const std::shared_lock<std::shared_mutex> loras_stay(*lora_mutex_);
     const Arena::Scope scope(ctx.arena());
-    const FluxRun run{ctx, hook};
+    const FluxRun run{ctx, hook, attention_};
     const FluxEmbedded e = embeddings_.embed(run, config_, in, trace);
     const FluxTokens t = in.tokens();
     const int64_t d = config_.inner_dim(), B = t.batch, si = t.img;

@@ -28,13 +28,16 @@ public:
     // block_scheme: the format of transformer-block linears built from float
     // tensors (quantized at load without calibration); block linears the
     // checkpoint stores quantized are used as stored. Embedders, norm_out and
-    // proj_out stay float.
-    FluxTransformer(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_scheme block_scheme = SVDQ_SCHEME_FLOAT);
+    // proj_out stay float. attention: AUTO is BF16 for 4-bit block linears
+    // (their own error dwarfs BF16's), FP32 for float ones.
+    FluxTransformer(Context& ctx, const FluxCheckpoint& checkpoint, svdq_linear_scheme block_scheme = SVDQ_SCHEME_FLOAT,
+                    svdq_attention_precision attention = SVDQ_ATTENTION_AUTO);
 
     const FluxConfig& config() const { return config_; }
     // The scheme and format of the block linears: a quantized checkpoint's own.
     svdq_linear_scheme block_scheme() const { return block_scheme_; }
     svdq_number_format block_format() const { return block_format_; }
+    AttentionPrecision attention_precision() const { return attention_; }
     int64_t parameter_count() const { return parameter_count_; }
     uint64_t weight_bytes() const { return weight_bytes_; }
 
@@ -61,13 +64,14 @@ public:
     const std::vector<FluxLora>& loras() const { return loras_; }  // in the order added
 
 private:
-    FluxTransformer(FluxLayerLoader&& load);
+    FluxTransformer(FluxLayerLoader&& load, svdq_attention_precision attention);
     // The single blocks over the joint sequence; returns the image rows.
     TensorView run_single_blocks(const FluxRun& run, const FluxEmbedded& e, const FluxTokens& t, const FluxTrace& trace) const;
 
     FluxConfig config_;
     svdq_linear_scheme block_scheme_ = SVDQ_SCHEME_FLOAT;
     svdq_number_format block_format_ = SVDQ_FORMAT_FLOAT;
+    AttentionPrecision attention_ = AttentionPrecision::fp32;
     int64_t parameter_count_ = 0;
     uint64_t weight_bytes_ = 0;
     FluxEmbeddings embeddings_;

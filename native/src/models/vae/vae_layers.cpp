@@ -132,7 +132,7 @@ void AttentionBlock::forward(Context& ctx, const TensorView& x) const {
     to_q_.forward(ctx, normed, q);
     to_k_.forward(ctx, normed, k);
     to_v_.forward(ctx, normed, v);
-    ctx.backend().attention(q, k, v, channels_, attended);
+    ctx.backend().attention(q, k, v, channels_, AttentionPrecision::fp32, attended);
     to_out_.forward(ctx, attended, normed);
     ctx.backend().add(x, normed);
 }

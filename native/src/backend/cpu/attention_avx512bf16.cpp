@@ -1,0 +1,218 @@
+// Attention on BF16 dot products (vdpbf16ps, the avx512_bf16 level), tiled
+// as attention_avx2.cpp is (see its comments): queries in panels of 16, one
+// per lane of a zmm, so the online softmax is lane-wise; keys in blocks of
+// 128 whose K and V rows are packed once per block for the query block's 16
+// panels. Q, K, V and P are rounded to BF16 (RNE); dot products, the running
+// max and sum and the output accumulate in fp32:
+//   scores  S^T = K Q^T      Q^T packed [d/2][16] in head-dim pairs, K's
+//                            row pairs broadcast as 32-bit words; times
+//                            1/sqrt(d) in fp32 as the scores are stored
+//   softmax p = exp(S^T - m) in fp32, then rounded to BF16 in key pairs
+//                            [keys/2][16]; the running sum adds the rounded
+//                            values, so the weights the output uses sum to l
+//   output  O^T = O^T * correction + V^T P^T, V packed transposed in key
+//                            pairs [d][keys/2] and broadcast
+// Any head_dim and token count: an odd head dim or key count is padded with
+// a zero, a partial query panel with zero queries.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/simd_avx512.h"
+#include "core/half.h"
+
+SVDQ_AVX512BF16_BEGIN
+namespace svdq {
+
+namespace {
+
+using avx512bf16::as_bf16;
+
+constexpr int64_t kLanes = 16;        // queries per panel
+constexpr int64_t kQueryBlock = 256;  // queries sharing one packed K and V block (the table's tile)
+constexpr int64_t kKeyBlock = 128;
+constexpr int kMaxRows = 12;          // keys or head dims per register tile
+
+// An odd number of 64-byte lines holding at least `words` 32-bit words: rows
+// that far apart do not alias in cache (see attention_avx2.cpp's pack_block).
+int64_t odd_lines(int64_t words) { return ((words + 15) / 16 | 1) * 16; }
+
+// Head-dim pairs, and the packed K row stride in words.
+int64_t dim_pairs(int64_t d) { return (d + 1) / 2; }
+
+// Pairs (a[i], b[i]) of two 16-float vectors rounded to BF16, in word i.
+__m512i interleave_bf16(__m512 a, __m512 b) {
+    const __m512i idx = _mm512_setr_epi32(0x00100000, 0x00110001, 0x00120002, 0x00130003, 0x00140004, 0x00150005,
+                                          0x00160006, 0x00170007, 0x00180008, 0x00190009, 0x001A000A, 0x001B000B,
+                                          0x001C000C, 0x001D000D, 0x001E000E, 0x001F000F);
+    return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+}
+
+// e^x on 16 lanes through the AVX2 exp on each half.
+__m512 exp16(__m512 x) {
+    const __m256 lo = avx2::exp(_mm512_castps512_ps256(x));
+    const __m256 hi = avx2::exp(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+}
+
+// Scores of MR keys (packed K rows of `ld` words) against one Q^T panel
+// [pairs][16] words, times `scale`, stored to p [MR][16]; folds them into
+// the running block max.
+template <int MR>
+void scores(const uint32_t* keys, int64_t ld, const uint32_t* qt, int64_t pairs, __m512 scale, float* p, __m512& block_max) {
+    __m512 acc[MR];
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t t = 0; t < pairs; ++t) {
+        const __m512bh q = as_bf16(_mm512_load_si512(qt + t * kLanes));
+        SVDQ_UNROLL
+        for (int r = 0; r < MR; ++r)
+            acc[r] = _mm512_dpbf16_ps(acc[r], q, as_bf16(_mm512_set1_epi32(static_cast<int>(keys[r * ld + t]))));
+    }
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r) {
+        const __m512 s = _mm512_mul_ps(acc[r], scale);
+        _mm512_store_ps(p + r * kLanes, s);
+        block_max = _mm512_max_ps(block_max, s);
+    }
+}
+
+// p = exp(p - m_new) over nk keys, rounded to BF16 into pp [nk/2][16] key
+// pairs (a zero after an odd last key); m and l updated; returns the
+// correction exp(m_old - m_new) that rescales the panel's output.
+__m512 softmax_block(const float* p, int64_t nk, __m512 block_max, float* m, float* l, uint32_t* pp) {
+    const __m512 m_old = _mm512_load_ps(m), m_new = _mm512_max_ps(m_old, block_max);
+    // m_old = -inf on the first block: exp clamps its argument, giving ~1e-38 times zeros.
+    const __m512 correction = exp16(_mm512_sub_ps(m_old, m_new));
+    const __m512bh ones = as_bf16(_mm512_set1_epi16(0x3F80));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < nk; j += 2) {
+        const __m512 e0 = exp16(_mm512_sub_ps(_mm512_load_ps(p + j * kLanes), m_new));
+        const __m512 e1 = j + 1 < nk ? exp16(_mm512_sub_ps(_mm512_load_ps(p + (j + 1) * kLanes), m_new)) : _mm512_setzero_ps();
+        const __m512i pair = interleave_bf16(e0, e1);
+        _mm512_store_si512(pp + j / 2 * kLanes, pair);
+        sum = _mm512_dpbf16_ps(sum, as_bf16(pair), ones);
+    }
+    _mm512_store_ps(l, _mm512_fmadd_ps(_mm512_load_ps(l), correction, sum));
+    _mm512_store_ps(m, m_new);
+    return correction;
+}
+
+// Head dims [t0, t0 + MR) of one panel's O^T ([MR][16] at ot), with v at
+// dim t0 of the packed V^T rows (ld words apart):
+// ot = ot * correction + sum over the key pairs of v[t][pair] . pp[pair][:].
+template <int MR>
+void accumulate_pv(const uint32_t* v, int64_t ld, const uint32_t* pp, int64_t pairs, __m512 correction, float* ot) {
+    __m512 acc[MR];
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r) acc[r] = _mm512_mul_ps(_mm512_load_ps(ot + r * kLanes), correction);
+    for (int64_t j = 0; j < pairs; ++j) {
+        const __m512bh pj = as_bf16(_mm512_load_si512(pp + j * kLanes));
+        SVDQ_UNROLL
+        for (int r = 0; r < MR; ++r) acc[r] = _mm512_dpbf16_ps(acc[r], pj, as_bf16(_mm512_set1_epi32(static_cast<int>(v[r * ld + j]))));
+    }
+    SVDQ_UNROLL
+    for (int r = 0; r < MR; ++r) _mm512_store_ps(ot + r * kLanes, acc[r]);
+}
+
+// Keys [k0, k0 + nk) of one head: K rows as BF16 [nk][kld words] (head dims
+// padded with zeros to whole 16-float chunks), V transposed as BF16 key
+// pairs [d][vld words] (a zero key after an odd last one).
+void pack_block(const AttentionArgs& a, int64_t head, int64_t k0, int64_t nk, int64_t kld, int64_t vld, uint32_t* kp, uint32_t* vp) {
+    const int64_t d = a.head_dim, stride = a.heads * d;
+    for (int64_t j = 0; j < nk; ++j) {
+        const float* krow = a.k + (k0 + j) * stride + head * d;
+        for (int64_t t = 0; t < d; t += 16) {
+            const __m512 v = _mm512_maskz_loadu_ps(avx512::first_lanes(static_cast<int>(std::min<int64_t>(16, d - t))), krow + t);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(kp + j * kld + t / 2), (__m256i)_mm512_cvtneps_pbh(v));
+        }
+    }
+    alignas(64) uint32_t words[kLanes];
+    for (int64_t j = 0; j < nk; j += 2) {
+        const float* v0 = a.v + (k0 + j) * stride + head * d;
+        const float* v1 = j + 1 < nk ? v0 + stride : nullptr;
+        for (int64_t t = 0; t < d; t += 16) {
+            const int count = static_cast<int>(std::min<int64_t>(16, d - t));
+            const __mmask16 lanes = avx512::first_lanes(count);
+            const __m512 b = v1 ? _mm512_maskz_loadu_ps(lanes, v1 + t) : _mm512_setzero_ps();
+            _mm512_store_si512(words, interleave_bf16(_mm512_maskz_loadu_ps(lanes, v0 + t), b));
+            for (int i = 0; i < count; ++i) vp[(t + i) * vld + j / 2] = words[i];
+        }
+    }
+}
+
+// Queries [q0, q1), at most kQueryBlock of them, of one head.
+// scratch: attention_avx512bf16_scratch floats.
+void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, float* scratch) {
+    const int64_t d = a.head_dim, stride = a.heads * d, nq = q1 - q0, panels = (nq + kLanes - 1) / kLanes;
+    const int64_t pairs = dim_pairs(d), kld = odd_lines((d + 15) / 16 * 8), vld = odd_lines(kKeyBlock / 2);
+    const __m512 scale = _mm512_set1_ps(1.0f / std::sqrt(static_cast<float>(d)));
+    uint32_t* const qt = reinterpret_cast<uint32_t*>(scratch);  // [panels][pairs][16]
+    float* const ot = scratch + kQueryBlock / kLanes * pairs * kLanes;  // [panels][d][16]
+    float* const p = ot + kQueryBlock / kLanes * d * kLanes;            // [kKeyBlock][16]
+    uint32_t* const pp = reinterpret_cast<uint32_t*>(p + kKeyBlock * kLanes);  // [kKeyBlock / 2][16]
+    float* const m = reinterpret_cast<float*>(pp + kKeyBlock / 2 * kLanes);    // [panels][16]
+    float* const l = m + kQueryBlock;                                          // [panels][16]
+    uint32_t* const kp = reinterpret_cast<uint32_t*>(l + kQueryBlock);         // [kKeyBlock][kld]
+    uint32_t* const vp = kp + kKeyBlock * kld;                                 // [d][vld]
+
+    std::fill(qt, qt + panels * pairs * kLanes, 0u);  // Q^T lanes past q1, and a padded head dim
+    std::fill(ot, ot + panels * d * kLanes, 0.0f);
+    for (int64_t i = 0; i < nq; ++i) {
+        const float* qi = a.q + (q0 + i) * stride + head * d;
+        uint32_t* col = qt + (i / kLanes) * pairs * kLanes + i % kLanes;
+        for (int64_t t = 0; t < d; ++t) {
+            const uint32_t half = float_to_bf16(qi[t]);
+            col[t / 2 * kLanes] |= t % 2 ? half << 16 : half;
+        }
+    }
+    std::fill(m, m + panels * kLanes, -std::numeric_limits<float>::infinity());
+    std::fill(l, l + panels * kLanes, 0.0f);
+
+    for (int64_t k0 = 0; k0 < a.tokens; k0 += kKeyBlock) {
+        const int64_t nk = std::min(kKeyBlock, a.tokens - k0);
+        pack_block(a, head, k0, nk, kld, vld, kp, vp);
+        for (int64_t pn = 0; pn < panels; ++pn) {
+            const uint32_t* qt_panel = qt + pn * pairs * kLanes;
+            __m512 block_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+            avx2::in_row_tiles<kMaxRows>(0, nk, [&](auto mr, int64_t j) {
+                scores<decltype(mr)::value>(kp + j * kld, kld, qt_panel, pairs, scale, p + j * kLanes, block_max);
+            });
+            const __m512 correction = softmax_block(p, nk, block_max, m + pn * kLanes, l + pn * kLanes, pp);
+            float* ot_panel = ot + pn * d * kLanes;
+            avx2::in_row_tiles<kMaxRows>(0, d, [&](auto mr, int64_t t) {
+                accumulate_pv<decltype(mr)::value>(vp + t * vld, vld, pp, (nk + 1) / 2, correction, ot_panel + t * kLanes);
+            });
+        }
+    }
+
+    // out = O^T / l, transposed back to [token][head_dim].
+    for (int64_t pn = 0; pn < panels; ++pn) {
+        alignas(64) float row[kLanes];
+        const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_load_ps(l + pn * kLanes));
+        const int64_t lanes = std::min(kLanes, nq - pn * kLanes);
+        for (int64_t t = 0; t < d; ++t) {
+            _mm512_store_ps(row, _mm512_mul_ps(_mm512_load_ps(ot + pn * d * kLanes + t * kLanes), inv));
+            for (int64_t c = 0; c < lanes; ++c) a.out[(q0 + pn * kLanes + c) * stride + head * d + t] = row[c];
+        }
+    }
+}
+
+}  // namespace
+
+// A full query block's Q^T (BF16 pairs) and O^T, one panel's scores and
+// BF16 P^T, running max and sum, the packed K and V^T blocks.
+size_t attention_avx512bf16_scratch(const AttentionArgs& a) {
+    const int64_t d = a.head_dim, panels = kQueryBlock / kLanes;
+    return static_cast<size_t>(panels * dim_pairs(d) * kLanes + panels * d * kLanes + kKeyBlock * kLanes + kKeyBlock / 2 * kLanes +
+                               2 * kQueryBlock + kKeyBlock * odd_lines((d + 15) / 16 * 8) + d * odd_lines(kKeyBlock / 2));
+}
+
+void attention_avx512bf16(const AttentionArgs& a, const AttentionTile& t, float* scratch) {
+    for (int64_t q0 = t.q0; q0 < t.q1; q0 += kQueryBlock)
+        attend_block(a, t.head, q0, std::min(t.q1, q0 + kQueryBlock), scratch);
+}
+
+}  // namespace svdq
+SVDQ_AVX512BF16_END
