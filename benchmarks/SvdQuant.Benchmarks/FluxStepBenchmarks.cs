@@ -32,6 +32,8 @@ namespace SvdQuant.Benchmarks;
 /// The 4-bit checkpoints come from <see cref="RandomFluxCheckpoint"/> (random bytes in the stored form),
 /// the BF16 one from <see cref="SyntheticFlux"/>; all are cached in the temp folder (first run: ~7 GB
 /// each for W4A4 and W4A16, streamed to disk; ~2.6 GB for BF16, written through memory).
+/// Attention: BF16 in every row (Auto's choice for 4-bit blocks, on AVX512_BF16 dot products where the
+/// CPU has them), so the rows differ by their weights only.
 /// Threads: the engine's worker count. Each step's output is checked to be finite (a few microseconds).
 /// Memory: each case prints the resident set before and after loading, the peak while loading and the
 /// peak over the steps (VmHWM restarted after loading), and the weights' bytes; for BF16 also the full
@@ -140,11 +142,12 @@ public class FluxStepBenchmarks
         long before = ResidentMemory.CurrentMiB;
         bool restarted = ResidentMemory.RestartPeak();
         var clock = Stopwatch.StartNew();
-        _model = FluxTransformer.Load(_engine, path);
+        // Every row's attention in BF16 (what Auto gives the 4-bit rows), so the rows differ by their weights only.
+        _model = FluxTransformer.Load(_engine, path, new FluxLoadOptions { AttentionPrecision = AttentionPrecision.Bf16 });
         double seconds = clock.Elapsed.TotalSeconds;
         FluxInfo info = _model.Info;
         Console.WriteLine(Invariant(
-            $"// {path}: {info.Layers} + {info.SingleLayers} blocks, width {info.Heads * info.HeadDim}, {info.BlockScheme} {info.BlockFormat}, {info.ParameterCount / 1e9:F3} B parameters, weights {info.WeightBytes / 1e9:F3} GB; loaded in {seconds:F1} s with {_engine.ThreadCount} thread(s) at CPU level {_engine.CpuLevel}"));
+            $"// {path}: {info.Layers} + {info.SingleLayers} blocks, width {info.Heads * info.HeadDim}, {info.BlockScheme} {info.BlockFormat}, {info.AttentionPrecision} attention, {info.ParameterCount / 1e9:F3} B parameters, weights {info.WeightBytes / 1e9:F3} GB; loaded in {seconds:F1} s with {_engine.ThreadCount} thread(s) at CPU level {_engine.CpuLevel}"));
         Console.WriteLine(Invariant(
             $"// resident {before} MiB before loading, {ResidentMemory.CurrentMiB} MiB after, peak {(restarted ? ResidentMemory.PeakMiB.ToString(CultureInfo.InvariantCulture) : "(not measurable)")} MiB while loading"));
         _inputs = SyntheticFlux.Inputs(config, Side / 16, TextTokens(Side));
