@@ -66,9 +66,12 @@ native/tests/check_simd_isolation.sh x86_64-w64-mingw32-objdump "$dll" | sed 's/
 
 [ "$mode" = build ] && exit 0
 
-# wine64: a prefix of our own in the build folder, made once.
+# wine64: a prefix of our own, made once, outside the source tree: its Z:
+# drive links to /, and a tool that walks the tree (BenchmarkDotNet looking
+# for the benchmarks' project) would walk the whole filesystem through it.
 wine=$(command -v wine64 || echo /usr/lib/wine/wine64)
-export WINEPREFIX=$build/wine WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+export WINEPREFIX=${SVDQ_WINEPREFIX:-${XDG_CACHE_HOME:-$HOME/.cache}/svdquant-wine} WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+mkdir -p "$(dirname "$WINEPREFIX")"
 [ -f "$WINEPREFIX/system.reg" ] || "$wine" wineboot -i > "$build/logs/wineboot.log" 2>&1
 # svdquant_api_tests.exe finds svdquant.dll in lib/ through the search path.
 export WINEPATH="Z:${build//\//\\}\\lib"
