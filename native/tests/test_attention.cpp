@@ -333,19 +333,25 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Bf16AttentionTest, testing::Range(0, static_cas
 // BF16 attention asked of a level without BF16 dot products is its fp32
 // attention, bit for bit; at avx512_bf16 the fp32 request stays fp32 (the
 // avx512_vnni kernel's bits).
-TEST(Attention, Bf16RequestWithoutBf16DotProductsIsFp32) {
+class Bf16Request : public testing::TestWithParam<svdq_cpu_level> {
+protected:
+    void SetUp() override { SVDQ_REQUIRE_LEVEL(GetParam()); }
+};
+
+TEST_P(Bf16Request, IsFp32WithoutBf16DotProducts) {
     const Problem p({300, 2, 128}, 71);
-    for (svdq_cpu_level level : test::all_levels()) {
-        Context ctx = make_context(level);
-        if (level != SVDQ_CPU_AVX512_BF16) {
-            EXPECT_EQ(p.run(ctx, AttentionPrecision::bf16), p.run(ctx)) << cpu_level_name(level);
-        } else {
-            Context vnni = make_context(SVDQ_CPU_AVX512_VNNI);
-            EXPECT_EQ(p.run(ctx), p.run(vnni));
-            EXPECT_NE(p.run(ctx, AttentionPrecision::bf16), p.run(ctx));
-        }
+    Context ctx = make_context(GetParam());
+    if (GetParam() != SVDQ_CPU_AVX512_BF16) {
+        EXPECT_EQ(p.run(ctx, AttentionPrecision::bf16), p.run(ctx));
+        return;
     }
+    Context vnni = make_context(SVDQ_CPU_AVX512_VNNI);
+    EXPECT_EQ(p.run(ctx), p.run(vnni));
+    EXPECT_NE(p.run(ctx, AttentionPrecision::bf16), p.run(ctx));
 }
+
+INSTANTIATE_TEST_SUITE_P(AllLevels, Bf16Request, testing::ValuesIn(test::all_levels()),
+                         [](const auto& info) { return std::string(cpu_level_name(info.param)); });
 
 // The SIMD level against the scalar reference on FLUX's shape (one head of
 // the 1536-token joint attention): only the summation order differs.
