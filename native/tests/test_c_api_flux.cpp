@@ -55,6 +55,16 @@ private:
     std::map<std::string, svdq_tensor*> tensors_;
 };
 
+// max |a - b| / max |b| over the tiny model's 2 x 16 x 16 output values.
+double relative_error(const float* a, const float* b) {
+    double diff = 0, scale = 0;
+    for (int i = 0; i < 2 * 16 * 16; ++i) {
+        diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
+        scale = std::max(scale, static_cast<double>(std::fabs(b[i])));
+    }
+    return diff / scale;
+}
+
 const float* values(const svdq_tensor* t) {
     void* data = nullptr;
     svdq_tensor_get_data(t, &data, nullptr);
@@ -89,15 +99,8 @@ protected:
         return in;
     }
 
-    // max |a - b| / max |b| over the expected output's 2 x 16 x 16 values.
-    double error_against(const svdq_tensor* out, const float* reference) const {
-        double diff = 0, scale = 0;
-        for (int i = 0; i < 2 * 16 * 16; ++i) {
-            diff = std::max(diff, static_cast<double>(std::fabs(values(out)[i] - reference[i])));
-            scale = std::max(scale, static_cast<double>(std::fabs(reference[i])));
-        }
-        return diff / scale;
-    }
+    // relative_error of a model output against a reference.
+    double error_against(const svdq_tensor* out, const float* reference) const { return relative_error(values(out), reference); }
 
     svdq_context* ctx_ = nullptr;
     TensorFile in_{kModel + "/inputs.safetensors"};
@@ -165,14 +168,6 @@ TEST_F(CApiFlux, AttentionPrecisionIsResolvedAndApplied) {
         return std::vector<float>(values(out), values(out) + 2 * 16 * 16);
     };
     const float* reference = values(expected_["output"]);
-    const auto error = [&](const std::vector<float>& a, const float* b) {
-        double diff = 0, scale = 0;
-        for (size_t i = 0; i < a.size(); ++i) {
-            diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
-            scale = std::max(scale, static_cast<double>(std::fabs(b[i])));
-        }
-        return diff / scale;
-    };
     for (int32_t kind : {SVDQ_SCHEME_FLOAT, SVDQ_SCHEME_W4A16, SVDQ_SCHEME_W4A4}) {
         const int32_t automatic = kind == SVDQ_SCHEME_FLOAT ? SVDQ_ATTENTION_FP32 : SVDQ_ATTENTION_BF16;
         const std::vector<float> fp32 = run(load(kind, SVDQ_ATTENTION_FP32), SVDQ_ATTENTION_FP32);
@@ -191,7 +186,7 @@ TEST_F(CApiFlux, AttentionPrecisionIsResolvedAndApplied) {
             continue;
         }
         EXPECT_NE(bf16, fp32);
-        const double moved = error(bf16, fp32.data()), to_diffusers = error(bf16, reference);
+        const double moved = relative_error(bf16.data(), fp32.data()), to_diffusers = relative_error(bf16.data(), reference);
         std::printf("scheme %d: BF16 attention moves the output by %.2e of its largest value (%.2e from diffusers)\n", kind, moved,
                     to_diffusers);
         // Measured at avx512_bf16: float 3.6e-4 (as far from diffusers), W4A16
