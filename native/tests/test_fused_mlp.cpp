@@ -19,6 +19,7 @@
 #include "backend/context.h"
 #include "backend/cpu/cpu_backend.h"
 #include "cpu_levels.h"
+#include "expect_error.h"
 #include "formats/nunchaku_flux_layout.h"
 #include "linear_cases.h"
 #include "nn/linear.h"
@@ -173,6 +174,51 @@ TEST_P(FusedMlpTest, GivesTheSameBitsOnOneTwoAndThreeThreads) {
         EXPECT_EQ(other.fused.q, one.fused.q) << threads << " threads";
     }
 }
+
+// fc1 with positive weights and no branch or bias: a row of x at -3e38
+// overflows every output of that row to -Inf, which GELU turns into NaN, so
+// the row holds NaN and no Inf and its group scales can stay finite. The
+// fused path must refuse it as fc2's own forward would, branch or not.
+class FusedMlpNonFiniteTest : public testing::TestWithParam<svdq_cpu_level> {};
+
+TEST_P(FusedMlpNonFiniteTest, RefusesANanHiddenRow) {
+    SVDQ_REQUIRE_LEVEL(GetParam());
+    constexpr int64_t BadRow = 5;
+    LinearWeights w1;
+    w1.scheme = SVDQ_SCHEME_W4A4;
+    w1.format = SVDQ_FORMAT_INT4;
+    w1.activation = SVDQ_ACTIVATION_GELU_TANH;
+    w1.n = Hidden;
+    w1.k = In;
+    w1.weight = test::gaussian(static_cast<size_t>(Hidden * In), 43);
+    for (float& v : w1.weight) v = 0.01f + std::fabs(v);
+    std::vector<float> x = test::gaussian(static_cast<size_t>(M * In), 44);
+    std::fill(x.begin() + BadRow * In, x.begin() + (BadRow + 1) * In, -3e38f);
+
+    Context ctx(test::level_options(GetParam()));
+    const Linear fc1(ctx, w1);
+    std::vector<float> hidden(static_cast<size_t>(M * Hidden)), y(static_cast<size_t>(M * N));
+    fc1.forward(ctx, TensorView::host(x.data(), M, In), TensorView::host(hidden.data(), M, Hidden));
+    ASSERT_TRUE(std::isnan(hidden[static_cast<size_t>(BadRow * Hidden)])) << "the case no longer makes a NaN hidden row";
+    ASSERT_TRUE(std::isfinite(hidden[0]));
+
+    for (bool branch : {false, true}) {
+        LinearWeights w2 = fc2_weights(kFc2Cases[0]);
+        if (!branch) {
+            w2.rank = 0;
+            w2.up.clear();
+            w2.down.clear();
+        }
+        const Linear fc2(ctx, w2);
+        test::expect_error(SVDQ_ERROR_NON_FINITE, "row 5, column 0", [&] {
+            Linear::forward_pair(ctx, fc1, fc2, TensorView::host(x.data(), M, In), TensorView::host(hidden.data(), M, Hidden),
+                                 TensorView::host(y.data(), M, N));
+        });
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLevels, FusedMlpNonFiniteTest, testing::ValuesIn(test::all_levels()),
+                         [](const auto& info) { return std::string(cpu_level_name(info.param)); });
 
 INSTANTIATE_TEST_SUITE_P(AllLevels, FusedMlpTest,
                          testing::Combine(testing::ValuesIn(test::all_levels()), testing::ValuesIn(kFc2Cases)),

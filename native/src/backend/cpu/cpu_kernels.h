@@ -9,6 +9,7 @@
 // the pool.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -84,7 +85,10 @@ struct HeadStage {
 // of quantize_act on the whole y; the slice's share of the next layer's
 // down-projection goes to its column tile's slot of `partials`
 // [column tiles, m, rank], summed over the slots in column order into
-// lowrank_act once every tile is done (independent of threads).
+// lowrank_act once every tile is done (independent of threads). Each tile
+// is also checked for non-finite values while it is in cache: the smallest
+// flat index into y of one is kept in first_non_finite (independent of
+// threads too), since a NaN need not show in the scales.
 struct QuantizeStage {
     const float* inv_smooth;       // [n] 1 / lambda, or nullptr
     const uint16_t* lowrank_down;  // BF16 [rank, n] divided by lambda, or nullptr
@@ -93,6 +97,7 @@ struct QuantizeStage {
     QuantizedActs out;  // [m, n]
     float* partials;
     float* lowrank_act;  // [m, rank]
+    std::atomic<int64_t>* first_non_finite;  // starts at m * n: none
 };
 
 // The chain every GEMM applies, per lane, to each finished output value v of

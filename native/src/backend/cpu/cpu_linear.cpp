@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_linear.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -257,26 +258,24 @@ void CpuLinear::forward_quantizing(ThreadPool& pool, CpuScratch& s, const float*
     s.hidden_sums.resize(s.hidden_scales.size());
     s.hidden_lowrank.resize(static_cast<size_t>(m * rank));
     s.hidden_partials.resize(static_cast<size_t>(quantize_stage_slots(*kernels_, n_) * m * rank));
+    std::atomic<int64_t> first_non_finite{m * n_};
     const QuantizeStage stage{next.inv_smooth_.empty() ? nullptr : next.inv_smooth_.data(),
                               rank ? next.branch_down() : nullptr,
                               rank,
                               next.input_encoding_,
                               {s.hidden_q.data(), s.hidden_scales.data(), s.hidden_sums.data()},
                               s.hidden_partials.data(),
-                              s.hidden_lowrank.data()};
+                              s.hidden_lowrank.data(),
+                              &first_non_finite};
     Epilogue tail;
     tail.quantize = &stage;
     forward(pool, s, x, m, y, tail);
-    // The check fc2's forward makes on its input, on what the stage made of
-    // y (fc1's input was checked, so only an overflow can get here): an Inf
-    // leaves an infinite scale, a NaN (Inf - Inf) a NaN down-projection.
-    for (int64_t i = 0; i < m; ++i) {
-        const int64_t groups = n_ / kInt4Group;
-        bool finite = true;
-        for (int64_t g = 0; g < groups; ++g) finite = finite && std::isfinite(s.hidden_scales[static_cast<size_t>(i * groups + g)]);
-        for (int64_t r = 0; r < rank; ++r) finite = finite && std::isfinite(s.hidden_lowrank[static_cast<size_t>(i * rank + r)]);
-        if (!finite) fail(SVDQ_ERROR_NON_FINITE, "the hidden activations hold a non-finite value in row " + std::to_string(i));
-    }
+    // The check fc2's forward makes on its input. fc1's input was checked, so
+    // only an overflow gets here: an Inf, or the NaN GELU makes of -Inf.
+    if (const int64_t at = first_non_finite.load(); at < m * n_)
+        fail(SVDQ_ERROR_NON_FINITE, "the hidden activations (the first layer's output) hold a non-finite value (" +
+                                        value_text(y[at]) + ") at row " + std::to_string(at / n_) + ", column " +
+                                        std::to_string(at % n_));
 }
 
 void CpuLinear::forward_quantized(ThreadPool& pool, CpuScratch& s, int64_t m, float* y, const Epilogue& tail) const {

@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_ops.h"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 #include "backend/cpu/epilogue.h"
@@ -23,11 +24,39 @@ void run_head_stage(const HeadStage& h, const Tile& t, float* y, int64_t n) {
     }
 }
 
-// The quantize stage on tile t of y [m, n] (c: its column tile): the level's
-// quantize_act on the tile's column slice, its down-projection share into
-// slot c.
+// An all-ones exponent: Inf or NaN (bits, so the row scan vectorizes).
+bool non_finite(float v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    return (bits & 0x7f800000u) == 0x7f800000u;
+}
+
+// The flat index into y [m, n] of tile t's first non-finite value in
+// row-major order, or -1.
+int64_t first_non_finite(const float* y, const Tile& t, int64_t n) {
+    for (int64_t i = t.m0; i < t.m1; ++i) {
+        const float* row = y + i * n;
+        bool any = false;
+        for (int64_t j = t.n0; j < t.n1; ++j) any |= non_finite(row[j]);
+        if (any)
+            for (int64_t j = t.n0; j < t.n1; ++j)
+                if (non_finite(row[j])) return i * n + j;
+    }
+    return -1;
+}
+
+void keep_smaller(std::atomic<int64_t>& kept, int64_t value) {
+    int64_t seen = kept.load(std::memory_order_relaxed);
+    while (value < seen && !kept.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+    }
+}
+
+// The quantize stage on tile t of y [m, n] (c: its column tile): the
+// finiteness check, the level's quantize_act on the tile's column slice,
+// its down-projection share into slot c.
 void run_quantize_stage(const CpuKernels& kernels, const QuantizeStage& q, const Tile& t, int64_t c, const float* y, int64_t m,
                         int64_t n, float* scratch) {
+    if (const int64_t at = first_non_finite(y, t, n); at >= 0) keep_smaller(*q.first_non_finite, at);
     QuantizeActArgs a{y + t.n0, m, t.n1 - t.n0, q.inv_smooth ? q.inv_smooth + t.n0 : nullptr,
                       q.rank ? q.lowrank_down + t.n0 : nullptr, q.rank,
                       {q.out.q + t.n0, q.out.scales + t.n0 / kInt4Group, q.out.sums + t.n0 / kInt4Group},
