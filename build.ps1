@@ -29,7 +29,8 @@ function Build-Native {
     Step "native engine (CMake, $Config)"
     Assert-Tool cmake 'install CMake 3.20+ (https://cmake.org) or run ./build.sh on Linux'
     Invoke-Checked cmake @('-S', $Root, '-B', $BuildDir, "-DCMAKE_BUILD_TYPE=$Config", '-DSVDQ_WERROR=ON', '-DSVDQ_BUILD_TESTS=ON')
-    Invoke-Checked cmake @('--build', $BuildDir, '--config', $Config, '--parallel')
+    # A job per processor: a bare --parallel is `make -j` (no limit) under the Makefile generator.
+    Invoke-Checked cmake @('--build', $BuildDir, '--config', $Config, '--parallel', [Environment]::ProcessorCount)
 }
 
 # The header and bindings/Generated must change together. Without CastXML
