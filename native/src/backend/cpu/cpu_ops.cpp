@@ -53,10 +53,14 @@ void keep_smaller(std::atomic<int64_t>& kept, int64_t value) {
 
 // The quantize stage on tile t of y [m, n] (c: its column tile): the
 // finiteness check, the level's quantize_act on the tile's column slice,
-// its down-projection share into slot c.
+// its down-projection share into slot c. A tile with Inf or NaN is not
+// quantized (converting NaN to an integer is undefined): the run fails.
 void run_quantize_stage(const CpuKernels& kernels, const QuantizeStage& q, const Tile& t, int64_t c, const float* y, int64_t m,
                         int64_t n, float* scratch) {
-    if (const int64_t at = first_non_finite(y, t, n); at >= 0) keep_smaller(*q.first_non_finite, at);
+    if (const int64_t at = first_non_finite(y, t, n); at >= 0) {
+        keep_smaller(*q.first_non_finite, at);
+        return;
+    }
     QuantizeActArgs a{y + t.n0, m, t.n1 - t.n0, q.inv_smooth ? q.inv_smooth + t.n0 : nullptr,
                       q.rank ? q.lowrank_down + t.n0 : nullptr, q.rank,
                       {q.out.q + t.n0, q.out.scales + t.n0 / kInt4Group, q.out.sums + t.n0 / kInt4Group},
