@@ -33,6 +33,7 @@ protected:
     const CpuKernels& kernels() const { return cpu_kernels_for(std::get<0>(GetParam())); }
     Shape shape() const { return kShapes[std::get<1>(GetParam())]; }
     ThreadPool pool_{2};
+    std::vector<float> prepared_;  // run_gemm_w4a16's x as the level prepares it
 };
 
 std::vector<double> apply_gelu(std::vector<double> y) {
@@ -87,7 +88,7 @@ TEST_P(CpuKernelTest, GemmW4A16MatchesFloat64OnDequantizedWeights) {
     const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);
     const PackedWeights pw = kernels().pack_w4a16(qw, nullptr);
     std::vector<float> y(static_cast<size_t>(m * n));
-    run_gemm_w4a16(kernels(), pool_, {x.data(), m, &pw, y.data(), {bias.data(), SVDQ_ACTIVATION_NONE}});
+    run_gemm_w4a16(kernels(), pool_, {x.data(), m, &pw, y.data(), {bias.data(), SVDQ_ACTIVATION_NONE}}, prepared_);
     const auto xr = test::w4a16_input(std::get<0>(GetParam()), x);
     const auto ref = test::reference_matmul(xr.data(), m, n, k, [&](int64_t o, int64_t j) { return qw.value(o, j); }, bias.data());
     EXPECT_LT(test::max_rel_error(y, ref), 1e-5);
@@ -112,7 +113,7 @@ TEST_P(CpuKernelTest, GemmW4A16WithZeroPointsMatchesFloat64AndTheReference) {
     const auto gemm = [&](const CpuKernels& kern, const float* z, const std::vector<float>& input) {
         const PackedWeights pw = kern.pack_w4a16(qw, z);
         std::vector<float> y(static_cast<size_t>(m * n));
-        run_gemm_w4a16(kern, pool_, {input.data(), m, &pw, y.data(), {bias.data(), SVDQ_ACTIVATION_NONE}});
+        run_gemm_w4a16(kern, pool_, {input.data(), m, &pw, y.data(), {bias.data(), SVDQ_ACTIVATION_NONE}}, prepared_);
         return y;
     };
     const std::vector<float> y = gemm(kernels(), zeros.data(), x);
@@ -170,7 +171,7 @@ TEST_P(CpuKernelTest, GemmW4A16OnBf16ActivationsStaysWithinItsRoundingBounds) {
             const auto gemm = [&](const CpuKernels& kern, const std::vector<float>& input) {
                 const PackedWeights pw = kern.pack_w4a16(qw, awq ? zeros.data() : nullptr);
                 std::vector<float> y(static_cast<size_t>(m * n));
-                run_gemm_w4a16(kern, pool_, {input.data(), m, &pw, y.data(), {bias.data(), act}});
+                run_gemm_w4a16(kern, pool_, {input.data(), m, &pw, y.data(), {bias.data(), act}}, prepared_);
                 return y;
             };
             const std::vector<float> y = gemm(kernels(), x), ref = gemm(cpu_kernels_for(SVDQ_CPU_SCALAR), xr);
@@ -493,7 +494,7 @@ TEST_P(CpuKernelTest, Avx512KernelsEqualAvx2BitForBit) {
             (name == "f32" ? run_gemm_f32 : run_gemm_bf16)(kern, pool_, {x.data(), m, &pw, y.data(), {bias.data(), SVDQ_ACTIVATION_GELU_TANH}});
         } else {
             const PackedWeights pw = kern.pack_w4a16(qw, name == "w4a16 awq" ? zeros.data() : nullptr);
-            run_gemm_w4a16(kern, pool_, {x.data(), m, &pw, y.data(), {bias.data(), SVDQ_ACTIVATION_GELU_TANH}});
+            run_gemm_w4a16(kern, pool_, {x.data(), m, &pw, y.data(), {bias.data(), SVDQ_ACTIVATION_GELU_TANH}}, prepared_);
         }
         return y;
     };

@@ -27,6 +27,7 @@ struct CpuScratch {
     std::vector<float> hidden_lowrank, hidden_partials;
     std::vector<float> branch_out;    // unfused branch only
     std::vector<float> fake_quant_x;  // NVFP4 only
+    std::vector<float> w4a16_x;       // W4A16: x as the level's prepare_w4a16 leaves it
     std::vector<double> group_sums;   // group_norm: per work item and group
     std::vector<float> group_affine;  // group_norm: per channel scale and shift
 };

@@ -15,6 +15,7 @@ const CpuKernels kScalar = {SVDQ_CPU_SCALAR,     64,               64,
                             quantize_act_scalar, no_scratch<QuantizeActArgs>,
                             gemm_w4a4_scalar,
                             gemm_w4a16_scalar,   gemm_w4a16_scalar_scratch,
+                            nullptr,             nullptr,
                             gemm_f32_scalar,
                             gemm_bf16_scalar,    no_scratch<GemmFloatArgs>,
                             32,                  attention_scalar,  attention_scalar_scratch,
@@ -28,6 +29,7 @@ const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              256,
                           quantize_act_avx2,   quantize_act_avx2_scratch,
                           gemm_w4a4_avx2,
                           gemm_w4a16_avx2,     gemm_widened_avx2_scratch,
+                          nullptr,             nullptr,
                           gemm_f32_avx2,
                           gemm_bf16_avx2,      gemm_widened_avx2_scratch,
                           256,                 attention_avx2,  attention_avx2_scratch,
@@ -43,6 +45,7 @@ constexpr CpuKernels kAvx512Vnni = {SVDQ_CPU_AVX512_VNNI, 96,             256,
                                     quantize_act_avx512,  quantize_act_avx512_scratch,
                                     gemm_w4a4_avx512,
                                     gemm_w4a16_avx512,    gemm_widened_avx2_scratch,
+                                    nullptr,              nullptr,
                                     gemm_f32_avx512,
                                     gemm_bf16_avx512,     gemm_widened_avx2_scratch,
                                     256,                  attention_avx2, attention_avx2_scratch,
@@ -57,6 +60,8 @@ constexpr CpuKernels avx512_bf16_table() {
     t.level = SVDQ_CPU_AVX512_BF16;
     t.gemm_w4a16 = gemm_w4a16_avx512bf16;
     t.gemm_w4a16_scratch = gemm_w4a16_avx512bf16_scratch;
+    t.prepare_w4a16 = prepare_w4a16_avx512bf16;
+    t.prepare_w4a16_bytes = prepare_w4a16_avx512bf16_bytes;
     t.attention_bf16 = attention_avx512bf16;
     t.attention_bf16_scratch = attention_avx512bf16_scratch;
     return t;

@@ -144,6 +144,7 @@ struct GemmFloatArgs {
     const PackedWeights* w;
     float* y;
     Epilogue epilogue;
+    const void* prepared = nullptr;  // W4A16: x as prepare_w4a16 left it, where the level has one
 };
 
 // Output rows [m0, m1) and columns [n0, n1).
@@ -179,6 +180,11 @@ struct CpuKernels {
     void (*gemm_w4a4)(const GemmW4A4Args&, const Tile&);
     void (*gemm_w4a16)(const GemmFloatArgs&, const Tile&, float* scratch);
     size_t (*gemm_w4a16_scratch)(const GemmFloatArgs&);
+    // W4A16's one pass over x per GEMM (rows [m0, m1) into a buffer of
+    // prepare_w4a16_bytes shared by every tile), or nullptr where the
+    // kernel reads x itself.
+    void (*prepare_w4a16)(const GemmFloatArgs&, int64_t m0, int64_t m1, void* prepared);
+    size_t (*prepare_w4a16_bytes)(const GemmFloatArgs&);
     void (*gemm_f32)(const GemmFloatArgs&, const Tile&);
     void (*gemm_bf16)(const GemmFloatArgs&, const Tile&, float* scratch);
     size_t (*gemm_bf16_scratch)(const GemmFloatArgs&);
@@ -242,8 +248,10 @@ void gemm_bf16_avx512(const GemmFloatArgs& a, const Tile& t, float* scratch);   
 
 // AVX512_BF16 versions (the avx512_bf16 level): BF16 dot products on X
 // rounded to BF16, accumulating in fp32; the weights' values stay exact.
-void gemm_w4a16_avx512bf16(const GemmFloatArgs& a, const Tile& t, float* scratch);
+void gemm_w4a16_avx512bf16(const GemmFloatArgs& a, const Tile& t, float* scratch);  // a.prepared required
 size_t gemm_w4a16_avx512bf16_scratch(const GemmFloatArgs& a);
+void prepare_w4a16_avx512bf16(const GemmFloatArgs& a, int64_t m0, int64_t m1, void* prepared);
+size_t prepare_w4a16_avx512bf16_bytes(const GemmFloatArgs& a);
 // Attention with Q, K, V and P rounded to BF16, fp32 softmax and sums.
 void attention_avx512bf16(const AttentionArgs& a, const AttentionTile& t, float* scratch);
 size_t attention_avx512bf16_scratch(const AttentionArgs& a);

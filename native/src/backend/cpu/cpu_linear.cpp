@@ -218,7 +218,7 @@ void CpuLinear::forward(ThreadPool& pool, CpuScratch& s, const float* x, int64_t
             if (format_ == SVDQ_FORMAT_NVFP4)
                 run_gemm_f32(*kernels_, pool, {x, m, &weights_, y, e});
             else
-                run_gemm_w4a16(*kernels_, pool, {x, m, &weights_, y, e});
+                run_gemm_w4a16(*kernels_, pool, {x, m, &weights_, y, e}, s.w4a16_x);
             break;
         case SVDQ_SCHEME_W4A4:
             if (format_ == SVDQ_FORMAT_NVFP4)

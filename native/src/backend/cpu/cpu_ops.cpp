@@ -137,7 +137,15 @@ void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Ar
     if (q != nullptr && q->rank > 0) reduce_partials(pool, *q, args.m, quantize_stage_slots(kernels, args.w->n));
 }
 
-void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {
+void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, GemmFloatArgs args, std::vector<float>& prepared) {
+    if (kernels.prepare_w4a16 != nullptr) {
+        prepared.resize((kernels.prepare_w4a16_bytes(args) + sizeof(float) - 1) / sizeof(float));
+        const int64_t blocks = std::min<int64_t>(args.m, pool.size() * 4);
+        pool.parallel_for(blocks, [&](int64_t b) {
+            kernels.prepare_w4a16(args, args.m * b / blocks, args.m * (b + 1) / blocks, prepared.data());
+        });
+        args.prepared = prepared.data();
+    }
     pool.reserve_scratch(kernels.gemm_w4a16_scratch(args));
     for_each_tile(kernels, pool, args.m, args.w->n, args.epilogue, args.y, [&](const Tile& t) { kernels.gemm_w4a16(args, t, pool.scratch()); });
 }

@@ -2,6 +2,8 @@
 // hands each to the kernel table's version of the op.
 #pragma once
 
+#include <vector>
+
 #include "backend/cpu/cpu_kernels.h"
 
 namespace svdq {
@@ -13,7 +15,8 @@ void run_quantize_act(const CpuKernels& kernels, ThreadPool& pool, const Quantiz
 // columns writes (its column tiles).
 int64_t quantize_stage_slots(const CpuKernels& kernels, int64_t n);
 void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Args& args);
-void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);
+// `prepared` holds x as the level's prepare_w4a16 leaves it (kept between calls).
+void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, GemmFloatArgs args, std::vector<float>& prepared);
 void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);
 void run_gemm_bf16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);
 

@@ -3,8 +3,10 @@
 // nibbles are widened once into the per-thread scratch as BF16 pairs
 // (k, k + 1) per column, the operand layout vdpbf16ps wants: q (-8..7)
 // without zeros, u = q + 8 (0..15) with AWQ's, both exact in BF16. X is
-// rounded to BF16 once per row block and K block (RNE, as AWQ and Nunchaku
-// engines feed 16-bit activations), its pairs broadcast as 32-bit words.
+// rounded to BF16 (RNE, as AWQ and Nunchaku engines feed 16-bit
+// activations) once per GEMM before the tiles, by prepare_w4a16_avx512bf16
+// (per tile, the pass was repeated for every column tile: ~14% of the GEMM
+// at 3072 x 3072); its pairs are broadcast as 32-bit words.
 // Per 64-group each lane sums w x in fp32 (the products are exact), then
 // acc += scale * sum(q x), or with AWQ zeros acc += scale * sum(u x) +
 // zero * sum(x), the weight being exactly q * scale or u * scale + zero.
@@ -26,7 +28,7 @@ using avx512bf16::as_bf16;
 
 constexpr int64_t kKBlock = 256;   // two panels' widened slices: 16 KiB of L1
 constexpr int64_t kGroups = kKBlock / 64;
-constexpr int64_t kRowBlock = 96;  // rows of X rounded at once (the table's tile)
+constexpr int64_t kRowBlock = 96;  // rows per pass over the K block's panels (the table's tile)
 constexpr int kPairs = 32;         // k pairs per 64-group
 constexpr int kTileRows = 7;       // 7 x 2 panels: 14 sums and 14 accumulators in zmm
 
@@ -98,7 +100,7 @@ void widen_groups(const std::vector<uint16_t>& v, int64_t panel, int64_t all_gro
 
 // Rows [m0, m1) of X, K block kb, rounded to BF16 into xb [rows][kc], and
 // with AWQ zeros (sums not null) each group's sum of the rounded values into
-// sums [rows][kc / 64].
+// sums [rows][kc / 64] (prepare_w4a16_avx512bf16 passes all of K).
 void round_rows(const float* x, int64_t ldx, int64_t m0, int64_t m1, const avx2::KBlock& kb, uint16_t* xb, float* sums) {
     const __m512bh ones = as_bf16(_mm512_set1_epi16(0x3F80));
     const int64_t groups = kb.kc / 64;
@@ -120,8 +122,9 @@ void round_rows(const float* x, int64_t ldx, int64_t m0, int64_t m1, const avx2:
 
 // Where one call of the register tile reads and writes.
 struct PanelsArgs {
-    const uint16_t* xb;    // rounded rows of the K block, [rows][kc]
-    const float* sums;     // [rows][kc / 64], with AWQ zeros
+    const uint16_t* xb;    // rounded rows from the K block's start, ldx apart
+    const float* sums;     // their group sums from the K block's first group, lds apart, with AWQ zeros
+    int64_t ldx, lds;
     const uint16_t* wide;  // NP widened panel slices, kc * 16 BF16 apart
     const float* scales;   // NP panels' group scales, [NP][kGroups][16]
     const float* zeros;    // the same for AWQ zeros
@@ -140,7 +143,7 @@ struct PanelsArgs {
 template <int MR, int NP, bool Zeros>
 void tile_rows(const PanelsArgs& a, int64_t r0, int64_t m) {
     const int64_t kc = a.kb.kc, groups = kc / 64, ldy = a.w->n;
-    const uint32_t* xp = reinterpret_cast<const uint32_t*>(a.xb + r0 * kc);
+    const uint32_t* xp = reinterpret_cast<const uint32_t*>(a.xb + r0 * a.ldx);
     int widths[NP];
     __mmask16 lanes[NP];
     SVDQ_UNROLL
@@ -167,7 +170,7 @@ void tile_rows(const PanelsArgs& a, int64_t r0, int64_t m) {
             for (int c = 0; c < NP; ++c) w[c] = as_bf16(_mm512_load_si512(a.wide + c * kc * 16 + pair * 32));
             SVDQ_UNROLL
             for (int r = 0; r < MR; ++r) {
-                const __m512bh xr = as_bf16(_mm512_set1_epi32(static_cast<int>(xp[r * kc / 2 + pair])));
+                const __m512bh xr = as_bf16(_mm512_set1_epi32(static_cast<int>(xp[r * a.ldx / 2 + pair])));
                 SVDQ_UNROLL
                 for (int c = 0; c < NP; ++c) dot[r][c] = _mm512_dpbf16_ps(dot[r][c], w[c], xr);
             }
@@ -179,7 +182,7 @@ void tile_rows(const PanelsArgs& a, int64_t r0, int64_t m) {
                 acc[r][c] = _mm512_fmadd_ps(dot[r][c], _mm512_load_ps(a.scales + (c * kGroups + g) * 16), acc[r][c]);
                 if constexpr (Zeros)
                     acc[r][c] = _mm512_fmadd_ps(_mm512_load_ps(a.zeros + (c * kGroups + g) * 16),
-                                                _mm512_set1_ps(a.sums[(r0 + r) * groups + g]), acc[r][c]);
+                                                _mm512_set1_ps(a.sums[(r0 + r) * a.lds + g]), acc[r][c]);
             }
     }
     SVDQ_UNROLL
@@ -203,26 +206,37 @@ void block_rows(const PanelsArgs& a, int64_t m0, int64_t m1) {
 
 }  // namespace
 
-// Two widened panel slices, their group scales and zeros in fp32, a row
-// block of BF16 X and its group sums.
+// X's BF16 rows [m][k], then with AWQ zeros their group sums [m][k / 64].
+size_t prepare_w4a16_avx512bf16_bytes(const GemmFloatArgs& a) {
+    const size_t values = static_cast<size_t>(a.m * a.w->k);
+    return values * sizeof(uint16_t) + (a.w->zeros.empty() ? 0 : values / 64 * sizeof(float));
+}
+
+void prepare_w4a16_avx512bf16(const GemmFloatArgs& a, int64_t m0, int64_t m1, void* prepared) {
+    const int64_t k = a.w->k;
+    uint16_t* const xb = static_cast<uint16_t*>(prepared);
+    float* const sums = a.w->zeros.empty() ? nullptr : reinterpret_cast<float*>(xb + a.m * k);
+    round_rows(a.x, k, m0, m1, avx2::KBlock{0, k, true, true}, xb + m0 * k, sums ? sums + m0 * (k / 64) : nullptr);
+}
+
+// Two widened panel slices and their group scales and zeros in fp32.
 size_t gemm_w4a16_avx512bf16_scratch(const GemmFloatArgs& /*a*/) {
-    return static_cast<size_t>(2 * kKBlock * 16 / 2 + 2 * 2 * kGroups * 16 + kRowBlock * kKBlock / 2 + kRowBlock * kGroups);
+    return static_cast<size_t>(2 * kKBlock * 16 / 2 + 2 * 2 * kGroups * 16);
 }
 
 void gemm_w4a16_avx512bf16(const GemmFloatArgs& a, const Tile& t, float* scratch) {
     uint16_t* const wide = reinterpret_cast<uint16_t*>(scratch);
     float* const scales = scratch + kKBlock * 16;
     float* const zeros = scales + 2 * kGroups * 16;
-    uint16_t* const xb = reinterpret_cast<uint16_t*>(zeros + 2 * kGroups * 16);
-    float* const sums = reinterpret_cast<float*>(xb + kRowBlock * kKBlock);
     // Without zeros the weight is q * scale: q = u - 8 is exact in BF16 too,
     // so the group needs neither X's sum nor the zero's FMA.
     const bool awq = !a.w->zeros.empty();
-    const int64_t all_groups = a.w->k / 64;
+    const int64_t k = a.w->k, all_groups = k / 64;
+    const uint16_t* const xb = static_cast<const uint16_t*>(a.prepared);
+    const float* const sums = awq ? reinterpret_cast<const float*>(xb + a.m * k) : nullptr;
     for (int64_t m0 = t.m0; m0 < t.m1; m0 += kRowBlock) {
         const int64_t m1 = std::min(t.m1, m0 + kRowBlock);
-        avx2::for_each_k_block(a.w->k, kKBlock, [&](const avx2::KBlock& kb) {
-            round_rows(a.x, a.w->k, m0, m1, kb, xb, awq ? sums : nullptr);
+        avx2::for_each_k_block(k, kKBlock, [&](const avx2::KBlock& kb) {
             for (int64_t n0 = t.n0; n0 < t.n1; n0 += 32) {
                 const int np = n0 + 16 < t.n1 ? 2 : 1;
                 for (int c = 0; c < np; ++c) {
@@ -230,8 +244,19 @@ void gemm_w4a16_avx512bf16(const GemmFloatArgs& a, const Tile& t, float* scratch
                     widen_groups(a.w->scales, n0 / 16 + c, all_groups, kb, scales + c * kGroups * 16);
                     if (awq) widen_groups(a.w->zeros, n0 / 16 + c, all_groups, kb, zeros + c * kGroups * 16);
                 }
-                const PanelsArgs pa{xb, sums, wide, scales, zeros, a.w, kb, n0, static_cast<int>(std::min<int64_t>(32, t.n1 - n0)),
-                                    &a.epilogue, a.y};
+                const PanelsArgs pa{xb + m0 * k + kb.k0,
+                                    awq ? sums + m0 * all_groups + kb.k0 / 64 : nullptr,
+                                    k,
+                                    all_groups,
+                                    wide,
+                                    scales,
+                                    zeros,
+                                    a.w,
+                                    kb,
+                                    n0,
+                                    static_cast<int>(std::min<int64_t>(32, t.n1 - n0)),
+                                    &a.epilogue,
+                                    a.y};
                 if (np == 2)
                     awq ? block_rows<2, true>(pa, m0, m1) : block_rows<2, false>(pa, m0, m1);
                 else
