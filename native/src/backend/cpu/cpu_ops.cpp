@@ -24,11 +24,23 @@ void run_head_stage(const HeadStage& h, const Tile& t, float* y, int64_t n) {
     }
 }
 
-// An all-ones exponent: Inf or NaN (bits, so the row scan vectorizes).
+// An all-ones exponent: Inf or NaN.
 bool non_finite(float v) {
     uint32_t bits;
     std::memcpy(&bits, &v, sizeof bits);
     return (bits & 0x7f800000u) == 0x7f800000u;
+}
+
+// The same test over row[n0, n1), OR-ed in unsigned lanes so the compiler
+// vectorizes it (GCC 12 compiles an OR of bools to a scalar loop).
+bool any_non_finite(const float* row, int64_t n0, int64_t n1) {
+    uint32_t found = 0;
+    for (int64_t j = n0; j < n1; ++j) {
+        uint32_t bits;
+        std::memcpy(&bits, row + j, sizeof bits);
+        found |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    return found != 0;
 }
 
 // The flat index into y [m, n] of tile t's first non-finite value in
@@ -36,9 +48,7 @@ bool non_finite(float v) {
 int64_t first_non_finite(const float* y, const Tile& t, int64_t n) {
     for (int64_t i = t.m0; i < t.m1; ++i) {
         const float* row = y + i * n;
-        bool any = false;
-        for (int64_t j = t.n0; j < t.n1; ++j) any |= non_finite(row[j]);
-        if (any)
+        if (any_non_finite(row, t.n0, t.n1))
             for (int64_t j = t.n0; j < t.n1; ++j)
                 if (non_finite(row[j])) return i * n + j;
     }
