@@ -230,12 +230,8 @@ run_mono() {
   SVDQ_NATIVE_DIR="$BUILD_DIR/lib" run_counted mono tests/mono/run.sh "$BUILD_DIR/mono"
 }
 
-# Tests at a model's scale: a 2048-pixel decode's memory bound, the VAE at
-# FLUX's widths, a T5-XXL-width block. Their code runs at small sizes in
-# other tests (VaeMath, VaeTiling, T5W4A16Test); at these sizes they took a
-# third of the sanitized run, so they run in the main build only.
-MODEL_SCALE_TESTS='VaeMemory.Decode2048StaysUnderItsBound:VaeFlux.FluxConfigurationDecodesAndEncodes'
-MODEL_SCALE_TESTS+=':T5W4A16Test.XxlWidthBlockErrorAgainstFloat'
+# The tests at a model's scale, which run in the main build only, as a gtest filter.
+MODEL_SCALE_TESTS=$(grep -v '^#' native/tests/model_scale_tests | paste -sd:)
 
 # The native suite built by clang with AddressSanitizer and UBSan in its own
 # folder, at the CPU's best level (the fuzzers already run sanitized).

@@ -175,8 +175,8 @@ TEST_P(FusedMlpTest, GivesTheSameBitsOnOneTwoAndThreeThreads) {
     }
 }
 
-// fc1 with positive weights and no branch or bias: a row of x at -3e38
-// overflows every output of that row to -Inf, which GELU turns into NaN, so
+// fc1 with positive weights and no branch: a row of x at -3e38 overflows
+// every output of that row to -Inf, which GELU turns into NaN, so
 // the row holds NaN and no Inf and its group scales can stay finite. The
 // fused path must refuse it as fc2's own forward would, branch or not.
 class FusedMlpNonFiniteTest : public testing::TestWithParam<svdq_cpu_level> {};
@@ -184,13 +184,8 @@ class FusedMlpNonFiniteTest : public testing::TestWithParam<svdq_cpu_level> {};
 TEST_P(FusedMlpNonFiniteTest, RefusesANanHiddenRow) {
     SVDQ_REQUIRE_LEVEL(GetParam());
     constexpr int64_t BadRow = 5;
-    LinearWeights w1;
-    w1.scheme = SVDQ_SCHEME_W4A4;
-    w1.format = SVDQ_FORMAT_INT4;
-    w1.activation = SVDQ_ACTIVATION_GELU_TANH;
-    w1.n = Hidden;
-    w1.k = In;
-    w1.weight = test::gaussian(static_cast<size_t>(Hidden * In), 43);
+    const test::LinearCase gelu_only{"fc1", SVDQ_SCHEME_W4A4, false, false, false, false, true, false};
+    LinearWeights w1 = test::case_weights(gelu_only, Hidden, In, Rank, false);
     for (float& v : w1.weight) v = 0.01f + std::fabs(v);
     std::vector<float> x = test::gaussian(static_cast<size_t>(M * In), 44);
     std::fill(x.begin() + BadRow * In, x.begin() + (BadRow + 1) * In, -3e38f);

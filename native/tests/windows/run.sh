@@ -76,14 +76,11 @@ mkdir -p "$(dirname "$WINEPREFIX")"
 # svdquant_api_tests.exe finds svdquant.dll in lib/ through the search path.
 export WINEPATH="Z:${build//\//\\}\\lib"
 
-# Left out: the tests at a model's scale (a 2048-pixel decode's memory
-# bound, the VAE at FLUX's widths, a T5-XXL-width block), which run on Linux
-# only: their code runs here at small sizes, and they took 40% of this unit
-# run. None is left out for failing under wine: the POSIX-only cases (FIFOs,
-# symlinks, permission bits, fork, RLIMIT_FSIZE) are left out of the Windows
-# build by #ifndef _WIN32 in their files.
-unit_filter="VaeMemory.Decode2048StaysUnderItsBound:VaeFlux.FluxConfigurationDecodesAndEncodes"
-unit_filter+=":T5W4A16Test.XxlWidthBlockErrorAgainstFloat"
+# Left out: the tests at a model's scale (native/tests/model_scale_tests),
+# which the Linux main build runs. None is left out for failing under wine:
+# the POSIX-only cases (FIFOs, symlinks, permission bits, fork, RLIMIT_FSIZE)
+# are left out of the Windows build by #ifndef _WIN32 in their files.
+unit_filter=$(grep -v '^#' native/tests/model_scale_tests | paste -sd:)
 api_filter=""
 # What runs again at the capped levels: kernels, attention, linear layers, FLUX.
 level_suites='*CpuKernel*:*Attention*:*BackendOps*:*Linear.*:*NunchakuLinear*:Flux.*:FluxQuantized.*'

@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_ops.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 
@@ -11,6 +12,13 @@
 namespace svdq {
 
 namespace {
+
+// f(begin, end) over [0, count) cut into up to four blocks per thread.
+template <class F>
+void for_each_block(ThreadPool& pool, int64_t count, const F& f) {
+    const int64_t blocks = std::min<int64_t>(count, pool.size() * 4);
+    pool.parallel_for(blocks, [&](int64_t b) { f(count * b / blocks, count * (b + 1) / blocks); });
+}
 
 // The head stage on tile t of y [m, n]: the heads of q and k it holds whole.
 void run_head_stage(const HeadStage& h, const Tile& t, float* y, int64_t n) {
@@ -24,15 +32,9 @@ void run_head_stage(const HeadStage& h, const Tile& t, float* y, int64_t n) {
     }
 }
 
-// An all-ones exponent: Inf or NaN.
-bool non_finite(float v) {
-    uint32_t bits;
-    std::memcpy(&bits, &v, sizeof bits);
-    return (bits & 0x7f800000u) == 0x7f800000u;
-}
-
-// The same test over row[n0, n1), OR-ed in unsigned lanes so the compiler
-// vectorizes it (GCC 12 compiles an OR of bools to a scalar loop).
+// Whether row[n0, n1) holds Inf or NaN (an all-ones exponent), OR-ed in
+// unsigned lanes so the compiler vectorizes it (GCC 12 compiles an OR of
+// bools to a scalar loop).
 bool any_non_finite(const float* row, int64_t n0, int64_t n1) {
     uint32_t found = 0;
     for (int64_t j = n0; j < n1; ++j) {
@@ -50,7 +52,7 @@ int64_t first_non_finite(const float* y, const Tile& t, int64_t n) {
         const float* row = y + i * n;
         if (any_non_finite(row, t.n0, t.n1))
             for (int64_t j = t.n0; j < t.n1; ++j)
-                if (non_finite(row[j])) return i * n + j;
+                if (!std::isfinite(row[j])) return i * n + j;
     }
     return -1;
 }
@@ -111,9 +113,8 @@ void for_each_tile(const CpuKernels& kernels, ThreadPool& pool, int64_t m, int64
 // lowrank_act = the quantize stage's slots summed in column order.
 void reduce_partials(ThreadPool& pool, const QuantizeStage& q, int64_t m, int64_t slots) {
     const int64_t count = m * q.rank;
-    const int64_t blocks = std::min<int64_t>(count, pool.size() * 4);
-    pool.parallel_for(blocks, [&](int64_t b) {
-        for (int64_t i = count * b / blocks; i < count * (b + 1) / blocks; ++i) {
+    for_each_block(pool, count, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
             float acc = q.partials[i];
             for (int64_t c = 1; c < slots; ++c) acc += q.partials[c * count + i];
             q.lowrank_act[i] = acc;
@@ -124,11 +125,8 @@ void reduce_partials(ThreadPool& pool, const QuantizeStage& q, int64_t m, int64_
 }  // namespace
 
 void run_quantize_act(const CpuKernels& kernels, ThreadPool& pool, const QuantizeActArgs& args) {
-    const int64_t blocks = std::min<int64_t>(args.m, pool.size() * 4);
     pool.reserve_scratch(kernels.quantize_act_scratch(args));
-    pool.parallel_for(blocks, [&](int64_t b) {
-        kernels.quantize_act(args, args.m * b / blocks, args.m * (b + 1) / blocks, pool.scratch());
-    });
+    for_each_block(pool, args.m, [&](int64_t begin, int64_t end) { kernels.quantize_act(args, begin, end, pool.scratch()); });
 }
 
 int64_t quantize_stage_slots(const CpuKernels& kernels, int64_t n) {
@@ -150,10 +148,7 @@ void run_gemm_w4a4(const CpuKernels& kernels, ThreadPool& pool, const GemmW4A4Ar
 void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, GemmFloatArgs args, std::vector<float>& prepared) {
     if (kernels.prepare_w4a16 != nullptr) {
         prepared.resize((kernels.prepare_w4a16_bytes(args) + sizeof(float) - 1) / sizeof(float));
-        const int64_t blocks = std::min<int64_t>(args.m, pool.size() * 4);
-        pool.parallel_for(blocks, [&](int64_t b) {
-            kernels.prepare_w4a16(args, args.m * b / blocks, args.m * (b + 1) / blocks, prepared.data());
-        });
+        for_each_block(pool, args.m, [&](int64_t begin, int64_t end) { kernels.prepare_w4a16(args, begin, end, prepared.data()); });
         args.prepared = prepared.data();
     }
     pool.reserve_scratch(kernels.gemm_w4a16_scratch(args));
@@ -170,10 +165,8 @@ void run_gemm_bf16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatA
 }
 
 void run_add_activation(ThreadPool& pool, float* y, const float* addend, int64_t count, int32_t activation) {
-    const int64_t blocks = std::min<int64_t>(count, pool.size() * 4);
-    pool.parallel_for(blocks, [&](int64_t b) {
-        for (int64_t i = count * b / blocks; i < count * (b + 1) / blocks; ++i)
-            y[i] = apply_activation(y[i] + addend[i], activation);
+    for_each_block(pool, count, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) y[i] = apply_activation(y[i] + addend[i], activation);
     });
 }
 
