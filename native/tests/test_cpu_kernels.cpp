@@ -379,7 +379,8 @@ TEST_P(CpuKernelTest, GemmW4A4WithBranchMatchesFloat64OnDequantizedOperands) {
     const Acts qx = quantize_acts(x, m, k, pool_);
     const Int4Matrix qw = quantize_int4(w.data(), n, k, pool_);
     const PackedWeights pw = kernels().pack_w4a4(qw);
-    const PackedWeights pup = kernels().pack_lowrank_up(up.data(), n, rank);
+    const PackedWeights pup = pack_lowrank_up(kernels(), up.data(), n, rank);
+    EXPECT_EQ(unpack_lowrank_up(kernels(), pup, n, rank), up) << "the level's layout gives every (BF16) value back";
     std::vector<float> y(static_cast<size_t>(m * n));
     for (int32_t activation : {SVDQ_ACTIVATION_NONE, SVDQ_ACTIVATION_GELU_TANH}) {
         for (bool branch : {false, true}) {
@@ -486,7 +487,7 @@ TEST_P(CpuKernelTest, Avx512KernelsEqualAvx2BitForBit) {
         std::vector<float> y(static_cast<size_t>(m * n));
         const std::string name = op;
         if (name == "w4a4") {
-            const PackedWeights pw = kern.pack_w4a4(qw), pup = kern.pack_lowrank_up(up.data(), n, rank);
+            const PackedWeights pw = kern.pack_w4a4(qw), pup = pack_lowrank_up(kern, up.data(), n, rank);
             run_gemm_w4a4(kern, pool_, {qx.q.data(), qx.scales.data(), qx.sums.data(), m, &pw, act.data(), &pup, rank,
                                         y.data(), {bias.data(), SVDQ_ACTIVATION_GELU_TANH}});
         } else if (name == "f32" || name == "bf16") {

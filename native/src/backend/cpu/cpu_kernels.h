@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "backend/cpu/packed_weights.h"
 #include "core/numerics/int4.h"
@@ -174,7 +175,10 @@ struct CpuKernels {
     PackedWeights (*pack_bf16)(const float* w, int64_t n, int64_t k);  // w's values rounded to BF16
     PackedWeights (*pack_w4a16)(const Int4Matrix& w, const float* zeros);
     PackedWeights (*pack_w4a4)(const Int4Matrix& w);
-    PackedWeights (*pack_lowrank_up)(const float* up, int64_t n, int64_t rank);
+    // The W4A4 kernel's layout of the branch's up-projection [n, rank], BF16:
+    // panels of this many columns, [n/width][rank][width], zero padded
+    // (width 1: row-major). pack_lowrank_up and unpack_lowrank_up use it.
+    int64_t lowrank_up_width;
     void (*quantize_act)(const QuantizeActArgs&, int64_t row_begin, int64_t row_end, float* scratch);
     size_t (*quantize_act_scratch)(const QuantizeActArgs&);
     void (*gemm_w4a4)(const GemmW4A4Args&, const Tile&);
@@ -201,12 +205,16 @@ struct CpuKernels {
 // The best kernels at or below `level`.
 const CpuKernels& cpu_kernels_for(svdq_cpu_level level);
 
+// The branch's up-projection [n, rank] in the layout of `kernels`, and back
+// (exact: the values are BF16 already when they come back).
+PackedWeights pack_lowrank_up(const CpuKernels& kernels, const float* up, int64_t n, int64_t rank);
+std::vector<float> unpack_lowrank_up(const CpuKernels& kernels, const PackedWeights& packed, int64_t n, int64_t rank);
+
 // Scalar references. Their packed layouts are the canonical ones: float
 // [n, k] row-major, the low-rank up-projection BF16 [n, rank] row-major, and
 // Int4Matrix's bytes and (BF16) scales as they are.
 PackedWeights pack_f32_scalar(const float* w, int64_t n, int64_t k);
 PackedWeights pack_bf16_scalar(const float* w, int64_t n, int64_t k);
-PackedWeights pack_lowrank_up_scalar(const float* up, int64_t n, int64_t rank);
 PackedWeights pack_int4_scalar(const Int4Matrix& w);
 PackedWeights pack_w4a16_scalar(const Int4Matrix& w, const float* zeros);  // pack_int4_scalar + zeros as given
 void quantize_act_scalar(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float* scratch);
@@ -224,7 +232,6 @@ PackedWeights pack_f32_avx2(const float* w, int64_t n, int64_t k);
 PackedWeights pack_bf16_avx2(const float* w, int64_t n, int64_t k);
 PackedWeights pack_w4a16_avx2(const Int4Matrix& w, const float* zeros);
 PackedWeights pack_w4a4_avx2(const Int4Matrix& w);
-PackedWeights pack_lowrank_up_avx2(const float* up, int64_t n, int64_t rank);
 void quantize_act_avx2(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float* scratch);
 size_t quantize_act_avx2_scratch(const QuantizeActArgs& a);
 void gemm_w4a4_avx2(const GemmW4A4Args& a, const Tile& t);
@@ -238,7 +245,6 @@ size_t attention_avx2_scratch(const AttentionArgs& a);
 // AVX-512 (F, BW, VL, VNNI) versions, on the AVX2 levels' packed layouts
 // except W4A4's; the avx512_vnni level runs the AVX2 attention.
 PackedWeights pack_w4a4_avx512(const Int4Matrix& w);
-PackedWeights pack_lowrank_up_avx512(const float* up, int64_t n, int64_t rank);
 void quantize_act_avx512(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float* scratch);
 size_t quantize_act_avx512_scratch(const QuantizeActArgs& a);
 void gemm_w4a4_avx512(const GemmW4A4Args& a, const Tile& t);

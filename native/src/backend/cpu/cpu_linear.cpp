@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstring>
 #include <string>
 
 #include "backend/cpu/cpu_backend.h"
@@ -83,7 +82,7 @@ CpuLinear::CpuLinear(const CpuKernels& kernels, ThreadPool& pool, const LinearWe
             if (rank_ == 0) break;
             const std::vector<float> down = down_reading_input(w);
             if (branch_execution_ == SVDQ_BRANCH_FUSED && format_ == SVDQ_FORMAT_INT4) {
-                up_ = kernels_->pack_lowrank_up(w.up.data(), n_, rank_);
+                up_ = pack_lowrank_up(*kernels_, w.up.data(), n_, rank_);
                 down_ = to_bf16(down.data(), down.size());
             } else {  // the same BF16 values as GEMM weights
                 up_ = kernels_->pack_bf16(w.up.data(), n_, rank_);
@@ -108,25 +107,6 @@ namespace {
 constexpr int64_t kBranchRankMultiple = 16;
 
 int64_t round_up(int64_t v, int64_t multiple) { return (v + multiple - 1) / multiple * multiple; }
-
-// The fused branch's up-projection back as row-major [n, rank] floats (exact:
-// BF16 widened). Every level packs it as panels of its W4A4 kernel's width,
-// [n/width][rank][width] (row-major is width 1); the width whose unpacking
-// packs back to the same bytes is the level's, and then the unpacking is
-// exact, since packing keeps every value.
-std::vector<float> unpack_lowrank_up(const CpuKernels& kernels, const PackedWeights& packed, int64_t n, int64_t rank) {
-    std::vector<float> up(static_cast<size_t>(n * rank));
-    for (const int64_t width : {1, 8, 16, 32, 64}) {
-        if (packed.data_bytes != static_cast<size_t>(round_up(n, width) * rank) * sizeof(uint16_t)) continue;
-        const uint16_t* halves = packed.halves();
-        for (int64_t i = 0; i < n; ++i)
-            for (int64_t q = 0; q < rank; ++q)
-                up[static_cast<size_t>(i * rank + q)] = bf16_to_float(halves[(i / width) * rank * width + q * width + i % width]);
-        const PackedWeights again = kernels.pack_lowrank_up(up.data(), n, rank);
-        if (again.data_bytes == packed.data_bytes && std::memcmp(again.bytes(), packed.bytes(), packed.data_bytes) == 0) return up;
-    }
-    fail(SVDQ_ERROR_INTERNAL, "the fused low-rank up-projection is packed in an unknown layout");
-}
 
 }  // namespace
 
@@ -169,7 +149,7 @@ void CpuLinear::set_low_rank_updates(const std::vector<LowRankUpdate>& updates) 
                     up[static_cast<size_t>(i * rank + at + q)] = u.scale * u.up[static_cast<size_t>(i * u.rank + q)];
             at += u.rank;
         }
-        PackedWeights packed_up = kernels_->pack_lowrank_up(up.data(), n_, rank);
+        PackedWeights packed_up = pack_lowrank_up(*kernels_, up.data(), n_, rank);
         fused_up_ = std::move(packed_up);
         fused_down_ = std::move(down);
         fused_rank_ = rank;

@@ -17,8 +17,6 @@ PackedWeights pack_bf16_scalar(const float* w, int64_t n, int64_t k) {
     return p;
 }
 
-PackedWeights pack_lowrank_up_scalar(const float* up, int64_t n, int64_t rank) { return pack_bf16_scalar(up, n, rank); }
-
 PackedWeights pack_int4_scalar(const Int4Matrix& w) {
     PackedWeights p = allocate_packed(w.rows, w.cols, w.packed.size());
     std::memcpy(p.mutable_bytes(), w.packed.data(), w.packed.size());

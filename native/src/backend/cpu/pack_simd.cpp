@@ -77,13 +77,4 @@ PackedWeights pack_w4a16_avx2(const Int4Matrix& w, const float* zeros) {
 PackedWeights pack_w4a4_avx2(const Int4Matrix& w) { return pack_w4a4_panels(w, 8); }
 PackedWeights pack_w4a4_avx512(const Int4Matrix& w) { return pack_w4a4_panels(w, 16); }
 
-// Low-rank up-projection [n, rank] in BF16 as panels of the W4A4 kernel's
-// width: [n/width][rank][width].
-PackedWeights pack_lowrank_up_avx2(const float* up, int64_t n, int64_t rank) {
-    return pack_panels<uint16_t>(up, n, rank, 8, float_to_bf16);
-}
-PackedWeights pack_lowrank_up_avx512(const float* up, int64_t n, int64_t rank) {
-    return pack_panels<uint16_t>(up, n, rank, 16, float_to_bf16);
-}
-
 }  // namespace svdq

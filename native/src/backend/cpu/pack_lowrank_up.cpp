@@ -1,0 +1,33 @@
+// The branch's up-projection in the layout of each level's W4A4 kernel, and
+// back. Plain C++: packing runs on any CPU.
+#include "backend/cpu/cpu_kernels.h"
+#include "core/half.h"
+
+namespace svdq {
+
+namespace {
+
+// Where up[i, q] lies among the packed halves: [n/width][rank][width].
+size_t packed_index(int64_t width, int64_t rank, int64_t i, int64_t q) {
+    return static_cast<size_t>((i / width) * rank * width + q * width + i % width);
+}
+
+}  // namespace
+
+PackedWeights pack_lowrank_up(const CpuKernels& kernels, const float* up, int64_t n, int64_t rank) {
+    const int64_t width = kernels.lowrank_up_width;
+    PackedWeights p = allocate_packed(n, rank, static_cast<size_t>((n + width - 1) / width * width * rank) * sizeof(uint16_t));
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t q = 0; q < rank; ++q) p.mutable_halves()[packed_index(width, rank, i, q)] = float_to_bf16(up[i * rank + q]);
+    return p;
+}
+
+std::vector<float> unpack_lowrank_up(const CpuKernels& kernels, const PackedWeights& packed, int64_t n, int64_t rank) {
+    std::vector<float> up(static_cast<size_t>(n * rank));
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t q = 0; q < rank; ++q)
+            up[static_cast<size_t>(i * rank + q)] = bf16_to_float(packed.halves()[packed_index(kernels.lowrank_up_width, rank, i, q)]);
+    return up;
+}
+
+}  // namespace svdq
