@@ -26,14 +26,19 @@ private:
     std::filesystem::path path_;
 };
 
+// This process's folder.
+inline const std::filesystem::path& run_folder() {
+    static const RunFolder folder;
+    return folder.path();
+}
+
 // A path unique to this process and test (parameters included).
 inline std::string temp_path(const std::string& name) {
-    static const RunFolder folder;
     const testing::TestInfo* info = testing::UnitTest::GetInstance()->current_test_info();
     std::string test = info ? std::string(info->test_suite_name()) + "." + info->name() : "environment";
     for (char& c : test)
         if (c == '/') c = '_';  // parameterized tests have slashes in their names
-    return (folder.path() / (test + "_" + name)).string();
+    return (run_folder() / (test + "_" + name)).string();
 }
 
 }  // namespace svdq::test

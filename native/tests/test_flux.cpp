@@ -17,6 +17,7 @@
 #include "models/flux/flux_quantizer.h"
 #include "models/flux/flux_transformer.h"
 #include "formats/nunchaku_flux_layout.h"
+#include "flux_tiny_quantized.h"
 #include "temp_path.h"
 #include "test_util.h"
 
@@ -173,9 +174,7 @@ TEST_F(FluxQuantized, CalibratedSvdQuantBeatsRoundToNearest) {
 }
 
 TEST_F(FluxQuantized, FileFollowsNunchakuLayout) {
-    QuantizerOptions options;
-    options.rank = 16;
-    const std::string path = quantize("svdq_flux_tiny_layout.safetensors", options);
+    const std::string& path = test::flux_tiny_svdquant_r16();
     const SafeTensorsFile file(path);
     // Fused qkv, split single proj_out, AWQ adaLN, float embedders and norms under diffusers names.
     for (const char* name : {"transformer_blocks.0.attn.to_qkv.qweight", "transformer_blocks.0.attn.add_qkv_proj.proj_down",
@@ -192,16 +191,13 @@ TEST_F(FluxQuantized, FileFollowsNunchakuLayout) {
     EXPECT_EQ(info.format, SVDQ_FORMAT_INT4);
     EXPECT_EQ(info.rank, 16);
     EXPECT_EQ(FluxCheckpoint(path).config().num_layers, FluxCheckpoint(kModel).config().num_layers);
-    std::filesystem::remove(path);
 }
 
 // The same checkpoint under Nunchaku's v0 keys (qkv_proj, lora_down, smooth,
 // norms under the block) runs identically.
 TEST_F(FluxQuantized, NunchakuV0KeysLoadTheSameModel) {
-    QuantizerOptions options;
-    options.rank = 16;
-    const std::string path = quantize("svdq_flux_tiny_diffusers_keys.safetensors", options);
-    const std::string v0_path = path + ".v0.safetensors";
+    const std::string& path = test::flux_tiny_svdquant_r16();
+    const std::string v0_path = test::temp_path("v0.safetensors");
     {
         const SafeTensorsFile file(path);
         const nunchaku::W4A4TensorNames from = nunchaku::w4a4_tensor_names(nunchaku::Keys::Diffusers);
@@ -232,7 +228,6 @@ TEST_F(FluxQuantized, NunchakuV0KeysLoadTheSameModel) {
     const FluxInputSet in = tiny_inputs(model.config());
     EXPECT_EQ(model.forward(ctx, in.view()), v0_model.forward(ctx, in.view()));
     EXPECT_EQ(inspect_checkpoint(SafeTensorsFile(v0_path)).keys, SVDQ_KEYS_NUNCHAKU_V0);
-    std::filesystem::remove(path);
     std::filesystem::remove(v0_path);
 }
 
@@ -274,15 +269,14 @@ TEST_F(FluxQuantized, CancellingLeavesNoFile) {
 TEST_F(FluxQuantized, AlreadyQuantizedOrW4A16IsRefused) {
     QuantizerOptions options;
     options.rank = 16;
-    const std::string path = quantize("svdq_flux_tiny_twice.safetensors", options);
     Context ctx(test::context_options());
-    const FluxCheckpoint quantized(path);
+    const FluxCheckpoint quantized(test::flux_tiny_svdquant_r16());
     const FluxInputSet calibration = tiny_inputs(quantized.config());
-    EXPECT_THROW(quantize_flux(ctx, quantized, {calibration.view()}, options, path + ".again"), Error);
+    const std::string again = test::temp_path("again.safetensors");
+    EXPECT_THROW(quantize_flux(ctx, quantized, {calibration.view()}, options, again), Error);
     options.method = SVDQ_QUANT_W4A16;
-    EXPECT_THROW(quantize_flux(ctx, FluxCheckpoint(kModel), {calibration.view()}, options, path + ".again"), Error);
-    EXPECT_FALSE(std::filesystem::exists(path + ".again"));
-    std::filesystem::remove(path);
+    EXPECT_THROW(quantize_flux(ctx, FluxCheckpoint(kModel), {calibration.view()}, options, again), Error);
+    EXPECT_FALSE(std::filesystem::exists(again));
 }
 
 TEST(Flux, MissingGuidanceIsANamedError) {

@@ -23,6 +23,7 @@
 #include "models/flux/flux_input_set.h"
 #include "models/flux/flux_quantizer.h"
 #include "models/flux/flux_transformer.h"
+#include "flux_tiny_quantized.h"
 #include "temp_path.h"
 #include "test_util.h"
 
@@ -212,7 +213,7 @@ TEST(FluxLoraModel, QuantizedModelWithLoraStaysAsCloseAsWithout) {
     const std::vector<float> float_own = run(ctx, FluxTransformer(ctx, FluxCheckpoint(kModel)));
     const std::vector<float> float_merged = run(ctx, FluxTransformer(ctx, FluxCheckpoint(merged_folder("merged", {{&lora, 0.8f}}))));
 
-    FluxTransformer model(ctx, FluxCheckpoint(quantized(ctx, "plain")));
+    FluxTransformer model(ctx, FluxCheckpoint(test::flux_tiny_svdquant_r16()));
     const double own = test::frobenius_rel_error(run(ctx, model), float_own);
     model.add_lora(ctx, lora, 0.8f, "five slots");
     const double run_time = test::frobenius_rel_error(run(ctx, model), float_merged);
@@ -264,7 +265,7 @@ class FluxLoraSwitching : public testing::TestWithParam<bool> {};
 
 TEST_P(FluxLoraSwitching, StrengthZeroRemoveAndClearRestoreTheModel) {
     Context ctx(test::context_options());
-    FluxTransformer model(ctx, FluxCheckpoint(GetParam() ? quantized(ctx, "plain") : kModel));
+    FluxTransformer model(ctx, FluxCheckpoint(GetParam() ? test::flux_tiny_svdquant_r16() : kModel));
     const std::vector<float> own = run(ctx, model);
 
     const int32_t a = model.add_lora(ctx, every_slot_lora(41), 0.0f, "a");
@@ -296,7 +297,7 @@ TEST_P(FluxLoraSwitching, StrengthZeroRemoveAndClearRestoreTheModel) {
 
 TEST_P(FluxLoraSwitching, TwoLorasEqualOneHoldingBoth) {
     Context ctx(test::context_options());
-    FluxTransformer model(ctx, FluxCheckpoint(GetParam() ? quantized(ctx, "plain") : kModel));
+    FluxTransformer model(ctx, FluxCheckpoint(GetParam() ? test::flux_tiny_svdquant_r16() : kModel));
     const FluxLoraMatch first = match_of({random_update("transformer_blocks.0.qkv", 4, 0.2, 81),
                                           random_update("single_transformer_blocks.1.fc2", 8, 0.2, 83)});
     const FluxLoraMatch second = match_of({random_update("transformer_blocks.0.qkv", 12, 0.2, 85),
@@ -319,7 +320,7 @@ TEST_P(FluxLoraSwitching, TwoLorasEqualOneHoldingBoth) {
 // outputs stay as they were.
 TEST_P(FluxLoraSwitching, BadLorasAreNamedAndChangeNothing) {
     Context ctx(test::context_options());
-    FluxTransformer model(ctx, FluxCheckpoint(GetParam() ? quantized(ctx, "plain") : kModel));
+    FluxTransformer model(ctx, FluxCheckpoint(GetParam() ? test::flux_tiny_svdquant_r16() : kModel));
     const int32_t a = model.add_lora(ctx, every_slot_lora(91), 0.5f, "good");
     const std::vector<float> before = run(ctx, model);
 
@@ -357,7 +358,7 @@ TEST_P(FluxLoraSwitching, BadLorasAreNamedAndChangeNothing) {
 // set, so every output is the model's own or the LoRA's, bit for bit.
 TEST_P(FluxLoraSwitching, ChangesNeverMeetARunningForward) {
     Context ctx(test::context_options()), other(test::context_options());
-    FluxTransformer model(ctx, FluxCheckpoint(GetParam() ? quantized(ctx, "plain") : kModel));
+    FluxTransformer model(ctx, FluxCheckpoint(GetParam() ? test::flux_tiny_svdquant_r16() : kModel));
     const std::vector<float> own = run(ctx, model);
     const int32_t a = model.add_lora(ctx, every_slot_lora(101), 0.7f, "a");
     const std::vector<float> with_a = run(ctx, model);

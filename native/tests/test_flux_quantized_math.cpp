@@ -13,11 +13,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <algorithm>
 #include <functional>
 #include <map>
-#include <random>
 #include <type_traits>
 
 #include "backend/backend.h"
@@ -33,6 +31,7 @@
 #include "formats/nunchaku_w4a16_linear.h"
 #include "core/numerics/int4.h"
 #include "quant/quantizer.h"
+#include "flux_tiny_quantized.h"
 #include "test_util.h"
 #include "w4a4_replay_reference.h"
 
@@ -192,22 +191,11 @@ void quantize_in_memory(Context& ctx, const FluxLayerLoader& load, int64_t index
     }
 }
 
-// flux-tiny quantized once (SVDQuant INT4, rank 16, calibrated on its inputs) for the whole suite.
+// flux-tiny quantized once (SVDQuant INT4, rank 16, calibrated on its inputs).
 class FluxQuantizedFile : public ::testing::Test {
 protected:
-    static void SetUpTestSuite() {
-        Context ctx(test::context_options());
-        const FluxCheckpoint checkpoint(kModel);
-        // Named per process: other test runs may share the folder.
-        path_ = (std::filesystem::temp_directory_path() / ("svdq_flux_tiny_math_" + std::to_string(std::random_device{}()) + ".safetensors")).string();
-        quantize_flux(ctx, checkpoint, {tiny_inputs(checkpoint.config()).view()}, svdquant_r16(), path_);
-    }
-    static void TearDownTestSuite() { std::filesystem::remove(path_); }
-
-    static std::string path_;
+    const std::string& path_ = test::flux_tiny_svdquant_r16();
 };
-
-std::string FluxQuantizedFile::path_;
 
 }  // namespace
 

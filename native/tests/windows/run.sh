@@ -85,8 +85,8 @@ api_filter=""
 # What runs again at the capped levels: kernels, attention, linear layers, FLUX.
 level_suites='*CpuKernel*:*Attention*:*BackendOps*:*Linear.*:*NunchakuLinear*:Flux.*:FluxQuantized.*'
 
-passed=0 failed=0 skipped=0
-# run NAME LEVEL EXE [gtest args]: one gtest run under wine; adds its counts.
+# run NAME LEVEL EXE [gtest args]: one gtest run under wine; its counts go
+# to logs/NAME.counts ("passed failed skipped"), its report to stdout.
 run() {
   local name=$1 level=$2 exe=$3
   shift 3
@@ -102,16 +102,29 @@ run() {
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "windows: $name exited with $rc before its summary (see $log)"; fi
   echo "windows: $name (SVDQ_CPU_LEVEL=$level): $p passed, $f failed, $s skipped in $((SECONDS - t0)) s"
   grep -E '^\[  FAILED  \] [A-Za-z]' "$log" | grep -v ' ms)$' | sed 's/^/windows:   /' | head -20
-  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+  echo "$p $f $s" > "$build/logs/$name.counts"
 }
 
+# Two lanes at once (most tests use one core): the unit suite in two
+# GoogleTest shards, one per lane, then the C API suite in one lane and the
+# kernels again with the CPU capped in the other: AVX2 (this CPU's auto is
+# AVX-512) over FLUX and the linear layers, and scalar.
 start=$SECONDS
-run unit_auto auto svdquant_unit_tests --gtest_filter="-$unit_filter"
-run api_auto auto svdquant_api_tests --gtest_filter="-$api_filter"
-# The kernels again with the CPU capped: AVX2 (this CPU's auto is AVX-512)
-# over FLUX and the linear layers, and scalar.
+rm -f "$build"/logs/*.counts
+(
+  GTEST_TOTAL_SHARDS=2 GTEST_SHARD_INDEX=0 run unit_auto_1of2 auto svdquant_unit_tests --gtest_filter="-$unit_filter"
+  run api_auto auto svdquant_api_tests --gtest_filter="-$api_filter"
+) &
+lane=$!
+GTEST_TOTAL_SHARDS=2 GTEST_SHARD_INDEX=1 run unit_auto_2of2 auto svdquant_unit_tests --gtest_filter="-$unit_filter"
 run unit_avx2 avx2 svdquant_unit_tests --gtest_filter="$level_suites"
 run unit_scalar scalar svdquant_unit_tests --gtest_filter="$level_suites"
+wait "$lane"
 echo "windows: the wine runs took $((SECONDS - start)) s"
+passed=0 failed=0 skipped=0
+for name in unit_auto_1of2 unit_auto_2of2 api_auto unit_avx2 unit_scalar; do
+  read -r p f s < "$build/logs/$name.counts" 2>/dev/null || { p=0 f=1 s=0; echo "windows: $name left no counts"; }
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+done
 echo "windows: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
