@@ -270,20 +270,35 @@ run_sanitized() {
   echo "sanitized runs: $((SECONDS - start)) s"
 }
 
-# Tests the lower-level runs leave out: the fuzzers and the library check
-# test no kernel, a test pinned to a level (its name's parameter starts
-# with the level; CTest's name may go on with "  # GetParam() = ...") already
-# ran, unchanged, in the first run, and the tests at a model's scale run
-# their kernels at every level in smaller tests (a third of the scalar run).
-LOWER_LEVEL_EXCLUDE='^(fuzz_|simd_isolation$)|/(scalar|avx2|avx512_[a-z0-9]+)(_| |$)'
-LOWER_LEVEL_EXCLUDE+="|^($(grep -v '^#' native/tests/model_scale_tests | sed 's/\./\\./g' | paste -sd'|'))\$"
+# The native suite again at a lower level SVDQ_CPU_LEVEL, as the sanitized
+# one runs: each test program in one GoogleTest shard per core (a process
+# per test, as CTest runs them, took 91 s for the three lower levels here,
+# shards 40 s; the first run already ran every test alone). Left out: a
+# test pinned to a level (its name's parameter starts with the level), which
+# already ran, unchanged, in the first run, and the tests at a model's scale,
+# whose kernels smaller tests run at every level (a third of the scalar run);
+# the fuzzers, the library check and the format fixtures test no kernel.
+LOWER_LEVEL_FILTER="-$MODEL_SCALE_TESTS:*/scalar:*/scalar_*:*/avx2:*/avx2_*:*/avx512_*"
+run_lower_level() {  # LEVEL
+  log "native tests (sharded, $(basename "$BUILD_DIR"), SVDQ_CPU_LEVEL=$1)"
+  local t cuda=""
+  # As CTest runs them: the engine finds the CUDA plugin through SVDQ_CUDA_LIBRARY (not the C API tests).
+  [ -f "$BUILD_DIR/lib/libsvdquant_cuda.so" ] && cuda=$BUILD_DIR/lib/libsvdquant_cuda.so
+  for t in svdquant_unit_tests svdquant_allocation_tests svdquant_api_tests; do
+    if [ -n "$cuda" ] && [ "$t" != svdquant_api_tests ]; then
+      SVDQ_CUDA_LIBRARY=$cuda SVDQ_CPU_LEVEL=$1 run_gtest_shards "$BUILD_DIR/native/tests" "$BUILD_DIR/bin/$t" "$LOWER_LEVEL_FILTER"
+    else
+      SVDQ_CPU_LEVEL=$1 run_gtest_shards "$BUILD_DIR/native/tests" "$BUILD_DIR/bin/$t" "$LOWER_LEVEL_FILTER"
+    fi
+  done
+}
 
 # The native suite at the CPU's best level, then once more per lower level,
 # a subset on an emulated CPU without AVX, the suite built with sanitizers,
 # then NUnit; always all of them, ending with one line that sums them.
 run_tests() {
   run_ctest "$BUILD_DIR" auto
-  for level in $(lower_cpu_levels); do run_ctest "$BUILD_DIR" "$level" -E "$LOWER_LEVEL_EXCLUDE"; done
+  for level in $(lower_cpu_levels); do run_lower_level "$level"; done
   run_nehalem
   run_sanitized
   run_windows

@@ -14,22 +14,20 @@
 set -euo pipefail
 objdump=$1 library=$2
 
-listing=$("$objdump" -d --no-show-raw-insn -C "$library")
-# Function names whose body uses an AVX instruction, once each.
-avx_functions=$(awk '
+# One pass over the disassembly (tens of MB: held in a shell variable and
+# read three times it took 12 s) lists the functions, once each, whose body
+# uses an AVX instruction ("avx"), an AVX-512 register ("avx512") or an
+# AVX512_BF16 instruction ("bf16"), as "KIND<TAB>NAME" lines.
+uses=$("$objdump" -d --no-show-raw-insn -C "$library" | awk '
   /^[0-9a-f]+ <.*>:$/ { fn = substr($0, index($0, "<") + 1); sub(/>:$/, "", fn); next }
-  /:\tv[a-z0-9]+|%[yz]mm/ { if (!(fn in seen)) { seen[fn] = 1; print fn } }
-' <<<"$listing")
-# Function names whose body uses an AVX-512 register, once each.
-avx512_functions=$(awk '
-  /^[0-9a-f]+ <.*>:$/ { fn = substr($0, index($0, "<") + 1); sub(/>:$/, "", fn); next }
-  /%zmm|%k[1-7]|%[xy]mm(1[6-9]|2[0-9]|3[01])/ { if (!(fn in seen)) { seen[fn] = 1; print fn } }
-' <<<"$listing")
-# Function names whose body uses an AVX512_BF16 instruction, once each.
-bf16_functions=$(awk '
-  /^[0-9a-f]+ <.*>:$/ { fn = substr($0, index($0, "<") + 1); sub(/>:$/, "", fn); next }
-  /:\tv(dpbf16ps|cvtne2ps2bf16|cvtneps2bf16)/ { if (!(fn in seen)) { seen[fn] = 1; print fn } }
-' <<<"$listing")
+  /:\tv[a-z0-9]+|%[yz]mm/ && !(("avx", fn) in seen) { seen["avx", fn] = 1; print "avx\t" fn }
+  /%zmm|%k[1-7]|%[xy]mm(1[6-9]|2[0-9]|3[01])/ && !(("avx512", fn) in seen) { seen["avx512", fn] = 1; print "avx512\t" fn }
+  /:\tv(dpbf16ps|cvtne2ps2bf16|cvtneps2bf16)/ && !(("bf16", fn) in seen) { seen["bf16", fn] = 1; print "bf16\t" fn }
+')
+functions_using() { sed -n "s/^$1\t//p" <<<"$uses"; }
+avx_functions=$(functions_using avx)
+avx512_functions=$(functions_using avx512)
+bf16_functions=$(functions_using bf16)
 guarded=$(grep -cE '^svdq::[a-z0-9_]+_avx(2|512|512bf16)\(' <<<"$avx_functions" || true)
 offenders=$(grep -vE '_avx(2|512|512bf16)\(|\(anonymous namespace\)' <<<"$avx_functions" || true)
 offenders512=$(grep -vE '_avx512(bf16)?\(|\(anonymous namespace\)' <<<"$avx512_functions" || true)
