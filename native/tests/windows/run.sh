@@ -123,7 +123,7 @@ wait "$lane"
 echo "windows: the wine runs took $((SECONDS - start)) s"
 passed=0 failed=0 skipped=0
 for name in unit_auto_1of2 unit_auto_2of2 api_auto unit_avx2 unit_scalar; do
-  read -r p f s < "$build/logs/$name.counts" 2>/dev/null || { p=0 f=1 s=0; echo "windows: $name left no counts"; }
+  read -r p f s 2>/dev/null < "$build/logs/$name.counts" || { p=0 f=1 s=0; echo "windows: $name left no counts"; }
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 done
 echo "windows: $passed passed, $failed failed, $skipped skipped"
