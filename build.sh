@@ -233,6 +233,22 @@ run_mono() {
   SVDQ_NATIVE_DIR="$BUILD_DIR/lib" run_counted mono tests/mono/run.sh "$BUILD_DIR/mono"
 }
 
+# Every native test program of build folder DIR, each in one GoogleTest
+# shard per core (run_gtest_shards) from the tests' folder, with FILTER. As
+# CTest runs them: where the CUDA plugin was built, the engine finds it
+# through SVDQ_CUDA_LIBRARY (not in the C API tests).
+run_test_programs() {  # DIR FILTER
+  local dir=$1 filter=$2 t cuda=""
+  [ -f "$dir/lib/libsvdquant_cuda.so" ] && cuda=$dir/lib/libsvdquant_cuda.so
+  for t in svdquant_unit_tests svdquant_allocation_tests svdquant_api_tests; do
+    if [ -n "$cuda" ] && [ "$t" != svdquant_api_tests ]; then
+      SVDQ_CUDA_LIBRARY=$cuda run_gtest_shards "$dir/native/tests" "$dir/bin/$t" "$filter"
+    else
+      run_gtest_shards "$dir/native/tests" "$dir/bin/$t" "$filter"
+    fi
+  done
+}
+
 # The tests at a model's scale, which run in the main build only, as a gtest filter.
 MODEL_SCALE_TESTS=$(grep -v '^#' native/tests/model_scale_tests | paste -sd:)
 
@@ -256,11 +272,8 @@ run_sanitized() {
   start=$SECONDS
   # As CTest runs them there: a failed allocation returns null (tests ask
   # for impossible sizes and expect SVDQ_ERROR_OUT_OF_MEMORY), from the tests' folder.
-  local t
-  for t in svdquant_unit_tests svdquant_allocation_tests svdquant_api_tests; do
-    ASAN_OPTIONS=allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 SVDQ_CPU_LEVEL=auto \
-      run_gtest_shards "$ASAN_BUILD_DIR/native/tests" "$ASAN_BUILD_DIR/bin/$t" "-$MODEL_SCALE_TESTS"
-  done
+  ASAN_OPTIONS=allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 SVDQ_CPU_LEVEL=auto \
+    run_test_programs "$ASAN_BUILD_DIR" "-$MODEL_SCALE_TESTS"
   if "$ASAN_BUILD_DIR/bin/svdquant_format_fixtures" "$ASAN_BUILD_DIR/native/tests/fixtures" >"$ASAN_BUILD_DIR/format_fixtures.log" 2>&1; then
     PASSED=$((PASSED + 1))
   else
@@ -281,16 +294,7 @@ run_sanitized() {
 LOWER_LEVEL_FILTER="-$MODEL_SCALE_TESTS:*/scalar:*/scalar_*:*/avx2:*/avx2_*:*/avx512_*"
 run_lower_level() {  # LEVEL
   log "native tests (sharded, $(basename "$BUILD_DIR"), SVDQ_CPU_LEVEL=$1)"
-  local t cuda=""
-  # As CTest runs them: the engine finds the CUDA plugin through SVDQ_CUDA_LIBRARY (not the C API tests).
-  [ -f "$BUILD_DIR/lib/libsvdquant_cuda.so" ] && cuda=$BUILD_DIR/lib/libsvdquant_cuda.so
-  for t in svdquant_unit_tests svdquant_allocation_tests svdquant_api_tests; do
-    if [ -n "$cuda" ] && [ "$t" != svdquant_api_tests ]; then
-      SVDQ_CUDA_LIBRARY=$cuda SVDQ_CPU_LEVEL=$1 run_gtest_shards "$BUILD_DIR/native/tests" "$BUILD_DIR/bin/$t" "$LOWER_LEVEL_FILTER"
-    else
-      SVDQ_CPU_LEVEL=$1 run_gtest_shards "$BUILD_DIR/native/tests" "$BUILD_DIR/bin/$t" "$LOWER_LEVEL_FILTER"
-    fi
-  done
+  SVDQ_CPU_LEVEL=$1 run_test_programs "$BUILD_DIR" "$LOWER_LEVEL_FILTER"
 }
 
 # The native suite at the CPU's best level, then once more per lower level,
