@@ -182,10 +182,9 @@ Epilogue CpuLinear::epilogue(const Epilogue& tail) const {
 void CpuLinear::forward(ThreadPool& pool, CpuScratch& s, const float* x, int64_t m, float* y, const Epilogue& tail) const {
     // One cheap pass so NaN/Inf inputs fail loudly instead of turning into
     // silent garbage inside the quantizer.
-    for (int64_t i = 0; i < m * k_; ++i)
-        if (!std::isfinite(x[i]))
-            fail(SVDQ_ERROR_NON_FINITE, "x holds a non-finite value (" + value_text(x[i]) + ") at row " +
-                                            std::to_string(i / k_) + ", column " + std::to_string(i % k_));
+    if (const int64_t i = find_non_finite(pool, x, m * k_); i >= 0)
+        fail(SVDQ_ERROR_NON_FINITE, "x holds a non-finite value (" + value_text(x[i]) + ") at row " + std::to_string(i / k_) +
+                                        ", column " + std::to_string(i % k_));
     if ((tail.addend != nullptr || tail.residual != nullptr || tail.heads != nullptr || tail.quantize != nullptr) && !fuses_epilogue())
         fail(SVDQ_ERROR_INTERNAL, "this layer runs passes after its GEMM: its epilogue takes no further stages");
     const Epilogue e = epilogue(tail);

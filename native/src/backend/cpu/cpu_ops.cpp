@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_ops.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -45,15 +46,19 @@ bool any_non_finite(const float* row, int64_t n0, int64_t n1) {
     return found != 0;
 }
 
+// The index j of row[j0, j1)'s first non-finite value, or -1.
+int64_t first_non_finite_in(const float* row, int64_t j0, int64_t j1) {
+    if (any_non_finite(row, j0, j1))
+        for (int64_t j = j0; j < j1; ++j)
+            if (!std::isfinite(row[j])) return j;
+    return -1;
+}
+
 // The flat index into y [m, n] of tile t's first non-finite value in
 // row-major order, or -1.
 int64_t first_non_finite(const float* y, const Tile& t, int64_t n) {
-    for (int64_t i = t.m0; i < t.m1; ++i) {
-        const float* row = y + i * n;
-        if (any_non_finite(row, t.n0, t.n1))
-            for (int64_t j = t.n0; j < t.n1; ++j)
-                if (!std::isfinite(row[j])) return i * n + j;
-    }
+    for (int64_t i = t.m0; i < t.m1; ++i)
+        if (const int64_t j = first_non_finite_in(y + i * n, t.n0, t.n1); j >= 0) return i * n + j;
     return -1;
 }
 
@@ -162,6 +167,14 @@ void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatAr
 void run_gemm_bf16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args) {
     pool.reserve_scratch(kernels.gemm_bf16_scratch(args));
     for_each_tile(kernels, pool, args.m, args.w->n, args.epilogue, args.y, [&](const Tile& t) { kernels.gemm_bf16(args, t, pool.scratch()); });
+}
+
+int64_t find_non_finite(ThreadPool& pool, const float* x, int64_t count) {
+    std::atomic<int64_t> first{count};
+    for_each_block(pool, count, [&](int64_t begin, int64_t end) {
+        if (const int64_t at = first_non_finite_in(x, begin, end); at >= 0) keep_smaller(first, at);
+    });
+    return first.load() < count ? first.load() : -1;
 }
 
 void run_add_activation(ThreadPool& pool, float* y, const float* addend, int64_t count, int32_t activation) {

@@ -20,6 +20,9 @@ void run_gemm_w4a16(const CpuKernels& kernels, ThreadPool& pool, GemmFloatArgs a
 void run_gemm_f32(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);
 void run_gemm_bf16(const CpuKernels& kernels, ThreadPool& pool, const GemmFloatArgs& args);
 
+// The index of x's first Inf or NaN, or -1 (a vectorized pass over the pool).
+int64_t find_non_finite(ThreadPool& pool, const float* x, int64_t count);
+
 // y[i] = activation(y[i] + addend[i]): the extra pass the unfused branch pays.
 void run_add_activation(ThreadPool& pool, float* y, const float* addend, int64_t count, int32_t activation);
 
