@@ -214,7 +214,8 @@ TEST_P(CpuKernelTest, GemmW4A16OnBf16ActivationsStaysWithinItsRoundingBounds) {
 
 namespace {
 
-// Everything quantize_act writes for x [m, k], at one kernel level.
+// Everything quantize_act writes for x [m, k], at one kernel level, with
+// the down-projection (BF16 [rank, k] rows) in that level's layout.
 struct ActOutputs {
     std::vector<int8_t> q;
     std::vector<float> scales, act;
@@ -226,47 +227,54 @@ ActOutputs quantize_act_at(const CpuKernels& kern, ThreadPool& pool, const std::
     const int64_t groups = k / 64;
     ActOutputs o{std::vector<int8_t>(static_cast<size_t>(m * k)), std::vector<float>(static_cast<size_t>(m * groups)),
                  std::vector<float>(static_cast<size_t>(m * rank)), std::vector<int32_t>(static_cast<size_t>(m * groups))};
+    const std::vector<uint16_t> packed = pack_lowrank_down(kern, down, rank, k);
+    EXPECT_EQ(unpack_lowrank_down(kern, packed, rank, k), down) << "the level's layout gives every value back";
     run_quantize_act(kern, pool,
-                     {x.data(), m, k, inv_smooth, rank ? down.data() : nullptr, rank, {o.q.data(), o.scales.data(), o.sums.data()},
+                     {x.data(), m, k, inv_smooth, rank ? packed.data() : nullptr, rank, {o.q.data(), o.scales.data(), o.sums.data()},
                       rank ? o.act.data() : nullptr, encoding});
     return o;
 }
 
 }  // namespace
 
+// Ranks: one vector of 16, a part-filled second one (20), and more than the
+// 32 a pass of the k-major down-projection takes (48).
 TEST_P(CpuKernelTest, QuantizeActMatchesTheReferenceBitForBit) {
-    const int64_t m = shape().m, k = shape().k;
-    const int64_t rank = 16, groups = k / 64;
-    const auto x = test::with_outlier_channels(test::gaussian(static_cast<size_t>(m * k), 7), k, 29, 25.0f);
-    const auto down = test::bf16_values(test::gaussian(static_cast<size_t>(rank * k), 8));
-    const std::vector<uint16_t> down16 = to_bf16(down.data(), down.size());
-    std::vector<float> inv_smooth(static_cast<size_t>(k));
-    for (int64_t j = 0; j < k; ++j) inv_smooth[static_cast<size_t>(j)] = 0.25f + 0.01f * static_cast<float>(j % 97);
-    const ActOutputs got = quantize_act_at(kernels(), pool_, x, m, k, inv_smooth.data(), down16, rank);
-    const ActOutputs ref = quantize_act_at(cpu_kernels_for(SVDQ_CPU_SCALAR), pool_, x, m, k, inv_smooth.data(), down16, rank);
-    EXPECT_EQ(got.q, ref.q);
-    EXPECT_EQ(got.scales, ref.scales);
-    EXPECT_EQ(got.sums, ref.sums);
+    for (int64_t rank : {16, 20, 48}) {
+        SCOPED_TRACE("rank " + std::to_string(rank));
+        const int64_t m = shape().m, k = shape().k;
+        const int64_t groups = k / 64;
+        const auto x = test::with_outlier_channels(test::gaussian(static_cast<size_t>(m * k), 7), k, 29, 25.0f);
+        const auto down = test::bf16_values(test::gaussian(static_cast<size_t>(rank * k), 8));
+        const std::vector<uint16_t> down16 = to_bf16(down.data(), down.size());
+        std::vector<float> inv_smooth(static_cast<size_t>(k));
+        for (int64_t j = 0; j < k; ++j) inv_smooth[static_cast<size_t>(j)] = 0.25f + 0.01f * static_cast<float>(j % 97);
+        const ActOutputs got = quantize_act_at(kernels(), pool_, x, m, k, inv_smooth.data(), down16, rank);
+        const ActOutputs ref = quantize_act_at(cpu_kernels_for(SVDQ_CPU_SCALAR), pool_, x, m, k, inv_smooth.data(), down16, rank);
+        EXPECT_EQ(got.q, ref.q);
+        EXPECT_EQ(got.scales, ref.scales);
+        EXPECT_EQ(got.sums, ref.sums);
 
-    // The quantized part is the canonical INT4 quantization of X / lambda...
-    std::vector<float> smoothed(static_cast<size_t>(k));
-    std::vector<uint8_t> q_ref(static_cast<size_t>(k / 2));
-    std::vector<float> s_ref(static_cast<size_t>(groups));
-    for (int64_t i = 0; i < m; ++i) {
-        for (int64_t j = 0; j < k; ++j) smoothed[static_cast<size_t>(j)] = x[static_cast<size_t>(i * k + j)] * inv_smooth[static_cast<size_t>(j)];
-        quantize_int4_row(smoothed.data(), k, q_ref.data(), s_ref.data());
-        for (int64_t j = 0; j < k; ++j) ASSERT_EQ(got.q[static_cast<size_t>(i * k + j)], int4_at(q_ref.data(), j)) << i << ", " << j;
-        for (int64_t g = 0; g < groups; ++g) {
-            // Activation scales stay fp32; weights keep theirs in BF16.
-            ASSERT_EQ(round_to_bf16(got.scales[static_cast<size_t>(i * groups + g)]), s_ref[static_cast<size_t>(g)]);
-            int32_t sum = 0;
-            for (int64_t j = g * 64; j < (g + 1) * 64; ++j) sum += got.q[static_cast<size_t>(i * k + j)];
-            ASSERT_EQ(got.sums[static_cast<size_t>(i * groups + g)], sum);
+        // The quantized part is the canonical INT4 quantization of X / lambda...
+        std::vector<float> smoothed(static_cast<size_t>(k));
+        std::vector<uint8_t> q_ref(static_cast<size_t>(k / 2));
+        std::vector<float> s_ref(static_cast<size_t>(groups));
+        for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < k; ++j) smoothed[static_cast<size_t>(j)] = x[static_cast<size_t>(i * k + j)] * inv_smooth[static_cast<size_t>(j)];
+            quantize_int4_row(smoothed.data(), k, q_ref.data(), s_ref.data());
+            for (int64_t j = 0; j < k; ++j) ASSERT_EQ(got.q[static_cast<size_t>(i * k + j)], int4_at(q_ref.data(), j)) << i << ", " << j;
+            for (int64_t g = 0; g < groups; ++g) {
+                // Activation scales stay fp32; weights keep theirs in BF16.
+                ASSERT_EQ(round_to_bf16(got.scales[static_cast<size_t>(i * groups + g)]), s_ref[static_cast<size_t>(g)]);
+                int32_t sum = 0;
+                for (int64_t j = g * 64; j < (g + 1) * 64; ++j) sum += got.q[static_cast<size_t>(i * k + j)];
+                ASSERT_EQ(got.sums[static_cast<size_t>(i * groups + g)], sum);
+            }
         }
+        // ...and the branch part is X * down^T.
+        const auto act_ref = test::reference_matmul(x.data(), m, rank, k, [&](int64_t r, int64_t j) { return down[static_cast<size_t>(r * k + j)]; });
+        EXPECT_LT(test::max_rel_error(got.act, act_ref), 1e-5);
     }
-    // ...and the branch part is X * down^T.
-    const auto act_ref = test::reference_matmul(x.data(), m, rank, k, [&](int64_t r, int64_t j) { return down[static_cast<size_t>(r * k + j)]; });
-    EXPECT_LT(test::max_rel_error(got.act, act_ref), 1e-5);
 }
 
 // Nunchaku's INT4 mlp_fc2 input: GELU outputs shifted by kGeluShift and

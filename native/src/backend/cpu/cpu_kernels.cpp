@@ -11,7 +11,7 @@ size_t no_scratch(const Args&) {
 
 const CpuKernels kScalar = {SVDQ_CPU_SCALAR,     64,               64,
                             pack_f32_scalar,     pack_bf16_scalar,  pack_w4a16_scalar, pack_int4_scalar,
-                            1,
+                            1,                   false,
                             quantize_act_scalar, no_scratch<QuantizeActArgs>,
                             gemm_w4a4_scalar,
                             gemm_w4a16_scalar,   gemm_w4a16_scalar_scratch,
@@ -25,7 +25,7 @@ const CpuKernels kScalar = {SVDQ_CPU_SCALAR,     64,               64,
 // each column tile streams X from memory once.
 const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              256,
                           pack_f32_avx2,       pack_bf16_avx2,  pack_w4a16_avx2, pack_w4a4_avx2,
-                          8,
+                          8,                   false,
                           quantize_act_avx2,   quantize_act_avx2_scratch,
                           gemm_w4a4_avx2,
                           gemm_w4a16_avx2,     gemm_widened_avx2_scratch,
@@ -35,14 +35,15 @@ const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              256,
                           256,                 attention_avx2,  attention_avx2_scratch,
                                                attention_avx2,  attention_avx2_scratch};
 
-// The AVX2 table with the activation quantizer 16 lanes wide, the W4A4
+// The AVX2 table with the activation quantizer 16 lanes wide (its
+// down-projection k-major, lanes over ranks), the W4A4
 // GEMM on vpdpbusd in panels of 16 columns (its low-rank up-projection
 // packed to match), and the float, BF16 and W4A16 GEMMs on a 512-bit float
 // micro-kernel (the AVX2 layouts).
 constexpr CpuKernels kAvx512Vnni = {SVDQ_CPU_AVX512_VNNI, 96,             256,
                                     pack_f32_avx2,        pack_bf16_avx2, pack_w4a16_avx2, pack_w4a4_avx512,
-                                    16,
-                                    quantize_act_avx512,  quantize_act_avx512_scratch,
+                                    16,                   true,
+                                    quantize_act_avx512,  no_scratch<QuantizeActArgs>,
                                     gemm_w4a4_avx512,
                                     gemm_w4a16_avx512,    gemm_widened_avx2_scratch,
                                     nullptr,              nullptr,

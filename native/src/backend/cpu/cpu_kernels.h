@@ -47,18 +47,20 @@ struct QuantizeActArgs {
     const float* x;
     int64_t m, k;
     const float* inv_smooth;    // [k] 1 / lambda, or nullptr
-    const uint16_t* lowrank_down;  // BF16 [rank, k] already divided by lambda, or nullptr
+    const uint16_t* lowrank_down;  // BF16 [rank, k] already divided by lambda (pack_lowrank_down), or nullptr
     int64_t rank;
     QuantizedActs out;
     float* lowrank_act;         // [m, rank]
     ActEncoding encoding = {};
     // Row strides where X is a column slice of a wider matrix (the fused
-    // MLP's quantize stage): of x, of lowrank_down, and the full width of
-    // out's rows (q: out_width, scales and sums: out_width / 64); 0: k.
+    // MLP's quantize stage): of x, of lowrank_down's rows, and the full width
+    // of out's rows (q: out_width, scales and sums: out_width / 64); 0: k.
     int64_t x_stride = 0, down_stride = 0, out_width = 0;
 
     const float* x_row(int64_t row) const { return x + row * (x_stride ? x_stride : k); }
+    // lowrank_down's rank r (rows layout) or column j (k-major layout).
     const uint16_t* down_row(int64_t r) const { return lowrank_down + r * (down_stride ? down_stride : k); }
+    const uint16_t* down_column(int64_t j) const { return lowrank_down + j * rank; }
     int8_t* q_row(int64_t row) const { return out.q + row * (out_width ? out_width : k); }
     float* scales_row(int64_t row) const { return out.scales + row * ((out_width ? out_width : k) / 64); }
     int32_t* sums_row(int64_t row) const { return out.sums + row * ((out_width ? out_width : k) / 64); }
@@ -92,7 +94,7 @@ struct HeadStage {
 // threads too), since a NaN need not show in the scales.
 struct QuantizeStage {
     const float* inv_smooth;       // [n] 1 / lambda, or nullptr
-    const uint16_t* lowrank_down;  // BF16 [rank, n] divided by lambda, or nullptr
+    const uint16_t* lowrank_down;  // BF16 [rank, n] divided by lambda (pack_lowrank_down), or nullptr
     int64_t rank;
     ActEncoding encoding;
     QuantizedActs out;  // [m, n]
@@ -179,6 +181,10 @@ struct CpuKernels {
     // panels of this many columns, [n/width][rank][width], zero padded
     // (width 1: row-major). pack_lowrank_up and unpack_lowrank_up use it.
     int64_t lowrank_up_width;
+    // The quantize_act kernel's layout of the branch's down-projection
+    // [rank, k], BF16: k-major [k][rank] (lanes over ranks) or rows [rank][k].
+    // pack_lowrank_down and unpack_lowrank_down use it.
+    bool lowrank_down_k_major;
     void (*quantize_act)(const QuantizeActArgs&, int64_t row_begin, int64_t row_end, float* scratch);
     size_t (*quantize_act_scratch)(const QuantizeActArgs&);
     void (*gemm_w4a4)(const GemmW4A4Args&, const Tile&);
@@ -209,6 +215,10 @@ const CpuKernels& cpu_kernels_for(svdq_cpu_level level);
 // (exact: the values are BF16 already when they come back).
 PackedWeights pack_lowrank_up(const CpuKernels& kernels, const float* up, int64_t n, int64_t rank);
 std::vector<float> unpack_lowrank_up(const CpuKernels& kernels, const PackedWeights& packed, int64_t n, int64_t rank);
+// The down-projection, BF16 [rank, k] row-major, in the layout of `kernels`,
+// and back.
+std::vector<uint16_t> pack_lowrank_down(const CpuKernels& kernels, std::vector<uint16_t> down, int64_t rank, int64_t k);
+std::vector<uint16_t> unpack_lowrank_down(const CpuKernels& kernels, const std::vector<uint16_t>& packed, int64_t rank, int64_t k);
 
 // Scalar references. Their packed layouts are the canonical ones: float
 // [n, k] row-major, the low-rank up-projection BF16 [n, rank] row-major, and
@@ -246,7 +256,6 @@ size_t attention_avx2_scratch(const AttentionArgs& a);
 // except W4A4's; the avx512_vnni level runs the AVX2 attention.
 PackedWeights pack_w4a4_avx512(const Int4Matrix& w);
 void quantize_act_avx512(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float* scratch);
-size_t quantize_act_avx512_scratch(const QuantizeActArgs& a);
 void gemm_w4a4_avx512(const GemmW4A4Args& a, const Tile& t);
 void gemm_f32_avx512(const GemmFloatArgs& a, const Tile& t);
 void gemm_w4a16_avx512(const GemmFloatArgs& a, const Tile& t, float* scratch);  // gemm_widened_avx2_scratch

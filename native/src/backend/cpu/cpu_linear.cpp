@@ -83,7 +83,7 @@ CpuLinear::CpuLinear(const CpuKernels& kernels, ThreadPool& pool, const LinearWe
             const std::vector<float> down = down_reading_input(w);
             if (branch_execution_ == SVDQ_BRANCH_FUSED && format_ == SVDQ_FORMAT_INT4) {
                 up_ = pack_lowrank_up(*kernels_, w.up.data(), n_, rank_);
-                down_ = to_bf16(down.data(), down.size());
+                down_ = pack_lowrank_down(*kernels_, to_bf16(down.data(), down.size()), rank_, k_);
             } else {  // the same BF16 values as GEMM weights
                 up_ = kernels_->pack_bf16(w.up.data(), n_, rank_);
                 down_packed_ = kernels_->pack_bf16(down.data(), rank_, k_);
@@ -135,7 +135,8 @@ void CpuLinear::set_low_rank_updates(const std::vector<LowRankUpdate>& updates) 
         // down' = [down_; down_i; 0] and up' = [up, scale_i up_i, 0] along the rank, BF16 like the branch.
         const int64_t rank = round_up(rank_ + added, kBranchRankMultiple);
         std::vector<uint16_t> down(static_cast<size_t>(rank * k_), 0);
-        std::copy(down_.begin(), down_.end(), down.begin());
+        const std::vector<uint16_t> own_down = unpack_lowrank_down(*kernels_, down_, rank_, k_);
+        std::copy(own_down.begin(), own_down.end(), down.begin());
         std::vector<float> up(static_cast<size_t>(n_ * rank), 0.0f);
         if (rank_ > 0) {
             const std::vector<float> own = unpack_lowrank_up(*kernels_, up_, n_, rank_);
@@ -150,8 +151,9 @@ void CpuLinear::set_low_rank_updates(const std::vector<LowRankUpdate>& updates) 
             at += u.rank;
         }
         PackedWeights packed_up = pack_lowrank_up(*kernels_, up.data(), n_, rank);
+        std::vector<uint16_t> packed_down = pack_lowrank_down(*kernels_, std::move(down), rank, k_);
         fused_up_ = std::move(packed_up);
-        fused_down_ = std::move(down);
+        fused_down_ = std::move(packed_down);
         fused_rank_ = rank;
     } else {
         std::vector<float> down(static_cast<size_t>(added * k_)), up(static_cast<size_t>(n_ * added));

@@ -77,11 +77,11 @@ private:
     bool bf16_weights_ = false;
     std::vector<float> bias_;
     std::vector<float> inv_smooth_;  // 1 / lambda, applied to activations
-    // The branch. Fused: up_ packed for the W4A4 epilogue, down_ plain for the
+    // The branch. Fused: up_ packed for the W4A4 epilogue, down_ for the
     // activation quantizer, both BF16 as checkpoints store them. Unfused and
     // NVFP4: both packed as BF16 GEMM weights.
     PackedWeights up_;               // [n, rank]
-    std::vector<uint16_t> down_;     // BF16 [rank, k] divided by lambda: reads raw X
+    std::vector<uint16_t> down_;     // BF16 [rank, k] divided by lambda (pack_lowrank_down): reads raw X
     PackedWeights down_packed_;      // unfused and NVFP4 only
     // Low-rank updates (set_low_rank_updates). Fused: the branch with the
     // updates appended along the rank (same layouts as up_ and down_), run

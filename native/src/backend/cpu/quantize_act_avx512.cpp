@@ -8,10 +8,9 @@ namespace svdq {
 
 namespace {
 
-// Tokens per pass: each rank's BF16 down-projection vectors are widened once
-// and feed this many tokens (widening cost as much as the FMAs when done per
-// token, so the branch cost ~11% of a 3072 x 3072 layer instead of ~5%).
-constexpr int kRowsPerPass = 4;
+// Tokens per pass of the down-projection: 8 x 2 accumulators in registers,
+// each BF16 vector of down' widened once for all of them.
+constexpr int kRowsPerPass = 8;
 
 // One token's 64-group in v (raw X) quantized: the scalar reference's
 // arithmetic (add the shift, multiply by 1 / lambda, then by levels / absmax,
@@ -44,53 +43,68 @@ inline void quantize_group(const QuantizeActArgs& a, __m512 (&v)[4], int64_t m, 
     a.sums_row(m)[g] = _mm512_reduce_add_epi32(sum);
 }
 
-// Tokens [m0, m0 + R): per 64-group, X is loaded once into registers that
-// feed both the down-projection (16-wide partial sums per token and rank in
-// `partial`, L1-sized) and the quantizer, so X is read exactly once.
-template <int R>
-void quantize_rows(const QuantizeActArgs& a, int64_t m0, float* partial) {
-    const int64_t groups = a.k / 64;
-    std::fill(partial, partial + R * a.rank * 16, 0.0f);
-    for (int64_t g = 0; g < groups; ++g) {
-        __m512 v[R][4];
+// The down-projection of tokens [m0, m0 + R) for ranks [q0, q0 + 16 W),
+// lanes over ranks: per k, x[r][k] times down'[k][q0 ...] into R x W
+// accumulators that stay in registers, so each rank's sum comes out whole
+// (no partial sums in memory, no horizontal adds).
+template <int R, int W>
+void down_project(const QuantizeActArgs& a, int64_t m0, int64_t q0) {
+    __mmask16 lanes[W];
+    SVDQ_UNROLL
+    for (int w = 0; w < W; ++w) lanes[w] = avx512::first_lanes(static_cast<int>(std::clamp<int64_t>(a.rank - q0 - 16 * w, 0, 16)));
+    __m512 acc[R][W];
+    SVDQ_UNROLL
+    for (int r = 0; r < R; ++r) {
         SVDQ_UNROLL
-        for (int r = 0; r < R; ++r)
+        for (int w = 0; w < W; ++w) acc[r][w] = _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < a.k; ++j) {
+        const uint16_t* down = a.down_column(j) + q0;
+        __m512 d[W];
+        SVDQ_UNROLL
+        for (int w = 0; w < W; ++w) d[w] = avx512::load_bf16(down + 16 * w, lanes[w]);
+        SVDQ_UNROLL
+        for (int r = 0; r < R; ++r) {
+            const __m512 x = _mm512_set1_ps(a.x_row(m0 + r)[j]);
             SVDQ_UNROLL
-            for (int i = 0; i < 4; ++i) v[r][i] = _mm512_loadu_ps(a.x_row(m0 + r) + g * 64 + i * 16);
-        for (int64_t q = 0; q < a.rank; ++q) {
-            const uint16_t* down = a.down_row(q) + g * 64;
-            __m512 d[4];
-            SVDQ_UNROLL
-            for (int i = 0; i < 4; ++i) d[i] = avx512::load_bf16(down + i * 16);
-            SVDQ_UNROLL
-            for (int r = 0; r < R; ++r) {
-                float* p = partial + (r * a.rank + q) * 16;
-                __m512 acc = _mm512_load_ps(p);
-                SVDQ_UNROLL
-                for (int i = 0; i < 4; ++i) acc = _mm512_fmadd_ps(v[r][i], d[i], acc);
-                _mm512_store_ps(p, acc);
-            }
+            for (int w = 0; w < W; ++w) acc[r][w] = _mm512_fmadd_ps(x, d[w], acc[r][w]);
         }
+    }
+    SVDQ_UNROLL
+    for (int r = 0; r < R; ++r) {
         SVDQ_UNROLL
-        for (int r = 0; r < R; ++r) quantize_group(a, v[r], m0 + r, g);
+        for (int w = 0; w < W; ++w) _mm512_mask_storeu_ps(a.lowrank_act + (m0 + r) * a.rank + q0 + 16 * w, lanes[w], acc[r][w]);
+    }
+}
+
+// Tokens [m0, m0 + R): the down-projection of the raw X, 32 ranks at a
+// time, then each 64-group quantized from registers (X's rows are in cache
+// by then).
+template <int R>
+void quantize_rows(const QuantizeActArgs& a, int64_t m0) {
+    for (int64_t q0 = 0; q0 < a.rank; q0 += 32) {
+        if (a.rank - q0 > 16)
+            down_project<R, 2>(a, m0, q0);
+        else
+            down_project<R, 1>(a, m0, q0);
     }
     for (int r = 0; r < R; ++r)
-        for (int64_t q = 0; q < a.rank; ++q)
-            a.lowrank_act[(m0 + r) * a.rank + q] = _mm512_reduce_add_ps(_mm512_load_ps(partial + (r * a.rank + q) * 16));
+        for (int64_t g = 0; g < a.k / 64; ++g) {
+            __m512 v[4];
+            SVDQ_UNROLL
+            for (int i = 0; i < 4; ++i) v[i] = _mm512_loadu_ps(a.x_row(m0 + r) + g * 64 + i * 16);
+            quantize_group(a, v, m0 + r, g);
+        }
 }
 
 }  // namespace
 
-// Per token of a pass and rank, 16-wide partial sums of the down-projection
-// (aligned: the pool's buffers are).
-size_t quantize_act_avx512_scratch(const QuantizeActArgs& a) { return static_cast<size_t>(kRowsPerPass * a.rank * 16); }
-
-// quantize_act_avx2 sixteen lanes wide and kRowsPerPass tokens at a time; the
-// down-projection's rounding differs from the other levels' within float
-// accuracy (its sums run in another order).
-void quantize_act_avx512(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float* partial) {
-    avx2::in_row_tiles<kRowsPerPass>(row_begin, row_end,
-                                     [&](auto rows, int64_t m) { quantize_rows<decltype(rows)::value>(a, m, partial); });
+// quantize_act_avx2 sixteen lanes wide, kRowsPerPass tokens at a time, on
+// the k-major down-projection (CpuKernels::lowrank_down_k_major); its
+// rounding differs from the other levels' within float accuracy (its sums
+// run in another order).
+void quantize_act_avx512(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float*) {
+    avx2::in_row_tiles<kRowsPerPass>(row_begin, row_end, [&](auto rows, int64_t m) { quantize_rows<decltype(rows)::value>(a, m); });
 }
 
 }  // namespace svdq

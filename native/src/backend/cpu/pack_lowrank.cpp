@@ -1,5 +1,6 @@
-// The branch's up-projection in the layout of each level's W4A4 kernel, and
-// back. Plain C++: packing runs on any CPU.
+// The branch's projections in the layouts of each level's kernels, and back:
+// the up-projection as the W4A4 GEMM reads it, the down-projection as the
+// activation quantizer does. Plain C++: packing runs on any CPU.
 #include "backend/cpu/cpu_kernels.h"
 #include "core/half.h"
 
@@ -28,6 +29,22 @@ std::vector<float> unpack_lowrank_up(const CpuKernels& kernels, const PackedWeig
         for (int64_t q = 0; q < rank; ++q)
             up[static_cast<size_t>(i * rank + q)] = bf16_to_float(packed.halves()[packed_index(kernels.lowrank_up_width, rank, i, q)]);
     return up;
+}
+
+std::vector<uint16_t> pack_lowrank_down(const CpuKernels& kernels, std::vector<uint16_t> down, int64_t rank, int64_t k) {
+    if (!kernels.lowrank_down_k_major) return down;
+    std::vector<uint16_t> packed(down.size());
+    for (int64_t q = 0; q < rank; ++q)
+        for (int64_t j = 0; j < k; ++j) packed[static_cast<size_t>(j * rank + q)] = down[static_cast<size_t>(q * k + j)];
+    return packed;
+}
+
+std::vector<uint16_t> unpack_lowrank_down(const CpuKernels& kernels, const std::vector<uint16_t>& packed, int64_t rank, int64_t k) {
+    if (!kernels.lowrank_down_k_major) return packed;
+    std::vector<uint16_t> down(packed.size());
+    for (int64_t q = 0; q < rank; ++q)
+        for (int64_t j = 0; j < k; ++j) down[static_cast<size_t>(q * k + j)] = packed[static_cast<size_t>(j * rank + q)];
+    return down;
 }
 
 }  // namespace svdq
