@@ -49,13 +49,6 @@ __m512i interleave_bf16(__m512 a, __m512 b) {
     return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));
 }
 
-// e^x on 16 lanes through the AVX2 exp on each half.
-__m512 exp16(__m512 x) {
-    const __m256 lo = avx2::exp(_mm512_castps512_ps256(x));
-    const __m256 hi = avx2::exp(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
-}
-
 // Scores of MR keys (packed K rows of `ld` words) against one Q^T panel
 // [pairs][16] words, times `scale`, stored to p [MR][16]; folds them into
 // the running block max.
@@ -84,12 +77,12 @@ void scores(const uint32_t* keys, int64_t ld, const uint32_t* qt, int64_t pairs,
 __m512 softmax_block(const float* p, int64_t nk, __m512 block_max, float* m, float* l, uint32_t* pp) {
     const __m512 m_old = _mm512_load_ps(m), m_new = _mm512_max_ps(m_old, block_max);
     // m_old = -inf on the first block: exp clamps its argument, giving ~1e-38 times zeros.
-    const __m512 correction = exp16(_mm512_sub_ps(m_old, m_new));
+    const __m512 correction = avx512::exp(_mm512_sub_ps(m_old, m_new));
     const __m512bh ones = as_bf16(_mm512_set1_epi16(0x3F80));
     __m512 sum = _mm512_setzero_ps();
     for (int64_t j = 0; j < nk; j += 2) {
-        const __m512 e0 = exp16(_mm512_sub_ps(_mm512_load_ps(p + j * kLanes), m_new));
-        const __m512 e1 = j + 1 < nk ? exp16(_mm512_sub_ps(_mm512_load_ps(p + (j + 1) * kLanes), m_new)) : _mm512_setzero_ps();
+        const __m512 e0 = avx512::exp(_mm512_sub_ps(_mm512_load_ps(p + j * kLanes), m_new));
+        const __m512 e1 = j + 1 < nk ? avx512::exp(_mm512_sub_ps(_mm512_load_ps(p + (j + 1) * kLanes), m_new)) : _mm512_setzero_ps();
         const __m512i pair = interleave_bf16(e0, e1);
         _mm512_store_si512(pp + j / 2 * kLanes, pair);
         sum = _mm512_dpbf16_ps(sum, as_bf16(pair), ones);

@@ -58,6 +58,19 @@ inline __m512 load_bf16(const uint16_t* p, __mmask16 lanes) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes, p)), 16));
 }
 
+// avx2::exp's arithmetic on 16 lanes (its constants, the same values lane
+// for lane), with vscalefps for the final * 2^n.
+inline __m512 exp(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(avx2::kExpMin)), _mm512_set1_ps(avx2::kExpMax));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(avx2::kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(avx2::kLn2High), x);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(avx2::kLn2Low), x);
+    __m512 p = _mm512_set1_ps(avx2::kExpPoly[0]);
+    for (int i = 1; i < 6; ++i) p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(avx2::kExpPoly[i]));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
 // Lanes [0, count) of 16.
 inline __mmask16 first_lanes(int count) { return static_cast<__mmask16>((1u << count) - 1u); }
 
