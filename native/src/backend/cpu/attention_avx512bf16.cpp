@@ -29,10 +29,13 @@ namespace {
 
 using avx512bf16::as_bf16;
 
-constexpr int64_t kLanes = 16;        // queries per panel
-constexpr int64_t kQueryBlock = 256;  // queries sharing one packed K and V block (the table's tile)
+constexpr int64_t kLanes = 16;  // queries per panel
+// Queries sharing one packed K and V block (the table's tile): packing
+// converts K and V rows 12 KiB apart in FLUX, so each tile amortises it
+// over 1024 queries (256: 1.2-1.45x the time at 4608 tokens).
+constexpr int64_t kQueryBlock = 1024;
 constexpr int64_t kKeyBlock = 128;
-constexpr int kMaxRows = 12;          // keys or head dims per register tile
+constexpr int kMaxRows = 12;  // keys or head dims per register tile
 
 // An odd number of 64-byte lines holding at least `words` 32-bit words: rows
 // that far apart do not alias in cache (see attention_avx2.cpp's pack_block).

@@ -53,7 +53,8 @@ constexpr CpuKernels kAvx512Vnni = {SVDQ_CPU_AVX512_VNNI, 96,             256,
                                                           attention_avx2, attention_avx2_scratch};
 
 // The avx512_vnni table with the W4A16 GEMM and BF16 attention on BF16 dot
-// products (X, and q, k, v and the probabilities, rounded to BF16). The
+// products (X, and q, k, v and the probabilities, rounded to BF16; attention
+// in tiles of 1024 queries, over which the BF16 kernel packs K and V). The
 // float and BF16-weight GEMMs and fp32 attention keep the avx512_vnni
 // kernels, so float models' results stay those of that level.
 constexpr CpuKernels avx512_bf16_table() {
@@ -63,6 +64,7 @@ constexpr CpuKernels avx512_bf16_table() {
     t.gemm_w4a16_scratch = gemm_w4a16_avx512bf16_scratch;
     t.prepare_w4a16 = prepare_w4a16_avx512bf16;
     t.prepare_w4a16_bytes = prepare_w4a16_avx512bf16_bytes;
+    t.attention_queries = 1024;
     t.attention_bf16 = attention_avx512bf16;
     t.attention_bf16_scratch = attention_avx512bf16_scratch;
     return t;
