@@ -26,8 +26,10 @@ namespace svdq {
 
 namespace {
 
-constexpr int64_t kLanes = 16;        // queries per panel
-constexpr int64_t kQueryBlock = 256;  // queries sharing one packed K and V block (the table's tile)
+constexpr int64_t kLanes = 16;  // queries per panel
+// Queries sharing one packed K and V block (the table's tile): 1024
+// amortise the packing (256: ~7% slower at 4608 tokens).
+constexpr int64_t kQueryBlock = 1024;
 constexpr int64_t kKeyBlock = 128;
 
 // Row stride of a packed K or V block: whole registers, an odd count of them

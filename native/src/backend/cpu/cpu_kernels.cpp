@@ -22,7 +22,8 @@ const CpuKernels kScalar = {SVDQ_CPU_SCALAR,     64,               64,
                                                  attention_scalar,  attention_scalar_scratch};
 
 // Tiles of 96 rows (16 six-row micro-tiles) by 256 columns (whole panels):
-// each column tile streams X from memory once.
+// each column tile streams X from memory once. Attention tiles of 1024
+// queries, over which the kernels pack each block of K and V once.
 const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              256,
                           pack_f32_avx2,       pack_bf16_avx2,  pack_w4a16_avx2, pack_w4a4_avx2,
                           8,                   false,
@@ -32,7 +33,7 @@ const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              256,
                           nullptr,             nullptr,
                           gemm_f32_avx2,
                           gemm_bf16_avx2,      gemm_widened_avx2_scratch,
-                          256,                 attention_avx2,  attention_avx2_scratch,
+                          1024,                attention_avx2,  attention_avx2_scratch,
                                                attention_avx2,  attention_avx2_scratch};
 
 // The AVX2 table with the activation quantizer 16 lanes wide (its
@@ -49,12 +50,11 @@ constexpr CpuKernels kAvx512Vnni = {SVDQ_CPU_AVX512_VNNI, 96,             256,
                                     nullptr,              nullptr,
                                     gemm_f32_avx512,
                                     gemm_bf16_avx512,     gemm_widened_avx2_scratch,
-                                    256,                  attention_avx2, attention_avx2_scratch,
+                                    1024,                 attention_avx2, attention_avx2_scratch,
                                                           attention_avx2, attention_avx2_scratch};
 
 // The avx512_vnni table with the W4A16 GEMM and BF16 attention on BF16 dot
-// products (X, and q, k, v and the probabilities, rounded to BF16; attention
-// in tiles of 1024 queries, over which the BF16 kernel packs K and V). The
+// products (X, and q, k, v and the probabilities, rounded to BF16). The
 // float and BF16-weight GEMMs and fp32 attention keep the avx512_vnni
 // kernels, so float models' results stay those of that level.
 constexpr CpuKernels avx512_bf16_table() {
@@ -64,7 +64,6 @@ constexpr CpuKernels avx512_bf16_table() {
     t.gemm_w4a16_scratch = gemm_w4a16_avx512bf16_scratch;
     t.prepare_w4a16 = prepare_w4a16_avx512bf16;
     t.prepare_w4a16_bytes = prepare_w4a16_avx512bf16_bytes;
-    t.attention_queries = 1024;
     t.attention_bf16 = attention_avx512bf16;
     t.attention_bf16_scratch = attention_avx512bf16_scratch;
     return t;
