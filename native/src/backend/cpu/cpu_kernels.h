@@ -219,6 +219,9 @@ std::vector<float> unpack_lowrank_up(const CpuKernels& kernels, const PackedWeig
 // and back.
 std::vector<uint16_t> pack_lowrank_down(const CpuKernels& kernels, std::vector<uint16_t> down, int64_t rank, int64_t k);
 std::vector<uint16_t> unpack_lowrank_down(const CpuKernels& kernels, const std::vector<uint16_t>& packed, int64_t rank, int64_t k);
+// The packed down-projection from input column j0 on (the fused MLP's
+// quantize stage reads column slices; rows layout: with its row stride).
+const uint16_t* lowrank_down_from(const CpuKernels& kernels, const uint16_t* packed, int64_t rank, int64_t j0);
 
 // Scalar references. Their packed layouts are the canonical ones: float
 // [n, k] row-major, the low-rank up-projection BF16 [n, rank] row-major, and

@@ -79,7 +79,7 @@ void run_quantize_stage(const CpuKernels& kernels, const QuantizeStage& q, const
         return;
     }
     QuantizeActArgs a{y + t.n0, m, t.n1 - t.n0, q.inv_smooth ? q.inv_smooth + t.n0 : nullptr,
-                      q.rank ? q.lowrank_down + (kernels.lowrank_down_k_major ? t.n0 * q.rank : t.n0) : nullptr, q.rank,
+                      q.rank ? lowrank_down_from(kernels, q.lowrank_down, q.rank, t.n0) : nullptr, q.rank,
                       {q.out.q + t.n0, q.out.scales + t.n0 / kInt4Group, q.out.sums + t.n0 / kInt4Group},
                       q.partials + c * m * q.rank, q.encoding};
     a.x_stride = n;

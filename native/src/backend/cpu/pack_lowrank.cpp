@@ -13,6 +13,14 @@ size_t packed_index(int64_t width, int64_t rank, int64_t i, int64_t q) {
     return static_cast<size_t>((i / width) * rank * width + q * width + i % width);
 }
 
+// m [rows, cols] row-major, transposed.
+std::vector<uint16_t> transposed(const std::vector<uint16_t>& m, int64_t rows, int64_t cols) {
+    std::vector<uint16_t> t(m.size());
+    for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) t[static_cast<size_t>(j * rows + i)] = m[static_cast<size_t>(i * cols + j)];
+    return t;
+}
+
 }  // namespace
 
 PackedWeights pack_lowrank_up(const CpuKernels& kernels, const float* up, int64_t n, int64_t rank) {
@@ -32,19 +40,15 @@ std::vector<float> unpack_lowrank_up(const CpuKernels& kernels, const PackedWeig
 }
 
 std::vector<uint16_t> pack_lowrank_down(const CpuKernels& kernels, std::vector<uint16_t> down, int64_t rank, int64_t k) {
-    if (!kernels.lowrank_down_k_major) return down;
-    std::vector<uint16_t> packed(down.size());
-    for (int64_t q = 0; q < rank; ++q)
-        for (int64_t j = 0; j < k; ++j) packed[static_cast<size_t>(j * rank + q)] = down[static_cast<size_t>(q * k + j)];
-    return packed;
+    return kernels.lowrank_down_k_major ? transposed(down, rank, k) : down;
 }
 
 std::vector<uint16_t> unpack_lowrank_down(const CpuKernels& kernels, const std::vector<uint16_t>& packed, int64_t rank, int64_t k) {
-    if (!kernels.lowrank_down_k_major) return packed;
-    std::vector<uint16_t> down(packed.size());
-    for (int64_t q = 0; q < rank; ++q)
-        for (int64_t j = 0; j < k; ++j) down[static_cast<size_t>(q * k + j)] = packed[static_cast<size_t>(j * rank + q)];
-    return down;
+    return kernels.lowrank_down_k_major ? transposed(packed, k, rank) : packed;
+}
+
+const uint16_t* lowrank_down_from(const CpuKernels& kernels, const uint16_t* packed, int64_t rank, int64_t j0) {
+    return packed + (kernels.lowrank_down_k_major ? j0 * rank : j0);
 }
 
 }  // namespace svdq

@@ -78,8 +78,7 @@ void down_project(const QuantizeActArgs& a, int64_t m0, int64_t q0) {
 }
 
 // Tokens [m0, m0 + R): the down-projection of the raw X, 32 ranks at a
-// time, then each 64-group quantized from registers (X's rows are in cache
-// by then).
+// time, then each 64-group quantized (X's rows are in cache by then).
 template <int R>
 void quantize_rows(const QuantizeActArgs& a, int64_t m0) {
     for (int64_t q0 = 0; q0 < a.rank; q0 += 32) {
