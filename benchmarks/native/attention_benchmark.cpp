@@ -7,7 +7,8 @@
 // Flops are 4 S^2 d per head (Q K^T and P V). Best of 3 by wall clock, and
 // the rate per CPU-second the process got, which stays meaningful when
 // other jobs share the cores. The scalar level runs 2 heads at 512x512 only
-// (all 24 take seconds; the work per head is the same).
+// (all 24 take seconds; the work per head is the same). An argument, fp32
+// or bf16, runs that precision's cases only.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <exception>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/context.h"
@@ -65,13 +67,18 @@ void run_level(svdq_cpu_level level, int64_t tokens, svdq::AttentionPrecision pr
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    const std::string only = argc > 1 ? argv[1] : "";
+    if (argc > 2 || (only != "" && only != "fp32" && only != "bf16")) {
+        std::fprintf(stderr, "usage: svdquant_attention_benchmark [fp32|bf16]\n");
+        return 2;
+    }
     try {
         for (int64_t tokens : {1280, 4608})
             for (svdq_cpu_level level : {SVDQ_CPU_SCALAR, SVDQ_CPU_AVX2, SVDQ_CPU_AVX512_VNNI, SVDQ_CPU_AVX512_BF16}) {
                 if (level > svdq::resolve_cpu_level(SVDQ_CPU_AUTO) || (level == SVDQ_CPU_SCALAR && tokens > 1280)) continue;
-                run_level(level, tokens, svdq::AttentionPrecision::fp32);
-                if (level == SVDQ_CPU_AVX512_BF16) run_level(level, tokens, svdq::AttentionPrecision::bf16);
+                if (only != "bf16") run_level(level, tokens, svdq::AttentionPrecision::fp32);
+                if (only != "fp32" && level == SVDQ_CPU_AVX512_BF16) run_level(level, tokens, svdq::AttentionPrecision::bf16);
             }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s\n", e.what());

@@ -1,8 +1,9 @@
 // Attention on BF16 dot products (vdpbf16ps, the avx512_bf16 level), tiled
 // as attention_avx2.cpp is (see its comments): queries in panels of 16, one
 // per lane of a zmm, so the online softmax is lane-wise; keys in blocks of
-// 128 whose K and V rows are packed once per block for the query block's 16
-// panels. Q, K, V and P are rounded to BF16 (RNE); dot products, the running
+// 128 whose K and V rows are packed once per block for all of the query
+// block's panels, taken two at a time so that each K or V broadcast feeds
+// both. Q, K, V and P are rounded to BF16 (RNE); dot products, the running
 // max and sum and the output accumulate in fp32:
 //   scores  S^T = K Q^T      Q^T packed [d/2][16] in head-dim pairs, K's
 //                            row pairs broadcast as 32-bit words; times
@@ -35,7 +36,8 @@ constexpr int64_t kLanes = 16;  // queries per panel
 // over 1024 queries (256: 1.2-1.45x the time at 4608 tokens).
 constexpr int64_t kQueryBlock = 1024;
 constexpr int64_t kKeyBlock = 128;
-constexpr int kMaxRows = 12;  // keys or head dims per register tile
+constexpr int kMaxRows = 8;   // keys or head dims per register tile
+constexpr int kPanels = 2;    // query panels per register tile: 8 x 2 accumulators
 
 // An odd number of 64-byte lines holding at least `words` 32-bit words: rows
 // that far apart do not alias in cache (see attention_avx2.cpp's pack_block).
@@ -52,25 +54,39 @@ __m512i interleave_bf16(__m512 a, __m512 b) {
     return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));
 }
 
-// Scores of MR keys (packed K rows of `ld` words) against one Q^T panel
-// [pairs][16] words, times `scale`, stored to p [MR][16]; folds them into
-// the running block max.
-template <int MR>
-void scores(const uint32_t* keys, int64_t ld, const uint32_t* qt, int64_t pairs, __m512 scale, float* p, __m512& block_max) {
-    __m512 acc[MR];
-    SVDQ_UNROLL
-    for (int r = 0; r < MR; ++r) acc[r] = _mm512_setzero_ps();
-    for (int64_t t = 0; t < pairs; ++t) {
-        const __m512bh q = as_bf16(_mm512_load_si512(qt + t * kLanes));
-        SVDQ_UNROLL
-        for (int r = 0; r < MR; ++r)
-            acc[r] = _mm512_dpbf16_ps(acc[r], q, as_bf16(_mm512_set1_epi32(static_cast<int>(keys[r * ld + t]))));
-    }
+// Scores of MR keys (packed K rows of `ld` words) against NP Q^T panels
+// [pairs][16] words each (`qt_panels` words apart), times `scale`, stored
+// to panel i's p + i * kKeyBlock * 16 as [MR][16]; folds them into each
+// panel's running block max. Two panels share every K broadcast: one load
+// per two vdpbf16ps, not one per product, which left the loads the limit.
+template <int MR, int NP>
+void scores(const uint32_t* keys, int64_t ld, const uint32_t* qt, int64_t qt_panels, int64_t pairs, __m512 scale, float* p,
+            __m512* block_max) {
+    __m512 acc[MR][NP];
     SVDQ_UNROLL
     for (int r = 0; r < MR; ++r) {
-        const __m512 s = _mm512_mul_ps(acc[r], scale);
-        _mm512_store_ps(p + r * kLanes, s);
-        block_max = _mm512_max_ps(block_max, s);
+        SVDQ_UNROLL
+        for (int i = 0; i < NP; ++i) acc[r][i] = _mm512_setzero_ps();
+    }
+    for (int64_t t = 0; t < pairs; ++t) {
+        __m512bh q[NP];
+        SVDQ_UNROLL
+        for (int i = 0; i < NP; ++i) q[i] = as_bf16(_mm512_load_si512(qt + i * qt_panels + t * kLanes));
+        SVDQ_UNROLL
+        for (int r = 0; r < MR; ++r) {
+            const __m512bh key = as_bf16(_mm512_set1_epi32(static_cast<int>(keys[r * ld + t])));
+            SVDQ_UNROLL
+            for (int i = 0; i < NP; ++i) acc[r][i] = _mm512_dpbf16_ps(acc[r][i], q[i], key);
+        }
+    }
+    SVDQ_UNROLL
+    for (int i = 0; i < NP; ++i) {
+        SVDQ_UNROLL
+        for (int r = 0; r < MR; ++r) {
+            const __m512 s = _mm512_mul_ps(acc[r][i], scale);
+            _mm512_store_ps(p + i * kKeyBlock * kLanes + r * kLanes, s);
+            block_max[i] = _mm512_max_ps(block_max[i], s);
+        }
     }
 }
 
@@ -95,21 +111,35 @@ __m512 softmax_block(const float* p, int64_t nk, __m512 block_max, float* m, flo
     return correction;
 }
 
-// Head dims [t0, t0 + MR) of one panel's O^T ([MR][16] at ot), with v at
-// dim t0 of the packed V^T rows (ld words apart):
-// ot = ot * correction + sum over the key pairs of v[t][pair] . pp[pair][:].
-template <int MR>
-void accumulate_pv(const uint32_t* v, int64_t ld, const uint32_t* pp, int64_t pairs, __m512 correction, float* ot) {
-    __m512 acc[MR];
+// Head dims [t0, t0 + MR) of NP panels' O^T ([MR][16] at ot + i * ot_panels),
+// with v at dim t0 of the packed V^T rows (ld words apart) and panel i's
+// P^T at pp + i * kKeyBlock / 2 * 16: ot = ot * correction + sum over the
+// key pairs of v[t][pair] . pp[pair][:]. Panels share each V broadcast.
+template <int MR, int NP>
+void accumulate_pv(const uint32_t* v, int64_t ld, const uint32_t* pp, int64_t pairs, const __m512* correction, float* ot,
+                   int64_t ot_panels) {
+    __m512 acc[MR][NP];
     SVDQ_UNROLL
-    for (int r = 0; r < MR; ++r) acc[r] = _mm512_mul_ps(_mm512_load_ps(ot + r * kLanes), correction);
-    for (int64_t j = 0; j < pairs; ++j) {
-        const __m512bh pj = as_bf16(_mm512_load_si512(pp + j * kLanes));
+    for (int r = 0; r < MR; ++r) {
         SVDQ_UNROLL
-        for (int r = 0; r < MR; ++r) acc[r] = _mm512_dpbf16_ps(acc[r], pj, as_bf16(_mm512_set1_epi32(static_cast<int>(v[r * ld + j]))));
+        for (int i = 0; i < NP; ++i) acc[r][i] = _mm512_mul_ps(_mm512_load_ps(ot + i * ot_panels + r * kLanes), correction[i]);
+    }
+    for (int64_t j = 0; j < pairs; ++j) {
+        __m512bh pj[NP];
+        SVDQ_UNROLL
+        for (int i = 0; i < NP; ++i) pj[i] = as_bf16(_mm512_load_si512(pp + i * kKeyBlock / 2 * kLanes + j * kLanes));
+        SVDQ_UNROLL
+        for (int r = 0; r < MR; ++r) {
+            const __m512bh value = as_bf16(_mm512_set1_epi32(static_cast<int>(v[r * ld + j])));
+            SVDQ_UNROLL
+            for (int i = 0; i < NP; ++i) acc[r][i] = _mm512_dpbf16_ps(acc[r][i], pj[i], value);
+        }
     }
     SVDQ_UNROLL
-    for (int r = 0; r < MR; ++r) _mm512_store_ps(ot + r * kLanes, acc[r]);
+    for (int r = 0; r < MR; ++r) {
+        SVDQ_UNROLL
+        for (int i = 0; i < NP; ++i) _mm512_store_ps(ot + i * ot_panels + r * kLanes, acc[r][i]);
+    }
 }
 
 // Keys [k0, k0 + nk) of one head: K rows as BF16 [nk][kld words] (head dims
@@ -146,9 +176,9 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
     const __m512 scale = _mm512_set1_ps(1.0f / std::sqrt(static_cast<float>(d)));
     uint32_t* const qt = reinterpret_cast<uint32_t*>(scratch);  // [panels][pairs][16]
     float* const ot = scratch + kQueryBlock / kLanes * pairs * kLanes;  // [panels][d][16]
-    float* const p = ot + kQueryBlock / kLanes * d * kLanes;            // [kKeyBlock][16]
-    uint32_t* const pp = reinterpret_cast<uint32_t*>(p + kKeyBlock * kLanes);  // [kKeyBlock / 2][16]
-    float* const m = reinterpret_cast<float*>(pp + kKeyBlock / 2 * kLanes);    // [panels][16]
+    float* const p = ot + kQueryBlock / kLanes * d * kLanes;                // [kPanels][kKeyBlock][16]
+    uint32_t* const pp = reinterpret_cast<uint32_t*>(p + kPanels * kKeyBlock * kLanes);  // [kPanels][kKeyBlock / 2][16]
+    float* const m = reinterpret_cast<float*>(pp + kPanels * kKeyBlock / 2 * kLanes);    // [panels][16]
     float* const l = m + kQueryBlock;                                          // [panels][16]
     uint32_t* const kp = reinterpret_cast<uint32_t*>(l + kQueryBlock);         // [kKeyBlock][kld]
     uint32_t* const vp = kp + kKeyBlock * kld;                                 // [d][vld]
@@ -169,18 +199,33 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
     for (int64_t k0 = 0; k0 < a.tokens; k0 += kKeyBlock) {
         const int64_t nk = std::min(kKeyBlock, a.tokens - k0);
         pack_block(a, head, k0, nk, kld, vld, kp, vp);
-        for (int64_t pn = 0; pn < panels; ++pn) {
-            const uint32_t* qt_panel = qt + pn * pairs * kLanes;
-            __m512 block_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+        // The next block's K and V rows, a share per panel group, fetched
+        // toward L2 while this block computes: rows 12 KiB apart in FLUX are
+        // beyond the hardware prefetchers, so packing waited on each line.
+        const int64_t next = k0 + kKeyBlock, next_nk = std::max<int64_t>(0, std::min(kKeyBlock, a.tokens - next));
+        avx2::in_row_tiles<kPanels>(0, panels, [&](auto np, int64_t pn) {
+            constexpr int NP = decltype(np)::value;
+            for (int64_t j = next + next_nk * pn / panels; j < next + next_nk * (pn + NP) / panels; ++j)
+                for (int64_t t = 0; t < d; t += 16) {
+                    _mm_prefetch(reinterpret_cast<const char*>(a.k + j * stride + head * d + t), _MM_HINT_T1);
+                    _mm_prefetch(reinterpret_cast<const char*>(a.v + j * stride + head * d + t), _MM_HINT_T1);
+                }
+            __m512 block_max[NP], correction[NP];
+            SVDQ_UNROLL
+            for (int i = 0; i < NP; ++i) block_max[i] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
             avx2::in_row_tiles<kMaxRows>(0, nk, [&](auto mr, int64_t j) {
-                scores<decltype(mr)::value>(kp + j * kld, kld, qt_panel, pairs, scale, p + j * kLanes, block_max);
+                scores<decltype(mr)::value, NP>(kp + j * kld, kld, qt + pn * pairs * kLanes, pairs * kLanes, pairs, scale,
+                                                p + j * kLanes, block_max);
             });
-            const __m512 correction = softmax_block(p, nk, block_max, m + pn * kLanes, l + pn * kLanes, pp);
-            float* ot_panel = ot + pn * d * kLanes;
+            SVDQ_UNROLL
+            for (int i = 0; i < NP; ++i)
+                correction[i] = softmax_block(p + i * kKeyBlock * kLanes, nk, block_max[i], m + (pn + i) * kLanes,
+                                              l + (pn + i) * kLanes, pp + i * kKeyBlock / 2 * kLanes);
             avx2::in_row_tiles<kMaxRows>(0, d, [&](auto mr, int64_t t) {
-                accumulate_pv<decltype(mr)::value>(vp + t * vld, vld, pp, (nk + 1) / 2, correction, ot_panel + t * kLanes);
+                accumulate_pv<decltype(mr)::value, NP>(vp + t * vld, vld, pp, (nk + 1) / 2, correction,
+                                                       ot + pn * d * kLanes + t * kLanes, d * kLanes);
             });
-        }
+        });
     }
 
     // out = O^T / l, transposed back to [token][head_dim].
@@ -197,11 +242,11 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
 
 }  // namespace
 
-// A full query block's Q^T (BF16 pairs) and O^T, one panel's scores and
-// BF16 P^T, running max and sum, the packed K and V^T blocks.
+// A full query block's Q^T (BF16 pairs) and O^T, a panel group's scores
+// and BF16 P^T, running max and sum, the packed K and V^T blocks.
 size_t attention_avx512bf16_scratch(const AttentionArgs& a) {
     const int64_t d = a.head_dim, panels = kQueryBlock / kLanes;
-    return static_cast<size_t>(panels * dim_pairs(d) * kLanes + panels * d * kLanes + kKeyBlock * kLanes + kKeyBlock / 2 * kLanes +
+    return static_cast<size_t>(panels * dim_pairs(d) * kLanes + panels * d * kLanes + kPanels * (kKeyBlock * kLanes + kKeyBlock / 2 * kLanes) +
                                2 * kQueryBlock + kKeyBlock * odd_lines((d + 15) / 16 * 8) + d * odd_lines(kKeyBlock / 2));
 }
 
