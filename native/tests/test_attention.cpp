@@ -353,6 +353,23 @@ TEST_P(Bf16Request, IsFp32WithoutBf16DotProducts) {
 INSTANTIATE_TEST_SUITE_P(AllLevels, Bf16Request, testing::ValuesIn(test::all_levels()),
                          [](const auto& info) { return std::string(cpu_level_name(info.param)); });
 
+// The AVX-512 fp32 kernel runs the AVX2 kernel's operations lane for lane:
+// the same bits on every shape (tails, odd head dims, a query tile crossed),
+// with ordinary and with large scores (exp's clamp and wide maxima).
+TEST(Attention, Avx512EqualsAvx2BitForBit) {
+    SVDQ_REQUIRE_LEVEL(SVDQ_CPU_AVX512_VNNI);
+    Context avx2 = make_context(SVDQ_CPU_AVX2), avx512 = make_context(SVDQ_CPU_AVX512_VNNI);
+    for (const Shape& s : kShapes)
+        for (float qk_stddev : {1.0f, 6.0f}) {
+            const Problem p(s, 81, qk_stddev);
+            const std::vector<float> want = p.run(avx2), got = p.run(avx512);
+            ASSERT_EQ(got.size(), want.size());
+            int64_t differing = 0;
+            for (size_t i = 0; i < got.size(); ++i) differing += got[i] != want[i];
+            EXPECT_EQ(differing, 0) << s.tokens << " tokens, " << s.heads << " heads of " << s.head_dim << ", q and k sd " << qk_stddev;
+        }
+}
+
 // The SIMD level against the scalar reference on FLUX's shape (one head of
 // the 1536-token joint attention): only the summation order differs.
 TEST(Attention, Avx2MatchesScalarOnFluxShape) {

@@ -7,17 +7,18 @@
 //   softmax p = exp(S^T - m) with the block max taken while storing S^T
 //   output  O^T = O^T * correction + V^T P^T: 6 head dims broadcast from V's
 //                         rows against [keys][16] of P^T
-// Keys go in blocks of 128, their K and V rows copied together (pack_block),
-// so a panel's P^T (8 KiB) stays in L1 and the K and V blocks (72 KiB each
-// at d = 128) in L2 while the query block's 16 panels reuse them (with 4
-// panels per block, K and V's trips from L3 cost a third of the speed at
-// 4608 tokens). Any head_dim and token count: key and head-dim tails take
+// Keys go in blocks of 128, their K and V rows copied together
+// (attention_blocks.h), so a panel's P^T (8 KiB) stays in L1 and the K and V
+// blocks (72 KiB each at d = 128) in L2 while the query block's panels (64
+// in a 1024-query tile) reuse them (with 4 panels per block, K and V's trips
+// from L3 cost a third of the speed at 4608 tokens). Any head_dim and token count: key and head-dim tails take
 // narrower register tiles, a partial query panel is padded with zero queries.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
 
+#include "backend/cpu/attention_blocks.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/simd_avx2.h"
 
@@ -26,15 +27,12 @@ namespace svdq {
 
 namespace {
 
-constexpr int64_t kLanes = 16;  // queries per panel
+using namespace attention_blocks;
+
 // Queries sharing one packed K and V block (the table's tile): 1024
 // amortise the packing (256: ~7% slower at 4608 tokens).
 constexpr int64_t kQueryBlock = 1024;
 constexpr int64_t kKeyBlock = 128;
-
-// Row stride of a packed K or V block: whole registers, an odd count of them
-// so rows do not alias in cache.
-int64_t packed_ld(int64_t d) { return ((d + 15) / 16 | 1) * 16; }
 
 // Scores of MR keys (packed K rows, `stride` apart) against one Q^T panel [d][16],
 // stored to p [MR][16]; folds them into the running block max.
@@ -98,38 +96,12 @@ void softmax_block(float* p, int64_t nk, const __m256 (&block_max)[2], float* m,
     }
 }
 
-// K's and V's rows for keys [k0, k0 + nk) copied to [nk][ld], ld >= d an
-// odd number of 64-byte lines: in place the rows lie heads * d apart, a
-// multiple of 4 KiB in FLUX, so a walk down a column (the broadcasts of both
-// micro-kernels) would hit one L1 set; an odd line stride spreads
-// consecutive rows over all sets.
-void pack_block(const AttentionArgs& a, int64_t head, int64_t k0, int64_t nk, int64_t ld, float* kp, float* vp) {
-    const int64_t d = a.head_dim, stride = a.heads * d;
-    for (int64_t j = 0; j < nk; ++j) {
-        const float* krow = a.k + (k0 + j) * stride + head * d;
-        const float* vrow = a.v + (k0 + j) * stride + head * d;
-        std::copy(krow, krow + d, kp + j * ld);
-        std::copy(vrow, vrow + d, vp + j * ld);
-    }
-}
-
-// Asks for the K and V rows of keys [k0, k0 + nk) while the block before
-// computes: 12 KiB apart in FLUX, they are beyond the hardware prefetchers.
-void prefetch_block(const AttentionArgs& a, int64_t head, int64_t k0, int64_t nk) {
-    const int64_t d = a.head_dim, stride = a.heads * d;
-    for (int64_t j = k0; j < k0 + nk; ++j)
-        for (int64_t t = 0; t < d; t += 16) {
-            _mm_prefetch(reinterpret_cast<const char*>(a.k + j * stride + head * d + t), _MM_HINT_T1);
-            _mm_prefetch(reinterpret_cast<const char*>(a.v + j * stride + head * d + t), _MM_HINT_T1);
-        }
-}
-
 // Queries [q0, q1), at most kQueryBlock of them, of one head.
 // scratch: attention_avx2_scratch floats.
 void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, float* scratch) {
-    const int64_t d = a.head_dim, stride = a.heads * d, nq = q1 - q0, panels = (nq + kLanes - 1) / kLanes;
+    const int64_t d = a.head_dim, nq = q1 - q0, panels = (nq + kLanes - 1) / kLanes;
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    const int64_t panel_size = d * kLanes, ld = packed_ld(d), block_size = kKeyBlock * ld;
+    const int64_t panel_size = d * kLanes, ld = odd_lines(d), block_size = kKeyBlock * ld;
     float* const qt = scratch;
     float* const ot = qt + panels * panel_size;
     float* const p = ot + panels * panel_size;
@@ -139,18 +111,14 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
     float* const vp = kp + block_size;
 
     std::fill(qt, p, 0.0f);  // zero O^T, and Q^T lanes past q1
-    for (int64_t i = 0; i < nq; ++i) {
-        const float* qi = a.q + (q0 + i) * stride + head * d;
-        float* col = qt + (i / kLanes) * panel_size + i % kLanes;
-        for (int64_t t = 0; t < d; ++t) col[t * kLanes] = qi[t] * scale;
-    }
+    transpose_queries(a, head, q0, nq, scale, qt);
     std::fill(m, l, -std::numeric_limits<float>::infinity());
     std::fill(l, l + panels * kLanes, 0.0f);
 
     for (int64_t k0 = 0; k0 < a.tokens; k0 += kKeyBlock) {
         const int64_t nk = std::min(kKeyBlock, a.tokens - k0);
-        pack_block(a, head, k0, nk, ld, kp, vp);
-        prefetch_block(a, head, k0 + nk, std::min(kKeyBlock, a.tokens - k0 - nk));
+        copy_key_rows(a, head, k0, nk, ld, kp, vp);
+        prefetch_key_rows(a, head, k0 + nk, std::min(a.tokens, k0 + nk + kKeyBlock));
         for (int64_t pn = 0; pn < panels; ++pn) {
             const float* qt_panel = qt + pn * panel_size;
             __m256 block_max[2] = {_mm256_set1_ps(-std::numeric_limits<float>::infinity()),
@@ -167,19 +135,7 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
         }
     }
 
-    // out = O^T / l, transposed back to [token][head_dim].
-    for (int64_t pn = 0; pn < panels; ++pn) {
-        alignas(32) float row[kLanes];
-        const __m256 inv0 = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_load_ps(l + pn * kLanes));
-        const __m256 inv1 = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_load_ps(l + pn * kLanes + 8));
-        const int64_t lanes = std::min(kLanes, nq - pn * kLanes);
-        for (int64_t t = 0; t < d; ++t) {
-            const float* src = ot + pn * panel_size + t * kLanes;
-            _mm256_store_ps(row, _mm256_mul_ps(_mm256_load_ps(src), inv0));
-            _mm256_store_ps(row + 8, _mm256_mul_ps(_mm256_load_ps(src + 8), inv1));
-            for (int64_t c = 0; c < lanes; ++c) a.out[(q0 + pn * kLanes + c) * stride + head * d + t] = row[c];
-        }
-    }
+    store_output(a, head, q0, nq, ot, l);
 }
 
 }  // namespace
@@ -189,7 +145,7 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
 // blocks [kKeyBlock][ld].
 size_t attention_avx2_scratch(const AttentionArgs& a) {
     const int64_t d = a.head_dim, panels = kQueryBlock / kLanes;
-    return static_cast<size_t>(2 * panels * d * kLanes + kKeyBlock * kLanes + 2 * panels * kLanes + 2 * kKeyBlock * packed_ld(d));
+    return static_cast<size_t>(2 * panels * d * kLanes + kKeyBlock * kLanes + 2 * panels * kLanes + 2 * kKeyBlock * odd_lines(d));
 }
 
 void attention_avx2(const AttentionArgs& a, const AttentionTile& t, float* scratch) {

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <limits>
 
+#include "backend/cpu/attention_blocks.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/simd_avx512.h"
 #include "core/half.h"
@@ -28,9 +29,9 @@ namespace svdq {
 
 namespace {
 
+using namespace attention_blocks;
 using avx512bf16::as_bf16;
 
-constexpr int64_t kLanes = 16;  // queries per panel
 // Queries sharing one packed K and V block (the table's tile): packing
 // converts K and V rows 12 KiB apart in FLUX, so each tile amortises it
 // over 1024 queries (256: 1.2-1.45x the time at 4608 tokens).
@@ -38,10 +39,6 @@ constexpr int64_t kQueryBlock = 1024;
 constexpr int64_t kKeyBlock = 128;
 constexpr int kMaxRows = 8;   // keys or head dims per register tile
 constexpr int kPanels = 2;    // query panels per register tile: 8 x 2 accumulators
-
-// An odd number of 64-byte lines holding at least `words` 32-bit words: rows
-// that far apart do not alias in cache (see attention_avx2.cpp's pack_block).
-int64_t odd_lines(int64_t words) { return ((words + 15) / 16 | 1) * 16; }
 
 // Head-dim pairs, and the packed K row stride in words.
 int64_t dim_pairs(int64_t d) { return (d + 1) / 2; }
@@ -199,17 +196,13 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
     for (int64_t k0 = 0; k0 < a.tokens; k0 += kKeyBlock) {
         const int64_t nk = std::min(kKeyBlock, a.tokens - k0);
         pack_block(a, head, k0, nk, kld, vld, kp, vp);
-        // The next block's K and V rows, a share per panel group, fetched
-        // toward L2 while this block computes: rows 12 KiB apart in FLUX are
-        // beyond the hardware prefetchers, so packing waited on each line.
+        // The next block's rows, a share per panel group: spread over the
+        // block's compute rather than asked for at once (packing had waited
+        // on each line).
         const int64_t next = k0 + kKeyBlock, next_nk = std::max<int64_t>(0, std::min(kKeyBlock, a.tokens - next));
         avx2::in_row_tiles<kPanels>(0, panels, [&](auto np, int64_t pn) {
             constexpr int NP = decltype(np)::value;
-            for (int64_t j = next + next_nk * pn / panels; j < next + next_nk * (pn + NP) / panels; ++j)
-                for (int64_t t = 0; t < d; t += 16) {
-                    _mm_prefetch(reinterpret_cast<const char*>(a.k + j * stride + head * d + t), _MM_HINT_T1);
-                    _mm_prefetch(reinterpret_cast<const char*>(a.v + j * stride + head * d + t), _MM_HINT_T1);
-                }
+            prefetch_key_rows(a, head, next + next_nk * pn / panels, next + next_nk * (pn + NP) / panels);
             __m512 block_max[NP], correction[NP];
             SVDQ_UNROLL
             for (int i = 0; i < NP; ++i) block_max[i] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
@@ -228,16 +221,7 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
         });
     }
 
-    // out = O^T / l, transposed back to [token][head_dim].
-    for (int64_t pn = 0; pn < panels; ++pn) {
-        alignas(64) float row[kLanes];
-        const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_load_ps(l + pn * kLanes));
-        const int64_t lanes = std::min(kLanes, nq - pn * kLanes);
-        for (int64_t t = 0; t < d; ++t) {
-            _mm512_store_ps(row, _mm512_mul_ps(_mm512_load_ps(ot + pn * d * kLanes + t * kLanes), inv));
-            for (int64_t c = 0; c < lanes; ++c) a.out[(q0 + pn * kLanes + c) * stride + head * d + t] = row[c];
-        }
-    }
+    store_output(a, head, q0, nq, ot, l);
 }
 
 }  // namespace

@@ -39,8 +39,9 @@ const CpuKernels kAvx2 = {SVDQ_CPU_AVX2,       96,              256,
 // The AVX2 table with the activation quantizer 16 lanes wide (its
 // down-projection k-major, lanes over ranks), the W4A4
 // GEMM on vpdpbusd in panels of 16 columns (its low-rank up-projection
-// packed to match), and the float, BF16 and W4A16 GEMMs on a 512-bit float
-// micro-kernel (the AVX2 layouts).
+// packed to match), the float, BF16 and W4A16 GEMMs on a 512-bit float
+// micro-kernel (the AVX2 layouts), and attention 16 queries per register
+// (the AVX2 kernel's results).
 constexpr CpuKernels kAvx512Vnni = {SVDQ_CPU_AVX512_VNNI, 96,             256,
                                     pack_f32_avx2,        pack_bf16_avx2, pack_w4a16_avx2, pack_w4a4_avx512,
                                     16,                   true,
@@ -50,8 +51,8 @@ constexpr CpuKernels kAvx512Vnni = {SVDQ_CPU_AVX512_VNNI, 96,             256,
                                     nullptr,              nullptr,
                                     gemm_f32_avx512,
                                     gemm_bf16_avx512,     gemm_widened_avx2_scratch,
-                                    1024,                 attention_avx2, attention_avx2_scratch,
-                                                          attention_avx2, attention_avx2_scratch};
+                                    1024,                 attention_avx512, attention_avx512_scratch,
+                                                          attention_avx512, attention_avx512_scratch};
 
 // The avx512_vnni table with the W4A16 GEMM and BF16 attention on BF16 dot
 // products (X, and q, k, v and the probabilities, rounded to BF16). The

@@ -256,13 +256,15 @@ void attention_avx2(const AttentionArgs& a, const AttentionTile& t, float* scrat
 size_t attention_avx2_scratch(const AttentionArgs& a);
 
 // AVX-512 (F, BW, VL, VNNI) versions, on the AVX2 levels' packed layouts
-// except W4A4's; the avx512_vnni level runs the AVX2 attention.
+// except W4A4's. attention_avx512 gives attention_avx2's results bit for bit.
 PackedWeights pack_w4a4_avx512(const Int4Matrix& w);
 void quantize_act_avx512(const QuantizeActArgs& a, int64_t row_begin, int64_t row_end, float* scratch);
 void gemm_w4a4_avx512(const GemmW4A4Args& a, const Tile& t);
 void gemm_f32_avx512(const GemmFloatArgs& a, const Tile& t);
 void gemm_w4a16_avx512(const GemmFloatArgs& a, const Tile& t, float* scratch);  // gemm_widened_avx2_scratch
 void gemm_bf16_avx512(const GemmFloatArgs& a, const Tile& t, float* scratch);   // gemm_widened_avx2_scratch
+void attention_avx512(const AttentionArgs& a, const AttentionTile& t, float* scratch);
+size_t attention_avx512_scratch(const AttentionArgs& a);
 
 // AVX512_BF16 versions (the avx512_bf16 level): BF16 dot products on X
 // rounded to BF16, accumulating in fp32; the weights' values stay exact.
