@@ -379,4 +379,59 @@ TEST(Attention, Avx2MatchesScalarOnFluxShape) {
     EXPECT_LT(test::max_rel_error(p.run(avx2), p.run(scalar)), 1e-5);
 }
 
+// The text encoders' attention (Backend::biased_attention) against float64:
+// scale, a per-head bias [heads * q rows, k rows], a key bias holding
+// float's lowest (transformers' padding mask) and -inf, causal or not; head
+// dims and key counts off the loops' steps of four. Rows that see only
+// masked keys are not asked of it.
+TEST(BiasedAttention, MatchesFloat64) {
+    struct Case {
+        int64_t tokens, heads, head_dim;
+        float scale;
+        bool causal;
+    };
+    const Case cases[] = {{45, 2, 64, 1.0f, false}, {45, 2, 64, 0.125f, true}, {77, 3, 40, 0.3f, true},
+                          {130, 2, 7, 1.0f, false},  {6, 1, 129, 0.0884f, false}, {1, 1, 1, 1.0f, true}};
+    Context ctx = make_context(SVDQ_CPU_AUTO);
+    for (const Case& c : cases) {
+        SCOPED_TRACE(std::to_string(c.tokens) + " tokens, " + std::to_string(c.heads) + " heads of " + std::to_string(c.head_dim) +
+                     (c.causal ? ", causal" : ""));
+        const Problem p({c.tokens, c.heads, c.head_dim}, 91, 0.8f);
+        const int64_t n = c.tokens, d = c.head_dim, stride = c.heads * d;
+        const std::vector<float> bias = test::gaussian(static_cast<size_t>(c.heads * n * n), 92, 2.0f);
+        std::vector<float> mask(static_cast<size_t>(n), 0.0f);
+        for (int64_t j = n - n / 8; j < n; ++j) mask[static_cast<size_t>(j)] = std::numeric_limits<float>::lowest();
+        if (!c.causal)  // a causal first query sees key 0 only
+            for (int64_t j = 0; j < n / 4; ++j) mask[static_cast<size_t>(j)] = -std::numeric_limits<float>::infinity();
+        AttentionBias b;
+        b.scale = c.scale;
+        b.bias = TensorView::host(bias.data(), c.heads * n, n);
+        b.key_bias = TensorView::host(mask.data(), 1, n);
+        b.causal = c.causal;
+        std::vector<float> out(p.size(), std::numeric_limits<float>::quiet_NaN());
+        ctx.backend().biased_attention(TensorView::host(p.q.data(), n, stride), TensorView::host(p.k.data(), n, stride),
+                                       TensorView::host(p.v.data(), n, stride), d, b, TensorView::host(out.data(), n, stride));
+        std::vector<double> want(out.size()), s(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t h = 0; h < c.heads; ++h) {
+                const int64_t seen = c.causal ? i + 1 : n;
+                double mx = -std::numeric_limits<double>::infinity(), sum = 0.0;
+                for (int64_t j = 0; j < seen; ++j) {
+                    double dot = 0.0;
+                    for (int64_t t = 0; t < d; ++t)
+                        dot += static_cast<double>(p.q[static_cast<size_t>(i * stride + h * d + t)]) * p.k[static_cast<size_t>(j * stride + h * d + t)];
+                    s[static_cast<size_t>(j)] = c.scale * dot + bias[static_cast<size_t>((h * n + i) * n + j)] + mask[static_cast<size_t>(j)];
+                    mx = std::max(mx, s[static_cast<size_t>(j)]);
+                }
+                for (int64_t j = 0; j < seen; ++j) sum += (s[static_cast<size_t>(j)] = std::exp(s[static_cast<size_t>(j)] - mx));
+                for (int64_t j = 0; j < seen; ++j)
+                    for (int64_t t = 0; t < d; ++t)
+                        want[static_cast<size_t>(i * stride + h * d + t)] +=
+                            s[static_cast<size_t>(j)] / sum * p.v[static_cast<size_t>(j * stride + h * d + t)];
+            }
+        for (float x : out) ASSERT_TRUE(std::isfinite(x));  // every row written
+        EXPECT_LT(test::max_rel_error(out, want), 1e-5);
+    }
+}
+
 }  // namespace svdq

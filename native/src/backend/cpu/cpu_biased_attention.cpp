@@ -21,7 +21,7 @@ namespace svdq {
 namespace {
 
 // One pool item: enough queries to amortise claiming it and transposing K.
-constexpr int64_t kQueriesPerItem = 32;
+constexpr int64_t kQueriesPerItem = 128;
 
 std::string shape(const TensorView& t) { return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]"; }
 
@@ -66,11 +66,14 @@ void CpuBackend::biased_attention(const TensorView& q, const TensorView& k, cons
             const float* qi = q.data + i * width + h * head_dim;
             const int64_t seen = b.causal ? std::min(keys, i + 1) : keys;
             std::fill(scores, scores + seen, 0.0f);
-            for (int64_t d = 0; d < head_dim; ++d) {
-                const float qd = qi[d];
-                const float* ktd = kt + d * keys;
-                for (int64_t j = 0; j < seen; ++j) scores[j] += qd * ktd[j];
+            int64_t d = 0;
+            for (; d + 4 <= head_dim; d += 4) {  // four head dims per pass over the row, added in order
+                const float q0 = qi[d], q1 = qi[d + 1], q2 = qi[d + 2], q3 = qi[d + 3];
+                const float *k0 = kt + d * keys, *k1 = k0 + keys, *k2 = k1 + keys, *k3 = k2 + keys;
+                for (int64_t j = 0; j < seen; ++j) scores[j] = (((scores[j] + q0 * k0[j]) + q1 * k1[j]) + q2 * k2[j]) + q3 * k3[j];
             }
+            for (; d < head_dim; ++d)
+                for (int64_t j = 0; j < seen; ++j) scores[j] += qi[d] * kt[d * keys + j];
             const float* bias_row = b.bias.data != nullptr ? b.bias.data + (h * queries + i) * b.bias.row_stride : nullptr;
             float max = -std::numeric_limits<float>::infinity();
             for (int64_t j = 0; j < seen; ++j) {
@@ -79,17 +82,24 @@ void CpuBackend::biased_attention(const TensorView& q, const TensorView& k, cons
                 scores[j] = b.scale * scores[j] + add;
                 max = std::max(max, scores[j]);
             }
-            float* o = out.data + i * width + h * head_dim;
-            std::fill(o, o + head_dim, 0.0f);
             float sum = 0.0f;
             for (int64_t j = 0; j < seen; ++j) {
-                const float p = std::exp(scores[j] - max);
-                sum += p;
-                const float* vj = v.data + j * width + h * head_dim;
-                for (int64_t d = 0; d < head_dim; ++d) o[d] += p * vj[d];
+                scores[j] = std::exp(scores[j] - max);
+                sum += scores[j];
             }
+            float* o = out.data + i * width + h * head_dim;
+            std::fill(o, o + head_dim, 0.0f);
+            const float* vi = v.data + h * head_dim;
+            int64_t j = 0;
+            for (; j + 4 <= seen; j += 4) {  // four keys per pass over the row, added in order
+                const float p0 = scores[j], p1 = scores[j + 1], p2 = scores[j + 2], p3 = scores[j + 3];
+                const float *v0 = vi + j * width, *v1 = v0 + width, *v2 = v1 + width, *v3 = v2 + width;
+                for (int64_t t = 0; t < head_dim; ++t) o[t] = (((o[t] + p0 * v0[t]) + p1 * v1[t]) + p2 * v2[t]) + p3 * v3[t];
+            }
+            for (; j < seen; ++j)
+                for (int64_t t = 0; t < head_dim; ++t) o[t] += scores[j] * vi[j * width + t];
             const float inv = 1.0f / sum;
-            for (int64_t d = 0; d < head_dim; ++d) o[d] *= inv;
+            for (int64_t t = 0; t < head_dim; ++t) o[t] *= inv;
         }
     });
 }
