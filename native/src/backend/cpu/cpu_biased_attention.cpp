@@ -1,11 +1,11 @@
 // The text encoders' attention on the CPU: scores scale q k^T plus an additive
 // bias per head and a bias per key (a padding mask), causal or not, then
-// softmax and v. One query row at a time, its scores in a per-thread row,
-// accumulated along the keys against the head's K^T so that the compiler
-// vectorises the loop (a dot product per key does not vectorise without
-// reordering its sum): per key the same operations in the same order as a
-// dot product, so the same bits. The plain case (no bias, not causal,
-// 1/sqrt(d)) is Backend::attention's blocked kernels.
+// softmax and v, one query row at a time. Baseline code the compiler
+// vectorises: a dot product per key would not vectorise without reordering
+// its sum, so the scores accumulate along the keys against the head's K^T,
+// and each value still sees a dot product's operations in their order (the
+// same bits). The plain case (no bias, not causal, 1/sqrt(d)) is
+// Backend::attention's blocked kernels.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -22,6 +22,25 @@ namespace {
 
 // One pool item: enough queries to amortise claiming it and transposing K.
 constexpr int64_t kQueriesPerItem = 128;
+
+// y[0, n) = the sum over rows r < count of c[r] x[r * stride + [0, n)], the
+// rows added in turn, four per pass over y (a quarter of its loads and
+// stores). Per element, a dot product's operations in their order. Inlined
+// into each of its two calls, where it runs ~10% faster than called.
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+inline void sum_scaled_rows(const float* c, const float* x, int64_t stride, int64_t count, int64_t n, float* y) {
+    std::fill(y, y + n, 0.0f);
+    int64_t r = 0;
+    for (; r + 4 <= count; r += 4) {
+        const float c0 = c[r], c1 = c[r + 1], c2 = c[r + 2], c3 = c[r + 3];
+        const float *x0 = x + r * stride, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
+        for (int64_t i = 0; i < n; ++i) y[i] = (((y[i] + c0 * x0[i]) + c1 * x1[i]) + c2 * x2[i]) + c3 * x3[i];
+    }
+    for (; r < count; ++r)
+        for (int64_t i = 0; i < n; ++i) y[i] += c[r] * x[r * stride + i];
+}
 
 std::string shape(const TensorView& t) { return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]"; }
 
@@ -65,15 +84,7 @@ void CpuBackend::biased_attention(const TensorView& q, const TensorView& k, cons
         for (int64_t i = first; i < last; ++i) {
             const float* qi = q.data + i * width + h * head_dim;
             const int64_t seen = b.causal ? std::min(keys, i + 1) : keys;
-            std::fill(scores, scores + seen, 0.0f);
-            int64_t d = 0;
-            for (; d + 4 <= head_dim; d += 4) {  // four head dims per pass over the row, added in order
-                const float q0 = qi[d], q1 = qi[d + 1], q2 = qi[d + 2], q3 = qi[d + 3];
-                const float *k0 = kt + d * keys, *k1 = k0 + keys, *k2 = k1 + keys, *k3 = k2 + keys;
-                for (int64_t j = 0; j < seen; ++j) scores[j] = (((scores[j] + q0 * k0[j]) + q1 * k1[j]) + q2 * k2[j]) + q3 * k3[j];
-            }
-            for (; d < head_dim; ++d)
-                for (int64_t j = 0; j < seen; ++j) scores[j] += qi[d] * kt[d * keys + j];
+            sum_scaled_rows(qi, kt, keys, head_dim, seen, scores);  // q k_j for every key j seen
             const float* bias_row = b.bias.data != nullptr ? b.bias.data + (h * queries + i) * b.bias.row_stride : nullptr;
             float max = -std::numeric_limits<float>::infinity();
             for (int64_t j = 0; j < seen; ++j) {
@@ -88,16 +99,7 @@ void CpuBackend::biased_attention(const TensorView& q, const TensorView& k, cons
                 sum += scores[j];
             }
             float* o = out.data + i * width + h * head_dim;
-            std::fill(o, o + head_dim, 0.0f);
-            const float* vi = v.data + h * head_dim;
-            int64_t j = 0;
-            for (; j + 4 <= seen; j += 4) {  // four keys per pass over the row, added in order
-                const float p0 = scores[j], p1 = scores[j + 1], p2 = scores[j + 2], p3 = scores[j + 3];
-                const float *v0 = vi + j * width, *v1 = v0 + width, *v2 = v1 + width, *v3 = v2 + width;
-                for (int64_t t = 0; t < head_dim; ++t) o[t] = (((o[t] + p0 * v0[t]) + p1 * v1[t]) + p2 * v2[t]) + p3 * v3[t];
-            }
-            for (; j < seen; ++j)
-                for (int64_t t = 0; t < head_dim; ++t) o[t] += scores[j] * vi[j * width + t];
+            sum_scaled_rows(scores, v.data + h * head_dim, width, seen, head_dim, o);  // P V
             const float inv = 1.0f / sum;
             for (int64_t t = 0; t < head_dim; ++t) o[t] *= inv;
         }
