@@ -118,7 +118,7 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
     for (int64_t k0 = 0; k0 < a.tokens; k0 += kKeyBlock) {
         const int64_t nk = std::min(kKeyBlock, a.tokens - k0);
         copy_key_rows(a, head, k0, nk, ld, kp, vp);
-        prefetch_key_rows(a, head, k0 + nk, std::min(a.tokens, k0 + nk + kKeyBlock));
+        prefetch_next_block(a, head, k0, kKeyBlock, 0, panels, panels);
         for (int64_t pn = 0; pn < panels; ++pn) {
             const float* qt_panel = qt + pn * panel_size;
             __m256 block_max[2] = {_mm256_set1_ps(-std::numeric_limits<float>::infinity()),

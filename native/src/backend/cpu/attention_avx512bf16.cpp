@@ -196,13 +196,9 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
     for (int64_t k0 = 0; k0 < a.tokens; k0 += kKeyBlock) {
         const int64_t nk = std::min(kKeyBlock, a.tokens - k0);
         pack_block(a, head, k0, nk, kld, vld, kp, vp);
-        // The next block's rows, a share per panel group: spread over the
-        // block's compute rather than asked for at once (packing had waited
-        // on each line).
-        const int64_t next = k0 + kKeyBlock, next_nk = std::max<int64_t>(0, std::min(kKeyBlock, a.tokens - next));
         avx2::in_row_tiles<kPanels>(0, panels, [&](auto np, int64_t pn) {
             constexpr int NP = decltype(np)::value;
-            prefetch_key_rows(a, head, next + next_nk * pn / panels, next + next_nk * (pn + NP) / panels);
+            prefetch_next_block(a, head, k0, kKeyBlock, pn, NP, panels);  // this panel group's share (packing had waited on each line)
             __m512 block_max[NP], correction[NP];
             SVDQ_UNROLL
             for (int i = 0; i < NP; ++i) block_max[i] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());

@@ -22,16 +22,22 @@ constexpr int64_t kLanes = 16;  // queries per panel
 // one L1 set; an odd line stride spreads consecutive rows over all sets.
 inline int64_t odd_lines(int64_t count) { return ((count + 15) / 16 | 1) * 16; }
 
-// Asks for the K and V rows of keys [j0, j1) of one head toward L2 while the
-// block before them computes: 12 KiB apart in FLUX, they are beyond the
-// hardware prefetchers. Always inlined: GCC takes a function holding only
-// prefetches for a pure one and drops calls to it that it has not inlined.
+// Asks for the K and V rows of one head's next key block, the one after
+// [k0, k0 + block), toward L2 while this block computes: 12 KiB apart in
+// FLUX, they are beyond the hardware prefetchers. Panels [pn, pn + np) of
+// the query block's `panels` ask for their share of the rows, so a kernel
+// calling this per panel group spreads the misses over the block (0,
+// panels, panels: all of them at once). Always inlined: GCC takes a
+// function holding only prefetches for a pure one and drops calls to it
+// that it has not inlined.
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
-inline void prefetch_key_rows(const AttentionArgs& a, int64_t head, int64_t j0, int64_t j1) {
+inline void prefetch_next_block(const AttentionArgs& a, int64_t head, int64_t k0, int64_t block, int64_t pn, int64_t np,
+                                int64_t panels) {
     const int64_t d = a.head_dim, stride = a.heads * d;
-    for (int64_t j = j0; j < j1; ++j)
+    const int64_t next = k0 + block, count = std::max<int64_t>(0, std::min(block, a.tokens - next));
+    for (int64_t j = next + count * pn / panels; j < next + count * (pn + np) / panels; ++j)
         for (int64_t t = 0; t < d; t += 16) {
             _mm_prefetch(reinterpret_cast<const char*>(a.k + j * stride + head * d + t), _MM_HINT_T1);
             _mm_prefetch(reinterpret_cast<const char*>(a.v + j * stride + head * d + t), _MM_HINT_T1);
