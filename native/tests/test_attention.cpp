@@ -205,7 +205,8 @@ TEST_P(AttentionTest, KernelWritesExactlyItsTile) {
     const int64_t n = p.s.tokens, stride = p.s.heads * p.s.head_dim, head = p.s.heads - 1;
     const int64_t q0 = n / 3, q1 = std::max(q0 + 1, n - n / 5);  // crosses query blocks where n allows
     std::vector<float> out(p.size(), -7.0f);
-    const AttentionArgs args{p.q.data(), p.k.data(), p.v.data(), n, p.s.heads, p.s.head_dim, out.data()};
+    const AttentionArgs args{p.q.data(), p.k.data(), p.v.data(), n, n, p.s.heads, p.s.head_dim, out.data(),
+                             1.0f / std::sqrt(static_cast<float>(p.s.head_dim))};
     // The scratch the kernel declares, then a guard it must not touch.
     const size_t need = rounds_to_bf16() ? kernels.attention_bf16_scratch(args) : kernels.attention_scratch(args), guard = 64;
     std::vector<float, AlignedAllocator<float>> scratch(need + guard, -3.0f);
@@ -379,58 +380,117 @@ TEST(Attention, Avx2MatchesScalarOnFluxShape) {
     EXPECT_LT(test::max_rel_error(p.run(avx2), p.run(scalar)), 1e-5);
 }
 
-// The text encoders' attention (Backend::biased_attention) against float64:
-// scale, a per-head bias [heads * q rows, k rows], a key bias holding
-// float's lowest (transformers' padding mask) and -inf, causal or not; head
-// dims and key counts off the loops' steps of four. Rows that see only
-// masked keys are not asked of it.
-TEST(BiasedAttention, MatchesFloat64) {
-    struct Case {
-        int64_t tokens, heads, head_dim;
-        float scale;
-        bool causal;
-    };
-    const Case cases[] = {{45, 2, 64, 1.0f, false}, {45, 2, 64, 0.125f, true}, {77, 3, 40, 0.3f, true},
-                          {130, 2, 7, 1.0f, false},  {6, 1, 129, 0.0884f, false}, {1, 1, 1, 1.0f, true}};
-    Context ctx = make_context(SVDQ_CPU_AUTO);
-    for (const Case& c : cases) {
-        SCOPED_TRACE(std::to_string(c.tokens) + " tokens, " + std::to_string(c.heads) + " heads of " + std::to_string(c.head_dim) +
-                     (c.causal ? ", causal" : ""));
-        const Problem p({c.tokens, c.heads, c.head_dim}, 91, 0.8f);
-        const int64_t n = c.tokens, d = c.head_dim, stride = c.heads * d;
-        const std::vector<float> bias = test::gaussian(static_cast<size_t>(c.heads * n * n), 92, 2.0f);
-        std::vector<float> mask(static_cast<size_t>(n), 0.0f);
-        for (int64_t j = n - n / 8; j < n; ++j) mask[static_cast<size_t>(j)] = std::numeric_limits<float>::lowest();
+// The text encoders' attention (Backend::biased_attention): a scale, a
+// per-head bias [heads * queries, keys], a key bias holding float's lowest
+// (transformers' padding mask) and -inf, causal or not.
+namespace {
+
+struct BiasedCase {
+    int64_t queries, keys, heads, head_dim;
+    float scale;
+    bool causal;
+};
+
+// Head dims and key counts off the loops' steps; query panels and key blocks
+// crossed; more keys than queries; whole key blocks (the SIMD kernels' 128,
+// the reference's 256) masked with -inf first; causal across two query
+// blocks (1024 queries each).
+const BiasedCase kBiasedCases[] = {{45, 45, 2, 64, 1.0f, false},   {45, 45, 2, 64, 0.125f, true}, {77, 77, 3, 40, 0.3f, true},
+                                   {130, 130, 2, 7, 1.0f, false},  {6, 6, 1, 129, 0.0884f, false}, {1, 1, 1, 1, 1.0f, true},
+                                   {5, 300, 2, 24, 0.5f, false},   {8, 1200, 1, 16, 1.0f, false}, {1100, 1100, 1, 8, 0.25f, true}};
+
+std::string describe(const BiasedCase& c) {
+    return std::to_string(c.queries) + " queries, " + std::to_string(c.keys) + " keys, " + std::to_string(c.heads) + " heads of " +
+           std::to_string(c.head_dim) + (c.causal ? ", causal" : "");
+}
+
+struct BiasedProblem {
+    BiasedCase c;
+    std::vector<float> q, k, v, bias, mask;
+
+    explicit BiasedProblem(const BiasedCase& bc)
+        : c(bc),
+          q(test::gaussian(static_cast<size_t>(c.queries * width()), 91, 0.8f)),
+          k(test::gaussian(static_cast<size_t>(c.keys * width()), 92, 0.8f)),
+          v(test::gaussian(static_cast<size_t>(c.keys * width()), 93)),
+          bias(test::gaussian(static_cast<size_t>(c.heads * c.queries * c.keys), 94, 2.0f)),
+          mask(static_cast<size_t>(c.keys), 0.0f) {
+        for (int64_t j = c.keys - c.keys / 8; j < c.keys; ++j) mask[static_cast<size_t>(j)] = std::numeric_limits<float>::lowest();
         if (!c.causal)  // a causal first query sees key 0 only
-            for (int64_t j = 0; j < n / 4; ++j) mask[static_cast<size_t>(j)] = -std::numeric_limits<float>::infinity();
+            for (int64_t j = 0; j < c.keys / 4; ++j) mask[static_cast<size_t>(j)] = -std::numeric_limits<float>::infinity();
+    }
+
+    int64_t width() const { return c.heads * c.head_dim; }
+
+    std::vector<float> run(Context& ctx) {
         AttentionBias b;
         b.scale = c.scale;
-        b.bias = TensorView::host(bias.data(), c.heads * n, n);
-        b.key_bias = TensorView::host(mask.data(), 1, n);
+        b.bias = TensorView::host(bias.data(), c.heads * c.queries, c.keys);
+        b.key_bias = TensorView::host(mask.data(), 1, c.keys);
         b.causal = c.causal;
-        std::vector<float> out(p.size(), std::numeric_limits<float>::quiet_NaN());
-        ctx.backend().biased_attention(TensorView::host(p.q.data(), n, stride), TensorView::host(p.k.data(), n, stride),
-                                       TensorView::host(p.v.data(), n, stride), d, b, TensorView::host(out.data(), n, stride));
-        std::vector<double> want(out.size()), s(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i)
+        std::vector<float> out(q.size(), std::numeric_limits<float>::quiet_NaN());
+        ctx.backend().biased_attention(TensorView::host(q.data(), c.queries, width()), TensorView::host(k.data(), c.keys, width()),
+                                       TensorView::host(v.data(), c.keys, width()), c.head_dim, b,
+                                       TensorView::host(out.data(), c.queries, width()));
+        return out;
+    }
+
+    // softmax(scale q k^T + bias + mask) v in float64 from the definition.
+    std::vector<double> reference() const {
+        const int64_t d = c.head_dim, stride = width();
+        std::vector<double> want(q.size(), 0.0), s(static_cast<size_t>(c.keys));
+        for (int64_t i = 0; i < c.queries; ++i)
             for (int64_t h = 0; h < c.heads; ++h) {
-                const int64_t seen = c.causal ? i + 1 : n;
+                const int64_t seen = c.causal ? std::min(c.keys, i + 1) : c.keys;
                 double mx = -std::numeric_limits<double>::infinity(), sum = 0.0;
                 for (int64_t j = 0; j < seen; ++j) {
                     double dot = 0.0;
                     for (int64_t t = 0; t < d; ++t)
-                        dot += static_cast<double>(p.q[static_cast<size_t>(i * stride + h * d + t)]) * p.k[static_cast<size_t>(j * stride + h * d + t)];
-                    s[static_cast<size_t>(j)] = c.scale * dot + bias[static_cast<size_t>((h * n + i) * n + j)] + mask[static_cast<size_t>(j)];
+                        dot += static_cast<double>(q[static_cast<size_t>(i * stride + h * d + t)]) * k[static_cast<size_t>(j * stride + h * d + t)];
+                    s[static_cast<size_t>(j)] = c.scale * dot + bias[static_cast<size_t>((h * c.queries + i) * c.keys + j)] + mask[static_cast<size_t>(j)];
                     mx = std::max(mx, s[static_cast<size_t>(j)]);
                 }
                 for (int64_t j = 0; j < seen; ++j) sum += (s[static_cast<size_t>(j)] = std::exp(s[static_cast<size_t>(j)] - mx));
                 for (int64_t j = 0; j < seen; ++j)
                     for (int64_t t = 0; t < d; ++t)
                         want[static_cast<size_t>(i * stride + h * d + t)] +=
-                            s[static_cast<size_t>(j)] / sum * p.v[static_cast<size_t>(j * stride + h * d + t)];
+                            s[static_cast<size_t>(j)] / sum * v[static_cast<size_t>(j * stride + h * d + t)];
             }
+        return want;
+    }
+};
+
+class BiasedAttention : public testing::TestWithParam<svdq_cpu_level> {
+protected:
+    void SetUp() override { SVDQ_REQUIRE_LEVEL(GetParam()); }
+};
+
+}  // namespace
+
+// Every level against float64. Rows that see only masked keys are not asked
+// of it.
+TEST_P(BiasedAttention, MatchesFloat64) {
+    Context ctx = make_context(GetParam());
+    for (const BiasedCase& c : kBiasedCases) {
+        SCOPED_TRACE(describe(c));
+        BiasedProblem p(c);
+        const std::vector<float> out = p.run(ctx);
         for (float x : out) ASSERT_TRUE(std::isfinite(x));  // every row written
-        EXPECT_LT(test::max_rel_error(out, want), 1e-5);
+        EXPECT_LT(test::max_rel_error(out, p.reference()), 1e-5);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLevels, BiasedAttention, testing::ValuesIn(test::all_levels()),
+                         [](const auto& info) { return std::string(cpu_level_name(info.param)); });
+
+// The AVX-512 kernel adds the bias and masks as the AVX2 one does: the same
+// bits, as for plain attention.
+TEST(BiasedAttentionBits, Avx512EqualsAvx2) {
+    SVDQ_REQUIRE_LEVEL(SVDQ_CPU_AVX512_VNNI);
+    Context avx2 = make_context(SVDQ_CPU_AVX2), avx512 = make_context(SVDQ_CPU_AVX512_VNNI);
+    for (const BiasedCase& c : kBiasedCases) {
+        BiasedProblem p(c);
+        EXPECT_EQ(p.run(avx512), p.run(avx2)) << describe(c);
     }
 }
 

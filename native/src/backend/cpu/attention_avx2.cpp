@@ -13,8 +13,10 @@
 // in a 1024-query tile) reuse them (with 4 panels per block, K and V's trips
 // from L3 cost a third of the speed at 4608 tokens). Any head_dim and token count: key and head-dim tails take
 // narrower register tiles, a partial query panel is padded with zero queries.
+// The text encoders' bias and masks join a panel's scores before its
+// softmax (attention_blocks.h's add_bias); a causal query block stops at its
+// last query's key.
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <type_traits>
 
@@ -81,7 +83,8 @@ void accumulate_pv(const float* v, int64_t ld, const float* p, int64_t nk, const
 void softmax_block(float* p, int64_t nk, const __m256 (&block_max)[2], float* m, float* l, __m256 (&correction)[2]) {
     for (int h = 0; h < 2; ++h) {
         const __m256 m_old = _mm256_load_ps(m + 8 * h);
-        const __m256 m_new = _mm256_max_ps(m_old, block_max[h]);
+        // At least float's lowest, so a block whose scores are all masked (-inf) gives no -inf - -inf.
+        const __m256 m_new = _mm256_max_ps(_mm256_max_ps(m_old, block_max[h]), _mm256_set1_ps(std::numeric_limits<float>::lowest()));
         // m_old = -inf on the first block: exp clamps its argument, giving ~1e-38 times zeros.
         correction[h] = avx2::exp(_mm256_sub_ps(m_old, m_new));
         __m256 sum = _mm256_setzero_ps();
@@ -100,7 +103,6 @@ void softmax_block(float* p, int64_t nk, const __m256 (&block_max)[2], float* m,
 // scratch: attention_avx2_scratch floats.
 void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, float* scratch) {
     const int64_t d = a.head_dim, nq = q1 - q0, panels = (nq + kLanes - 1) / kLanes;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const int64_t panel_size = d * kLanes, ld = odd_lines(d), block_size = kKeyBlock * ld;
     float* const qt = scratch;
     float* const ot = qt + panels * panel_size;
@@ -111,12 +113,13 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
     float* const vp = kp + block_size;
 
     std::fill(qt, p, 0.0f);  // zero O^T, and Q^T lanes past q1
-    transpose_queries(a, head, q0, nq, scale, qt);
+    transpose_queries(a, head, q0, nq, a.scale, qt);
     std::fill(m, l, -std::numeric_limits<float>::infinity());
     std::fill(l, l + panels * kLanes, 0.0f);
 
-    for (int64_t k0 = 0; k0 < a.tokens; k0 += kKeyBlock) {
-        const int64_t nk = std::min(kKeyBlock, a.tokens - k0);
+    const int64_t keys = keys_seen(a, q1);
+    for (int64_t k0 = 0; k0 < keys; k0 += kKeyBlock) {
+        const int64_t nk = std::min(kKeyBlock, keys - k0);
         copy_key_rows(a, head, k0, nk, ld, kp, vp);
         prefetch_next_block(a, head, k0, kKeyBlock, 0, panels, panels);
         for (int64_t pn = 0; pn < panels; ++pn) {
@@ -126,6 +129,12 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
             avx2::in_row_tiles<6>(0, nk, [&](auto mr, int64_t j) {
                 scores<decltype(mr)::value>(kp + j * ld, ld, qt_panel, d, p + j * kLanes, block_max);
             });
+            if (a.biased()) {
+                alignas(32) float lane_max[kLanes];
+                add_bias(a, head, q0 + pn * kLanes, std::min(kLanes, nq - pn * kLanes), k0, nk, p, lane_max);
+                block_max[0] = _mm256_load_ps(lane_max);
+                block_max[1] = _mm256_load_ps(lane_max + 8);
+            }
             __m256 correction[2];
             softmax_block(p, nk, block_max, m + pn * kLanes, l + pn * kLanes, correction);
             float* ot_panel = ot + pn * panel_size;

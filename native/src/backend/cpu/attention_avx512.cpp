@@ -4,9 +4,9 @@
 // FMAs. Every lane runs the AVX2 kernel's operations in its order (the same
 // FMAs over head dims and keys, avx512::exp's values being avx2::exp's), so
 // its results are attention_avx2's bit for bit and float models keep their
-// results across the AVX levels.
+// results across the AVX levels; the text encoders' bias and masks too
+// (attention_blocks.h's add_bias, as the AVX2 kernel applies them).
 #include <algorithm>
-#include <cmath>
 #include <limits>
 
 #include "backend/cpu/attention_blocks.h"
@@ -61,7 +61,9 @@ void scores(const float* keys, int64_t ld, const float* qt, int64_t d, float* p,
 // p = exp(p - m_new) in place over nk keys, m and l updated; returns the
 // correction exp(m_old - m_new) that rescales the panel's output.
 __m512 softmax_block(float* p, int64_t nk, __m512 block_max, float* m, float* l) {
-    const __m512 m_old = _mm512_load_ps(m), m_new = _mm512_max_ps(m_old, block_max);
+    // At least float's lowest, so a block whose scores are all masked (-inf) gives no -inf - -inf.
+    const __m512 m_old = _mm512_load_ps(m),
+                 m_new = _mm512_max_ps(_mm512_max_ps(m_old, block_max), _mm512_set1_ps(std::numeric_limits<float>::lowest()));
     // m_old = -inf on the first block: exp clamps its argument, giving ~1e-38 times zeros.
     const __m512 correction = avx512::exp(_mm512_sub_ps(m_old, m_new));
     __m512 sum = _mm512_setzero_ps();
@@ -109,7 +111,6 @@ void accumulate_pv(const float* v, int64_t ld, const float* p, int64_t nk, const
 // scratch: attention_avx512_scratch floats.
 void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, float* scratch) {
     const int64_t d = a.head_dim, nq = q1 - q0, panels = (nq + kLanes - 1) / kLanes;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
     const int64_t panel_size = d * kLanes, ld = odd_lines(d);
     float* const qt = scratch;                           // [panels][d][16]
     float* const ot = qt + panels * panel_size;          // [panels][d][16]
@@ -120,12 +121,13 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
     float* const vp = kp + kKeyBlock * ld;               // [kKeyBlock][ld]
 
     std::fill(qt, p, 0.0f);  // zero O^T, and Q^T lanes past q1
-    transpose_queries(a, head, q0, nq, scale, qt);
+    transpose_queries(a, head, q0, nq, a.scale, qt);
     std::fill(m, l, -std::numeric_limits<float>::infinity());
     std::fill(l, l + panels * kLanes, 0.0f);
 
-    for (int64_t k0 = 0; k0 < a.tokens; k0 += kKeyBlock) {
-        const int64_t nk = std::min(kKeyBlock, a.tokens - k0);
+    const int64_t keys = keys_seen(a, q1);
+    for (int64_t k0 = 0; k0 < keys; k0 += kKeyBlock) {
+        const int64_t nk = std::min(kKeyBlock, keys - k0);
         copy_key_rows(a, head, k0, nk, ld, kp, vp);
         avx2::in_row_tiles<kPanels>(0, panels, [&](auto np, int64_t pn) {
             constexpr int NP = decltype(np)::value;
@@ -136,6 +138,15 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
             avx2::in_row_tiles<kMaxRows>(0, nk, [&](auto mr, int64_t j) {
                 scores<decltype(mr)::value, NP>(kp + j * ld, ld, qt + pn * panel_size, d, p + j * kLanes, block_max);
             });
+            if (a.biased()) {
+                alignas(64) float lane_max[kLanes];
+                SVDQ_UNROLL
+                for (int i = 0; i < NP; ++i) {
+                    const int64_t first = (pn + i) * kLanes;
+                    add_bias(a, head, q0 + first, std::min(kLanes, nq - first), k0, nk, p + i * kKeyBlock * kLanes, lane_max);
+                    block_max[i] = _mm512_load_ps(lane_max);
+                }
+            }
             SVDQ_UNROLL
             for (int i = 0; i < NP; ++i)
                 correction[i] = softmax_block(p + i * kKeyBlock * kLanes, nk, block_max[i], m + (pn + i) * kLanes, l + (pn + i) * kLanes);

@@ -7,7 +7,7 @@
 // max and sum and the output accumulate in fp32:
 //   scores  S^T = K Q^T      Q^T packed [d/2][16] in head-dim pairs, K's
 //                            row pairs broadcast as 32-bit words; times
-//                            1/sqrt(d) in fp32 as the scores are stored
+//                            the scale in fp32 as the scores are stored
 //   softmax p = exp(S^T - m) in fp32, then rounded to BF16 in key pairs
 //                            [keys/2][16]; the running sum adds the rounded
 //                            values, so the weights the output uses sum to l
@@ -16,7 +16,6 @@
 // Any head_dim and token count: an odd head dim or key count is padded with
 // a zero, a partial query panel with zero queries.
 #include <algorithm>
-#include <cmath>
 #include <limits>
 
 #include "backend/cpu/attention_blocks.h"
@@ -170,7 +169,7 @@ void pack_block(const AttentionArgs& a, int64_t head, int64_t k0, int64_t nk, in
 void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, float* scratch) {
     const int64_t d = a.head_dim, stride = a.heads * d, nq = q1 - q0, panels = (nq + kLanes - 1) / kLanes;
     const int64_t pairs = dim_pairs(d), kld = odd_lines((d + 15) / 16 * 8), vld = odd_lines(kKeyBlock / 2);
-    const __m512 scale = _mm512_set1_ps(1.0f / std::sqrt(static_cast<float>(d)));
+    const __m512 scale = _mm512_set1_ps(a.scale);
     uint32_t* const qt = reinterpret_cast<uint32_t*>(scratch);  // [panels][pairs][16]
     float* const ot = scratch + kQueryBlock / kLanes * pairs * kLanes;  // [panels][d][16]
     float* const p = ot + kQueryBlock / kLanes * d * kLanes;                // [kPanels][kKeyBlock][16]
@@ -193,8 +192,8 @@ void attend_block(const AttentionArgs& a, int64_t head, int64_t q0, int64_t q1, 
     std::fill(m, m + panels * kLanes, -std::numeric_limits<float>::infinity());
     std::fill(l, l + panels * kLanes, 0.0f);
 
-    for (int64_t k0 = 0; k0 < a.tokens; k0 += kKeyBlock) {
-        const int64_t nk = std::min(kKeyBlock, a.tokens - k0);
+    for (int64_t k0 = 0; k0 < a.keys; k0 += kKeyBlock) {
+        const int64_t nk = std::min(kKeyBlock, a.keys - k0);
         pack_block(a, head, k0, nk, kld, vld, kp, vp);
         avx2::in_row_tiles<kPanels>(0, panels, [&](auto np, int64_t pn) {
             constexpr int NP = decltype(np)::value;

@@ -1,7 +1,8 @@
-// What the SIMD attention kernels (attention_avx2.cpp, attention_avx512.cpp,
-// attention_avx512bf16.cpp) share outside their register tiles: the packed
-// blocks' row stride, the K and V rows copied and prefetched, Q^T panels and
-// the output's transposition. Baseline x86-64 code (included before any
+// What the attention kernels (attention_scalar.cpp, attention_avx2.cpp,
+// attention_avx512.cpp, attention_avx512bf16.cpp) share outside their
+// register tiles: the packed blocks' row stride, the K and V rows copied and
+// prefetched, Q^T panels, the text encoders' bias and masks, and the
+// output's transposition. Baseline x86-64 code (included before any
 // kernel's target region), giving the same bits at every level.
 #pragma once
 
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 
 #include "backend/cpu/cpu_kernels.h"
 
@@ -36,12 +38,64 @@ __attribute__((always_inline))
 inline void prefetch_next_block(const AttentionArgs& a, int64_t head, int64_t k0, int64_t block, int64_t pn, int64_t np,
                                 int64_t panels) {
     const int64_t d = a.head_dim, stride = a.heads * d;
-    const int64_t next = k0 + block, count = std::max<int64_t>(0, std::min(block, a.tokens - next));
+    const int64_t next = k0 + block, count = std::max<int64_t>(0, std::min(block, a.keys - next));
     for (int64_t j = next + count * pn / panels; j < next + count * (pn + np) / panels; ++j)
         for (int64_t t = 0; t < d; t += 16) {
             _mm_prefetch(reinterpret_cast<const char*>(a.k + j * stride + head * d + t), _MM_HINT_T1);
             _mm_prefetch(reinterpret_cast<const char*>(a.v + j * stride + head * d + t), _MM_HINT_T1);
         }
+}
+
+// Keys [0, n) that any of queries [.., q1) sees: causal queries see none
+// past their own index.
+inline int64_t keys_seen(const AttentionArgs& a, int64_t q1) { return a.causal ? std::min(a.keys, q1) : a.keys; }
+
+// What biased attention adds to the scaled score of `key` for a query whose
+// bias row is `row` (nullptr: none): the bias, then the key's (a padding
+// mask joins the bias first, as transformers adds them).
+inline float added_bias(const AttentionArgs& a, const float* row, int64_t key) {
+    return (row != nullptr ? row[key] : 0.0f) + (a.key_bias != nullptr ? a.key_bias[key] : 0.0f);
+}
+
+// Query i's bias row of `head`, or nullptr.
+inline const float* bias_row(const AttentionArgs& a, int64_t head, int64_t i) {
+    return a.bias != nullptr ? a.bias + (head * a.queries + i) * a.bias_stride : nullptr;
+}
+
+// One panel's scores p [nk][16] of keys [k0, k0 + nk), lane i holding query
+// q + i: adds the bias (added_bias's operations) to the `lanes` real queries
+// (padding lanes get the key bias alone), masks the keys a causal query does
+// not see with -inf, and writes each lane's max of the result to block_max
+// [16]. The bias rows are read four keys at a time and transposed four
+// lanes by four keys onto p's layout.
+inline void add_bias(const AttentionArgs& a, int64_t head, int64_t q, int64_t lanes, int64_t k0, int64_t nk, float* p,
+                     float* block_max) {
+    const float* rows[kLanes];
+    for (int64_t i = 0; i < kLanes; ++i) rows[i] = i < lanes ? bias_row(a, head, q + i) : nullptr;
+    int64_t j = 0;
+    for (; j + 4 <= nk; j += 4) {
+        const __m128 key = a.key_bias != nullptr ? _mm_loadu_ps(a.key_bias + k0 + j) : _mm_setzero_ps();
+        for (int64_t g = 0; g < kLanes; g += 4) {
+            __m128 b[4];  // lanes g..g+3, then (transposed) keys j..j+3
+            for (int r = 0; r < 4; ++r)
+                b[r] = _mm_add_ps(rows[g + r] != nullptr ? _mm_loadu_ps(rows[g + r] + k0 + j) : _mm_setzero_ps(), key);
+            _MM_TRANSPOSE4_PS(b[0], b[1], b[2], b[3]);
+            for (int c = 0; c < 4; ++c) {
+                float* pj = p + (j + c) * kLanes + g;
+                _mm_storeu_ps(pj, _mm_add_ps(_mm_loadu_ps(pj), b[c]));
+            }
+        }
+    }
+    for (; j < nk; ++j)
+        for (int64_t i = 0; i < kLanes; ++i) p[j * kLanes + i] += added_bias(a, rows[i], k0 + j);
+    if (a.causal)
+        for (int64_t i = 0; i < lanes; ++i)
+            for (int64_t key = std::max(k0, q + i + 1); key < k0 + nk; ++key) p[(key - k0) * kLanes + i] = -std::numeric_limits<float>::infinity();
+    for (int64_t g = 0; g < kLanes; g += 4) {
+        __m128 m = _mm_set1_ps(-std::numeric_limits<float>::infinity());
+        for (int64_t key = 0; key < nk; ++key) m = _mm_max_ps(m, _mm_loadu_ps(p + key * kLanes + g));
+        _mm_storeu_ps(block_max + g, m);
+    }
 }
 
 // K's and V's rows of keys [k0, k0 + nk) of one head copied to [nk][ld].

@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -24,6 +25,20 @@ void require_same_shape(const TensorView& a, const TensorView& b, const char* op
     if (a.rows != b.rows || a.cols != b.cols)
         fail(SVDQ_ERROR_INTERNAL, std::string(op) + ": [" + std::to_string(a.rows) + ", " + std::to_string(a.cols) + "] and [" +
                                       std::to_string(b.rows) + ", " + std::to_string(b.cols) + "] differ");
+}
+
+std::string shape(const TensorView& t) { return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]"; }
+
+// q and out [queries, width], k and v [keys, width], width heads of head_dim.
+void check_attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim, const TensorView& out,
+                     const char* op) {
+    for (const TensorView* t : {&q, &k, &v, &out}) require_contiguous(*t, op, "q, k, v and out");
+    if (head_dim < 1 || q.cols % head_dim != 0)
+        fail(SVDQ_ERROR_INVALID_ARGUMENT, std::string(op) + ": head_dim " + std::to_string(head_dim) + " must divide the width " +
+                                              std::to_string(q.cols));
+    if (k.cols != q.cols || v.cols != q.cols || out.cols != q.cols || v.rows != k.rows || out.rows != q.rows)
+        fail(SVDQ_ERROR_INTERNAL, std::string(op) + ": q " + shape(q) + ", k " + shape(k) + ", v " + shape(v) + " and out " +
+                                      shape(out) + " do not fit together");
 }
 
 }  // namespace
@@ -143,20 +158,42 @@ void CpuBackend::mlp_gated(const PreparedLinear& first, const PreparedLinear& se
 
 void CpuBackend::attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
                            AttentionPrecision precision, const TensorView& out) {
-    for (const TensorView* t : {&q, &k, &v, &out}) require_contiguous(*t, "attention", "q, k, v and out");
-    if (head_dim < 1 || q.cols % head_dim != 0)
-        fail(SVDQ_ERROR_INVALID_ARGUMENT, "attention: head_dim " + std::to_string(head_dim) + " must divide the width " + std::to_string(q.cols));
-    const int64_t tokens = q.rows, heads = q.cols / head_dim;
-    const AttentionArgs args{q.data, k.data, v.data, tokens, heads, head_dim, out.data};
-    const bool bf16 = precision == AttentionPrecision::bf16;
+    check_attention(q, k, v, head_dim, out, "attention");
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    run_attention({q.data, k.data, v.data, q.rows, k.rows, q.cols / head_dim, head_dim, out.data, scale},
+                  precision == AttentionPrecision::bf16);
+}
+
+void CpuBackend::biased_attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim,
+                                  const AttentionBias& b, const TensorView& out) {
+    check_attention(q, k, v, head_dim, out, "biased_attention");
+    const int64_t heads = q.cols / head_dim;
+    AttentionArgs args{q.data, k.data, v.data, q.rows, k.rows, heads, head_dim, out.data, b.scale};
+    if (b.bias.data != nullptr) {
+        if (b.bias.rows != heads * q.rows || b.bias.cols != k.rows)
+            fail(SVDQ_ERROR_INTERNAL, "biased_attention: bias " + shape(b.bias) + " must be [heads * q rows, k rows] = [" +
+                                          std::to_string(heads * q.rows) + ", " + std::to_string(k.rows) + "]");
+        args.bias = b.bias.data;
+        args.bias_stride = b.bias.row_stride;
+    }
+    if (b.key_bias.data != nullptr) {
+        if (b.key_bias.rows != 1 || b.key_bias.cols != k.rows)
+            fail(SVDQ_ERROR_INTERNAL, "biased_attention: key_bias " + shape(b.key_bias) + " must be [1, " + std::to_string(k.rows) + "]");
+        args.key_bias = b.key_bias.data;
+    }
+    args.causal = b.causal;
+    run_attention(args, false);
+}
+
+void CpuBackend::run_attention(const AttentionArgs& args, bool bf16) {
     const auto kernel = bf16 ? kernels_->attention_bf16 : kernels_->attention;
     const int64_t block = kernels_->attention_queries;
-    const int64_t blocks = (tokens + block - 1) / block;
+    const int64_t blocks = (args.queries + block - 1) / block;
     pool_.reserve_scratch(bf16 ? kernels_->attention_bf16_scratch(args) : kernels_->attention_scratch(args));
     // Consecutive items share a head, so its K and V stay warm in cache.
-    pool_.parallel_for(heads * blocks, [&](int64_t item) {
+    pool_.parallel_for(args.heads * blocks, [&](int64_t item) {
         const int64_t head = item / blocks, q0 = item % blocks * block;
-        kernel(args, {head, q0, std::min(tokens, q0 + block)}, pool_.scratch());
+        kernel(args, {head, q0, std::min(args.queries, q0 + block)}, pool_.scratch());
     });
 }
 

@@ -85,6 +85,9 @@ public:
     void gated_add(const TensorView& x, const TensorView& update, const TensorView& gate) override;
 
 private:
+    // The level's fp32 or BF16 kernel over every head and query block.
+    void run_attention(const AttentionArgs& args, bool bf16);
+
     ThreadPool& pool_;
     const CpuKernels* kernels_;
     CpuScratch scratch_;

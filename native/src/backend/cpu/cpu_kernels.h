@@ -155,14 +155,24 @@ struct Tile {
     int64_t m0, m1, n0, n1;
 };
 
-// Multi-head attention softmax(q k^T / sqrt(head_dim)) v; q, k, v and out
-// are [tokens, heads, head_dim] row-major.
+// Multi-head attention softmax(scale q k^T + bias) v; q and out are
+// [queries, heads, head_dim] row-major, k and v [keys, heads, head_dim].
+// FLUX's is plain (scale 1 / sqrt(head_dim), nothing added); the text
+// encoders' adds a bias per head and query (T5's relative positions), a
+// bias per key (a padding mask) and a causal mask (CLIP), each optional.
 struct AttentionArgs {
     const float* q;
     const float* k;
     const float* v;
-    int64_t tokens, heads, head_dim;
+    int64_t queries, keys, heads, head_dim;
     float* out;
+    float scale;
+    const float* bias = nullptr;  // query i of head h: row h * queries + i, bias_stride apart; one column per key
+    int64_t bias_stride = 0;
+    const float* key_bias = nullptr;  // [keys]
+    bool causal = false;              // query i sees keys 0..i only
+
+    bool biased() const { return bias != nullptr || key_bias != nullptr || causal; }
 };
 
 // One head's queries [q0, q1) against every key.
@@ -203,7 +213,8 @@ struct CpuKernels {
     size_t (*attention_scratch)(const AttentionArgs&);
     // AttentionPrecision::Bf16: q, k, v and the probabilities rounded to BF16
     // for BF16 dot products, fp32 softmax and sums; levels without them
-    // repeat the fp32 kernel.
+    // repeat the fp32 kernel. Plain attention only (not biased()): the text
+    // encoders' runs in fp32.
     void (*attention_bf16)(const AttentionArgs&, const AttentionTile&, float* scratch);
     size_t (*attention_bf16_scratch)(const AttentionArgs&);
 };
