@@ -7,6 +7,9 @@
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
+#include <utility>
+#include <vector>
 
 #include "backend/context.h"
 #include "expect_error.h"
@@ -153,6 +156,25 @@ TEST(T5RelativePosition, BucketsMatchHandDerivedValues) {
     for (const auto& [rp, bucket] : tiny) {
         EXPECT_EQ(t5_relative_position_bucket(rp, true, kBuckets, kMaxDistance), bucket) << "distance " << rp;
         EXPECT_EQ(reference_bucket(rp), bucket) << "the test's own reference, distance " << rp;
+    }
+}
+
+// The bias matrix holds, per head, query and key, the table's entry of the
+// key - query bucket: fewer queries than keys, more, and T5-XXL's 512 tokens
+// (every bucket, both directions).
+TEST(T5RelativePosition, BiasMatrixHoldsEachPairsBucket) {
+    const int64_t heads = 3, buckets = 32, max_distance = 128;
+    const std::vector<float> table = test::gaussian(static_cast<size_t>(buckets * heads), 7);
+    for (const auto& [queries, keys] : std::vector<std::pair<int64_t, int64_t>>{{5, 9}, {9, 5}, {1, 1}, {512, 512}}) {
+        std::vector<float> bias(static_cast<size_t>(heads * queries * keys), std::numeric_limits<float>::quiet_NaN());
+        t5_position_bias(table.data(), buckets, heads, max_distance, queries, keys, bias.data());
+        for (int64_t h = 0; h < heads; ++h)
+            for (int64_t i = 0; i < queries; ++i)
+                for (int64_t j = 0; j < keys; ++j) {
+                    const int64_t bucket = t5_relative_position_bucket(j - i, true, buckets, max_distance);
+                    ASSERT_EQ(bias[static_cast<size_t>((h * queries + i) * keys + j)], table[static_cast<size_t>(bucket * heads + h)])
+                        << queries << " x " << keys << ", head " << h << ", query " << i << ", key " << j;
+                }
     }
 }
 

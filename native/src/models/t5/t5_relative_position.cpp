@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <vector>
 
 namespace svdq {
 
@@ -29,11 +30,22 @@ int64_t t5_relative_position_bucket(int64_t relative_position, bool bidirectiona
 
 void t5_position_bias(const float* table, int64_t num_buckets, int64_t heads, int64_t max_distance, int64_t queries,
                       int64_t keys, float* bias) {
-    for (int64_t i = 0; i < queries; ++i)
-        for (int64_t j = 0; j < keys; ++j) {
-            const int64_t bucket = t5_relative_position_bucket(j - i, /*bidirectional=*/true, num_buckets, max_distance);
-            for (int64_t h = 0; h < heads; ++h) bias[(h * queries + i) * keys + j] = table[bucket * heads + h];
+    // One bucket per distance key - query, -(queries - 1) .. keys - 1: a
+    // head's bias is constant along each diagonal, so its row i is the
+    // window of the per-distance values starting at distance -i.
+    const int64_t distances = queries + keys - 1;
+    std::vector<int64_t> bucket(static_cast<size_t>(distances));
+    for (int64_t r = 0; r < distances; ++r)
+        bucket[static_cast<size_t>(r)] = t5_relative_position_bucket(r - (queries - 1), /*bidirectional=*/true, num_buckets, max_distance);
+    std::vector<float> by_distance(static_cast<size_t>(distances));
+    for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t r = 0; r < distances; ++r)
+            by_distance[static_cast<size_t>(r)] = table[bucket[static_cast<size_t>(r)] * heads + h];
+        for (int64_t i = 0; i < queries; ++i) {
+            const float* window = by_distance.data() + (queries - 1 - i);
+            std::copy(window, window + keys, bias + (h * queries + i) * keys);
         }
+    }
 }
 
 }  // namespace svdq
