@@ -17,7 +17,18 @@ PACK_APT_PACKAGES=(g++-mingw-w64-x86-64-posix)
 # Test-only runtimes: wine64 runs the Windows suite, Mono the netstandard2.1 assembly as Unity's runs it.
 TEST_APT_PACKAGES=(wine64 mono-runtime mono-mcs mono-devel)
 
-log() { printf '\n== %s\n' "$*"; }
+# Each step's heading; the time each took is listed before the test summary
+# (CI's budget is 30 minutes: the list shows where they go).
+STEP= STEP_START=0 STEP_TIMES=()
+end_step() {
+  [ -n "$STEP" ] && STEP_TIMES+=("$(printf '%5d s  %s' $((SECONDS - STEP_START)) "$STEP")")
+  STEP=
+}
+log() {
+  end_step
+  STEP=$* STEP_START=$SECONDS
+  printf '\n== %s\n' "$*"
+}
 
 install_prerequisites() {  # [extra apt packages...]
   local missing=()
@@ -322,6 +333,9 @@ run_tests() {
     FAILED=$((FAILED + 1))
   fi
   [ "$FAILED" -eq 0 ] || STATUS=1
+  end_step
+  printf '\n== time per step\n'
+  printf '%s\n' "${STEP_TIMES[@]}"
   echo
   echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
   return $STATUS
