@@ -295,6 +295,34 @@ TEST_P(AttentionTest, RisingAndEqualHugeScores) {
     }
 }
 
+// A NaN in one query reaches that query's output row in its head and no
+// other; a NaN in one key, every query of its head: never a finite average
+// hiding it (the SIMD exp keeps NaN), so the next layer's input check names it.
+TEST_P(AttentionTest, NanReachesTheOutputsThatSeeIt) {
+    Context ctx = make_context(level());
+    const int64_t n = shape().tokens, d = shape().head_dim, heads = shape().heads, stride = heads * d, head = heads - 1;
+    const Problem clean(shape(), 101);
+    const auto expect_nan_where = [&](const std::vector<float>& out, const auto& nan_expected, const char* what) {
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t h = 0; h < heads; ++h)
+                for (int64_t t = 0; t < d; ++t) {
+                    const float x = out[static_cast<size_t>(i * stride + h * d + t)];
+                    if (nan_expected(i, h)) {
+                        ASSERT_TRUE(std::isnan(x)) << what << ": row " << i << " head " << h << " dim " << t << " is " << x;
+                    } else {
+                        ASSERT_TRUE(std::isfinite(x)) << what << ": row " << i << " head " << h << " dim " << t << " is " << x;
+                    }
+                }
+    };
+    Problem p = clean;
+    const int64_t row = n / 2;
+    p.q[static_cast<size_t>(row * stride + head * d)] = std::numeric_limits<float>::quiet_NaN();
+    expect_nan_where(p.run(ctx, precision()), [&](int64_t i, int64_t h) { return i == row && h == head; }, "NaN in a query");
+    p = clean;
+    p.k[static_cast<size_t>((n - 1) * stride + head * d + d - 1)] = std::numeric_limits<float>::quiet_NaN();
+    expect_nan_where(p.run(ctx, precision()), [&](int64_t, int64_t h) { return h == head; }, "NaN in the last key");
+}
+
 INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, AttentionTest,
                          testing::Combine(testing::ValuesIn(variants()),
                                           testing::Range(0, static_cast<int>(std::size(kShapes)))),
@@ -478,6 +506,26 @@ TEST_P(BiasedAttention, MatchesFloat64) {
         for (float x : out) ASSERT_TRUE(std::isfinite(x));  // every row written
         EXPECT_LT(test::max_rel_error(out, p.reference()), 1e-5);
     }
+}
+
+// A NaN in the bias reaches its query's row in its head, nowhere else.
+TEST_P(BiasedAttention, NanInTheBiasReachesItsRow) {
+    Context ctx = make_context(GetParam());
+    BiasedProblem p(kBiasedCases[0]);
+    const BiasedCase& c = p.c;
+    const int64_t head = 1, row = 10, key = 20;
+    p.bias[static_cast<size_t>((head * c.queries + row) * c.keys + key)] = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<float> out = p.run(ctx);
+    for (int64_t i = 0; i < c.queries; ++i)
+        for (int64_t h = 0; h < c.heads; ++h)
+            for (int64_t t = 0; t < c.head_dim; ++t) {
+                const float x = out[static_cast<size_t>(i * p.width() + h * c.head_dim + t)];
+                if (i == row && h == head) {
+                    ASSERT_TRUE(std::isnan(x)) << "row " << i << " head " << h << " dim " << t << " is " << x;
+                } else {
+                    ASSERT_TRUE(std::isfinite(x)) << "row " << i << " head " << h << " dim " << t << " is " << x;
+                }
+            }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevels, BiasedAttention, testing::ValuesIn(test::all_levels()),

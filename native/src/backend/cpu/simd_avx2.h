@@ -80,14 +80,16 @@ inline __m256i first_lanes(int count) {
 
 // e^x, Cephes-style: range reduction by ln 2 (in two parts) and a degree-5
 // polynomial, about 1 ulp over the clamped range. The constants are shared
-// with avx512::exp.
+// with avx512::exp. A NaN stays NaN: maxps and minps return their second
+// operand when either is NaN, so x goes second in the clamp (first, a NaN
+// score would clamp to a weight of ~1e-38 and vanish from attention).
 constexpr float kExpMin = -87.3f, kExpMax = 88.3f, kLog2e = 1.44269504088896341f;
 constexpr float kLn2High = 0.693359375f, kLn2Low = -2.12194440e-4f;
 constexpr float kExpPoly[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                               4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
 
 inline __m256 exp(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(kExpMin)), _mm256_set1_ps(kExpMax));
+    x = _mm256_min_ps(_mm256_set1_ps(kExpMax), _mm256_max_ps(_mm256_set1_ps(kExpMin), x));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     x = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2High), x);
     x = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Low), x);

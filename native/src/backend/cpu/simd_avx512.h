@@ -59,9 +59,9 @@ inline __m512 load_bf16(const uint16_t* p, __mmask16 lanes) {
 }
 
 // avx2::exp's arithmetic on 16 lanes (its constants, the same values lane
-// for lane), with vscalefps for the final * 2^n.
+// for lane, NaN kept), with vscalefps for the final * 2^n.
 inline __m512 exp(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(avx2::kExpMin)), _mm512_set1_ps(avx2::kExpMax));
+    x = _mm512_min_ps(_mm512_set1_ps(avx2::kExpMax), _mm512_max_ps(_mm512_set1_ps(avx2::kExpMin), x));
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(avx2::kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     x = _mm512_fnmadd_ps(n, _mm512_set1_ps(avx2::kLn2High), x);
     x = _mm512_fnmadd_ps(n, _mm512_set1_ps(avx2::kLn2Low), x);
