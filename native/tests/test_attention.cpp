@@ -166,6 +166,23 @@ std::vector<Variant> variants() {
     return all;
 }
 
+// Every value of out [rows, heads * d] NaN where nan_expected(row, head),
+// finite elsewhere.
+template <class Expected>
+void expect_nan_where(const std::vector<float>& out, int64_t rows, int64_t heads, int64_t d, const Expected& nan_expected,
+                      const char* what) {
+    for (int64_t i = 0; i < rows; ++i)
+        for (int64_t h = 0; h < heads; ++h)
+            for (int64_t t = 0; t < d; ++t) {
+                const float x = out[static_cast<size_t>((i * heads + h) * d + t)];
+                if (nan_expected(i, h)) {
+                    ASSERT_TRUE(std::isnan(x)) << what << ": row " << i << " head " << h << " dim " << t << " is " << x;
+                } else {
+                    ASSERT_TRUE(std::isfinite(x)) << what << ": row " << i << " head " << h << " dim " << t << " is " << x;
+                }
+            }
+}
+
 class AttentionTest : public testing::TestWithParam<std::tuple<Variant, int>> {
 protected:
     void SetUp() override { SVDQ_REQUIRE_LEVEL(level()); }
@@ -302,25 +319,13 @@ TEST_P(AttentionTest, NanReachesTheOutputsThatSeeIt) {
     Context ctx = make_context(level());
     const int64_t n = shape().tokens, d = shape().head_dim, heads = shape().heads, stride = heads * d, head = heads - 1;
     const Problem clean(shape(), 101);
-    const auto expect_nan_where = [&](const std::vector<float>& out, const auto& nan_expected, const char* what) {
-        for (int64_t i = 0; i < n; ++i)
-            for (int64_t h = 0; h < heads; ++h)
-                for (int64_t t = 0; t < d; ++t) {
-                    const float x = out[static_cast<size_t>(i * stride + h * d + t)];
-                    if (nan_expected(i, h)) {
-                        ASSERT_TRUE(std::isnan(x)) << what << ": row " << i << " head " << h << " dim " << t << " is " << x;
-                    } else {
-                        ASSERT_TRUE(std::isfinite(x)) << what << ": row " << i << " head " << h << " dim " << t << " is " << x;
-                    }
-                }
-    };
     Problem p = clean;
     const int64_t row = n / 2;
     p.q[static_cast<size_t>(row * stride + head * d)] = std::numeric_limits<float>::quiet_NaN();
-    expect_nan_where(p.run(ctx, precision()), [&](int64_t i, int64_t h) { return i == row && h == head; }, "NaN in a query");
+    expect_nan_where(p.run(ctx, precision()), n, heads, d, [&](int64_t i, int64_t h) { return i == row && h == head; }, "NaN in a query");
     p = clean;
     p.k[static_cast<size_t>((n - 1) * stride + head * d + d - 1)] = std::numeric_limits<float>::quiet_NaN();
-    expect_nan_where(p.run(ctx, precision()), [&](int64_t, int64_t h) { return h == head; }, "NaN in the last key");
+    expect_nan_where(p.run(ctx, precision()), n, heads, d, [&](int64_t, int64_t h) { return h == head; }, "NaN in the last key");
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevelsAndShapes, AttentionTest,
@@ -515,17 +520,8 @@ TEST_P(BiasedAttention, NanInTheBiasReachesItsRow) {
     const BiasedCase& c = p.c;
     const int64_t head = 1, row = 10, key = 20;
     p.bias[static_cast<size_t>((head * c.queries + row) * c.keys + key)] = std::numeric_limits<float>::quiet_NaN();
-    const std::vector<float> out = p.run(ctx);
-    for (int64_t i = 0; i < c.queries; ++i)
-        for (int64_t h = 0; h < c.heads; ++h)
-            for (int64_t t = 0; t < c.head_dim; ++t) {
-                const float x = out[static_cast<size_t>(i * p.width() + h * c.head_dim + t)];
-                if (i == row && h == head) {
-                    ASSERT_TRUE(std::isnan(x)) << "row " << i << " head " << h << " dim " << t << " is " << x;
-                } else {
-                    ASSERT_TRUE(std::isfinite(x)) << "row " << i << " head " << h << " dim " << t << " is " << x;
-                }
-            }
+    expect_nan_where(p.run(ctx), c.queries, c.heads, c.head_dim, [&](int64_t i, int64_t h) { return i == row && h == head; },
+                     "NaN in the bias");
 }
 
 INSTANTIATE_TEST_SUITE_P(AllLevels, BiasedAttention, testing::ValuesIn(test::all_levels()),

@@ -9,6 +9,7 @@
 #include "core/aligned.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
+#include "core/tensor.h"
 #include "core/thread_pool.h"
 
 namespace svdq {
@@ -21,13 +22,11 @@ void require_contiguous(const TensorView& v, const char* op, const char* what) {
     if (!v.contiguous()) fail(SVDQ_ERROR_INTERNAL, std::string(op) + ": " + what + " must be contiguous");
 }
 
-void require_same_shape(const TensorView& a, const TensorView& b, const char* op) {
-    if (a.rows != b.rows || a.cols != b.cols)
-        fail(SVDQ_ERROR_INTERNAL, std::string(op) + ": [" + std::to_string(a.rows) + ", " + std::to_string(a.cols) + "] and [" +
-                                      std::to_string(b.rows) + ", " + std::to_string(b.cols) + "] differ");
-}
+std::string shape(const TensorView& t) { return shape_string({t.rows, t.cols}); }
 
-std::string shape(const TensorView& t) { return "[" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + "]"; }
+void require_same_shape(const TensorView& a, const TensorView& b, const char* op) {
+    if (a.rows != b.rows || a.cols != b.cols) fail(SVDQ_ERROR_INTERNAL, std::string(op) + ": " + shape(a) + " and " + shape(b) + " differ");
+}
 
 // q and out [queries, width], k and v [keys, width], width heads of head_dim.
 void check_attention(const TensorView& q, const TensorView& k, const TensorView& v, int64_t head_dim, const TensorView& out,
