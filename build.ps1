@@ -28,7 +28,10 @@ function Assert-Tool([string]$Name, [string]$Hint) {
 function Build-Native {
     Step "native engine (CMake, $Config)"
     Assert-Tool cmake 'install CMake 3.20+ (https://cmake.org) or run ./build.sh on Linux'
-    Invoke-Checked cmake @('-S', $Root, '-B', $BuildDir, "-DCMAKE_BUILD_TYPE=$Config", '-DSVDQ_WERROR=ON', '-DSVDQ_BUILD_TESTS=ON')
+    $configure = @('-S', $Root, '-B', $BuildDir, "-DCMAKE_BUILD_TYPE=$Config", '-DSVDQ_WERROR=ON', '-DSVDQ_BUILD_TESTS=ON')
+    # SVDQ_CUDA=ON|OFF|AUTO: whether libsvdquant_cuda is built (CMake's default: AUTO, when nvcc is found).
+    if ($env:SVDQ_CUDA) { $configure += "-DSVDQ_CUDA=$env:SVDQ_CUDA" }
+    Invoke-Checked cmake $configure
     # A job per processor: a bare --parallel is `make -j` (no limit) under the Makefile generator.
     Invoke-Checked cmake @('--build', $BuildDir, '--config', $Config, '--parallel', [Environment]::ProcessorCount)
 }

@@ -36,8 +36,14 @@ endif()
 
 # Turing (INT4 m8n8k32), Ampere and Ada (INT4 m16n8k64), Hopper (INT8 m16n8k32);
 # CMake's CUDAARCHS environment variable chooses others (CI: one per MMA path).
-if(NOT CMAKE_CUDA_ARCHITECTURES AND NOT DEFINED ENV{CUDAARCHS})
-  set(CMAKE_CUDA_ARCHITECTURES 75 80 86 89 90)
+# Read here, not left to enable_language: that reads it only where the folder
+# meets CUDA first, and CI enables CUDA in a folder built without it.
+if(NOT CMAKE_CUDA_ARCHITECTURES)
+  if(DEFINED ENV{CUDAARCHS})
+    set(CMAKE_CUDA_ARCHITECTURES $ENV{CUDAARCHS})
+  else()
+    set(CMAKE_CUDA_ARCHITECTURES 75 80 86 89 90)
+  endif()
 endif()
 # Blackwell's arch-specific target (its FP4 MMA) where nvcc has it, given to
 # nvcc directly: older CMake releases refuse an "a" suffix in the list above.

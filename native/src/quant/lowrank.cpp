@@ -13,7 +13,9 @@ namespace svdq {
 
 namespace {
 
-using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+// float64 work in Eigen's own column-major layout: its SVDs run on that
+// internally, so a row-major type would compile every solver twice (20 s).
+using Matrix = Eigen::MatrixXd;
 using MatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatrixMap = Eigen::Map<const MatrixF>;
 

@@ -106,19 +106,19 @@ run() {
 }
 
 # Two lanes at once (most tests use one core): the unit suite in two
-# GoogleTest shards, one per lane, then the C API suite in one lane and the
-# kernels again with the CPU capped in the other: AVX2 (this CPU's auto is
-# AVX-512) over FLUX and the linear layers, and scalar.
+# GoogleTest shards, one per lane, then the kernels again with the CPU capped
+# (AVX2, this CPU's auto being AVX-512, over FLUX and the linear layers; and
+# scalar) and the C API suite, balanced: ~125 s each here.
 start=$SECONDS
 rm -f "$build"/logs/*.counts
 (
   GTEST_TOTAL_SHARDS=2 GTEST_SHARD_INDEX=0 run unit_auto_1of2 auto svdquant_unit_tests --gtest_filter="-$unit_filter"
   run api_auto auto svdquant_api_tests --gtest_filter="-$api_filter"
+  run unit_scalar scalar svdquant_unit_tests --gtest_filter="$level_suites"
 ) &
 lane=$!
 GTEST_TOTAL_SHARDS=2 GTEST_SHARD_INDEX=1 run unit_auto_2of2 auto svdquant_unit_tests --gtest_filter="-$unit_filter"
 run unit_avx2 avx2 svdquant_unit_tests --gtest_filter="$level_suites"
-run unit_scalar scalar svdquant_unit_tests --gtest_filter="$level_suites"
 wait "$lane"
 echo "windows: the wine runs took $((SECONDS - start)) s"
 passed=0 failed=0 skipped=0
