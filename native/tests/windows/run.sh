@@ -108,7 +108,7 @@ run() {
 # Two lanes at once (most tests use one core): the unit suite in two
 # GoogleTest shards, one per lane, then the kernels again with the CPU capped
 # (AVX2, this CPU's auto being AVX-512, over FLUX and the linear layers; and
-# scalar) and the C API suite, balanced: ~125 s each here.
+# scalar) and the C API suite, balanced: 87 and 74 s here.
 start=$SECONDS
 rm -f "$build"/logs/*.counts
 (
