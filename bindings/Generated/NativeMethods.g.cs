@@ -1054,6 +1054,9 @@ namespace SvdQuant.Native
         internal static extern svdq_status svdq_file_write(byte* path, void* data, ulong size_bytes);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern svdq_status svdq_file_check_writable(byte* path);
+
+        [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern svdq_status svdq_flux_load_options_init(svdq_flux_load_options* options);
 
         [DllImport(LibraryName, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]

@@ -490,6 +490,11 @@ SVDQ_API svdq_status svdq_safetensors_stream_writer_finish(svdq_safetensors_stre
  * refusals as svdq_safetensors_writer_save. For hosts writing their own
  * formats (e.g. a PNG) with the same guarantees. */
 SVDQ_API svdq_status svdq_file_write(const char* path, const void* data, uint64_t size_bytes);
+/* Whether a file could be written to `path` now, as svdq_file_write writes
+ * it: its refusals, and its folder must exist and take a new file (a
+ * temporary is created there and removed). Leaves `path` as it was. For hosts
+ * that check their outputs before long work rather than fail after it. */
+SVDQ_API svdq_status svdq_file_check_writable(const char* path);
 
 /* ---- FLUX.1 transformer ----------------------------------------------- */
 /* diffusers' FluxTransformer2DModel. Embedders, norm_out and proj_out stay

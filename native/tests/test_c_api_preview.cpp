@@ -42,6 +42,16 @@ void expect_failure(svdq_status got, svdq_status status, const std::string& part
     EXPECT_NE(message.find(part), std::string::npos) << message;
 }
 
+// The entries of `dir`, none of them a writer's temporary.
+int entries_without_temporaries(const std::filesystem::path& dir) {
+    int entries = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        EXPECT_NE(entry.path().filename().string().rfind(".svdq-", 0), 0u) << "a temporary was left: " << entry.path();
+        ++entries;
+    }
+    return entries;
+}
+
 TEST(CApiLatentPreview, SixteenChannelsUseComfyUiFactorsAndUpscaleRepeats) {
     // 6 x 8 latents (12 tokens of 64 features), amplitude 4 so that both the
     // linear range and the clamp occur (counted below), upscale 3: 24 x 18 pixels.
@@ -157,12 +167,38 @@ TEST(CApiFileWrite, WritesTheBytesAndRefusesWhatItMustNotReplace) {
     expect_failure(svdq_file_write(target.string().c_str(), nullptr, 4), SVDQ_ERROR_INVALID_ARGUMENT,
                    "data is NULL with size_bytes 4");
     EXPECT_EQ(fs::file_size(target), bytes.size()) << "the refused writes left the file alone";
-    int entries = 0;
-    for (const auto& entry : fs::directory_iterator(dir)) {
-        EXPECT_NE(entry.path().filename().string().rfind(".svdq-", 0), 0u) << "a temporary was left: " << entry.path();
-        ++entries;
-    }
-    EXPECT_EQ(entries, kEntries);
+    EXPECT_EQ(entries_without_temporaries(dir), kEntries);
+    fs::remove_all(dir);
+}
+
+// The check refuses what svdq_file_write refuses, and a folder that is not
+// there, before any bytes exist; it changes nothing it is asked about.
+TEST(CApiFileCheckWritable, AcceptsWhatCanBeWrittenAndRefusesTheRestByName) {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("svdq-file-check-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const fs::path fresh = dir / "new.png", existing = dir / "old.png";
+    { std::ofstream(existing, std::ios::binary) << "keep"; }
+
+    EXPECT_EQ(svdq_file_check_writable(fresh.string().c_str()), SVDQ_OK) << svdq_last_error_message();
+    EXPECT_EQ(svdq_file_check_writable(existing.string().c_str()), SVDQ_OK) << svdq_last_error_message();
+    EXPECT_FALSE(fs::exists(fresh)) << "the check wrote no file";
+    EXPECT_EQ(fs::file_size(existing), 4u) << "the check left the existing file alone";
+
+    expect_failure(svdq_file_check_writable((dir / "missing" / "out.png").string().c_str()), SVDQ_ERROR_IO,
+                   "the folder " + (dir / "missing").string() + " does not exist");
+    fs::create_directory(dir / "sub");
+    expect_failure(svdq_file_check_writable((dir / "sub").string().c_str()), SVDQ_ERROR_IO, "not a regular file");
+#ifndef _WIN32  // symlinks need an administrator's right on Windows
+    fs::create_symlink(existing, dir / "link.png");
+    expect_failure(svdq_file_check_writable((dir / "link.png").string().c_str()), SVDQ_ERROR_IO, "symbolic link");
+    constexpr int kEntries = 3;  // old.png, sub, link.png
+#else
+    constexpr int kEntries = 2;  // old.png, sub
+#endif
+    expect_failure(svdq_file_check_writable(nullptr), SVDQ_ERROR_INVALID_ARGUMENT, "path");
+    EXPECT_EQ(entries_without_temporaries(dir), kEntries);
     fs::remove_all(dir);
 }
 

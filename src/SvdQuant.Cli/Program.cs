@@ -27,7 +27,7 @@ app.Configure(config =>
     config.AddCommand<EncodeCommand>("encode")
         .WithDescription("Encode a prompt (or token ids) with a FLUX pipeline's CLIP and T5 into the --embeddings file of generate.");
     config.AddCommand<GenerateCommand>("generate")
-        .WithDescription("Generate latents with a FLUX model from text-encoder outputs; write the latent RGB preview PNG.");
+        .WithDescription("Generate a picture from a prompt with a FLUX pipeline folder; or, with a transformer alone and text-encoder outputs, latents and their RGB preview PNG.");
     config.AddBranch("flux", flux =>
     {
         flux.SetDescription("The FLUX.1 transformer.");

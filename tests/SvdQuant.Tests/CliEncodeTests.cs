@@ -121,6 +121,7 @@ public sealed class CliEncodeTests : CliFixture
         AssertRejected(Run(Encode()), "exactly one of --prompt and --token-ids");
         AssertRejected(Run(Encode("--prompt", Prompt, "--t5-precision", "int8")), "--t5-precision", "int8");
         AssertRejected(Run(Encode("--token-ids", good, "--max-length", "8")), "--max-length");
+        AssertRejected(Run(Encode("--prompt", Prompt, "--max-length", "513")), "--max-length 513 must be in [1, 512]");
 
         // Ids outside the vocabulary, of the wrong key, dtype or rank, or of two batch sizes.
         int[] outside = [.. clip];

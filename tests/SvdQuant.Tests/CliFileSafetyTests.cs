@@ -83,6 +83,21 @@ public sealed class CliFileSafetyTests : CliFixture
         Assert.That(File.ReadAllText(target), Is.EqualTo("keep"));
     }
 
+    [Test]
+    public void AnOutputInAMissingFolder_IsRefusedBeforeAnyWork()
+    {
+        string missing = TempPath("missing");
+        string Output(string name) => Path.Combine(missing, name);
+
+        Assert.Multiple(() =>
+        {
+            AssertRejected(Run("quantize", "--model", FluxTiny, "--output", Output("q.safetensors"), "--rank", "16"), $"the folder {missing} does not exist");
+            AssertRejected(Run("flux", "forward", "--model", FluxTiny, "--inputs", Inputs, "--output", Output("o.safetensors")), "does not exist");
+            AssertRejected(Run("demo", "--output", Output("demo.png")), "does not exist");
+            Assert.That(Directory.GetFileSystemEntries(TempPath("")), Is.Empty, "nothing written, no temporaries");
+        });
+    }
+
     [TestCase(15)]  // SIGTERM
     [TestCase(2)]   // SIGINT
     public void ASignalDuringQuantize_CancelsWithNoFileLeft(int signal)

@@ -100,6 +100,7 @@ public sealed class CliGenerateTests : CliFixture
     [TestCase("--sampler", "ddim", "unknown sampler 'ddim'")]
     [TestCase("--cache", "-1", "cache threshold")]
     [TestCase("--true-cfg", "3", "negative")]
+    [TestCase("--strength", "0.5", "--strength needs --init-image")]
     public void ABadOption_IsOneLine_Exit2_NoPng(string option, string value, params string[] named)
     {
         string png = TempPath("out.png");
@@ -108,6 +109,40 @@ public sealed class CliGenerateTests : CliFixture
 
         AssertRejected(result, named);
         Assert.That(File.Exists(png), Is.False);
+    }
+
+    [Test]
+    public void ASideNotAMultipleOf16_IsRoundedDownWithANote()
+    {
+        string png = TempPath("out.png");
+
+        CliResult result = Run("generate", "--model", FluxTiny, "--embeddings", Embeddings(), "--width", "70", "--height", "48", "--steps", "1", "--output", png);
+
+        AssertSucceeded(result);
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.Errors.Trim(), Is.EqualTo("svdquant: note: --width 70 is rounded down to 64, a multiple of 16"));
+            Assert.That(PngReader.Read(png).Width, Is.EqualTo(64));
+        });
+    }
+
+    [Test]
+    public void AnOutputThatIsNotAPngOrCannotBeWritten_IsRefusedBeforeTheModelLoads()
+    {
+        string jpg = TempPath("out.jpg"), unwritable = TempPath(Path.Combine("missing", "out.png"));
+
+        CliResult notPng = Run(Arguments("--output", jpg));
+        CliResult noFolder = Run(Arguments("--output", TempPath("out.png"), "--latents-out", TempPath(Path.Combine("missing", "l.safetensors"))));
+        CliResult noFolderForPng = Run(Arguments("--output", unwritable));
+
+        Assert.Multiple(() =>
+        {
+            AssertRejected(notPng, jpg, "give the file a .png name");
+            AssertRejected(noFolder, "the folder", "missing", "does not exist");
+            AssertRejected(noFolderForPng, "the folder", "does not exist");
+            Assert.That(noFolder.Output + noFolderForPng.Output, Does.Not.Contain("FLUX generate"), "refused before loading and sampling");
+            Assert.That(Directory.GetFiles(TempPath("")).Select(Path.GetFileName), Is.EquivalentTo(new[] { "e.safetensors" }), "no file written");
+        });
     }
 
     [Test]

@@ -87,6 +87,13 @@ public sealed class FluxPipelineTests : CliFixture
     }
 
     [Test]
+    public void AT5LengthAbove512_IsRefusedAtLoad()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => FluxPipeline.Load(_engine, _folder, new FluxPipelineOptions { T5MaxLength = 513 }))!;
+        Assert.That(e.Message, Does.Contain("T5MaxLength must be in [1, 512]"));
+    }
+
+    [Test]
     public void ATruncatedPrompt_IsNamedInTheWarnings_AndByTheCli()
     {
         using FluxPipeline pipeline = FluxPipeline.Load(_engine, _folder, new FluxPipelineOptions { T5MaxLength = 3 });

@@ -141,6 +141,16 @@ public sealed class TextEncodersTests
         Assert.That(encoders.Encode(Prompt).TextTokens, Is.EqualTo(expected));
     }
 
+    [TestCase(0)]
+    [TestCase(TextEncoders.DevT5MaxLength + 1)]
+    public void AT5LengthOutside1To512_IsRefusedAtLoad(int given)
+    {
+        Write(_folder);
+        using var engine = new Engine();
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => TextEncoders.Load(engine, _folder, new TextEncoderOptions { T5MaxLength = given }))!;
+        Assert.That(e.Message, Does.Contain("T5MaxLength must be in [1, 512]"));
+    }
+
     [Test]
     public void AFolderWithoutATransformerConfig_TakesDevsLength()
     {

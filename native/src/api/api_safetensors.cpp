@@ -83,6 +83,11 @@ SVDQ_API svdq_status svdq_file_write(const char* path, const void* data, uint64_
     });
 }
 
+SVDQ_API svdq_status svdq_file_check_writable(const char* path) {
+    // The refusals are PendingFile's; its destructor removes the unused temporary.
+    return guarded(__func__, [&] { PendingFile probe(text_arg(path, "path"), "partial"); });
+}
+
 SVDQ_API svdq_status svdq_safetensors_destroy(svdq_safetensors* file) {
     return guarded(__func__, [&] { delete file; });
 }

@@ -67,7 +67,10 @@ fs::path temporary_name(const fs::path& target, const char* kind) {
 PendingFile::PendingFile(const std::string& target, const char* kind) : target_(target) {
     check_target(target);
     const fs::path path = fs::u8path(target);
-    remove_abandoned_temporaries(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+    const fs::path folder = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+    std::error_code error;
+    require(fs::is_directory(folder, error), SVDQ_ERROR_IO, target_ + ": the folder " + folder.u8string() + " does not exist");
+    remove_abandoned_temporaries(folder);
     temporary_ = temporary_name(path, kind);
     require(!fs::exists(temporary_), SVDQ_ERROR_IO, target_ + ": the temporary " + temporary_.u8string() + " exists already");
     out_.open(temporary_, std::ios::binary | std::ios::trunc);

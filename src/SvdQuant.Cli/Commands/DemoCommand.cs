@@ -7,6 +7,7 @@ using System.Threading;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using SvdQuant.Cli.Demo;
+using SvdQuant.Formats;
 using SvdQuant.Models;
 using SvdQuant.Quantization;
 
@@ -38,11 +39,13 @@ internal sealed class DemoCommand : Command<DemoSettings>
         Engine engine;
         try
         {
+            OutputFile.EnsureWritable(settings.Output);
             engine = new Engine(engineOptions);
         }
         catch (SvdQuantException e) when (e.Status is not (StatusCode.OutOfMemory or StatusCode.Internal))
         {
-            // A backend or device that cannot run here is bad input, as in the file commands (exit code 2).
+            // An output that cannot be written, or a backend or device that cannot run here, is bad
+            // input, as in the file commands (exit code 2), and fails before the demo's work.
             Console.Error.WriteLine($"svdquant: {e.Message}");
             return 2;
         }

@@ -35,12 +35,12 @@ internal sealed class EncodeCommand : FileCommand<EncodeSettings>
             return Fail("--max-length applies to --prompt; with --token-ids the ids' own length is used");
         }
 
-        if (settings.MaxLength is < 1)
+        if (settings.MaxLength is < 1 or > TextEncoders.DevT5MaxLength)
         {
-            return Fail($"--max-length {settings.MaxLength} must be at least 1");
+            return Fail($"--max-length {settings.MaxLength} must be in [1, {TextEncoders.DevT5MaxLength}] (FLUX's T5 takes at most {TextEncoders.DevT5MaxLength} tokens)");
         }
 
-        RefuseToOverwriteInputs(settings.Output, settings.Model, settings.TokenIds);
+        CheckOutput(settings.Output, settings.Model, settings.TokenIds);
         using var engine = new Engine(settings.NewEngineOptions());
         using TextEncoders encoders = TextEncoders.Load(
             engine, settings.Model, new TextEncoderOptions { T5Precision = precision, T5MaxLength = settings.MaxLength });

@@ -30,11 +30,13 @@ internal abstract class FileCommand<TSettings> : Command<TSettings>
     protected abstract int Run(TSettings settings, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Refuses an output that is one of the inputs (a folder input: any file in it), so that a
-    /// run never replaces what it reads. The engine refuses inputs it has open itself; this check
-    /// also covers models and layers loaded before the output is written, and runs before any work.
+    /// Checks an output before any work: refuses an output that is one of the inputs (a folder
+    /// input: any file in it), so that a run never replaces what it reads, and a path the engine
+    /// could not write (a missing folder, a symlink, a directory or device), so that a long run
+    /// never fails only at its end. The engine refuses inputs it has open itself; this also covers
+    /// models and layers loaded before the output is written.
     /// </summary>
-    protected static void RefuseToOverwriteInputs(string output, params string?[] inputs)
+    protected static void CheckOutput(string output, params string?[] inputs)
     {
         foreach (string? input in inputs)
         {
@@ -52,6 +54,8 @@ internal abstract class FileCommand<TSettings> : Command<TSettings>
                 }
             }
         }
+
+        OutputFile.EnsureWritable(output);
     }
 
     /// <summary>Prints the one-line error and returns exit code 2.</summary>

@@ -21,7 +21,7 @@ internal sealed class FluxForwardCommand : FileCommand<FluxForwardSettings>
     protected override int Run(FluxForwardSettings settings, CancellationToken cancellationToken)
     {
         IReadOnlyList<LoraMerge> loras = LoraArguments.Parse(settings.Loras);
-        RefuseToOverwriteInputs(settings.Output, [settings.Model, settings.Inputs, .. loras.Select(l => l.Path)]);
+        CheckOutput(settings.Output, [settings.Model, settings.Inputs, .. loras.Select(l => l.Path)]);
         using var engine = new Engine(settings.NewEngineOptions());
         using FluxTransformer model = FluxTransformer.Load(engine, settings.Model, new FluxLoadOptions
         {

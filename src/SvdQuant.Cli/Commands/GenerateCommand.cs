@@ -23,6 +23,12 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
 {
     private const float DefaultGuidance = 3.5f;
 
+    // diffusers' FluxImg2ImgPipeline's default.
+    private const float DefaultStrength = 0.6f;
+
+    // The image's sides: whole 2 x 2 patches of 8 x 8-pixel latents.
+    private const int PixelMultiple = 16;
+
     // Issue 14's default for a transformer alone (a pipeline folder's model decides otherwise).
     private const int DefaultSteps = 28;
 
@@ -60,9 +66,20 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
             return Fail($"{option} needs a diffusers FLUX pipeline folder (with model_index.json) as --model; {settings.Model} is not one");
         }
 
-        if (settings.Mask is not null && settings.InitImage is null)
+        if (settings.InitImage is null && (settings.Mask is not null ? "--mask" : settings.Strength is not null ? "--strength" : null) is { } imageOption)
         {
-            return Fail("--mask needs --init-image");
+            return Fail($"{imageOption} needs --init-image");
+        }
+
+        if (!settings.Output.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+        {
+            return Fail($"--output {settings.Output}: generate writes a PNG; give the file a .png name");
+        }
+
+        if (settings.InitImage is null)
+        {
+            NoteRounding("--width", settings.Width);
+            NoteRounding("--height", settings.Height);
         }
 
         IReadOnlyList<LoraMerge> loras = LoraArguments.Parse(settings.Loras);
@@ -70,7 +87,7 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
         {
             if (output is not null)
             {
-                RefuseToOverwriteInputs(
+                CheckOutput(
                     output, [settings.Model, settings.Transformer, settings.T5, settings.TokenIds, settings.Embeddings, settings.Negative,
                     settings.Noise, settings.InitImage, settings.Mask, .. loras.Select(l => l.Path)]);
             }
@@ -133,7 +150,7 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
         GenerationOptions options = Options(pipeline.DefaultOptions(), settings, sampler, pipeline.Transformer);
         if (inputs.InitImage is not null)
         {
-            options.Strength = settings.Strength;
+            options.Strength = settings.Strength ?? DefaultStrength;
             options.Width = inputs.InitImage.Width;
             options.Height = inputs.InitImage.Height;
         }
@@ -196,9 +213,18 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
         return defaults;
     }
 
+    // The engine rounds a side down to whole latent patches; say so rather than change it silently.
+    private static void NoteRounding(string option, int pixels)
+    {
+        if (pixels % PixelMultiple != 0)
+        {
+            Console.Error.WriteLine($"svdquant: note: {option} {pixels} is rounded down to {pixels / PixelMultiple * PixelMultiple}, a multiple of {PixelMultiple}");
+        }
+    }
+
     private static void PrintStart(GenerateSettings settings, GenerationOptions options) =>
         AnsiConsole.MarkupLineInterpolated(
-            $"FLUX generate: {options.Width / 16 * 16} x {options.Height / 16 * 16}, {options.Steps} steps, {settings.Sampler}, seed {(settings.Noise is null ? settings.Seed.ToString() : settings.Noise)}");
+            $"FLUX generate: {options.Width / PixelMultiple * PixelMultiple} x {options.Height / PixelMultiple * PixelMultiple}, {options.Steps} steps, {settings.Sampler}, seed {(settings.Noise is null ? settings.Seed.ToString() : settings.Noise)}");
 
     private static void PrintDone(GenerateSettings settings, GenerationResult result) =>
         AnsiConsole.MarkupLineInterpolated(

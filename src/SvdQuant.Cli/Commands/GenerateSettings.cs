@@ -50,9 +50,8 @@ internal sealed class GenerateSettings : EngineSettings
     public string? InitImage { get; init; }
 
     [CommandOption("--strength <S>")]
-    [Description("Image-to-image: the share of the schedule run from the init image, in [[0,1]] (0 returns it through the VAE).")]
-    [DefaultValue(0.6f)]
-    public float Strength { get; init; } = 0.6f;
+    [Description("With --init-image: the share of the schedule run from the init image, in [[0,1]] (default 0.6; 0 returns it through the VAE).")]
+    public float? Strength { get; init; }
 
     [CommandOption("--mask <PNG>")]
     [Description("With --init-image: inpaint where the mask (the image's size) is light, keep where it is dark.")]
@@ -113,7 +112,7 @@ internal sealed class GenerateSettings : EngineSettings
     public string[]? Loras { get; init; }
 
     [CommandOption("--output <FILE>")]
-    [Description("The PNG: the picture (with a pipeline folder), else the latent RGB preview (ComfyUI's FLUX latent-to-RGB factors; other channel counts: channels 0-2 stretched) at the image's size.")]
+    [Description("The PNG (a .png name): the picture (with a pipeline folder), else the latent RGB preview (ComfyUI's FLUX latent-to-RGB factors; other channel counts: channels 0-2 stretched) at the image's size.")]
     public string Output { get; init; } = string.Empty;
 
     protected override ValidationResult ValidateOptions()

@@ -21,7 +21,7 @@ internal sealed class LayerQuantizeCommand : FileCommand<LayerQuantizeSettings>
             return Fail(error);
         }
 
-        RefuseToOverwriteInputs(settings.Output, settings.Input);
+        CheckOutput(settings.Output, settings.Input);
         using var engine = new Engine(settings.NewEngineOptions());
         QuantizationReport report = Quantizer.QuantizeFile(engine, settings.Input, settings.Output, options);
         AnsiConsole.MarkupLineInterpolated(

@@ -16,7 +16,7 @@ internal sealed class LayerRunCommand : FileCommand<LayerRunSettings>
 {
     protected override int Run(LayerRunSettings settings, CancellationToken cancellationToken)
     {
-        RefuseToOverwriteInputs(settings.Output, settings.Layer, settings.Input);
+        CheckOutput(settings.Output, settings.Layer, settings.Input);
         using var engine = new Engine(settings.NewEngineOptions());
         using LinearLayer layer = LinearLayer.Load(engine, settings.Layer);
         using SafeTensorsFile input = SafeTensorsFile.Open(settings.Input);

@@ -30,7 +30,7 @@ internal sealed class QuantizeCommand : FileCommand<QuantizeSettings>
             options.Loras.Add(lora);
         }
 
-        RefuseToOverwriteInputs(settings.Output, [settings.Model, settings.Calib, .. options.Loras.Select(l => l.Path)]);
+        CheckOutput(settings.Output, [settings.Model, settings.Calib, .. options.Loras.Select(l => l.Path)]);
         try
         {
             // While merging, the engine warns of LoRA keys that match nothing and of alphas that default to the rank.

@@ -15,7 +15,7 @@ internal sealed class VaeDecodeCommand : FileCommand<VaeDecodeSettings>
 {
     protected override int Run(VaeDecodeSettings settings, CancellationToken cancellationToken)
     {
-        RefuseToOverwriteInputs(settings.Output, settings.Model, settings.Latents);
+        CheckOutput(settings.Output, settings.Model, settings.Latents);
         (float[] latents, long[] shape) = VaeTensorFile.Read(settings.Latents, "latents", "[B, C, h, w]");
         using var engine = new Engine(settings.NewEngineOptions());
         using AutoencoderKL vae = AutoencoderKL.Load(engine, settings.Model);

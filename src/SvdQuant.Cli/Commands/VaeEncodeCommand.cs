@@ -16,7 +16,7 @@ internal sealed class VaeEncodeCommand : FileCommand<VaeEncodeSettings>
 {
     protected override int Run(VaeEncodeSettings settings, CancellationToken cancellationToken)
     {
-        RefuseToOverwriteInputs(settings.Output, settings.Model, settings.Image);
+        CheckOutput(settings.Output, settings.Model, settings.Image);
         (float[] image, long[] shape) = VaeTensorFile.Read(settings.Image, "image", "[B, 3, H, W]");
         using var engine = new Engine(settings.NewEngineOptions());
         using AutoencoderKL vae = AutoencoderKL.Load(engine, settings.Model);

@@ -18,7 +18,6 @@ namespace SvdQuant.Generation;
 public sealed class FluxPipeline : IDisposable
 {
     private const int DevSteps = 28, SchnellSteps = 4;
-    private const int DevT5Length = 512, SchnellT5Length = 256;
 
     private readonly Engine _engine;
     private readonly FluxPipelineFolder _folder;
@@ -39,7 +38,7 @@ public sealed class FluxPipeline : IDisposable
     public FluxTransformer Transformer => _transformer;
 
     /// <summary>The folder's T5 token count: the options', else 512 for FLUX.1-dev-style models and 256 for schnell-style ones.</summary>
-    public int T5MaxLength => _options.T5MaxLength ?? (_transformer.Info.GuidanceEmbeds ? DevT5Length : SchnellT5Length);
+    public int T5MaxLength => _options.T5MaxLength ?? (_transformer.Info.GuidanceEmbeds ? TextEncoders.DevT5MaxLength : TextEncoders.SchnellT5MaxLength);
 
     /// <summary>
     /// Opens a diffusers FLUX folder and loads its transformer (or the options' file instead); the
@@ -49,6 +48,7 @@ public sealed class FluxPipeline : IDisposable
     /// <param name="folder">The pipeline folder (model_index.json, scheduler/, text_encoder/, ...).</param>
     /// <param name="options">Replacement files and precisions; null for the folder as it is.</param>
     /// <exception cref="SvdQuantException"><see cref="StatusCode.Io"/> naming a missing folder or component, or the transformer's own load errors.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A T5 length outside [1, 512].</exception>
     public static FluxPipeline Load(Engine engine, string folder, FluxPipelineOptions? options = null)
     {
         if (engine is null)
@@ -58,6 +58,7 @@ public sealed class FluxPipeline : IDisposable
 
         FluxPipelineFolder pipeline = FluxPipelineFolder.Open(folder ?? throw new ArgumentNullException(nameof(folder)));
         FluxPipelineOptions o = options ?? new FluxPipelineOptions();
+        TextEncoders.CheckT5MaxLength(o.T5MaxLength, nameof(options));
         string transformerPath = o.TransformerFile ?? pipeline.Component("transformer", "every run");
         FluxTransformer transformer = FluxTransformer.Load(engine, transformerPath, new FluxLoadOptions
         {

@@ -24,6 +24,6 @@ public sealed class FluxPipelineOptions
     /// <summary>T5's linears: <see cref="LinearScheme.Float"/> as stored, or <see cref="LinearScheme.W4A16"/> quantized at load (about 3 GB for T5-XXL).</summary>
     public LinearScheme T5Precision { get; set; } = LinearScheme.Float;
 
-    /// <summary>T5's token count (padding and truncation); null: 512 for FLUX.1-dev-style models (with a guidance embedding), 256 for schnell-style ones.</summary>
+    /// <summary>T5's token count (padding and truncation), 1 to 512; null: 512 for FLUX.1-dev-style models (with a guidance embedding), 256 for schnell-style ones.</summary>
     public int? T5MaxLength { get; set; }
 }

@@ -12,7 +12,7 @@ public sealed class TextEncoderOptions
     public string? T5File { get; set; }
 
     /// <summary>
-    /// T5's token count: prompts are cut or padded to it. Null takes the pipeline's: 512 for a FLUX.1-dev-style model
+    /// T5's token count, 1 to 512 (diffusers' FluxPipeline limit): prompts are cut or padded to it. Null takes the pipeline's: 512 for a FLUX.1-dev-style model
     /// (<c>transformer/config.json</c> with <c>guidance_embeds</c> true, or no transformer config), 256 for a schnell-style one.
     /// </summary>
     public int? T5MaxLength { get; set; }

@@ -60,7 +60,7 @@ public sealed class TextEncoders : IDisposable
     /// <param name="folder">The pipeline folder: <c>text_encoder/</c>, <c>text_encoder_2/</c> (unless <see cref="TextEncoderOptions.T5File"/>), and for prompts <c>tokenizer/</c> and <c>tokenizer_2/</c>.</param>
     /// <param name="options">Null for the defaults (float T5, the pipeline's T5 length).</param>
     /// <exception cref="SvdQuantException">A folder without the encoders (<see cref="StatusCode.Io"/>), a bad config or tensor (named), or a T5 precision this build lacks.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A T5 length below 1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A T5 length outside [1, 512].</exception>
     public static TextEncoders Load(Engine engine, string folder, TextEncoderOptions? options = null)
     {
         if (engine is null)
@@ -74,10 +74,7 @@ public sealed class TextEncoders : IDisposable
         }
 
         options ??= new TextEncoderOptions();
-        if (options.T5MaxLength is < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.T5MaxLength, "T5MaxLength must be at least 1.");
-        }
+        CheckT5MaxLength(options.T5MaxLength, nameof(options));
 
         string clipFolder = RequireFolder(folder, "text_encoder", "CLIP");
         string t5Path = options.T5File ?? RequireFolder(folder, "text_encoder_2", "T5");
@@ -142,6 +139,16 @@ public sealed class TextEncoders : IDisposable
     {
         Clip.Dispose();
         T5.Dispose();
+    }
+
+    // diffusers' FluxPipeline refuses a max_sequence_length above 512.
+    internal static void CheckT5MaxLength(int? length, string parameter)
+    {
+        if (length is < 1 or > DevT5MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(
+                parameter, length, $"T5MaxLength must be in [1, {DevT5MaxLength}]: FluxPipeline's T5 takes at most {DevT5MaxLength} tokens.");
+        }
     }
 
     private static string RequireFolder(string folder, string name, string encoder)
