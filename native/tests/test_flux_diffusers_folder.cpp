@@ -131,4 +131,22 @@ TEST_F(FluxDiffusersFolder, OnlyTheIndexedShardsAreRead) {
     }
 }
 
+// Given the pipeline folder (model_index.json beside transformer/), the
+// transformer loads from transformer/ and computes what that folder computes;
+// a pipeline folder without one is named as such.
+TEST_F(FluxDiffusersFolder, APipelineFolderLoadsItsTransformer) {
+    const fs::path pipeline = root_ / "pipeline";
+    fs::create_directories(pipeline);
+    std::ofstream(pipeline / "model_index.json") << "{\"_class_name\": \"FluxPipeline\"}";
+    try {
+        forward(pipeline);
+        FAIL() << "loaded a pipeline folder without transformer/";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("a pipeline folder (model_index.json) without transformer/"), std::string::npos) << e.what();
+    }
+
+    fs::copy(f32_dir(), pipeline / "transformer");
+    EXPECT_EQ(forward(pipeline), forward(f32_dir()));
+}
+
 }  // namespace svdq

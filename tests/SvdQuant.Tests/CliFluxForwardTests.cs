@@ -48,6 +48,26 @@ public sealed class CliFluxForwardTests : CliFixture
     }
 
     [Test]
+    public void APipelineFolder_RunsItsTransformer()
+    {
+        string pipeline = TempPath("pipeline"), transformer = Path.Combine(pipeline, "transformer");
+        Directory.CreateDirectory(transformer);
+        File.WriteAllText(Path.Combine(pipeline, "model_index.json"), "{\"_class_name\": \"FluxPipeline\"}");
+        foreach (string name in new[] { "config.json", "diffusion_pytorch_model.safetensors" })
+        {
+            File.Copy(Path.Combine(FluxTiny, name), Path.Combine(transformer, name));
+        }
+
+        string fromPipeline = TempPath("p.safetensors"), fromTransformer = TempPath("t.safetensors");
+        AssertSucceeded(Run("flux", "forward", "--model", pipeline, "--inputs", Inputs, "--output", fromPipeline));
+        AssertSucceeded(Run("flux", "forward", "--model", transformer, "--inputs", Inputs, "--output", fromTransformer));
+
+        using SafeTensorsFile a = SafeTensorsFile.Open(fromPipeline), b = SafeTensorsFile.Open(fromTransformer);
+        Assert.That(a.ReadFloats("output"), Is.EqualTo(b.ReadFloats("output")));
+        Assert.That(MaxRelativeError(fromPipeline), Is.LessThan(1e-4), "the transformer's output, not zeros");
+    }
+
+    [Test]
     public void BadAttention_Exits2_AndLeavesNoFile()
     {
         string output = TempPath("out.safetensors");

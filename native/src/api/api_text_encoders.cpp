@@ -1,32 +1,18 @@
 // The text encoders' typed doors: CLIP (text_encoder/) and T5 (text_encoder_2/),
 // loaded from their own folder or a FLUX pipeline folder, fed token ids.
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "api/api_guard.h"
 #include "backend/context.h"
 #include "core/tensor.h"
+#include "formats/pipeline_folder.h"
 #include "models/clip/clip_text_model.h"
 #include "models/t5/t5_encoder.h"
 
 using namespace svdq;
 
-namespace fs = std::filesystem;
-
 namespace {
-
-// `path` itself (a transformers folder, or a file for T5), or the pipeline
-// folder's `sub`/ when it has one. A pipeline folder without it is named here,
-// not as a missing config.json.
-std::string encoder_path(const std::string& path, const char* sub) {
-    std::error_code ec;
-    const fs::path inside = fs::path(path) / sub;
-    if (fs::is_directory(inside, ec)) return inside.string();
-    require(!fs::exists(fs::path(path) / "model_index.json", ec), SVDQ_ERROR_IO,
-            path + ": a pipeline folder (model_index.json) without " + sub + "/");
-    return path;
-}
 
 // Token ids [B, L] (I64 or I32) as the int64 values the encoders read.
 struct TokenIds {
@@ -51,12 +37,12 @@ TokenIds token_ids(const svdq_tensor* tensor, const std::string& what) {
 }  // namespace
 
 struct svdq_clip : ClipTextModel {
-    svdq_clip(Context& ctx, const std::string& path) : ClipTextModel(ctx, encoder_path(path, "text_encoder")) {}
+    svdq_clip(Context& ctx, const std::string& path) : ClipTextModel(ctx, pipeline_component(path, "text_encoder")) {}
 };
 
 struct svdq_t5 : T5Encoder {
     svdq_t5(Context& ctx, const std::string& path, const T5LoadOptions& options)
-        : T5Encoder(ctx, encoder_path(path, "text_encoder_2"), options) {}
+        : T5Encoder(ctx, pipeline_component(path, "text_encoder_2"), options) {}
 };
 
 extern "C" {

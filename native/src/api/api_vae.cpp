@@ -6,6 +6,7 @@
 #include "api/api_guard.h"
 #include "backend/context.h"
 #include "core/tensor.h"
+#include "formats/pipeline_folder.h"
 #include "formats/safetensors_file.h"
 #include "models/vae/autoencoder_kl.h"
 #include "models/vae/vae_scaling.h"
@@ -21,10 +22,7 @@ struct svdq_vae : AutoencoderKL {
 private:
     // Every tensor of the weights file is a parameter (the load refuses unused ones).
     static int64_t count_parameters(const std::string& path) {
-        namespace fs = std::filesystem;
-        std::error_code ec;
-        const fs::path folder = fs::exists(fs::path(path) / "config.json", ec) ? fs::path(path) : fs::path(path) / "vae";
-        const SafeTensorsFile file((folder / "diffusion_pytorch_model.safetensors").string());
+        const SafeTensorsFile file((std::filesystem::u8path(pipeline_component(path, "vae")) / "diffusion_pytorch_model.safetensors").u8string());
         int64_t count = 0;
         for (const TensorEntry& t : file.tensors()) count += t.numel;
         return count;
@@ -32,15 +30,6 @@ private:
 };
 
 namespace {
-
-// A folder that is neither a VAE's nor a pipeline's with vae/ is named as
-// such (a FLUX folder missing its VAE), before the loader asks for config.json.
-void require_vae_folder(const std::string& path) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    require(!fs::is_directory(path, ec) || fs::exists(fs::path(path) / "config.json", ec) || fs::is_directory(fs::path(path) / "vae", ec),
-            SVDQ_ERROR_IO, path + ": no vae/ folder and no config.json (a VAE folder or a pipeline folder with vae/)");
-}
 
 // The input tensor `name`: F32 of rank 4 with finite values.
 const Tensor& image_input(const svdq_tensor* t, const char* name) {
@@ -91,7 +80,6 @@ SVDQ_API svdq_status svdq_vae_load(svdq_context* context, const char* path, svdq
         out = nullptr;
         const ContextCall call(context);
         deref(path, "path");
-        require_vae_folder(path);
         out = new svdq_vae(call.context(), path);
     });
 }

@@ -8,7 +8,7 @@ namespace SvdQuant.Cli.Commands;
 internal sealed class FluxForwardSettings : EngineSettings
 {
     [CommandOption("--model <PATH>")]
-    [Description("A diffusers FLUX folder (config.json and *.safetensors weights) or a quantized checkpoint file (Nunchaku's or `svdquant quantize`'s).")]
+    [Description("A diffusers FLUX folder (config.json and *.safetensors weights; or a pipeline folder, whose transformer/ is used) or a quantized checkpoint file (Nunchaku's or `svdquant quantize`'s).")]
     public string Model { get; init; } = string.Empty;
 
     [CommandOption("--inputs <FILE>")]

@@ -8,7 +8,7 @@ namespace SvdQuant.Cli.Commands;
 internal sealed class QuantizeSettings : EngineSettings
 {
     [CommandOption("--model <DIR>")]
-    [Description("A float diffusers FLUX folder: config.json and *.safetensors weights.")]
+    [Description("A float diffusers FLUX folder: config.json and *.safetensors weights; or a pipeline folder, whose transformer/ is quantized.")]
     public string Model { get; init; } = string.Empty;
 
     [CommandOption("--output <FILE>")]

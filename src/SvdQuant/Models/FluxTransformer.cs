@@ -28,7 +28,8 @@ public sealed class FluxTransformer : IDisposable
     internal SvdqFluxHandle Handle => _handle.NotDisposed(nameof(FluxTransformer));
 
     /// <summary>
-    /// Loads a diffusers folder (config.json and one or more safetensors shards, BF16/F16/F32) or a
+    /// Loads a diffusers folder (config.json and one or more safetensors shards, BF16/F16/F32; given a
+    /// whole pipeline folder, its transformer/) or a
     /// quantized single-file checkpoint: a Nunchaku SVDQ file (INT4 or NVFP4, either key style) or
     /// one <see cref="Quantization.Quantizer.QuantizeFlux"/> wrote, whose 4-bit layers run as stored.
     /// </summary>

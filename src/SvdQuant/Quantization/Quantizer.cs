@@ -208,7 +208,7 @@ public static class Quantizer
     /// streamed one at a time, so memory holds one float block and its calibration activations.
     /// </summary>
     /// <param name="engine">The engine to run on.</param>
-    /// <param name="modelPath">A diffusers folder (config.json and safetensors shards).</param>
+    /// <param name="modelPath">A diffusers folder (config.json and safetensors shards), or a pipeline folder with one as transformer/.</param>
     /// <param name="outputPath">The file to write; nothing is left there on failure or cancellation.</param>
     /// <param name="options">A W4A4 method (default SVDQuant), INT4 or NVFP4, the rank, LoRAs to merge first; null for the defaults.</param>
     /// <param name="calibrationPath">

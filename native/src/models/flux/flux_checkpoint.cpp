@@ -4,12 +4,14 @@
 
 #include "core/error.h"
 #include "formats/json_text.h"
+#include "formats/pipeline_folder.h"
 
 namespace svdq {
 
 namespace fs = std::filesystem;
 
-FluxCheckpoint::FluxCheckpoint(const std::string& path) : path_(path) {
+FluxCheckpoint::FluxCheckpoint(const std::string& given) : path_(pipeline_component(given, "transformer")) {
+    const std::string& path = path_;
     std::error_code ec;
     require(fs::exists(path, ec), SVDQ_ERROR_IO, path + ": no such file or folder");
     if (fs::is_directory(path, ec)) {

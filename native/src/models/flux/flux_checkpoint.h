@@ -1,4 +1,5 @@
-// Where a FLUX transformer's weights come from: a diffusers folder
+// Where a FLUX transformer's weights come from (given a pipeline folder, its
+// transformer/): a diffusers folder
 // (config.json plus the shards its diffusion_pytorch_model.safetensors.index.json
 // names, else diffusion_pytorch_model*.safetensors, or any *.safetensors when
 // none has that name; BF16/F16/F32) or one

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "formats/json_text.h"
+#include "formats/pipeline_folder.h"
 
 namespace svdq {
 
@@ -13,9 +14,7 @@ namespace fs = std::filesystem;
 VaeCheckpoint::VaeCheckpoint(const std::string& path) {
     std::error_code ec;
     require(fs::is_directory(path, ec), SVDQ_ERROR_IO, path + ": not a folder (a VAE folder or a pipeline folder with vae/)");
-    folder_ = path;
-    if (!fs::exists(fs::path(path) / "config.json", ec) && fs::is_directory(fs::path(path) / "vae", ec))
-        folder_ = (fs::path(path) / "vae").string();
+    folder_ = pipeline_component(path, "vae");
     const std::string config_path = (fs::path(folder_) / "config.json").string();
     require(fs::exists(config_path, ec), SVDQ_ERROR_IO, config_path + ": missing (a diffusers VAE folder has one)");
     config_ = vae_config_from_json(read_json_file(config_path), config_path);
