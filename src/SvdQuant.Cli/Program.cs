@@ -4,6 +4,7 @@ using System.Threading;
 using Spectre.Console;
 using Spectre.Console.Cli;
 using SvdQuant;
+using SvdQuant.Cli;
 using SvdQuant.Cli.Commands;
 
 // Exit codes: 0 success, 1 the engine failed, 2 bad command line.
@@ -74,7 +75,7 @@ try
 }
 catch (CommandAppException e)
 {
-    Console.Error.WriteLine($"svdquant: {e.Message}");
+    Console.Error.WriteLine($"svdquant: {OptionValueErrors.Describe(e.Message, args)}");
     return 2;
 }
 catch (Exception e) when (e is SvdQuantException or DllNotFoundException)

@@ -59,4 +59,18 @@ public sealed class CliTests : CliFixture
     [TestCase("transmogrify")]
     [TestCase("layer", "run", "--no-such-option", "1")]
     public void BadCommandLine_Exits2WithOneLine(params string[] arguments) => AssertRejected(Run(arguments));
+
+    /// <summary>A value its option cannot take is named with the option and what it takes, not a .NET type.</summary>
+    [TestCase("--steps abc", "--steps 'abc': expected a number")]
+    [TestCase("--seed -1", "--seed '-1': expected a whole number, 0 or more")]
+    [TestCase("--seed=x", "--seed 'x': expected a whole number, 0 or more")]
+    [TestCase("--width 1e3", "--width '1e3': expected a whole number")]
+    [TestCase("--attention fp8", "--attention 'fp8': Valid values are 'Auto', 'Fp32', 'Bf16'")]
+    public void AValueItsOptionCannotTake_NamesTheOption(string option, string message)
+    {
+        CliResult result = Run(["generate", "--model", FluxTiny, "--embeddings", "e.safetensors", "--output", TempPath("o.png"), .. option.Split(' ')]);
+
+        AssertRejected(result, message);
+        Assert.That(result.Errors, Does.Not.Contain("Nullable").And.Not.Contain("UInt64").And.Not.Contain("Int32"));
+    }
 }
