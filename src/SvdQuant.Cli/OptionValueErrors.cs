@@ -1,4 +1,5 @@
 using System;
+using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace SvdQuant.Cli;
@@ -25,7 +26,9 @@ internal static class OptionValueErrors
         {
             "Int32" => "expected a whole number",
             "UInt64" => "expected a whole number, 0 or more",
-            "Single" or "Double" or "Nullable`1" => "expected a number",  // the nullable options are int? and float?
+            "Single" or "Double" => "expected a number",
+            // The nullable options are int? and float?: a value a float? would take failed an int?.
+            "Nullable`1" => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _) ? "expected a whole number" : "expected a number",
             _ => rest.Length > 0 ? rest : $"expected a {type}",
         };
         return $"{option} '{value}': {reason}";

@@ -203,6 +203,9 @@ public sealed class FluxPipelineTests : CliFixture
             Assert.That(Refused(new FluxPipelineInputs("a") { InitImage = Gradient(60, 64) }).Message, Does.Contain("60 x 64").And.Contain("16"));
             Assert.That(Refused(new FluxPipelineInputs("a") { InitImage = Gradient(64, 64), Mask = Solid(32, 64, 0) }).Message, Does.Contain("32 x 64"));
             Assert.That(Refused(new FluxPipelineInputs("a") { Mask = Solid(64, 64, 0) }).Message, Does.Contain("init image"));
+            Assert.That(
+                () => new FluxPipelineInputs("a") { InitImage = Gradient(64, 64), Mask = Solid(64, 32, 0) }.Validate(),
+                Throws.TypeOf<SvdQuantException>().With.Message.Contains("64 x 32"), "checked without a pipeline");
             Assert.That(Assert.Throws<SvdQuantException>(() => FluxPipeline.Load(_engine, Path.Combine(_folder, "vae")))!.Message, Does.Contain("model_index.json"));
         });
 
@@ -311,13 +314,22 @@ public sealed class FluxPipelineTests : CliFixture
     public void Cli_BadPipelineInput_IsOneLineAndNoFile()
     {
         string png = TempPath("out.png"), corrupt = TempPath("corrupt.png"), odd = TempPath("odd.png");
+        string square = TempPath("square.png"), narrow = TempPath("narrow.png");
         File.WriteAllBytes(corrupt, [0x89, (byte)'P', (byte)'N', (byte)'G', 1, 2, 3]);
         Gradient(60, 64).SavePng(odd);
+        Gradient(64, 64).SavePng(square);
+        Solid(32, 64, 0).SavePng(narrow);
         string copy = TempPath("no-tokenizer");
         CopyFolder(_folder, copy, skip: "tokenizer_2");
 
         AssertRejected(Run("generate", "--model", _folder, "--prompt", "a", "--init-image", corrupt, "--output", png), corrupt);
-        AssertRejected(Run("generate", "--model", _folder, "--prompt", "a", "--init-image", odd, "--output", png), "60 x 64");
+        CliResult oddImage = Run("generate", "--model", _folder, "--prompt", "a", "--init-image", odd, "--output", png);
+        AssertRejected(oddImage, "60 x 64");
+        Assert.That(oddImage.Output, Does.Not.Contain("FLUX generate"), "refused before the pipeline loads");
+        AssertRejected(Run("generate", "--model", _folder, "--prompt", "a", "--init-image", square, "--mask", narrow, "--output", png), "32 x 64", "64 x 64");
+        AssertRejected(
+            Run("generate", "--model", _folder, "--prompt", "a", "--init-image", square, "--width", "128", "--output", png),
+            "--width and --height do not apply with --init-image");
         AssertRejected(Run("generate", "--model", copy, "--prompt", "a", "--width", "64", "--height", "64", "--output", png), "tokenizer_2");
         AssertRejected(Run("generate", "--model", FluxTiny, "--prompt", "a", "--output", png), "--prompt", "model_index.json");
         AssertRejected(Run("generate", "--model", _folder, "--output", png), "--prompt", "--embeddings");

@@ -29,6 +29,8 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
     // The image's sides: whole 2 x 2 patches of 8 x 8-pixel latents.
     private const int PixelMultiple = 16;
 
+    private const int DefaultSide = 1024;
+
     // Issue 14's default for a transformer alone (a pipeline folder's model decides otherwise).
     private const int DefaultSteps = 28;
 
@@ -50,9 +52,10 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
             return Fail($"unknown sampler '{settings.Sampler}'; use euler, heun, dpmpp2m or euler_a");
         }
 
-        if (settings.Width < 16 || settings.Height < 16)
+        int width = settings.Width ?? DefaultSide, height = settings.Height ?? DefaultSide;
+        if (width < PixelMultiple || height < PixelMultiple)
         {
-            return Fail($"the image is {settings.Width} x {settings.Height} pixels; width and height must be at least 16 (one 2 x 2 patch of latents)");
+            return Fail($"the image is {width} x {height} pixels; width and height must be at least 16 (one 2 x 2 patch of latents)");
         }
 
         if (settings.Steps < 1)
@@ -76,11 +79,13 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
             return Fail($"--output {settings.Output}: generate writes a PNG; give the file a .png name");
         }
 
-        if (settings.InitImage is null)
+        if (settings.InitImage is not null && (settings.Width ?? settings.Height) is not null)
         {
-            NoteRounding("--width", settings.Width);
-            NoteRounding("--height", settings.Height);
+            return Fail("--width and --height do not apply with --init-image: the picture has the init image's size");
         }
+
+        NoteRounding("--width", width);
+        NoteRounding("--height", height);
 
         IReadOnlyList<LoraMerge> loras = LoraArguments.Parse(settings.Loras);
         foreach (string? output in new[] { settings.Output, settings.LatentsOut, settings.ImageOut })
@@ -131,14 +136,6 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
     private static int RunPipeline(
         Engine engine, GenerateSettings settings, FluxSampler sampler, IReadOnlyList<LoraMerge> loras, CancellationToken cancellationToken)
     {
-        using FluxPipeline pipeline = FluxPipeline.Load(
-            engine, settings.Model, new FluxPipelineOptions
-            {
-                TransformerFile = settings.Transformer,
-                T5File = settings.T5,
-                TransformerAttention = settings.Attention,
-            });
-        LoraArguments.AddTo(engine, pipeline.Transformer, loras);
         var inputs = new FluxPipelineInputs(Prompt(settings))
         {
             NegativePrompt = settings.NegativePrompt is not null ? FluxPrompt.FromText(settings.NegativePrompt)
@@ -147,6 +144,15 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
             InitImage = settings.InitImage is null ? null : RgbaImage.LoadPng(settings.InitImage),
             Mask = settings.Mask is null ? null : RgbaImage.LoadPng(settings.Mask),
         };
+        inputs.Validate();  // an image of the wrong size fails before the models load
+        using FluxPipeline pipeline = FluxPipeline.Load(
+            engine, settings.Model, new FluxPipelineOptions
+            {
+                TransformerFile = settings.Transformer,
+                T5File = settings.T5,
+                TransformerAttention = settings.Attention,
+            });
+        LoraArguments.AddTo(engine, pipeline.Transformer, loras);
         GenerationOptions options = Options(pipeline.DefaultOptions(), settings, sampler, pipeline.Transformer);
         if (inputs.InitImage is not null)
         {
@@ -197,8 +203,8 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
     // The flags over the defaults (the folder's, or issue 14's for a transformer alone).
     private static GenerationOptions Options(GenerationOptions defaults, GenerateSettings settings, FluxSampler sampler, FluxTransformer model)
     {
-        defaults.Width = settings.Width;
-        defaults.Height = settings.Height;
+        defaults.Width = settings.Width ?? DefaultSide;
+        defaults.Height = settings.Height ?? DefaultSide;
         defaults.Steps = settings.Steps ?? defaults.Steps;
         defaults.Guidance = settings.Guidance ?? DefaultGuidance;
         defaults.TrueCfgScale = settings.TrueCfg;

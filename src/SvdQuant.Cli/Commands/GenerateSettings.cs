@@ -58,14 +58,12 @@ internal sealed class GenerateSettings : EngineSettings
     public string? Mask { get; init; }
 
     [CommandOption("--width <PIXELS>")]
-    [Description("Image width, rounded down to a multiple of 16 (at least 16).")]
-    [DefaultValue(1024)]
-    public int Width { get; init; } = 1024;
+    [Description("Image width (default 1024), rounded down to a multiple of 16 (at least 16); not with --init-image, whose size the result has.")]
+    public int? Width { get; init; }
 
     [CommandOption("--height <PIXELS>")]
-    [Description("Image height, rounded down to a multiple of 16 (at least 16).")]
-    [DefaultValue(1024)]
-    public int Height { get; init; } = 1024;
+    [Description("Image height (default 1024), rounded down to a multiple of 16 (at least 16); not with --init-image, whose size the result has.")]
+    public int? Height { get; init; }
 
     [CommandOption("--steps <N>")]
     [Description("Sampling steps; default: the pipeline folder's model (28 for FLUX.1-dev-style, 4 for schnell-style), 28 for a transformer alone.")]

@@ -136,16 +136,11 @@ public sealed class FluxPipeline : IDisposable
             throw new ArgumentNullException(nameof(inputs));
         }
 
+        inputs.Validate();
         GenerationOptions o = (options ?? DefaultOptions()).Copy();
         o.SchedulerConfig ??= _folder.SchedulerConfig;
-        if (inputs.Mask is not null && inputs.InitImage is null)
-        {
-            throw new SvdQuantException(StatusCode.InvalidArgument, "an inpainting mask needs an init image");
-        }
-
         if (inputs.InitImage is { } init)
         {
-            RequirePipelineSize(init);
             o.Width = init.Width;
             o.Height = init.Height;
         }
@@ -203,14 +198,4 @@ public sealed class FluxPipeline : IDisposable
     }
 
     private AutoencoderKL Vae => _vae ??= AutoencoderKL.Load(_engine, _folder.Component("vae", "decoding the latents"));
-
-    // The pipeline rounds sizes down to multiples of 16; an init image is not cropped silently.
-    private static void RequirePipelineSize(RgbaImage image)
-    {
-        if (image.Width < 16 || image.Height < 16 || image.Width % 16 != 0 || image.Height % 16 != 0)
-        {
-            throw new SvdQuantException(
-                StatusCode.ShapeMismatch, $"the init image is {image.Width} x {image.Height} pixels; both sides must be multiples of 16 (at least 16)");
-        }
-    }
 }

@@ -10,16 +10,9 @@ namespace SvdQuant.Generation;
 /// </summary>
 internal static class InpaintingMask
 {
-    /// <summary>The packed mask [1, S_img, 4 channels]: 1 repaints, 0 keeps.</summary>
-    /// <exception cref="SvdQuantException"><see cref="StatusCode.ShapeMismatch"/> when the mask's size is not the image's.</exception>
+    /// <summary>The packed mask [1, S_img, 4 channels]: 1 repaints, 0 keeps. The mask has the image's size (<see cref="FluxPipelineInputs.Validate"/>).</summary>
     public static float[] ToPackedLatents(RgbaImage mask, int imageWidth, int imageHeight, int channels)
     {
-        if (mask.Width != imageWidth || mask.Height != imageHeight)
-        {
-            throw new SvdQuantException(
-                StatusCode.ShapeMismatch, $"the mask is {mask.Width} x {mask.Height} pixels, the image {imageWidth} x {imageHeight}; they must match");
-        }
-
         int height = imageHeight / 8, width = imageWidth / 8;
         var latents = new float[channels * height * width];
         for (int i = 0; i < height; ++i)
