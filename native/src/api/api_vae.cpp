@@ -1,13 +1,10 @@
 #include <algorithm>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "api/api_guard.h"
 #include "backend/context.h"
 #include "core/tensor.h"
-#include "formats/pipeline_folder.h"
-#include "formats/safetensors_file.h"
 #include "models/vae/autoencoder_kl.h"
 #include "models/vae/vae_scaling.h"
 #include "pipelines/flux_vae.h"
@@ -15,18 +12,7 @@
 using namespace svdq;
 
 struct svdq_vae : AutoencoderKL {
-    svdq_vae(Context& ctx, const std::string& path) : AutoencoderKL(ctx, path), parameter_count(count_parameters(path)) {}
-
-    int64_t parameter_count;
-
-private:
-    // Every tensor of the weights file is a parameter (the load refuses unused ones).
-    static int64_t count_parameters(const std::string& path) {
-        const SafeTensorsFile file((std::filesystem::u8path(pipeline_component(path, "vae")) / "diffusion_pytorch_model.safetensors").u8string());
-        int64_t count = 0;
-        for (const TensorEntry& t : file.tensors()) count += t.numel;
-        return count;
-    }
+    using AutoencoderKL::AutoencoderKL;
 };
 
 namespace {
@@ -100,8 +86,8 @@ SVDQ_API svdq_status svdq_vae_get_info(const svdq_vae* vae, svdq_vae_info* out_i
         info.sample_size = static_cast<int32_t>(c.sample_size);
         info.scaling_factor = c.scaling_factor;
         info.shift_factor = c.shift_factor;
-        info.parameter_count = v.parameter_count;
-        info.weight_bytes = static_cast<uint64_t>(v.parameter_count) * sizeof(float);
+        info.parameter_count = v.parameter_count();
+        info.weight_bytes = static_cast<uint64_t>(v.parameter_count()) * sizeof(float);
         write_versioned(deref(out_info, "out_info"), info, "svdq_vae_info");
     });
 }

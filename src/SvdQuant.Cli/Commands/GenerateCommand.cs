@@ -69,9 +69,9 @@ internal sealed class GenerateCommand : FileCommand<GenerateSettings>
             return Fail($"{option} needs a diffusers FLUX pipeline folder (with model_index.json) as --model; {settings.Model} is not one");
         }
 
-        if (settings.InitImage is null && (settings.Mask is not null ? "--mask" : settings.Strength is not null ? "--strength" : null) is { } imageOption)
+        if (settings.InitImage is null && (settings.Mask is not null || settings.Strength is not null))
         {
-            return Fail($"{imageOption} needs --init-image");
+            return Fail($"{(settings.Mask is not null ? "--mask" : "--strength")} needs --init-image");
         }
 
         if (!settings.Output.EndsWith(".png", StringComparison.OrdinalIgnoreCase))

@@ -38,6 +38,7 @@ public:
     AutoencoderKL(Context& ctx, const std::string& path);
 
     const VaeConfig& config() const { return checkpoint_.config(); }
+    int64_t parameter_count() const { return checkpoint_.parameter_count(); }
 
     // [batch, out_channels, s h, s w] for latents [batch, latent_channels, h, w];
     // SVDQ_ERROR_SHAPE_MISMATCH naming what does not fit.

@@ -31,6 +31,12 @@ std::vector<float> VaeCheckpoint::read(const std::string& name, const std::vecto
     return file_->read_f32(*t);
 }
 
+int64_t VaeCheckpoint::parameter_count() const {
+    int64_t count = 0;
+    for (const TensorEntry& t : file_->tensors()) count += t.numel;
+    return count;
+}
+
 void VaeCheckpoint::require_all_read() const {
     const std::vector<std::string> unread = file_->unread_tensors();
     if (unread.empty()) return;

@@ -18,6 +18,8 @@ public:
 
     const VaeConfig& config() const { return config_; }
     const std::string& folder() const { return folder_; }
+    // Every tensor of the weights file is a parameter (require_all_read refuses unused ones).
+    int64_t parameter_count() const;
 
     // The tensor `name` as float, checked to have `shape`: SVDQ_ERROR_FORMAT
     // naming the file and tensor when it is missing, SVDQ_ERROR_SHAPE_MISMATCH
